@@ -1,0 +1,211 @@
+//! Encoding frames into caller buffers and decoding them without copying.
+//!
+//! Wire form: `[PROTOCOL_VERSION] ++ postcard(Frame)`. Decoding borrows strings and payloads
+//! from the input slice; nothing is allocated and no input can make it panic.
+
+use crate::frame::{CloseCode, Frame, PROTOCOL_VERSION};
+use postcard::ser_flavors::Size;
+
+/// Why bytes could not be decoded into a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Zero bytes.
+    Empty,
+    /// Longer than the receiver's maximum frame size.
+    TooLarge {
+        /// Length of the offered frame.
+        len: usize,
+        /// The limit it broke.
+        max: usize,
+    },
+    /// The version byte names a protocol version this build does not speak.
+    UnknownVersion(u8),
+    /// The body is not a valid postcard `Frame` (bad tag, truncated, invalid UTF-8, …).
+    Malformed,
+    /// A valid frame followed by extra bytes.
+    TrailingBytes,
+}
+
+impl DecodeError {
+    /// The close code a receiver sends when a peer's frame fails this way.
+    pub fn close_code(self) -> CloseCode {
+        match self {
+            DecodeError::TooLarge { .. } => CloseCode::FRAME_TOO_LARGE,
+            DecodeError::UnknownVersion(_) => CloseCode::UNSUPPORTED_VERSION,
+            _ => CloseCode::PROTOCOL_ERROR,
+        }
+    }
+
+    /// Human-readable reason, used as the close reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            DecodeError::Empty => "empty frame",
+            DecodeError::TooLarge { .. } => "frame too large",
+            DecodeError::UnknownVersion(_) => "unsupported protocol version (this side speaks 1)",
+            DecodeError::Malformed => "malformed frame",
+            DecodeError::TrailingBytes => "trailing bytes after frame",
+        }
+    }
+}
+
+impl core::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DecodeError::TooLarge { len, max } => {
+                write!(f, "frame of {len} bytes exceeds the limit of {max}")
+            }
+            DecodeError::UnknownVersion(v) => write!(f, "unknown protocol version {v}"),
+            other => f.write_str(other.reason()),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for DecodeError {}
+
+/// Why a frame could not be encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The output buffer is smaller than the encoded frame.
+    BufferTooSmall {
+        /// Bytes the frame needs.
+        required: usize,
+    },
+    /// The encoded frame would exceed the peer's maximum frame size.
+    TooLarge {
+        /// Bytes the frame needs.
+        len: usize,
+        /// The peer's limit.
+        max: usize,
+    },
+}
+
+impl core::fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            EncodeError::BufferTooSmall { required } => {
+                write!(f, "output buffer too small: {required} bytes needed")
+            }
+            EncodeError::TooLarge { len, max } => {
+                write!(f, "frame of {len} bytes exceeds the peer's limit of {max}")
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for EncodeError {}
+
+/// Exact number of bytes [`encode`] writes for `frame`.
+pub fn encoded_len(frame: &Frame<'_>) -> usize {
+    // The Size flavor cannot fail; report "huge" rather than panic if it ever did.
+    postcard::serialize_with_flavor(&(PROTOCOL_VERSION, frame), Size::default())
+        .unwrap_or(usize::MAX)
+}
+
+/// Encodes `frame` into the front of `buf`, returning the number of bytes written.
+pub fn encode(frame: &Frame<'_>, buf: &mut [u8]) -> Result<usize, EncodeError> {
+    match postcard::to_slice(&(PROTOCOL_VERSION, frame), buf) {
+        Ok(out) => Ok(out.len()),
+        Err(_) => Err(EncodeError::BufferTooSmall {
+            required: encoded_len(frame),
+        }),
+    }
+}
+
+/// Encodes `frame` only if it fits both `buf` and the peer's `max_frame` limit.
+pub fn encode_limited(
+    frame: &Frame<'_>,
+    buf: &mut [u8],
+    max_frame: usize,
+) -> Result<usize, EncodeError> {
+    let len = encoded_len(frame);
+    if len > max_frame {
+        return Err(EncodeError::TooLarge {
+            len,
+            max: max_frame,
+        });
+    }
+    encode(frame, buf)
+}
+
+/// Decodes one whole frame, borrowing from `bytes`.
+pub fn decode(bytes: &[u8]) -> Result<Frame<'_>, DecodeError> {
+    decode_limited(bytes, usize::MAX)
+}
+
+/// Decodes one whole frame no longer than `max_frame` bytes.
+pub fn decode_limited(bytes: &[u8], max_frame: usize) -> Result<Frame<'_>, DecodeError> {
+    let (&version, body) = bytes.split_first().ok_or(DecodeError::Empty)?;
+    if bytes.len() > max_frame {
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            max: max_frame,
+        });
+    }
+    if version != PROTOCOL_VERSION {
+        return Err(DecodeError::UnknownVersion(version));
+    }
+    let (frame, rest) =
+        postcard::take_from_bytes::<Frame<'_>>(body).map_err(|_| DecodeError::Malformed)?;
+    if !rest.is_empty() {
+        return Err(DecodeError::TrailingBytes);
+    }
+    Ok(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::*;
+
+    #[test]
+    fn ping_is_four_bytes_on_the_wire() {
+        let mut buf = [0u8; 16];
+        let n = encode(&Frame::Ping(Ping { nonce: 7 }), &mut buf).unwrap();
+        assert_eq!(&buf[..n], &[PROTOCOL_VERSION, 2, 7]);
+        assert_eq!(encoded_len(&Frame::Ping(Ping { nonce: 7 })), n);
+    }
+
+    #[test]
+    fn event_layout_matches_the_spec() {
+        let mut buf = [0u8; 64];
+        let frame = Frame::Event(Event {
+            event: "a/b",
+            payload: Payload::Bytes(&[9, 8]),
+        });
+        let n = encode(&frame, &mut buf).unwrap();
+        assert_eq!(&buf[..n], &[1, 5, 3, b'a', b'/', b'b', 1, 2, 9, 8]);
+        assert_eq!(decode(&buf[..n]).unwrap(), frame);
+    }
+
+    #[test]
+    fn typed_errors() {
+        assert_eq!(decode(&[]), Err(DecodeError::Empty));
+        assert_eq!(decode(&[9, 2, 0]), Err(DecodeError::UnknownVersion(9)));
+        assert_eq!(decode(&[1, 200]), Err(DecodeError::Malformed));
+        assert_eq!(decode(&[1, 2, 0, 0]), Err(DecodeError::TrailingBytes));
+        assert_eq!(
+            decode_limited(&[1, 2, 0], 2),
+            Err(DecodeError::TooLarge { len: 3, max: 2 })
+        );
+        let mut small = [0u8; 2];
+        assert_eq!(
+            encode(&Frame::Ping(Ping { nonce: 1 }), &mut small),
+            Err(EncodeError::BufferTooSmall { required: 3 })
+        );
+        let mut buf = [0u8; 64];
+        let big = Frame::Event(Event {
+            event: "x",
+            payload: Payload::Bytes(&[0; 40]),
+        });
+        assert!(matches!(
+            encode_limited(&big, &mut buf, 10),
+            Err(EncodeError::TooLarge { max: 10, .. })
+        ));
+    }
+}

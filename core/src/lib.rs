@@ -1,0 +1,52 @@
+//! # sentelite-core
+//!
+//! The protocol heart of sentelite: a sans-IO state machine for one sente-style event
+//! channel carrying logs, fetch directives, nREPL and LSP.
+//!
+//! **Contract.** No sockets, no clock, no threads, no allocation, no panics on any input.
+//! Bytes and the current [`time::Instant`] go in through `handle_*` calls; frames to send come
+//! out of `poll_transmit`, events out of `poll_event`, and the next deadline out of
+//! `poll_timeout`. Every table is sized by const generics, every frame is encoded into a
+//! buffer the caller owns, and a send that cannot be done hands back a typed error.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`time`] | microsecond `Instant`/`Duration`; adapters convert their clocks |
+//! | [`frame`] | the native frame set (wire tags, fields, close and status codes) |
+//! | [`codec`] | postcard encode into caller buffers, borrowing decode, typed errors |
+//! | [`cobs`] | COBS framing and an incremental accumulator for byte-stream links |
+//! | [`session`] | client and server connections: handshake, heartbeat, close, reconnect |
+//! | [`correlate`] | the request table: streamed parts, deadlines, cancel, fail-on-close |
+//! | [`channels`] | the client's wanted subscriptions, restored after reconnects |
+//! | [`heartbeat`] | ping schedule, RTT, silence detection |
+//! | [`backoff`] | capped exponential reconnect backoff with seeded jitter |
+//! | [`value`] | the self-describing CBOR payload form |
+#![no_std]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+#[macro_use]
+mod fmt;
+
+pub mod backoff;
+pub mod channels;
+pub mod cobs;
+pub mod codec;
+pub mod correlate;
+pub mod frame;
+pub mod heartbeat;
+pub mod session;
+pub mod time;
+pub mod value;
+
+pub use codec::{DecodeError, EncodeError, decode, encode};
+pub use correlate::{RequestEnd, RequestId};
+pub use frame::{CloseCode, Frame, Payload, Status};
+pub use session::{
+    ClientConfig, ClientSession, Endpoint, Initiator, ProtocolError, SendError, ServerConfig,
+    ServerSession, SessionEvent, State, Stats,
+};
+pub use time::{Duration, Instant};

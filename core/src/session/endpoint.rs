@@ -1,0 +1,400 @@
+//! What client and server connections share.
+
+use heapless::Deque;
+
+use super::{Initiator, ProtocolError, SendError, SessionEvent, State, Stats};
+use crate::codec::{self, EncodeError};
+use crate::correlate::{Pending, RequestId};
+use crate::frame::{
+    Cancel, Close, CloseCode, End, Event, Frame, Payload, Ping, Reply, Request, Status,
+};
+use crate::heartbeat::{Heartbeat, HeartbeatAction};
+use crate::time::{Duration, Instant, earliest};
+
+/// A frame the session itself decided to send.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Control {
+    Ping(u32),
+    Pong(u32),
+    Close(CloseCode, &'static str),
+}
+
+/// Where a received frame goes after the shared checks.
+pub(crate) enum Routed<'a> {
+    /// Fully handled here (ping, pong, a late reply).
+    Consumed,
+    /// Hand to the application.
+    Deliver(Frame<'a>),
+    /// Role-specific: the client or server session decides.
+    Role(Frame<'a>),
+}
+
+/// The role-independent half of a session: heartbeat, request table, send calls, close,
+/// events and stats. `P` is the number of requests this side may have in flight.
+pub struct Endpoint<const P: usize> {
+    pub(crate) state: State,
+    pub(crate) heartbeat: Option<Heartbeat>,
+    pub(crate) pending: Pending<P>,
+    control: Deque<Control, 8>,
+    events: Deque<SessionEvent, 8>,
+    pub(crate) stats: Stats,
+    pub(crate) local_max_frame: usize,
+    pub(crate) peer_max_frame: usize,
+    pub(crate) close_reason: Option<(CloseCode, Initiator)>,
+}
+
+impl<const P: usize> Endpoint<P> {
+    pub(crate) fn new(state: State, local_max_frame: usize) -> Self {
+        Self {
+            state,
+            heartbeat: None,
+            pending: Pending::new(),
+            control: Deque::new(),
+            events: Deque::new(),
+            stats: Stats::default(),
+            local_max_frame,
+            // Until the handshake says otherwise, assume the smallest sensible peer.
+            peer_max_frame: 512,
+            close_reason: None,
+        }
+    }
+
+    /// Where the connection is.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// True once the handshake is done and until a close is decided.
+    pub fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// True when the adapter should drop the transport: a close was decided and every queued
+    /// frame (including the Close frame) has been taken by `poll_transmit`.
+    pub fn wants_disconnect(&self) -> bool {
+        self.state == State::Closing && self.control.is_empty()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Last measured round-trip time (client side, which sends the pings).
+    pub fn rtt(&self) -> Option<Duration> {
+        self.heartbeat.as_ref().and_then(Heartbeat::smoothed_rtt)
+    }
+
+    /// Requests of ours still awaiting their end.
+    pub fn requests_in_flight(&self) -> usize {
+        self.pending.in_flight()
+    }
+
+    /// Largest frame the peer accepts.
+    pub fn peer_max_frame(&self) -> usize {
+        self.peer_max_frame
+    }
+
+    /// Takes the next event. Drain after every input.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        if let Some(ev) = self.events.pop_front() {
+            return Some(ev);
+        }
+        self.pending
+            .poll_ended()
+            .map(|(id, end)| SessionEvent::RequestEnded { id, end })
+    }
+
+    /// Sends a one-way event.
+    pub fn send_event(
+        &mut self,
+        event: &str,
+        payload: Payload<'_>,
+        buf: &mut [u8],
+    ) -> Result<usize, SendError> {
+        self.encode_app(&Frame::Event(Event { event, payload }), buf)
+    }
+
+    /// Starts a request; its parts arrive as `Frame::Reply`, its end as `Frame::End` or as a
+    /// [`SessionEvent::RequestEnded`] (timeout, cancel, close). `timeout` of `None` waits
+    /// until the connection ends.
+    pub fn request(
+        &mut self,
+        now: Instant,
+        event: &str,
+        payload: Payload<'_>,
+        timeout: Option<Duration>,
+        buf: &mut [u8],
+    ) -> Result<(RequestId, usize), SendError> {
+        if !self.is_open() {
+            return Err(SendError::NotOpen);
+        }
+        let id = self
+            .pending
+            .insert(now, timeout)
+            .map_err(|_| SendError::PendingFull)?;
+        let timeout_ms = timeout.map_or(0, |t| u32::try_from(t.as_millis()).unwrap_or(u32::MAX));
+        let frame = Frame::Request(Request {
+            id,
+            event,
+            timeout_ms,
+            payload,
+        });
+        match self.encode_app(&frame, buf) {
+            Ok(n) => Ok((id, n)),
+            Err(e) => {
+                self.pending.forget(id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Sends one streamed part of our answer to the peer's request `id`.
+    pub fn reply(
+        &mut self,
+        id: RequestId,
+        seq: u32,
+        payload: Payload<'_>,
+        buf: &mut [u8],
+    ) -> Result<usize, SendError> {
+        self.encode_app(&Frame::Reply(Reply { id, seq, payload }), buf)
+    }
+
+    /// Sends the final status of our answer to the peer's request `id`.
+    pub fn end(
+        &mut self,
+        id: RequestId,
+        status: Status,
+        payload: Payload<'_>,
+        buf: &mut [u8],
+    ) -> Result<usize, SendError> {
+        self.encode_app(
+            &Frame::End(End {
+                id,
+                status,
+                payload,
+            }),
+            buf,
+        )
+    }
+
+    /// Cancels one of our requests. It ends at once (reported as `Cancelled`); the Cancel
+    /// frame asks the peer to stop working on it. Returns the frame length, or 0 when the
+    /// session is not open and only the local end was recorded.
+    pub fn cancel(&mut self, id: RequestId, buf: &mut [u8]) -> Result<usize, SendError> {
+        self.pending
+            .cancel(id)
+            .map_err(|_| SendError::UnknownRequest)?;
+        if !self.is_open() {
+            return Ok(0);
+        }
+        self.encode_app(&Frame::Cancel(Cancel { id }), buf)
+    }
+
+    /// Closes the connection with `code`; the Close frame comes out of `poll_transmit`.
+    pub fn close(&mut self, code: CloseCode, reason: &'static str) {
+        match self.state {
+            State::Open | State::Handshaking => self.begin_close(code, reason, true),
+            State::Connecting => self.begin_close(code, reason, false),
+            _ => {}
+        }
+    }
+
+    /// Encodes an application frame if the session is open and the frame fits the peer.
+    pub(crate) fn encode_app(
+        &mut self,
+        frame: &Frame<'_>,
+        buf: &mut [u8],
+    ) -> Result<usize, SendError> {
+        if !self.is_open() {
+            return Err(SendError::NotOpen);
+        }
+        let n = codec::encode_limited(frame, buf, self.peer_max_frame)?;
+        self.count_sent(n);
+        Ok(n)
+    }
+
+    pub(crate) fn count_sent(&mut self, bytes: usize) {
+        self.stats.frames_sent += 1;
+        self.stats.bytes_sent += bytes as u64;
+    }
+
+    pub(crate) fn push_event(&mut self, event: SessionEvent) {
+        // Event kinds besides request ends are rare (a handful per connection); if the
+        // application does not drain, keep the newest close/open information.
+        if self.events.is_full() {
+            self.events.pop_front();
+        }
+        let _ = self.events.push_back(event);
+    }
+
+    /// Decides to close: queue a Close frame (if the transport can carry it) and remember why.
+    pub(crate) fn begin_close(&mut self, code: CloseCode, reason: &'static str, send_frame: bool) {
+        if matches!(self.state, State::Closing | State::Closed) {
+            return;
+        }
+        debug!("closing: {}", code.name());
+        self.state = State::Closing;
+        self.close_reason = Some((code, Initiator::Local));
+        if send_frame {
+            // Pings and pongs are pointless once closing; make room for the Close frame.
+            self.control.clear();
+            let _ = self.control.push_back(Control::Close(code, reason));
+        }
+    }
+
+    /// Tears down per-connection state after the transport is gone.
+    pub(crate) fn on_transport_gone(&mut self) -> (CloseCode, Initiator) {
+        let (code, initiator) = self
+            .close_reason
+            .take()
+            .unwrap_or((CloseCode::GOING_AWAY, Initiator::Transport));
+        self.pending.close_all();
+        self.control.clear();
+        self.heartbeat = None;
+        self.push_event(SessionEvent::Closed { code, initiator });
+        (code, initiator)
+    }
+
+    /// Takes the next control frame, encoded.
+    pub(crate) fn poll_control(&mut self, buf: &mut [u8]) -> Result<Option<usize>, EncodeError> {
+        let Some(control) = self.control.front().copied() else {
+            return Ok(None);
+        };
+        let frame = match control {
+            Control::Ping(nonce) => Frame::Ping(Ping { nonce }),
+            Control::Pong(nonce) => Frame::Pong(Ping { nonce }),
+            Control::Close(code, reason) => Frame::Close(Close { code, reason }),
+        };
+        let n = codec::encode(&frame, buf)?;
+        self.control.pop_front();
+        self.count_sent(n);
+        Ok(Some(n))
+    }
+
+    /// Decodes and applies the checks every role shares.
+    pub(crate) fn route<'a>(
+        &mut self,
+        now: Instant,
+        bytes: &'a [u8],
+    ) -> Result<Routed<'a>, ProtocolError> {
+        if matches!(
+            self.state,
+            State::Closing | State::Closed | State::Idle | State::Connecting
+        ) {
+            // After a close decision nothing more is processed; the transport is going away.
+            return Ok(Routed::Consumed);
+        }
+        self.stats.bytes_received += bytes.len() as u64;
+        let frame = match codec::decode_limited(bytes, self.local_max_frame) {
+            Ok(f) => f,
+            Err(e) => return Err(self.protocol_error(e.close_code(), e.reason())),
+        };
+        self.stats.frames_received += 1;
+        if let Some(hb) = self.heartbeat.as_mut() {
+            hb.on_receive(now);
+        }
+        match frame {
+            Frame::Ping(Ping { nonce }) => {
+                if self.state == State::Open
+                    && self.control.push_back(Control::Pong(nonce)).is_err()
+                {
+                    self.stats.control_dropped += 1;
+                }
+                Ok(Routed::Consumed)
+            }
+            Frame::Pong(Ping { nonce }) => {
+                if let Some(hb) = self.heartbeat.as_mut() {
+                    hb.on_pong(now, nonce);
+                }
+                Ok(Routed::Consumed)
+            }
+            Frame::Close(close) => {
+                self.state = State::Closing;
+                self.close_reason = Some((close.code, Initiator::Peer));
+                self.control.clear();
+                Ok(Routed::Deliver(frame))
+            }
+            Frame::Event(_) | Frame::Request(_) | Frame::Cancel(_) if self.state == State::Open => {
+                Ok(Routed::Deliver(frame))
+            }
+            Frame::Reply(reply) if self.state == State::Open => {
+                match self.pending.on_part(reply.id, reply.seq) {
+                    Ok(expected) => {
+                        if expected != reply.seq {
+                            self.stats.reply_gaps += 1;
+                        }
+                        Ok(Routed::Deliver(frame))
+                    }
+                    Err(_) => {
+                        self.stats.late_replies += 1;
+                        Ok(Routed::Consumed)
+                    }
+                }
+            }
+            Frame::End(end) if self.state == State::Open => match self.pending.complete(end.id) {
+                Ok(()) => Ok(Routed::Deliver(frame)),
+                Err(_) => {
+                    self.stats.late_replies += 1;
+                    Ok(Routed::Consumed)
+                }
+            },
+            Frame::Event(_)
+            | Frame::Request(_)
+            | Frame::Cancel(_)
+            | Frame::Reply(_)
+            | Frame::End(_) => Err(self.protocol_error(
+                CloseCode::PROTOCOL_ERROR,
+                "application frame before handshake",
+            )),
+            other => Ok(Routed::Role(other)),
+        }
+    }
+
+    /// Records a protocol violation: queue a Close frame and report it.
+    pub(crate) fn protocol_error(
+        &mut self,
+        code: CloseCode,
+        reason: &'static str,
+    ) -> ProtocolError {
+        warn!("protocol error: {}", reason);
+        self.begin_close(code, reason, true);
+        ProtocolError { code, reason }
+    }
+
+    /// Heartbeat and request deadlines.
+    pub(crate) fn handle_timers(&mut self, now: Instant) {
+        self.pending.expire(now);
+        if self.state != State::Open {
+            return;
+        }
+        let Some(hb) = self.heartbeat.as_mut() else {
+            return;
+        };
+        match hb.poll(now) {
+            HeartbeatAction::Idle => {}
+            HeartbeatAction::SendPing(nonce) => {
+                if self.control.push_back(Control::Ping(nonce)).is_err() {
+                    self.stats.control_dropped += 1;
+                }
+            }
+            HeartbeatAction::PeerDead => {
+                self.begin_close(
+                    CloseCode::HEARTBEAT_TIMEOUT,
+                    "peer silent past heartbeat timeout",
+                    true,
+                );
+            }
+        }
+    }
+
+    /// The earliest timer the shared parts need.
+    pub(crate) fn next_timer(&self) -> Option<Instant> {
+        let hb = match (self.state, self.heartbeat.as_ref()) {
+            (State::Open, Some(hb)) => Some(hb.next_deadline()),
+            _ => None,
+        };
+        earliest(hb, self.pending.next_deadline())
+    }
+}

@@ -1,0 +1,165 @@
+//! Both ends of a connection. [`ClientSession`] and [`ServerSession`] own the handshake and
+//! role-specific frames; everything the two roles share (heartbeat, the request table, the
+//! application's send calls, closing, events and stats) lives in [`Endpoint`], which both
+//! dereference to.
+//!
+//! The calling pattern is the same on both sides: after every `handle_*` call or send call,
+//! drain [`ClientSession::poll_transmit`] / [`ServerSession::poll_transmit`] and
+//! [`Endpoint::poll_event`], then arm a timer for `poll_timeout`.
+
+mod client;
+mod endpoint;
+mod server;
+
+pub use client::{ClientConfig, ClientSession};
+pub use endpoint::Endpoint;
+pub use server::{ServerConfig, ServerSession};
+
+use crate::codec::EncodeError;
+use crate::correlate::{RequestEnd, RequestId};
+use crate::frame::CloseCode;
+use crate::time::Duration;
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum State {
+    /// Client: no transport; waiting for the reconnect timer.
+    Idle,
+    /// Client: the adapter is opening the transport.
+    Connecting,
+    /// Transport up, Hello/Welcome not yet exchanged.
+    Handshaking,
+    /// Handshake done; application frames may flow.
+    Open,
+    /// A close was decided; transmit what is queued, then drop the transport.
+    Closing,
+    /// Finished for good (client shut down, or a server-side connection ended).
+    Closed,
+}
+
+/// Who ended a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Initiator {
+    /// This side decided (application close, timeout, protocol error).
+    Local,
+    /// The peer sent a Close frame.
+    Peer,
+    /// The transport vanished without a Close frame.
+    Transport,
+}
+
+/// Things that happened, drained with [`Endpoint::poll_event`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SessionEvent {
+    /// The handshake completed.
+    Opened {
+        /// The server's id for this connection.
+        connection_id: u64,
+    },
+    /// The connection ended.
+    Closed {
+        /// Why.
+        code: CloseCode,
+        /// Who ended it.
+        initiator: Initiator,
+    },
+    /// A request of ours ended without a final frame from the peer.
+    RequestEnded {
+        /// The request.
+        id: RequestId,
+        /// How it ended (timed out, cancelled or closed).
+        end: RequestEnd,
+    },
+    /// Client: the next connection attempt is scheduled.
+    ReconnectScheduled {
+        /// Consecutive failed attempts so far.
+        attempt: u32,
+        /// Delay before the attempt.
+        delay: Duration,
+    },
+}
+
+/// Counters kept by every session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Stats {
+    /// Frames handed to the transport.
+    pub frames_sent: u64,
+    /// Frames received and decoded.
+    pub frames_received: u64,
+    /// Bytes handed to the transport.
+    pub bytes_sent: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+    /// Completed handshakes.
+    pub handshakes: u32,
+    /// Reconnect attempts scheduled (client).
+    pub reconnects: u32,
+    /// Replies for requests that had already ended (late after timeout or cancel).
+    pub late_replies: u64,
+    /// Reply parts that skipped a part number.
+    pub reply_gaps: u64,
+    /// Control frames (pongs) not queued because the control queue was full.
+    pub control_dropped: u64,
+}
+
+/// Why an application send was refused. Nothing was queued; the caller still owns its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum SendError {
+    /// The session is not open (handshaking, closing or disconnected).
+    NotOpen,
+    /// The request table is full.
+    PendingFull,
+    /// No request in flight has that id.
+    UnknownRequest,
+    /// The channel name is invalid or the subscription table is full.
+    Channel(crate::channels::ChannelError),
+    /// The frame does not fit the buffer or the peer's limit.
+    Encode(EncodeError),
+}
+
+impl From<EncodeError> for SendError {
+    fn from(e: EncodeError) -> Self {
+        SendError::Encode(e)
+    }
+}
+
+impl core::fmt::Display for SendError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SendError::NotOpen => f.write_str("session is not open"),
+            SendError::PendingFull => f.write_str("too many requests in flight"),
+            SendError::UnknownRequest => f.write_str("no such request in flight"),
+            SendError::Channel(e) => write!(f, "channel refused: {e:?}"),
+            SendError::Encode(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for SendError {}
+
+/// The peer broke the protocol. The session has queued a Close frame with `code` and moved to
+/// [`State::Closing`]; the adapter transmits it and drops the transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ProtocolError {
+    /// The close code sent to the peer.
+    pub code: CloseCode,
+    /// What was wrong.
+    pub reason: &'static str,
+}
+
+impl core::fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} ({})", self.reason, self.code.name())
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ProtocolError {}
