@@ -45,6 +45,47 @@ impl Payload<'_> {
     }
 }
 
+/// An owned copy of a [`Payload`], for hosts that queue or forward payloads after the
+/// receive buffer is reused.
+#[cfg(feature = "alloc")]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
+pub enum PayloadBuf {
+    /// No payload.
+    #[default]
+    Empty,
+    /// Application-defined bytes.
+    Bytes(alloc::vec::Vec<u8>),
+    /// One CBOR data item.
+    Value(alloc::vec::Vec<u8>),
+    /// JSON text.
+    Json(alloc::string::String),
+}
+
+#[cfg(feature = "alloc")]
+impl PayloadBuf {
+    /// Borrows this payload for encoding.
+    pub fn as_payload(&self) -> Payload<'_> {
+        match self {
+            PayloadBuf::Empty => Payload::Empty,
+            PayloadBuf::Bytes(b) => Payload::Bytes(b),
+            PayloadBuf::Value(b) => Payload::Value(b),
+            PayloadBuf::Json(s) => Payload::Json(s),
+        }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl From<Payload<'_>> for PayloadBuf {
+    fn from(p: Payload<'_>) -> Self {
+        match p {
+            Payload::Empty => PayloadBuf::Empty,
+            Payload::Bytes(b) => PayloadBuf::Bytes(b.into()),
+            Payload::Value(b) => PayloadBuf::Value(b.into()),
+            Payload::Json(s) => PayloadBuf::Json(s.into()),
+        }
+    }
+}
+
 /// Capability bits a client announces in [`Hello::capabilities`].
 pub mod capability {
     /// Sends log batches (`telemetry/*`).
