@@ -235,18 +235,16 @@ impl<const P: usize, const S: usize> ClientSession<P, S> {
 
     /// Timers: handshake deadline, heartbeat, request deadlines.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let Some(deadline) = self.handshake_deadline {
-            if now >= deadline {
-                self.handshake_deadline = None;
-                match self.endpoint.state {
-                    State::Connecting => self.schedule_reconnect(now),
-                    State::Handshaking => self.endpoint.begin_close(
-                        CloseCode::HANDSHAKE_TIMEOUT,
-                        "no welcome before the handshake timeout",
-                        true,
-                    ),
-                    _ => {}
-                }
+        if self.handshake_deadline.is_some_and(|d| now >= d) {
+            self.handshake_deadline = None;
+            match self.endpoint.state {
+                State::Connecting => self.schedule_reconnect(now),
+                State::Handshaking => self.endpoint.begin_close(
+                    CloseCode::HANDSHAKE_TIMEOUT,
+                    "no welcome before the handshake timeout",
+                    true,
+                ),
+                _ => {}
             }
         }
         self.endpoint.handle_timers(now);
@@ -282,23 +280,24 @@ impl<const P: usize, const S: usize> ClientSession<P, S> {
         if let Some(n) = self.endpoint.poll_control(buf)? {
             return Ok(Some(n));
         }
-        if self.endpoint.state == State::Open {
-            if let Some(channel) = self.subscriptions.take_unsent() {
-                match codec::encode(&Frame::Subscribe(ChannelRef { channel }), buf) {
-                    Ok(n) => {
-                        self.endpoint.count_sent(n);
-                        return Ok(Some(n));
-                    }
-                    Err(e) => {
-                        let mut name: String<32> = String::new();
-                        let _ = name.push_str(channel);
-                        self.subscriptions.mark_unsent(&name);
-                        return Err(e);
-                    }
-                }
+        if self.endpoint.state != State::Open {
+            return Ok(None);
+        }
+        let Some(channel) = self.subscriptions.take_unsent() else {
+            return Ok(None);
+        };
+        match codec::encode(&Frame::Subscribe(ChannelRef { channel }), buf) {
+            Ok(n) => {
+                self.endpoint.count_sent(n);
+                Ok(Some(n))
+            }
+            Err(e) => {
+                let mut name: String<32> = String::new();
+                let _ = name.push_str(channel);
+                self.subscriptions.mark_unsent(&name);
+                Err(e)
             }
         }
-        Ok(None)
     }
 
     /// Wants `channel`: subscribes now if open, and again after every reconnect. The Subscribe
