@@ -1,1 +1,45 @@
-//! placeholder
+//! # sentelite-driver
+//!
+//! The host-side WebSocket client for the native sentelite protocol, written once for every
+//! async runtime. The protocol itself lives in `sentelite-core`'s [`ClientSession`]; this crate
+//! owns the only IO loop around it: open a TCP stream, upgrade it to a WebSocket, feed received
+//! binary messages and the clock into the session, send what it transmits, and turn its events
+//! into owned [`ClientEvent`]s for the application.
+//!
+//! A runtime adapter (`sentelite-tokio`, `sentelite-smol`) implements the small [`Runtime`]
+//! trait — connect, sleep, spawn — and calls [`start`]. Nothing else differs between runtimes.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`runtime`] | what an adapter provides |
+//! | [`clock`] | `std::time::Instant` ⇄ the core's microsecond `Instant` |
+//! | [`options`] | [`ClientOptions`] and their translation into the core's config |
+//! | [`client`] | the [`Client`] handle the application holds |
+//! | [`event`] | [`ClientEvent`] and [`IncomingRequest`] (the server asking the client) |
+//! | [`response`] | [`Response`]: the streamed answer to one of our requests |
+//! | `driver` | the loop: connect, read, write, timers, commands |
+//!
+//! [`ClientSession`]: sentelite_core::ClientSession
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod clock;
+mod command;
+mod driver;
+mod error;
+pub mod event;
+pub mod options;
+pub mod response;
+pub mod runtime;
+mod target;
+
+pub use client::{Client, ClientStats, Events, start};
+pub use error::ClientError;
+pub use event::{ClientEvent, IncomingRequest};
+pub use options::ClientOptions;
+pub use response::{RequestOutcome, Response};
+pub use runtime::Runtime;
+
+pub use sentelite_core::frame::{PayloadBuf, SubscribeError, capability};
+pub use sentelite_core::{CloseCode, Initiator, RequestId, Status};

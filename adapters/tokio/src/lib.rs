@@ -1,1 +1,74 @@
-//! placeholder
+//! # sentelite-tokio
+//!
+//! The sentelite client on tokio. This crate is only runtime glue: tokio's TCP, timer and
+//! spawn behind [`sentelite_driver::Runtime`]. The client itself — WebSocket, session,
+//! reconnects — is [`sentelite_driver`], re-exported here.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sentelite_tokio::ClientError> {
+//! let client = sentelite_tokio::connect(sentelite_tokio::ClientOptions::new(
+//!     "ws://127.0.0.1:7070/sentelite",
+//!     "my-program",
+//! ))?;
+//! let events = client.events();
+//! while let Some(event) = events.recv().await {
+//!     println!("{event:?}");
+//! }
+//! # Ok(())
+//! # }
+//! ```
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::future::Future;
+use std::io;
+use std::time::Instant;
+
+use tokio::net::TcpStream;
+use tokio::runtime::Handle;
+use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
+
+pub use sentelite_driver::*;
+
+/// tokio as a [`Runtime`]: tasks go to the runtime whose handle this holds.
+#[derive(Debug, Clone)]
+pub struct TokioRuntime {
+    handle: Handle,
+}
+
+impl TokioRuntime {
+    /// The runtime this thread is running in, if any.
+    pub fn current() -> Option<Self> {
+        Handle::try_current().ok().map(|handle| Self { handle })
+    }
+
+    /// A specific runtime.
+    pub fn new(handle: Handle) -> Self {
+        Self { handle }
+    }
+}
+
+impl Runtime for TokioRuntime {
+    type Stream = Compat<TcpStream>;
+
+    async fn connect(&self, host: String, port: u16) -> io::Result<Self::Stream> {
+        let stream = TcpStream::connect((host.as_str(), port)).await?;
+        // Frames are small and latency-sensitive (heartbeats, RTT).
+        stream.set_nodelay(true)?;
+        Ok(stream.compat())
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep_until(deadline.into())
+    }
+
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.handle.spawn(task);
+    }
+}
+
+/// Starts a client on the current tokio runtime; it connects in the background.
+pub fn connect(options: ClientOptions) -> Result<Client, ClientError> {
+    let runtime = TokioRuntime::current().ok_or(ClientError::NoRuntime)?;
+    sentelite_driver::start(runtime, options)
+}

@@ -1,0 +1,214 @@
+//! The handle the application holds. Every method turns into a command for the driver
+//! task; results come back typed.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_channel::{Receiver, Sender};
+use sentelite_core::frame::PayloadBuf;
+
+use crate::clock::to_core_duration;
+use crate::command::{Command, call};
+use crate::driver::Driver;
+use crate::{ClientError, ClientEvent, ClientOptions, Response, Runtime, target};
+
+/// Counters of one client across all its connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    /// Frames handed to the transport.
+    pub frames_sent: u64,
+    /// Frames received and decoded.
+    pub frames_received: u64,
+    /// Bytes handed to the transport (frame bytes, without WebSocket headers).
+    pub bytes_sent: u64,
+    /// Frame bytes received.
+    pub bytes_received: u64,
+    /// Reconnect attempts scheduled.
+    pub reconnects: u32,
+    /// Completed handshakes.
+    pub handshakes: u32,
+    /// Smoothed heartbeat round-trip time on the current connection.
+    pub rtt: Option<Duration>,
+    /// Events dropped because the application did not read them in time.
+    pub events_dropped: u64,
+}
+
+/// State the driver publishes for cheap reads from any handle.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub open: AtomicBool,
+    pub stats: Mutex<ClientStats>,
+}
+
+/// The receiving end of a client's events. Clones share one queue: each event goes to one
+/// of them, so usually a single task reads it.
+#[derive(Debug, Clone)]
+pub struct Events {
+    rx: Receiver<ClientEvent>,
+}
+
+impl Events {
+    /// The next event; `None` once the client has shut down and every event was read.
+    pub async fn recv(&self) -> Option<ClientEvent> {
+        self.rx.recv().await.ok()
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&self) -> Option<ClientEvent> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// A cheap-to-clone handle to a running client. When the last clone is dropped the client
+/// closes, as if [`Client::close`] had been called.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    commands: Sender<Command>,
+    events: Receiver<ClientEvent>,
+    /// Closed by the driver when it exits.
+    done: Receiver<()>,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.commands.try_send(Command::Shutdown);
+    }
+}
+
+/// Starts a client on `runtime`: the driver task is spawned at once and connects in the
+/// background. Fails only on options that can never work (bad URL, `wss://`, ids too long).
+pub fn start<R: Runtime>(runtime: R, options: ClientOptions) -> Result<Client, ClientError> {
+    let target = target::parse(&options.url)?;
+    let config = options.session_config()?;
+    let (command_tx, command_rx) = async_channel::unbounded();
+    let (event_tx, event_rx) = async_channel::bounded(options.event_capacity);
+    let (done_tx, done_rx) = async_channel::bounded(1);
+    let shared = Arc::new(Shared::default());
+    let driver = Driver::new(
+        runtime.clone(),
+        target,
+        config,
+        command_rx,
+        command_tx.clone(),
+        event_tx,
+        done_tx,
+        shared.clone(),
+    );
+    runtime.spawn(driver.run());
+    Ok(Client {
+        inner: Arc::new(Inner {
+            commands: command_tx,
+            events: event_rx,
+            done: done_rx,
+            shared,
+        }),
+    })
+}
+
+impl Client {
+    /// Sends a one-way event. Fails with [`ClientError::NotConnected`] unless the connection
+    /// is open.
+    pub async fn send(&self, event: &str, payload: PayloadBuf) -> Result<(), ClientError> {
+        let event = event.to_owned();
+        call(&self.inner.commands, |reply| Command::Send {
+            event,
+            payload,
+            reply,
+        })
+        .await
+    }
+
+    /// Starts a request that the server answers in parts; `timeout` bounds the whole answer.
+    pub async fn request(
+        &self,
+        event: &str,
+        payload: PayloadBuf,
+        timeout: Duration,
+    ) -> Result<Response, ClientError> {
+        let event = event.to_owned();
+        let timeout = to_core_duration(timeout);
+        call(&self.inner.commands, |reply| Command::Request {
+            event,
+            payload,
+            timeout,
+            reply,
+        })
+        .await
+    }
+
+    /// Wants `channel`: subscribes now if connected and again after every reconnect. The
+    /// server's answer arrives as [`ClientEvent::SubscribeResult`].
+    pub async fn subscribe(&self, channel: &str) -> Result<(), ClientError> {
+        let channel = channel.to_owned();
+        call(&self.inner.commands, |reply| Command::Subscribe {
+            channel,
+            reply,
+        })
+        .await
+    }
+
+    /// Stops wanting `channel`.
+    pub async fn unsubscribe(&self, channel: &str) -> Result<(), ClientError> {
+        let channel = channel.to_owned();
+        call(&self.inner.commands, |reply| Command::Unsubscribe {
+            channel,
+            reply,
+        })
+        .await
+    }
+
+    /// Publishes to a channel through the server; with `exclude_sender` this connection
+    /// does not get its own message back.
+    pub async fn publish(
+        &self,
+        channel: &str,
+        payload: PayloadBuf,
+        exclude_sender: bool,
+    ) -> Result<(), ClientError> {
+        let channel = channel.to_owned();
+        call(&self.inner.commands, |reply| Command::Publish {
+            channel,
+            payload,
+            exclude_sender,
+            reply,
+        })
+        .await
+    }
+
+    /// The client's events.
+    pub fn events(&self) -> Events {
+        Events {
+            rx: self.inner.events.clone(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> ClientStats {
+        *self
+            .inner
+            .shared
+            .stats
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// True while the handshake is done and the connection is up.
+    pub fn is_open(&self) -> bool {
+        self.inner.shared.open.load(Ordering::Acquire)
+    }
+
+    /// Closes the connection (with a Close frame if open) and stops reconnecting. Returns
+    /// once the driver has finished.
+    pub async fn close(&self) {
+        let _ = self.inner.commands.send(Command::Shutdown).await;
+        // Resolves when the driver drops its end.
+        let _ = self.inner.done.recv().await;
+    }
+}

@@ -1,0 +1,62 @@
+//! The client end to end on smol (`sentelite_smol::connect`) against the test server.
+
+mod support;
+
+use support::scenarios;
+
+#[test]
+fn handshake_and_streamed_request() {
+    smol::block_on(scenarios::handshake_and_streamed_request(
+        sentelite_smol::connect,
+    ));
+}
+
+#[test]
+fn server_initiated_request() {
+    smol::block_on(scenarios::server_initiated_request(sentelite_smol::connect));
+}
+
+#[test]
+fn silent_server_is_detected_and_client_reconnects() {
+    smol::block_on(scenarios::silent_server_is_detected_and_client_reconnects(
+        sentelite_smol::connect,
+    ));
+}
+
+#[test]
+fn close_does_not_reconnect() {
+    smol::block_on(scenarios::close_does_not_reconnect(sentelite_smol::connect));
+}
+
+#[test]
+fn sends_while_disconnected_are_refused() {
+    smol::block_on(scenarios::sends_while_disconnected_are_refused(
+        sentelite_smol::connect,
+    ));
+}
+
+#[test]
+fn request_timeout_and_cancel() {
+    smol::block_on(scenarios::request_timeout_and_cancel(
+        sentelite_smol::connect,
+    ));
+}
+
+#[test]
+fn server_close_is_reported_and_followed_by_reconnect() {
+    smol::block_on(
+        scenarios::server_close_is_reported_and_followed_by_reconnect(sentelite_smol::connect),
+    );
+}
+
+#[test]
+fn subscribe_and_publish() {
+    smol::block_on(scenarios::subscribe_and_publish(sentelite_smol::connect));
+}
+
+#[test]
+fn text_message_is_a_protocol_error() {
+    smol::block_on(scenarios::text_message_is_a_protocol_error(
+        sentelite_smol::connect,
+    ));
+}

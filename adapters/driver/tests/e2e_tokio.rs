@@ -1,0 +1,68 @@
+//! The client end to end on tokio (`sentelite_tokio::connect`) against the test server.
+
+mod support;
+
+use support::scenarios;
+
+#[tokio::test]
+async fn handshake_and_streamed_request() {
+    scenarios::handshake_and_streamed_request(sentelite_tokio::connect).await;
+}
+
+#[tokio::test]
+async fn server_initiated_request() {
+    scenarios::server_initiated_request(sentelite_tokio::connect).await;
+}
+
+#[tokio::test]
+async fn silent_server_is_detected_and_client_reconnects() {
+    scenarios::silent_server_is_detected_and_client_reconnects(sentelite_tokio::connect).await;
+}
+
+#[tokio::test]
+async fn close_does_not_reconnect() {
+    scenarios::close_does_not_reconnect(sentelite_tokio::connect).await;
+}
+
+#[tokio::test]
+async fn sends_while_disconnected_are_refused() {
+    scenarios::sends_while_disconnected_are_refused(sentelite_tokio::connect).await;
+}
+
+#[tokio::test]
+async fn request_timeout_and_cancel() {
+    scenarios::request_timeout_and_cancel(sentelite_tokio::connect).await;
+}
+
+#[tokio::test]
+async fn server_close_is_reported_and_followed_by_reconnect() {
+    scenarios::server_close_is_reported_and_followed_by_reconnect(sentelite_tokio::connect).await;
+}
+
+#[tokio::test]
+async fn subscribe_and_publish() {
+    scenarios::subscribe_and_publish(sentelite_tokio::connect).await;
+}
+
+#[test]
+fn connect_outside_a_runtime_is_a_typed_error() {
+    let options = sentelite_tokio::ClientOptions::new("ws://127.0.0.1:9/", "dev-test");
+    assert!(matches!(
+        sentelite_tokio::connect(options),
+        Err(sentelite_tokio::ClientError::NoRuntime)
+    ));
+}
+
+#[tokio::test]
+async fn wss_urls_are_refused_up_front() {
+    let options = sentelite_tokio::ClientOptions::new("wss://127.0.0.1:9/", "dev-test");
+    assert!(matches!(
+        sentelite_tokio::connect(options),
+        Err(sentelite_tokio::ClientError::TlsUnsupported)
+    ));
+}
+
+#[tokio::test]
+async fn text_message_is_a_protocol_error() {
+    scenarios::text_message_is_a_protocol_error(sentelite_tokio::connect).await;
+}

@@ -1,0 +1,427 @@
+//! End-to-end scenarios, written once against the client API and run on every runtime by
+//! passing that runtime adapter's `connect`.
+
+use std::time::Duration;
+
+use sentelite_core::ServerConfig;
+use sentelite_driver::{
+    Client, ClientError, ClientEvent, ClientOptions, CloseCode, Initiator, PayloadBuf,
+    RequestOutcome, Status,
+};
+
+use super::{Observed, STEP, TestServer, options, wait_for, within};
+
+/// A runtime adapter's `connect`.
+pub type Connect = fn(ClientOptions) -> Result<Client, ClientError>;
+
+fn bytes(b: &[u8]) -> PayloadBuf {
+    PayloadBuf::Bytes(b.to_vec())
+}
+
+async fn opened(client: &Client) -> (String, u64) {
+    wait_for(&client.events(), "open", |event| match event {
+        ClientEvent::Opened { uid, connection_id } => Some((uid, connection_id)),
+        _ => None,
+    })
+    .await
+}
+
+/// Handshake, a one-way event, and a request answered in three parts and an end.
+pub async fn handshake_and_streamed_request(connect: Connect) {
+    let server = TestServer::start(ServerConfig::default());
+    let client = connect(options(&server)).expect("valid options");
+    let (uid, connection_id) = opened(&client).await;
+    assert_eq!((uid.as_str(), connection_id), ("user-dev-test", 1));
+    assert!(client.is_open());
+    let hello = server
+        .expect("hello", |seen| match seen {
+            Observed::Hello { client_id, .. } => Some(client_id),
+            _ => None,
+        })
+        .await;
+    assert_eq!(hello, "dev-test");
+
+    client.send("test/note", bytes(b"x")).await.expect("send");
+    server
+        .expect("event", |seen| {
+            (seen
+                == Observed::Event {
+                    connection_id: 1,
+                    event: "test/note".into(),
+                })
+            .then_some(())
+        })
+        .await;
+
+    let mut response = client
+        .request("test/stream", bytes(&[3]), STEP)
+        .await
+        .expect("request");
+    let mut parts = Vec::new();
+    while let Some(part) = within("part", response.next_part()).await {
+        parts.push(part);
+    }
+    assert_eq!(parts, vec![bytes(&[0]), bytes(&[1]), bytes(&[2])]);
+    assert_eq!(
+        response.outcome(),
+        Some(&RequestOutcome::Completed(Status::OK, bytes(b"done")))
+    );
+    // Ended exactly once: asking again changes nothing.
+    assert_eq!(within("part", response.next_part()).await, None);
+
+    let stats = client.stats();
+    assert_eq!(stats.handshakes, 1);
+    assert!(stats.frames_sent >= 3, "hello, event, request: {stats:?}");
+    assert!(
+        stats.frames_received >= 5,
+        "welcome, 3 parts, end: {stats:?}"
+    );
+    within("close", client.close()).await;
+}
+
+/// The server asks the client; the client streams its answer back. A request the
+/// application drops unanswered still ends, with an error status.
+pub async fn server_initiated_request(connect: Connect) {
+    let server = TestServer::start(ServerConfig::default());
+    let client = connect(options(&server)).expect("valid options");
+    let events = client.events();
+    opened(&client).await;
+
+    client
+        .send("test/ask", bytes(b"ping-1"))
+        .await
+        .expect("send");
+    let mut request = wait_for(&events, "server request", |event| match event {
+        ClientEvent::Request(request) => Some(request),
+        _ => None,
+    })
+    .await;
+    assert_eq!(request.event, "device/ping");
+    assert_eq!(request.payload, bytes(b"ping-1"));
+    assert_eq!(request.timeout(), Some(Duration::from_secs(5)));
+    request.part(bytes(b"part-0")).await.expect("part");
+    let payload = request.payload.clone();
+    request.end(Status::OK, payload).await.expect("end");
+    let reply = server
+        .expect("client reply", |seen| match seen {
+            Observed::ClientReply { seq, payload } => Some((seq, payload)),
+            _ => None,
+        })
+        .await;
+    assert_eq!(reply, (0, bytes(b"part-0")));
+    let end = server
+        .expect("client end", |seen| match seen {
+            Observed::ClientEnd { status, payload } => Some((status, payload)),
+            _ => None,
+        })
+        .await;
+    assert_eq!(end, (Status::OK, bytes(b"ping-1")));
+
+    client
+        .send("test/ask", bytes(b"ping-2"))
+        .await
+        .expect("send");
+    let dropped = wait_for(&events, "second server request", |event| match event {
+        ClientEvent::Request(request) => Some(request),
+        _ => None,
+    })
+    .await;
+    drop(dropped);
+    let end = server
+        .expect("end of the dropped request", |seen| match seen {
+            Observed::ClientEnd { status, .. } => Some(status),
+            _ => None,
+        })
+        .await;
+    assert_eq!(end, Status::ERROR);
+    within("close", client.close()).await;
+}
+
+/// The server stops answering: the client's heartbeat declares it dead, the request in
+/// flight ends `Closed`, and the client reconnects on its own.
+pub async fn silent_server_is_detected_and_client_reconnects(connect: Connect) {
+    let server = TestServer::start_fast_heartbeat();
+    let client = connect(options(&server)).expect("valid options");
+    let events = client.events();
+    opened(&client).await;
+
+    let pending = client
+        .request("test/never", PayloadBuf::Empty, Duration::from_secs(30))
+        .await
+        .expect("request");
+    client
+        .send("test/go-silent", PayloadBuf::Empty)
+        .await
+        .expect("send");
+    let (code, initiator) = wait_for(&events, "heartbeat timeout", |event| match event {
+        ClientEvent::Closed {
+            code, initiator, ..
+        } => Some((code, initiator)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (code, initiator),
+        (CloseCode::HEARTBEAT_TIMEOUT, Initiator::Local)
+    );
+    assert_eq!(
+        within("request end", pending.finish()).await,
+        RequestOutcome::Closed
+    );
+
+    let attempt = wait_for(&events, "reconnect", |event| match event {
+        ClientEvent::ReconnectScheduled { attempt, delay } => {
+            assert!(delay <= Duration::from_millis(200), "delay {delay:?}");
+            Some(attempt)
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(attempt, 1);
+    let (_, connection_id) = opened(&client).await;
+    assert_eq!(connection_id, 2);
+    let stats = client.stats();
+    assert_eq!((stats.handshakes, stats.reconnects), (2, 1));
+
+    // The new connection carries requests again.
+    let response = client
+        .request("test/stream", bytes(&[1]), STEP)
+        .await
+        .expect("request after reconnect");
+    assert_eq!(
+        within("request end", response.finish()).await,
+        RequestOutcome::Completed(Status::OK, bytes(b"done"))
+    );
+    within("close", client.close()).await;
+}
+
+/// `close()` sends a Close frame, ends the connection and never reconnects.
+pub async fn close_does_not_reconnect(connect: Connect) {
+    let server = TestServer::start(ServerConfig::default());
+    let client = connect(options(&server)).expect("valid options");
+    let events = client.events();
+    opened(&client).await;
+
+    within("close", client.close()).await;
+    assert!(!client.is_open());
+    let mut rest = Vec::new();
+    while let Some(event) = within("events end", events.recv()).await {
+        rest.push(event);
+    }
+    assert!(
+        matches!(
+            rest.as_slice(),
+            [ClientEvent::Closed {
+                code: CloseCode::NORMAL,
+                initiator: Initiator::Local,
+                ..
+            }]
+        ),
+        "{rest:?}"
+    );
+    server
+        .expect("close frame", |seen| {
+            (seen
+                == Observed::ClientClose {
+                    code: CloseCode::NORMAL,
+                })
+            .then_some(())
+        })
+        .await;
+    server
+        .expect("disconnect", |seen| {
+            (seen == Observed::Gone { connection_id: 1 }).then_some(())
+        })
+        .await;
+    assert_eq!(
+        client.send("test/note", PayloadBuf::Empty).await,
+        Err(ClientError::Closed)
+    );
+}
+
+/// With no server, sends are refused with a typed error and reconnects are scheduled.
+pub async fn sends_while_disconnected_are_refused(connect: Connect) {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let mut options = ClientOptions::new(format!("ws://127.0.0.1:{port}/"), "dev-test");
+    options.backoff_initial = Duration::from_millis(50);
+    options.backoff_max = Duration::from_millis(100);
+    let client = connect(options).expect("valid options");
+    let events = client.events();
+    let reason = wait_for(&events, "connect failure", |event| match event {
+        ClientEvent::ConnectFailed { reason } => Some(reason),
+        _ => None,
+    })
+    .await;
+    assert!(reason.contains(&port.to_string()), "{reason}");
+    wait_for(&events, "reconnect", |event| {
+        matches!(event, ClientEvent::ReconnectScheduled { .. }).then_some(())
+    })
+    .await;
+    assert!(!client.is_open());
+    assert_eq!(
+        client.send("test/note", PayloadBuf::Empty).await,
+        Err(ClientError::NotConnected)
+    );
+    assert!(matches!(
+        client.request("test/stream", PayloadBuf::Empty, STEP).await,
+        Err(ClientError::NotConnected)
+    ));
+    // Wanting a channel works offline: it is subscribed once a connection opens.
+    assert_eq!(client.subscribe("news").await, Ok(()));
+    assert_eq!(client.subscribe("").await, Err(ClientError::InvalidChannel));
+    within("close", client.close()).await;
+}
+
+/// Our deadline and our cancel each end a request exactly once.
+pub async fn request_timeout_and_cancel(connect: Connect) {
+    let server = TestServer::start(ServerConfig::default());
+    let client = connect(options(&server)).expect("valid options");
+    opened(&client).await;
+
+    let response = client
+        .request("test/never", PayloadBuf::Empty, Duration::from_millis(150))
+        .await
+        .expect("request");
+    assert_eq!(
+        within("timeout", response.finish()).await,
+        RequestOutcome::TimedOut
+    );
+
+    let mut response = client
+        .request("test/never", PayloadBuf::Empty, STEP)
+        .await
+        .expect("request");
+    let id = response.id();
+    response.cancel();
+    assert_eq!(within("cancel", response.next_part()).await, None);
+    assert_eq!(response.outcome(), Some(&RequestOutcome::Cancelled));
+    let cancelled = server
+        .expect("cancel frame", |seen| match seen {
+            Observed::Cancel { id } => Some(id),
+            _ => None,
+        })
+        .await;
+    assert_eq!(cancelled, id);
+    assert!(client.is_open(), "a cancel does not disturb the connection");
+    within("close", client.close()).await;
+}
+
+/// The server closes with a reason; the client reports it and reconnects.
+pub async fn server_close_is_reported_and_followed_by_reconnect(connect: Connect) {
+    let server = TestServer::start(ServerConfig::default());
+    let client = connect(options(&server)).expect("valid options");
+    let events = client.events();
+    opened(&client).await;
+
+    client
+        .send("test/bye", PayloadBuf::Empty)
+        .await
+        .expect("send");
+    let closed = wait_for(&events, "peer close", |event| match event {
+        ClientEvent::Closed {
+            code,
+            reason,
+            initiator,
+        } => Some((code, reason, initiator)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        closed,
+        (
+            CloseCode::GOING_AWAY,
+            "server restarting".to_owned(),
+            Initiator::Peer
+        )
+    );
+    let (_, connection_id) = opened(&client).await;
+    assert_eq!(connection_id, 2);
+    within("close", client.close()).await;
+}
+
+/// Subscribing and publishing round-trip through the server.
+pub async fn subscribe_and_publish(connect: Connect) {
+    let server = TestServer::start(ServerConfig::default());
+    let client = connect(options(&server)).expect("valid options");
+    let events = client.events();
+    let (uid, _) = opened(&client).await;
+
+    client.subscribe("news").await.expect("subscribe");
+    let result = wait_for(&events, "subscribe ack", |event| match event {
+        ClientEvent::SubscribeResult {
+            channel,
+            subscribed,
+            error,
+        } => Some((channel, subscribed, error)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(result, ("news".to_owned(), true, None));
+
+    client
+        .publish("news", bytes(b"excluded"), true)
+        .await
+        .expect("publish");
+    client
+        .publish("news", bytes(b"hello"), false)
+        .await
+        .expect("publish");
+    let message = wait_for(&events, "channel message", |event| match event {
+        ClientEvent::ChannelMessage {
+            channel,
+            from,
+            payload,
+        } => Some((channel, from, payload)),
+        _ => None,
+    })
+    .await;
+    // The excluded publish never came back, so the first message is the second publish.
+    assert_eq!(message, ("news".to_owned(), uid, bytes(b"hello")));
+    within("close", client.close()).await;
+}
+
+/// A text message breaks the native protocol: the client closes with `PROTOCOL_ERROR`,
+/// tells the server why, and reconnects.
+pub async fn text_message_is_a_protocol_error(connect: Connect) {
+    let server = TestServer::start(ServerConfig::default());
+    let client = connect(options(&server)).expect("valid options");
+    let events = client.events();
+    opened(&client).await;
+
+    client
+        .send("test/text", PayloadBuf::Empty)
+        .await
+        .expect("send");
+    let closed = wait_for(&events, "protocol close", |event| match event {
+        ClientEvent::Closed {
+            code,
+            reason,
+            initiator,
+        } => Some((code, reason, initiator)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        closed,
+        (
+            CloseCode::PROTOCOL_ERROR,
+            "text message on a binary link".to_owned(),
+            Initiator::Local
+        )
+    );
+    server
+        .expect("close frame", |seen| {
+            (seen
+                == Observed::ClientClose {
+                    code: CloseCode::PROTOCOL_ERROR,
+                })
+            .then_some(())
+        })
+        .await;
+    let (_, connection_id) = opened(&client).await;
+    assert_eq!(connection_id, 2);
+    within("close", client.close()).await;
+}

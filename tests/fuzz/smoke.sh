@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for a bounded time. Needs a nightly toolchain (libFuzzer and the
+# sanitizer flags are nightly-only); without one it says so and exits 0.
+#
+#   tests/fuzz/smoke.sh            # 30 s per target
+#   FUZZ_SECONDS=300 tests/fuzz/smoke.sh
+set -euo pipefail
+
+cd "$(dirname "$0")"
+seconds="${FUZZ_SECONDS:-30}"
+targets=(frame_decoder cobs_accumulator)
+
+if ! cargo +nightly --version >/dev/null 2>&1; then
+    echo "fuzz smoke: SKIPPED (no nightly toolchain; install one with 'rustup toolchain install nightly')"
+    exit 0
+fi
+
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+    echo "fuzz smoke: installing cargo-fuzz"
+    cargo install cargo-fuzz --locked
+fi
+
+for target in "${targets[@]}"; do
+    echo "fuzz smoke: ${target} for ${seconds}s"
+    mkdir -p "corpus/${target}"
+    cargo +nightly fuzz run --fuzz-dir . "${target}" "corpus/${target}" -- \
+        -max_total_time="${seconds}" -max_len=4096 -timeout=10
+done
+echo "fuzz smoke: all ${#targets[@]} targets ran ${seconds}s without a crash"
