@@ -1,0 +1,433 @@
+//! One connection's task: owns the [`ServerSession`], reads the WebSocket, runs the
+//! session's timers, executes commands from its queue, and tells the rest of the server
+//! about the handshake and the close.
+//!
+//! The loop is the sans-IO pattern: after every input, write out what the session produced
+//! (application frames first, then the session's own pongs and Close), then sleep until the
+//! next input or the session's next deadline.
+//!
+//! The task's future is allocated once per connection and lives as long as it, so it is kept
+//! small: the handlers of single inputs are synchronous, and the close path, which runs once,
+//! is boxed.
+
+mod inbound;
+mod outbound;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::SinkExt;
+use sentelite_core::codec::{self, EncodeError};
+use sentelite_core::frame::Frame;
+use sentelite_core::{CloseCode, Initiator, RequestId, SendError, ServerSession, SessionEvent};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::ConnectionId;
+use crate::handle::ServerHandle;
+use crate::lifecycle::LifecycleEvent;
+use crate::queue::{CommandRx, CommandTx, queue};
+use crate::registry::{ConnEntry, lock};
+use crate::request::{ReplyItem, RequestOutcome};
+use crate::server::Shared;
+use crate::transport::HandshakePermit;
+
+/// Room for the session's own frames (pongs, Close with a short static reason).
+const CONTROL_FRAME_BUF: usize = 256;
+/// Application frames up to this size are encoded on the stack, larger ones in a fresh
+/// buffer of exactly the needed size.
+const SMALL_FRAME_BUF: usize = 512;
+/// Longest close reason a WebSocket close frame carries (125 bytes minus the code).
+const MAX_WS_REASON: usize = 123;
+
+/// Server→client requests one connection may have in flight. The request table is part of
+/// every idle connection's memory; a full table refuses further requests with a typed error.
+pub(crate) const MAX_SERVER_REQUESTS: usize = 8;
+
+/// The session type of one connection.
+type Session = ServerSession<MAX_SERVER_REQUESTS>;
+
+/// How the main loop ended.
+enum Ending {
+    /// The session decided to close (either side's Close frame, a timeout, an error).
+    Decided,
+    /// The client closed the WebSocket without a native Close frame.
+    PeerClosed,
+    /// The transport failed.
+    Lost(String),
+}
+
+/// A reply item the requester's stream had no room for yet. While any wait, the connection
+/// stops reading its socket, so a slow consumer slows the client instead of growing memory.
+struct Stalled {
+    id: RequestId,
+    to: mpsc::Sender<ReplyItem>,
+    item: ReplyItem,
+}
+
+pub(crate) struct Connection {
+    id: ConnectionId,
+    remote: SocketAddr,
+    shared: Arc<Shared>,
+    session: Session,
+    commands_tx: CommandTx,
+    commands: CommandRx,
+    permit: Option<HandshakePermit>,
+    entry: Option<Arc<ConnEntry>>,
+    /// Encoded application frames waiting to be written.
+    outbox: VecDeque<Bytes>,
+    /// Client requests being answered by handlers.
+    inbound: HashMap<RequestId, CancellationToken>,
+    /// Server requests waiting for the client's answer.
+    outbound: HashMap<RequestId, mpsc::Sender<ReplyItem>>,
+    /// Reply items waiting for room in their stream, in arrival order.
+    stalled: VecDeque<Stalled>,
+    /// The native close decided on this connection: code and reason.
+    close: Option<(CloseCode, String)>,
+    /// The client's WebSocket close frame, if it sent one.
+    peer_ws_close: Option<(u16, String)>,
+}
+
+impl Connection {
+    pub(crate) fn new(shared: Arc<Shared>, remote: SocketAddr, permit: HandshakePermit) -> Self {
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let (commands_tx, commands) = queue(shared.settings.connection_queue);
+        let session = Session::new(shared.session_config, shared.clock.now());
+        Self {
+            id,
+            remote,
+            shared,
+            session,
+            commands_tx,
+            commands,
+            permit: Some(permit),
+            entry: None,
+            outbox: VecDeque::new(),
+            inbound: HashMap::new(),
+            outbound: HashMap::new(),
+            stalled: VecDeque::new(),
+            close: None,
+            peer_ws_close: None,
+        }
+    }
+
+    /// Serves the connection until it closes.
+    ///
+    /// Not an `async fn`: those copy their arguments into the future's body, and the future
+    /// would hold the connection and the socket twice. The block below uses them in place.
+    #[allow(clippy::manual_async_fn)]
+    pub(crate) fn run(mut self, mut socket: WebSocket) -> impl Future<Output = ()> + Send {
+        async move {
+            self.shared.lifecycle.emit(LifecycleEvent::Connected {
+                connection_id: self.id,
+                remote: self.remote,
+            });
+            let ending = self.drive(&mut socket).await;
+            Box::pin(self.finish(&mut socket, ending)).await;
+        }
+    }
+
+    async fn drive(&mut self, socket: &mut WebSocket) -> Ending {
+        loop {
+            self.drain_session_events();
+            if let Err(e) = self.write_out(socket).await {
+                return Ending::Lost(e);
+            }
+            if self.session.wants_disconnect() {
+                return Ending::Decided;
+            }
+            self.publish_stats();
+            let deadline = self
+                .session
+                .poll_timeout()
+                .map(|t| self.shared.clock.deadline(t));
+            let reading = self.stalled.is_empty();
+            tokio::select! {
+                () = self.shared.shutdown.cancelled() => {
+                    self.session.close(CloseCode::GOING_AWAY, "server shutting down");
+                }
+                msg = socket.recv(), if reading => match msg {
+                    Some(Ok(Message::Binary(bytes))) => self.on_binary(&bytes),
+                    Some(Ok(Message::Text(_))) => self.session.close(
+                        CloseCode::PROTOCOL_ERROR,
+                        "text messages are not supported on this endpoint",
+                    ),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(frame))) => {
+                        self.peer_ws_close =
+                            frame.map(|f| (f.code, f.reason.as_str().to_owned()));
+                        return Ending::PeerClosed;
+                    }
+                    Some(Err(e)) if is_too_large(&e) => {
+                        self.session.close(CloseCode::FRAME_TOO_LARGE, "frame too large");
+                    }
+                    Some(Err(e)) => return Ending::Lost(e.to_string()),
+                    None => return Ending::Lost("connection lost".to_owned()),
+                },
+                room = reserve_front(&self.stalled), if !reading => self.unstall(room.is_ok()),
+                command = self.commands.recv() => self.on_command(*command),
+                () = sleep_until(deadline) => {
+                    let now = self.shared.clock.now();
+                    self.session.handle_timeout(now);
+                }
+            }
+        }
+    }
+
+    /// Closes the WebSocket, ends what is in flight, and reports the close.
+    async fn finish(&mut self, socket: &mut WebSocket, ending: Ending) {
+        let write_timeout = self.shared.settings.write_timeout();
+        let mut lost_reason = None;
+        match ending {
+            Ending::Decided => {
+                let (code, reason) = self
+                    .close
+                    .clone()
+                    .unwrap_or((CloseCode::GOING_AWAY, String::new()));
+                let frame = CloseFrame {
+                    code: code.websocket_code(),
+                    reason: truncate(&reason, MAX_WS_REASON).into(),
+                };
+                let sent =
+                    tokio::time::timeout(write_timeout, socket.send(Message::Close(Some(frame))))
+                        .await;
+                if matches!(sent, Ok(Ok(()))) {
+                    // Let the client answer the close so its side ends cleanly.
+                    let linger = self.shared.settings.close_linger();
+                    let _ = tokio::time::timeout(linger, async {
+                        while let Some(Ok(_)) = socket.recv().await {}
+                    })
+                    .await;
+                }
+            }
+            Ending::PeerClosed => {
+                // Sends the automatic close answer queued by the WebSocket layer.
+                let _ = tokio::time::timeout(write_timeout, socket.flush()).await;
+            }
+            Ending::Lost(reason) => lost_reason = Some(reason),
+        }
+        let now = self.shared.clock.now();
+        self.session.handle_disconnected(now);
+        let (mut code, mut initiator) = (CloseCode::GOING_AWAY, Initiator::Transport);
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                SessionEvent::Closed {
+                    code: c,
+                    initiator: i,
+                } => (code, initiator) = (c, i),
+                SessionEvent::RequestEnded { id, end } => self.request_ended(id, end),
+                _ => {}
+            }
+        }
+        for (id, replies) in std::mem::take(&mut self.outbound) {
+            self.deliver(id, replies, ReplyItem::End(RequestOutcome::Closed));
+        }
+        // Requesters still get every part and their end, as long as they keep reading.
+        let stalled = std::mem::take(&mut self.stalled);
+        let _ = tokio::time::timeout(write_timeout, async {
+            for Stalled { to, item, .. } in stalled {
+                let _ = to.send(item).await;
+            }
+        })
+        .await;
+        let reason = match (initiator, &self.peer_ws_close) {
+            (Initiator::Transport, Some((ws_code, ws_reason))) => {
+                code = CloseCode::from_websocket_code(*ws_code);
+                initiator = Initiator::Peer;
+                ws_reason.clone()
+            }
+            (Initiator::Transport, None) => lost_reason.unwrap_or_default(),
+            _ => self.close.take().map(|(_, r)| r).unwrap_or_default(),
+        };
+        self.forget();
+        tracing::debug!(
+            connection = self.id,
+            code = code.name(),
+            ?initiator,
+            %reason,
+            "connection closed"
+        );
+        self.shared.lifecycle.emit(LifecycleEvent::Closed {
+            connection_id: self.id,
+            uid: self.entry.as_ref().map(|e| e.uid.clone()),
+            client_id: self.entry.as_ref().map(|e| e.client_id.clone()),
+            code,
+            reason,
+            initiator,
+        });
+    }
+
+    /// Request ends the session decided (deadline, cancel) go to their streams.
+    fn drain_session_events(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            if let SessionEvent::RequestEnded { id, end } = event {
+                self.request_ended(id, end);
+            }
+        }
+    }
+
+    /// Writes queued application frames, then the session's own frames. Bounded by the write
+    /// timeout so a client that stops reading cannot hold the task forever.
+    async fn write_out(&mut self, socket: &mut WebSocket) -> Result<(), String> {
+        self.take_session_frames();
+        if self.outbox.is_empty() {
+            return Ok(());
+        }
+        let write_timeout = self.shared.settings.write_timeout();
+        match tokio::time::timeout(write_timeout, self.write_frames(socket)).await {
+            Ok(result) => result,
+            Err(_) => Err("write timed out".to_owned()),
+        }
+    }
+
+    /// Moves the session's own frames (pongs, Close) behind the application frames.
+    fn take_session_frames(&mut self) {
+        loop {
+            let mut buf = [0u8; CONTROL_FRAME_BUF];
+            match self.session.poll_transmit(&mut buf) {
+                Ok(Some(n)) => {
+                    let bytes = &buf[..n];
+                    if let Ok(Frame::Close(close)) = codec::decode(bytes) {
+                        self.close
+                            .get_or_insert_with(|| (close.code, close.reason.to_owned()));
+                    }
+                    self.outbox.push_back(Bytes::copy_from_slice(bytes));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // Only a Close with an overlong reason could get here; drop the transport.
+                    tracing::error!(connection = self.id, error = %e, "session frame not encoded");
+                    self.close
+                        .get_or_insert((CloseCode::INTERNAL_ERROR, String::new()));
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn write_frames(&mut self, socket: &mut WebSocket) -> Result<(), String> {
+        while let Some(bytes) = self.outbox.pop_front() {
+            socket
+                .feed(Message::Binary(bytes))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        socket.flush().await.map_err(|e| e.to_string())
+    }
+
+    /// Runs a session send call and queues the frame it encoded. Small frames are encoded on
+    /// the stack; a frame that does not fit is encoded again into a buffer of its exact size.
+    fn encode<T>(
+        &mut self,
+        mut op: impl FnMut(&mut Session, &mut [u8]) -> Result<(T, usize), SendError>,
+    ) -> Result<T, SendError> {
+        let mut small = [0u8; SMALL_FRAME_BUF];
+        match op(&mut self.session, &mut small) {
+            Ok((value, n)) => {
+                self.outbox.push_back(Bytes::copy_from_slice(&small[..n]));
+                Ok(value)
+            }
+            Err(SendError::Encode(EncodeError::BufferTooSmall { required })) => {
+                let mut buf = vec![0u8; required];
+                let (value, n) = op(&mut self.session, &mut buf)?;
+                buf.truncate(n);
+                self.outbox.push_back(Bytes::from(buf));
+                Ok(value)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn encode_or_log<T>(
+        &mut self,
+        what: &str,
+        op: impl FnMut(&mut Session, &mut [u8]) -> Result<(T, usize), SendError>,
+    ) {
+        if let Err(e) = self.encode(op) {
+            tracing::debug!(connection = self.id, error = %e, "{what} not sent");
+        }
+    }
+
+    fn publish_stats(&self) {
+        if let Some(entry) = &self.entry {
+            *lock(&entry.stats) = self.session.stats();
+        }
+    }
+
+    fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Removes every trace of the connection from the shared tables. Runs on the normal path
+    /// and, through `Drop`, when the task is cancelled or panics.
+    fn forget(&mut self) {
+        for (_, token) in self.inbound.drain() {
+            token.cancel();
+        }
+        lock(&self.shared.registry).remove(self.id);
+        lock(&self.shared.channels).remove_connection(self.id);
+        self.permit = None;
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.forget();
+    }
+}
+
+/// Waits for room in the stream of the oldest stalled reply item. The wait is boxed because
+/// it is rare and every idle connection would otherwise carry its space.
+async fn reserve_front(stalled: &VecDeque<Stalled>) -> Result<(), mpsc::error::SendError<()>> {
+    match stalled.front() {
+        Some(front) => Box::pin(front.to.reserve()).await.map(drop),
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// True when the WebSocket layer refused a message for exceeding the size limits.
+fn is_too_large(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if let Some(ws) = e.downcast_ref::<tungstenite::Error>() {
+            return matches!(ws, tungstenite::Error::Capacity(_));
+        }
+        source = e.source();
+    }
+    false
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_cut_on_char_boundaries() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("hello", 10), "hello");
+    }
+}

@@ -1,0 +1,253 @@
+//! `sentelite device`: a virtual device on the host. It connects with the tokio client,
+//! keeps the link alive (the session pings on the server's heartbeat schedule and reconnects
+//! with backoff), prints one line per lifecycle event on stdout, and answers the server's
+//! requests: `device/ping` is echoed, anything else is `unsupported`. Ctrl-C closes the
+//! connection cleanly and returns.
+//!
+//! Lines look like `open uid=u1 connection=7`, `closed code=heartbeat-timeout reason="…"
+//! by=local`, `reconnect attempt=2 in 1830ms`, `message event=app/x payload=bytes(3)`, so
+//! scripts and tests can follow a device by reading its stdout.
+
+use std::error::Error;
+use std::future::Future;
+use std::io;
+
+use sentelite_tokio::{
+    ClientEvent, ClientOptions, IncomingRequest, Initiator, PayloadBuf, Status, capability,
+};
+
+/// What `sentelite device` was asked to do.
+#[derive(Debug, Clone)]
+pub struct DeviceOptions {
+    /// Server URL, `ws://host:port/path`.
+    pub server: String,
+    /// Client id the device announces.
+    pub name: String,
+    /// Shared secret for servers that ask for one.
+    pub token: Option<String>,
+}
+
+/// Runs the device until Ctrl-C, printing its events on stdout.
+pub async fn run(options: DeviceOptions) -> Result<(), Box<dyn Error + Send + Sync>> {
+    run_until(options, tokio::signal::ctrl_c(), |line| println!("{line}")).await
+}
+
+/// Runs the device until `stop` completes, handing each event line to `print`.
+pub(crate) async fn run_until(
+    options: DeviceOptions,
+    stop: impl Future<Output = io::Result<()>>,
+    mut print: impl FnMut(String),
+) -> Result<(), Box<dyn Error + Send + Sync>> {
+    let mut client_options = ClientOptions::new(options.server, options.name);
+    client_options.token = options.token;
+    client_options.firmware = Some(concat!("sentelite-device/", env!("CARGO_PKG_VERSION")).into());
+    client_options.capabilities = capability::CHANNELS;
+    let client = sentelite_tokio::connect(client_options)?;
+    let events = client.events();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            signal = &mut stop => {
+                print("stopping".to_owned());
+                client.close().await;
+                return signal.map_err(Into::into);
+            }
+            event = events.recv() => {
+                // The client only ends on its own after `close`, so this is a clean exit.
+                let Some(event) = event else { return Ok(()) };
+                match event {
+                    ClientEvent::Request(request) => print(answer_request(request).await),
+                    other => print(describe(&other)),
+                }
+            }
+        }
+    }
+}
+
+/// The device's answer to a server request: `device/ping` echoes its payload.
+fn answer(event: &str, payload: &PayloadBuf) -> (Status, PayloadBuf) {
+    match event {
+        "device/ping" => (Status::OK, payload.clone()),
+        _ => (Status::UNSUPPORTED, PayloadBuf::Empty),
+    }
+}
+
+/// Answers one request and says how it went.
+async fn answer_request(request: IncomingRequest) -> String {
+    let id = request.id();
+    let event = request.event.clone();
+    let (status, payload) = answer(&event, &request.payload);
+    match request.end(status, payload).await {
+        Ok(()) => format!("request id={id} event={event} answered={}", status.name()),
+        Err(error) => format!("request id={id} event={event} unanswered error={error:?}"),
+    }
+}
+
+/// One stdout line for an event.
+fn describe(event: &ClientEvent) -> String {
+    match event {
+        ClientEvent::Opened { uid, connection_id } => {
+            format!("open uid={uid} connection={connection_id}")
+        }
+        ClientEvent::Closed {
+            code,
+            reason,
+            initiator,
+        } => format!(
+            "closed code={} reason={reason:?} by={}",
+            code.name(),
+            initiator_name(*initiator)
+        ),
+        ClientEvent::ConnectFailed { reason } => format!("connect-failed reason={reason:?}"),
+        ClientEvent::ReconnectScheduled { attempt, delay } => {
+            format!("reconnect attempt={attempt} in {}ms", delay.as_millis())
+        }
+        ClientEvent::Message { event, payload } => {
+            format!("message event={event} payload={}", payload_summary(payload))
+        }
+        ClientEvent::ChannelMessage {
+            channel,
+            from,
+            payload,
+        } => format!(
+            "channel channel={channel} from={from} payload={}",
+            payload_summary(payload)
+        ),
+        ClientEvent::SubscribeResult {
+            channel,
+            subscribed,
+            error,
+        } => format!(
+            "subscribe channel={channel} subscribed={subscribed} error={}",
+            error.map_or("none", |e| e.name())
+        ),
+        ClientEvent::Cancelled { id } => format!("cancelled id={id}"),
+        ClientEvent::Request(request) => {
+            format!("request id={} event={}", request.id(), request.event)
+        }
+        other => format!("event {other:?}"),
+    }
+}
+
+fn initiator_name(initiator: Initiator) -> &'static str {
+    match initiator {
+        Initiator::Local => "local",
+        Initiator::Peer => "peer",
+        Initiator::Transport => "transport",
+    }
+}
+
+/// Kind and size of a payload; the content may be binary or long.
+fn payload_summary(payload: &PayloadBuf) -> String {
+    match payload {
+        PayloadBuf::Empty => "empty".to_owned(),
+        PayloadBuf::Bytes(b) => format!("bytes({})", b.len()),
+        PayloadBuf::Value(b) => format!("value({})", b.len()),
+        PayloadBuf::Json(s) => format!("json({})", s.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sentelite_tokio::CloseCode;
+
+    use super::*;
+
+    #[test]
+    fn pings_are_echoed_and_the_rest_unsupported() {
+        let payload = PayloadBuf::Bytes(vec![1, 2, 3]);
+        assert_eq!(
+            answer("device/ping", &payload),
+            (Status::OK, payload.clone())
+        );
+        assert_eq!(
+            answer("device/reboot", &payload),
+            (Status::UNSUPPORTED, PayloadBuf::Empty)
+        );
+    }
+
+    #[test]
+    fn lifecycle_lines() {
+        assert_eq!(
+            describe(&ClientEvent::Opened {
+                uid: "u1".into(),
+                connection_id: 7
+            }),
+            "open uid=u1 connection=7"
+        );
+        assert_eq!(
+            describe(&ClientEvent::Closed {
+                code: CloseCode::HEARTBEAT_TIMEOUT,
+                reason: "peer silent".into(),
+                initiator: Initiator::Local,
+            }),
+            "closed code=heartbeat-timeout reason=\"peer silent\" by=local"
+        );
+        assert_eq!(
+            describe(&ClientEvent::ReconnectScheduled {
+                attempt: 2,
+                delay: Duration::from_millis(1234)
+            }),
+            "reconnect attempt=2 in 1234ms"
+        );
+        assert_eq!(
+            describe(&ClientEvent::Message {
+                event: "app/x".into(),
+                payload: PayloadBuf::Json("{}".into())
+            }),
+            "message event=app/x payload=json(2)"
+        );
+    }
+
+    /// With no server listening the device reports failures and backs off; a stop request
+    /// ends it cleanly.
+    #[tokio::test]
+    async fn reports_reconnects_and_stops_on_request() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let options = DeviceOptions {
+            server: format!("ws://127.0.0.1:{port}/ws"),
+            name: "dev-test".into(),
+            token: None,
+        };
+        let (line_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop = async move { stop_rx.await.map_err(io::Error::other) };
+        let device = tokio::spawn(run_until(options, stop, move |line| {
+            let _ = line_tx.send(line);
+        }));
+        let mut seen = Vec::new();
+        let waited = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(line) = lines.recv().await {
+                let done = line.starts_with("reconnect attempt=1 in ");
+                seen.push(line);
+                if done {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "no reconnect line in {seen:?}");
+        assert!(seen[0].starts_with("connect-failed reason="), "{seen:?}");
+        stop_tx.send(()).expect("device running");
+        let result = tokio::time::timeout(Duration::from_secs(5), device)
+            .await
+            .expect("device stops")
+            .expect("device task");
+        assert!(result.is_ok(), "{result:?}");
+        // The device task is gone, so the line channel ends after what it printed last.
+        let mut rest = Vec::new();
+        while let Some(line) = lines.recv().await {
+            rest.push(line);
+        }
+        assert_eq!(
+            rest.last().map(String::as_str),
+            Some("stopping"),
+            "{rest:?}"
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! `sentelite`: runs the host server (`serve`) or a demo device (`device`).
+//!
+//! Logs go to stderr, filtered by `SENTELITE_LOG` (e.g. `SENTELITE_LOG=sentelite_host=debug`);
+//! stdout carries only the `listening on ws://ADDR/ws` line, so scripts can read the port.
+
+use std::error::Error;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use sentelite_host::server::{DEFAULT_DATA_DIR, DEFAULT_LISTEN};
+use sentelite_host::{FileConfig, Server};
+use tracing_subscriber::EnvFilter;
+
+type BoxError = Box<dyn Error + Send + Sync>;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sentelite",
+    version,
+    about = "sentelite host server and demo device"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the host server until Ctrl-C.
+    Serve(ServeArgs),
+    /// Run a demo device that connects to a server.
+    Device(DeviceArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port) [default: 127.0.0.1:7700]
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Directory for server data, created if missing [default: ./sentelite-data]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML settings file with kebab-case keys (max-connections, heartbeat-interval-ms, …);
+    /// flags given here override it
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Shared secret every client must present
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct DeviceArgs {
+    /// Server URL, e.g. ws://127.0.0.1:7700/ws
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// Client id the device announces
+    #[arg(long, value_name = "ID", default_value = "sentelite-device")]
+    name: String,
+    /// Shared secret, if the server asks for one
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Device(args) => device(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sentelite: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter =
+        EnvFilter::try_from_env("SENTELITE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+async fn serve(args: ServeArgs) -> Result<(), BoxError> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let mut settings = file.settings;
+    if args.token.is_some() {
+        settings.token = args.token;
+    }
+    let stop = StopSignals::register()?;
+    let server = Server::builder()
+        .listen(listen)
+        .data_dir(data_dir)
+        .config(settings)
+        .bind()
+        .await?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on ws://{}/ws", server.local_addr())?;
+        out.flush()?;
+    }
+    stop.wait().await;
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn device(args: DeviceArgs) -> Result<(), BoxError> {
+    sentelite_host::device::run(sentelite_host::device::DeviceOptions {
+        server: args.server,
+        name: args.name,
+        token: args.token,
+    })
+    .await
+}
+
+/// Ctrl-C, or SIGTERM where there is one (service managers stop services with it).
+///
+/// Registered before the listening line is printed: a signal that arrives right after it
+/// must shut down gracefully, not kill the process.
+struct StopSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn register() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
+        }
+    }
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        {
+            let Self {
+                mut interrupt,
+                mut terminate,
+            } = self;
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! HTTP routes: `/ws` upgrades to the native protocol, `/health` answers `ok`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::connection::Connection;
+use crate::server::Shared;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/ws", get(upgrade))
+        .route("/health", get(health))
+        .with_state(shared)
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn upgrade(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if shared.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    let Some(permit) = HandshakePermit::acquire(&shared) else {
+        tracing::warn!(%remote, "refusing upgrade: too many connections in handshake");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many pending handshakes",
+        )
+            .into_response();
+    };
+    let settings = &shared.settings;
+    let max_frame = settings.max_frame_bytes as usize;
+    ws.read_buffer_size(settings.read_buffer_bytes)
+        .write_buffer_size(settings.write_buffer_bytes)
+        .max_message_size(max_frame)
+        .max_frame_size(max_frame)
+        .on_upgrade(move |socket| {
+            let tracker = shared.tracker.clone();
+            let connection = Connection::new(shared, remote, permit);
+            tracker.track_future(connection.run(socket))
+        })
+}
+
+/// Counts a connection that has not finished its handshake; released on drop.
+pub(crate) struct HandshakePermit {
+    shared: Arc<Shared>,
+}
+
+impl HandshakePermit {
+    fn acquire(shared: &Arc<Shared>) -> Option<Self> {
+        let max = shared.settings.max_handshaking;
+        shared
+            .handshaking
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Self {
+            shared: shared.clone(),
+        })
+    }
+}
+
+impl Drop for HandshakePermit {
+    fn drop(&mut self) {
+        self.shared.handshaking.fetch_sub(1, Ordering::AcqRel);
+    }
+}

@@ -1,0 +1,543 @@
+//! Payload translation: CBOR written by the device-side encoder reaches EDN and JSON peers
+//! as they expect, sente-lite EDN survives a trip through CBOR, and bad or hostile input
+//! gives typed errors instead of panics or stack overflows.
+
+use sentelite_core::frame::PayloadBuf;
+use sentelite_core::value::{ValueEncoder, encoder, finish, keyword};
+use sentelite_host::translate::{
+    EdnErrorKind, MAX_DEPTH, TranslateError, cbor_to_edn, cbor_to_json, edn_to_cbor, json_to_cbor,
+    payload_to_edn, payload_to_json,
+};
+use serde_json::json;
+
+/// Encodes with the core's no_std value encoder into a fixed buffer, as a device would.
+fn device_value(write: impl FnOnce(&mut ValueEncoder<'_>)) -> Vec<u8> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut e = encoder(&mut buf);
+    write(&mut e);
+    let n = finish(e);
+    buf.truncate(n);
+    buf
+}
+
+fn log_record() -> Vec<u8> {
+    device_value(|e| {
+        e.map(5).unwrap();
+        keyword(e, "ns").unwrap();
+        e.str("my.ns").unwrap();
+        keyword(e, "level").unwrap();
+        keyword(e, "info").unwrap();
+        keyword(e, "id").unwrap();
+        keyword(e, "my.ns/started").unwrap();
+        keyword(e, "data").unwrap();
+        e.map(4).unwrap();
+        keyword(e, "n").unwrap();
+        e.u32(1).unwrap();
+        keyword(e, "ok").unwrap();
+        e.bool(true).unwrap();
+        keyword(e, "x").unwrap();
+        e.f64(1.5).unwrap();
+        keyword(e, "tags").unwrap();
+        e.array(2).unwrap();
+        e.str("a").unwrap();
+        e.str("b").unwrap();
+        keyword(e, "timestamp").unwrap();
+        e.u64(1_766_108_726_643).unwrap();
+    })
+}
+
+fn edn_kind(result: Result<Vec<u8>, TranslateError>) -> EdnErrorKind {
+    match result {
+        Err(TranslateError::Edn { kind, .. }) => kind,
+        other => panic!("expected an EDN error, got {other:?}"),
+    }
+}
+
+#[test]
+fn device_log_record_reaches_edn_and_json_peers() {
+    let cbor = log_record();
+    assert_eq!(
+        cbor_to_edn(&cbor).unwrap(),
+        r#"{:ns "my.ns", :level :info, :id :my.ns/started, :data {:n 1, :ok true, :x 1.5, :tags ["a" "b"]}, :timestamp 1766108726643}"#
+    );
+    assert_eq!(
+        cbor_to_json(&cbor).unwrap(),
+        json!({
+            "ns": "my.ns",
+            "level": "info",
+            "id": "my.ns/started",
+            "data": {"n": 1, "ok": true, "x": 1.5, "tags": ["a", "b"]},
+            "timestamp": 1_766_108_726_643u64
+        })
+    );
+    // The EDN text reads back to the very bytes the device wrote.
+    assert_eq!(edn_to_cbor(&cbor_to_edn(&cbor).unwrap()).unwrap(), cbor);
+}
+
+#[test]
+fn floats_stay_floats_in_every_width() {
+    let cbor = device_value(|e| {
+        e.array(4).unwrap();
+        e.f64(1.0).unwrap();
+        e.f32(2.5).unwrap();
+        e.f64(-0.0).unwrap();
+        e.f64(f64::INFINITY).unwrap();
+    });
+    assert_eq!(cbor_to_edn(&cbor).unwrap(), "[1.0 2.5 -0.0 ##Inf]");
+    let json = cbor_to_json(&cbor).unwrap();
+    assert!(json[0].is_f64(), "1.0 must stay a float in JSON: {json}");
+    assert_eq!(json, json!([1.0, 2.5, -0.0, null]));
+    // A half float (0xf9), as small encoders write it.
+    assert_eq!(cbor_to_edn(&[0xf9, 0x3e, 0x00]).unwrap(), "1.5");
+}
+
+#[test]
+fn byte_strings_become_base64() {
+    let cbor = device_value(|e| {
+        e.bytes(&[0x00, 0xff, 0x10]).unwrap();
+    });
+    assert_eq!(cbor_to_edn(&cbor).unwrap(), r#"#sentelite/bytes "AP8Q""#);
+    assert_eq!(cbor_to_json(&cbor).unwrap(), json!("AP8Q"));
+    assert_eq!(edn_to_cbor(r#"#sentelite/bytes "AP8Q""#).unwrap(), cbor);
+}
+
+#[test]
+fn keywords_are_tag_39_text() {
+    let cbor = edn_to_cbor(":telemetry/log-msg").unwrap();
+    let mut want = vec![0xd8, 0x27, 0x71];
+    want.extend_from_slice(b"telemetry/log-msg");
+    assert_eq!(cbor, want);
+    assert_eq!(cbor_to_edn(&cbor).unwrap(), ":telemetry/log-msg");
+    assert_eq!(cbor_to_json(&cbor).unwrap(), json!("telemetry/log-msg"));
+    // A keyword whose text EDN cannot print is refused, not mangled.
+    let bad = device_value(|e| {
+        keyword(e, "two words").unwrap();
+    });
+    assert_eq!(
+        cbor_to_edn(&bad),
+        Err(TranslateError::InvalidKeyword("two words".to_owned()))
+    );
+    assert_eq!(cbor_to_json(&bad).unwrap(), json!("two words"));
+}
+
+#[test]
+fn sente_lite_frames_round_trip_through_cbor() {
+    // Frames as sente-lite writes them (ClojureScript `pr-str`, commas in maps).
+    for frame in [
+        r#"[:chsk/handshake ["conn-1795648751298-1" nil {:sente-lite-version "2.0.0"} true]]"#,
+        r#"[:sente-lite/subscribed {:channel-id "c1", :success true}]"#,
+        r#"[:sente-lite/channel-msg {:channel-id "c1", :data {:n 1}, :from "conn-1795648751298-1"}]"#,
+        r#"[:sente-lite/subscribed {:channel-id "c1", :success false, :error :max-subscribers-reached}]"#,
+        r#"[:telemetry/log-msg {:ns "my.namespace", :level :info, :id :my.namespace/event-id, :data {:key "value"}, :timestamp 1766108726643}]"#,
+        r#"[:nrepl/response {:id "7", :session "s-1", :value "3", :ns "user", :status [:done]}]"#,
+        r#"[:chsk/ws-ping]"#,
+        r#"{:text "line 1\nline \"2\"\t\\ é 😀", :n -42, :big 18446744073709551615, :neg -18446744073709551616, :f 0.1, :nil nil}"#,
+    ] {
+        let cbor = edn_to_cbor(frame).unwrap();
+        assert_eq!(cbor_to_edn(&cbor).unwrap(), frame);
+    }
+}
+
+#[test]
+fn hand_written_edn_reads_to_the_same_value() {
+    let canonical =
+        r#"[:sente-lite/publish {:channel-id "c1", :data {:n 1}, :exclude-sender? false}]"#;
+    let hand = "; a publish\n[:sente-lite/publish\n {:channel-id \"c1\" :data {:n 1} #_ :ignored\n  :exclude-sender? false}]  ";
+    assert_eq!(edn_to_cbor(hand).unwrap(), edn_to_cbor(canonical).unwrap());
+    assert_eq!(cbor_to_edn(&edn_to_cbor(hand).unwrap()).unwrap(), canonical);
+}
+
+#[test]
+fn the_rest_of_the_subset() {
+    let cases = [
+        // Lists and sets become vectors; symbols and characters become strings.
+        ("(1 (2) #{:a})", "[1 [2] [:a]]"),
+        (
+            "[foo my.ns/bar + \\a \\newline \\u00e9]",
+            r#"["foo" "my.ns/bar" "+" "a" "\n" "é"]"#,
+        ),
+        // Numbers: N and M suffixes, exponents, ratios, non-finite floats.
+        (
+            "[7N 2.5M 1e3 -1.5E-3 1/4 ##-Inf ##NaN +3]",
+            "[7 2.5 1000.0 -0.0015 0.25 ##-Inf ##NaN 3]",
+        ),
+        // A string with a surrogate pair written as two escapes.
+        (r#""\ud83d\ude00 \u0041""#, r#""😀 A""#),
+        // Namespaced maps expand their keys.
+        ("#:user{:a 1, :_/b 2, :x/c 3}", "{:user/a 1, :b 2, :x/c 3}"),
+        (
+            r#"[#inst "2026-11-26T01:02:03.456-00:00" #uuid "F81D4FAE-7DEC-11D0-A765-00A0C91E6BF6"]"#,
+            r#"[#inst "2026-11-26T01:02:03.456-00:00" #uuid "f81d4fae-7dec-11d0-a765-00a0c91e6bf6"]"#,
+        ),
+        ("{[1 2] {nil true}}", "{[1 2] {nil true}}"),
+    ];
+    for (input, want) in cases {
+        let cbor = edn_to_cbor(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+        assert_eq!(cbor_to_edn(&cbor).unwrap(), want, "{input}");
+    }
+    // #inst and #uuid are standard CBOR tags 0 and 37.
+    let cbor = edn_to_cbor(r#"#uuid "f81d4fae-7dec-11d0-a765-00a0c91e6bf6""#).unwrap();
+    assert_eq!(&cbor[..3], &[0xd8, 0x25, 0x50]);
+    assert_eq!(
+        cbor_to_json(&cbor).unwrap(),
+        json!("f81d4fae-7dec-11d0-a765-00a0c91e6bf6")
+    );
+    assert_eq!(edn_to_cbor(r#"#inst "x""#).unwrap()[0], 0xc0);
+}
+
+#[test]
+fn json_peers() {
+    let value = json!({"a": 1, "b": 1.0, "c": 1.5, "d": [true, null, "x"], "e": -7, "f": 1e300});
+    let cbor = json_to_cbor(&value);
+    // JS does not tell 1 from 1.0, so integral numbers become integers.
+    assert_eq!(
+        cbor_to_edn(&cbor).unwrap(),
+        r#"{"a" 1, "b" 1, "c" 1.5, "d" [true nil "x"], "e" -7, "f" 1e300}"#
+    );
+    assert_eq!(
+        cbor_to_json(&cbor).unwrap(),
+        json!({"a": 1, "b": 1, "c": 1.5, "d": [true, null, "x"], "e": -7, "f": 1e300})
+    );
+    // Integers at the edges of the JSON number types.
+    let edges =
+        edn_to_cbor("[18446744073709551615 -9223372036854775808 -18446744073709551616]").unwrap();
+    assert_eq!(
+        cbor_to_json(&edges).unwrap(),
+        json!([u64::MAX, i64::MIN, -18_446_744_073_709_551_616.0])
+    );
+    // Keys that are not text are written as JSON text; collections cannot be keys.
+    let keyed = edn_to_cbor("{1 :a, true :b, nil :c, :k :d}").unwrap();
+    assert_eq!(
+        cbor_to_json(&keyed).unwrap(),
+        json!({"1": "a", "true": "b", "null": "c", "k": "d"})
+    );
+    assert_eq!(
+        cbor_to_json(&edn_to_cbor("{[1] 2}").unwrap()),
+        Err(TranslateError::JsonKey("array"))
+    );
+}
+
+#[test]
+fn payload_helpers_cover_every_kind() {
+    assert_eq!(payload_to_json(&PayloadBuf::Empty).unwrap(), json!(null));
+    assert_eq!(payload_to_edn(&PayloadBuf::Empty).unwrap(), "nil");
+
+    let bytes = PayloadBuf::Bytes(vec![1, 2, 3]);
+    assert_eq!(payload_to_json(&bytes).unwrap(), json!("AQID"));
+    assert_eq!(
+        payload_to_edn(&bytes).unwrap(),
+        r#"#sentelite/bytes "AQID""#
+    );
+
+    let value = PayloadBuf::Value(log_record());
+    assert_eq!(payload_to_json(&value).unwrap()["level"], json!("info"));
+    assert!(
+        payload_to_edn(&value)
+            .unwrap()
+            .starts_with("{:ns \"my.ns\", :level :info")
+    );
+
+    let text = PayloadBuf::Json(r#"{"jsonrpc":"2.0","id":1,"result":null}"#.to_owned());
+    assert_eq!(
+        payload_to_json(&text).unwrap(),
+        json!({"jsonrpc": "2.0", "id": 1, "result": null})
+    );
+    assert_eq!(
+        payload_to_edn(&text).unwrap(),
+        r#"{"id" 1, "jsonrpc" "2.0", "result" nil}"#
+    );
+    let broken = PayloadBuf::Json("{\"a\":".to_owned());
+    assert!(matches!(
+        payload_to_json(&broken),
+        Err(TranslateError::Json(_))
+    ));
+    assert!(matches!(
+        payload_to_edn(&broken),
+        Err(TranslateError::Json(_))
+    ));
+    assert_eq!(
+        payload_to_json(&PayloadBuf::Value(vec![0x82, 0x01])),
+        Err(TranslateError::CborTruncated)
+    );
+}
+
+#[test]
+fn malformed_edn_gives_typed_errors() {
+    use EdnErrorKind as K;
+    let cases: Vec<(&str, EdnErrorKind)> = vec![
+        ("", K::Empty),
+        (" , ; only a comment", K::Empty),
+        ("{:a 1", K::UnexpectedEnd),
+        ("\"abc", K::UnexpectedEnd),
+        ("[1 2)", K::UnmatchedDelimiter(')')),
+        ("]", K::UnmatchedDelimiter(']')),
+        ("{:a}", K::OddMap),
+        (r#""\q""#, K::InvalidEscape("\\q".to_owned())),
+        (r#""\ud800""#, K::InvalidEscape("\\ud800".to_owned())),
+        ("::auto", K::InvalidKeyword("::auto".to_owned())),
+        (":", K::InvalidKeyword(":".to_owned())),
+        ("\\bell", K::InvalidCharacter("\\bell".to_owned())),
+        ("017", K::InvalidNumber("017".to_owned())),
+        ("1.2.3", K::InvalidNumber("1.2.3".to_owned())),
+        ("0x1F", K::InvalidNumber("0x1F".to_owned())),
+        ("1/0", K::InvalidNumber("1/0".to_owned())),
+        (
+            "18446744073709551616",
+            K::IntegerOutOfRange("18446744073709551616".to_owned()),
+        ),
+        (
+            "-99999999999999999999999999999999999999999",
+            K::IntegerOutOfRange("-99999999999999999999999999999999999999999".to_owned()),
+        ),
+        ("#foo 1", K::UnsupportedTag("foo".to_owned())),
+        ("^:meta x", K::Unsupported("metadata")),
+        ("#\"re\"", K::Unsupported("a regex literal")),
+        ("'x", K::Unsupported("a reader macro")),
+        ("1 2", K::TrailingInput),
+        ("#_", K::UnexpectedEnd),
+        ("#_ 1", K::Empty),
+    ];
+    for (input, want) in cases {
+        assert_eq!(edn_kind(edn_to_cbor(input)), want, "{input:?}");
+    }
+    assert!(matches!(
+        edn_kind(edn_to_cbor(r#"#sentelite/bytes "not base64!""#)),
+        K::InvalidTagged { tag, .. } if tag == "sentelite/bytes"
+    ));
+    assert!(matches!(
+        edn_kind(edn_to_cbor("#uuid 7")),
+        K::InvalidTagged { tag, .. } if tag == "uuid"
+    ));
+    // Positions are 1-based lines and columns in characters.
+    assert_eq!(
+        edn_to_cbor("{:a \"é\"\n :b ]"),
+        Err(TranslateError::Edn {
+            line: 2,
+            column: 5,
+            kind: K::UnmatchedDelimiter(']'),
+        })
+    );
+}
+
+#[test]
+fn malformed_cbor_gives_typed_errors() {
+    assert_eq!(cbor_to_edn(&[]), Err(TranslateError::CborTruncated));
+    assert_eq!(
+        cbor_to_edn(&[0x82, 0x01]),
+        Err(TranslateError::CborTruncated)
+    );
+    assert_eq!(
+        cbor_to_json(&[0x63, b'a']),
+        Err(TranslateError::CborTruncated)
+    );
+    assert_eq!(
+        cbor_to_edn(&[0x01, 0x02]),
+        Err(TranslateError::TrailingBytes { offset: 1 })
+    );
+    // A forged length must not allocate or loop for long: it simply runs out of input.
+    assert_eq!(
+        cbor_to_edn(&[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+        Err(TranslateError::CborTruncated)
+    );
+    for (input, offset) in [
+        (&[0xff][..], 0),                   // break outside an indefinite item
+        (&[0x1c][..], 0),                   // reserved additional information
+        (&[0x81, 0x62, 0xc3, 0x28][..], 1), // invalid UTF-8 in text
+    ] {
+        match cbor_to_edn(input) {
+            Err(TranslateError::Cbor { offset: at, .. }) => assert_eq!(at, offset, "{input:?}"),
+            other => panic!("{input:?}: expected a CBOR error, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        cbor_to_edn(&[0xf0]),
+        Err(TranslateError::Unsupported(_))
+    ));
+    // Tag 39 must wrap text.
+    assert!(matches!(
+        cbor_to_edn(&[0xd8, 0x27, 0x01]),
+        Err(TranslateError::Unsupported(_))
+    ));
+    // Unknown tags are dropped, their content kept.
+    assert_eq!(
+        cbor_to_edn(&[0xc1, 0x1a, 0x5f, 0x5e, 0x10, 0x00]).unwrap(),
+        "1600000000"
+    );
+}
+
+#[test]
+fn deep_nesting_is_refused_not_a_stack_overflow() {
+    let deep = 100_000;
+    let too_deep = TranslateError::TooDeep { limit: MAX_DEPTH };
+
+    let edn = "[".repeat(deep);
+    assert_eq!(edn_to_cbor(&edn).unwrap_err(), too_deep);
+    assert_eq!(edn_to_cbor(&"#{".repeat(deep)).unwrap_err(), too_deep);
+    assert_eq!(edn_to_cbor(&"#_ ".repeat(deep)).unwrap_err(), too_deep);
+    let mut cbor = vec![0x81u8; deep];
+    cbor.push(0x00);
+    assert_eq!(cbor_to_edn(&cbor).unwrap_err(), too_deep);
+    assert_eq!(cbor_to_json(&cbor).unwrap_err(), too_deep);
+    // A chain of unknown tags nests too.
+    let tags: Vec<u8> = [0xd9, 0x03, 0xe8].repeat(deep);
+    assert_eq!(cbor_to_json(&tags).unwrap_err(), too_deep);
+
+    // Exactly MAX_DEPTH levels are fine, one more is not.
+    let at_limit = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+    let cbor = edn_to_cbor(&at_limit).unwrap();
+    assert_eq!(cbor_to_edn(&cbor).unwrap(), at_limit);
+    let over = format!("[{at_limit}]");
+    assert_eq!(edn_to_cbor(&over).unwrap_err(), too_deep);
+    let mut over_cbor = vec![0x81];
+    over_cbor.extend_from_slice(&cbor);
+    assert_eq!(cbor_to_edn(&over_cbor).unwrap_err(), too_deep);
+
+    // JSON to CBOR never fails; the depth bound applies when the result is read.
+    let mut nested = json!(0);
+    for _ in 0..1000 {
+        nested = json!([nested]);
+    }
+    let cbor = json_to_cbor(&nested);
+    assert_eq!(cbor.len(), 1001);
+    assert_eq!(cbor_to_json(&cbor).unwrap_err(), too_deep);
+}
+
+/// xorshift64*: reproducible values without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const TEXT_CHARS: &[char] = &[
+    'a', 'Z', '0', ' ', '"', '\\', '\n', '\t', '\r', '\u{0}', '\u{1f}', '\u{7f}', 'é', '€', '😀',
+    ',', ';', '#', ':', '{', '/',
+];
+const KEYWORD_CHARS: &[u8] = b"abcxyz019.-_?!*+<>=";
+
+fn random_text(rng: &mut Rng) -> String {
+    (0..rng.below(8))
+        .map(|_| TEXT_CHARS[rng.below(TEXT_CHARS.len() as u64) as usize])
+        .collect()
+}
+
+fn random_name(rng: &mut Rng) -> String {
+    (0..1 + rng.below(6))
+        .map(|_| char::from(KEYWORD_CHARS[rng.below(KEYWORD_CHARS.len() as u64) as usize]))
+        .collect()
+}
+
+fn random_keyword(rng: &mut Rng) -> String {
+    if rng.below(2) == 0 {
+        random_name(rng)
+    } else {
+        format!("{}/{}", random_name(rng), random_name(rng))
+    }
+}
+
+fn random_value(e: &mut ValueEncoder<'_>, rng: &mut Rng, depth: u32) {
+    let kinds = if depth >= 4 { 8 } else { 10 };
+    match rng.below(kinds) {
+        0 => {
+            e.null().unwrap();
+        }
+        1 => {
+            e.bool(rng.below(2) == 0).unwrap();
+        }
+        2 => {
+            e.u64(rng.next() >> rng.below(64)).unwrap();
+        }
+        3 => {
+            e.i64(-1 - (rng.next() >> (1 + rng.below(63))) as i64)
+                .unwrap();
+        }
+        4 => {
+            let f = f64::from_bits(rng.next());
+            let f = if f.is_nan() { f64::INFINITY } else { f };
+            e.f64(f).unwrap();
+        }
+        5 => {
+            e.str(&random_text(rng)).unwrap();
+        }
+        6 => {
+            keyword(e, &random_keyword(rng)).unwrap();
+        }
+        7 => {
+            let bytes: Vec<u8> = (0..rng.below(6)).map(|_| rng.next() as u8).collect();
+            e.bytes(&bytes).unwrap();
+        }
+        8 => {
+            let n = rng.below(4);
+            e.array(n).unwrap();
+            for _ in 0..n {
+                random_value(e, rng, depth + 1);
+            }
+        }
+        _ => {
+            let n = rng.below(4);
+            e.map(n).unwrap();
+            for _ in 0..n {
+                if rng.below(2) == 0 {
+                    keyword(e, &random_keyword(rng)).unwrap();
+                } else {
+                    e.str(&random_text(rng)).unwrap();
+                }
+                random_value(e, rng, depth + 1);
+            }
+        }
+    }
+}
+
+#[test]
+fn random_device_values_survive_edn_and_json() {
+    let mut rng = Rng(0x5e47_e11e_0bad_cafe);
+    for round in 0..400 {
+        let cbor = device_value(|e| random_value(e, &mut rng, 0));
+        let edn = cbor_to_edn(&cbor).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let back = edn_to_cbor(&edn).unwrap_or_else(|e| panic!("round {round}: {edn}: {e}"));
+        assert_eq!(back, cbor, "round {round}: {edn}");
+        // JSON is lossy once (keywords, bytes, integral floats), then stable.
+        let json = cbor_to_json(&cbor).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let once = cbor_to_json(&json_to_cbor(&json)).unwrap();
+        assert_eq!(
+            cbor_to_json(&json_to_cbor(&once)).unwrap(),
+            once,
+            "round {round}"
+        );
+    }
+}
+
+#[test]
+fn arbitrary_input_never_panics() {
+    const EDN_CHARS: &[char] = &[
+        '(', ')', '[', ']', '{', '}', '#', '_', ':', '"', '\\', ' ', ',', ';', '\n', '^', '\'',
+        'a', '/', '1', '0', '.', 'e', '-', '+', 'N', 'M', 'u', 'é', '😀', '?', '=',
+    ];
+    let mut rng = Rng(0x0dd_ba11);
+    for _ in 0..3000 {
+        let len = rng.below(24) as usize;
+        let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        // Any outcome is fine as long as it is a value or a typed error.
+        let _ = cbor_to_edn(&bytes);
+        let _ = cbor_to_json(&bytes);
+        let text: String = (0..len)
+            .map(|_| EDN_CHARS[rng.below(EDN_CHARS.len() as u64) as usize])
+            .collect();
+        if let Ok(cbor) = edn_to_cbor(&text) {
+            // Whatever the reader accepts, the writers can print or refuse with a type.
+            let _ = cbor_to_json(&cbor);
+            if let Ok(edn) = cbor_to_edn(&cbor) {
+                assert_eq!(edn_to_cbor(&edn).as_ref(), Ok(&cbor), "{text:?} -> {edn}");
+            }
+        }
+    }
+}
