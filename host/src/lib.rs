@@ -42,9 +42,11 @@
 //! | [`request`] | the reply stream of a server→client request |
 //! | [`lifecycle`] | connected / handshake / closed notifications |
 //! | [`error`] | error types |
+//! | [`builtin`] | `sentelite/echo` and `sentelite/relay`, answered by the binary |
 //! | [`device`] | a demo device client for `sentelite device` |
 //! | [`translate`] | payload translation to JSON and EDN |
 
+pub mod builtin;
 pub mod device;
 pub mod error;
 pub mod handle;

@@ -113,6 +113,7 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
         .listen(listen)
         .data_dir(data_dir)
         .config(settings)
+        .with_builtin_handlers()
         .bind()
         .await?;
     {

@@ -41,11 +41,16 @@ async fn upgrade(
             .into_response();
     };
     let settings = &shared.settings;
-    let max_frame = settings.max_frame_bytes as usize;
+    // The WebSocket layer admits up to twice the frame limit so that a moderately oversize
+    // frame is read whole and refused by the session with a typed FRAME_TOO_LARGE close: the
+    // client then reads that close cleanly. A frame the WebSocket layer refuses mid-read
+    // leaves unread bytes behind, and closing a socket with unread bytes resets it, which can
+    // destroy the close message in flight.
+    let ws_limit = (settings.max_frame_bytes as usize).saturating_mul(2);
     ws.read_buffer_size(settings.read_buffer_bytes)
         .write_buffer_size(settings.write_buffer_bytes)
-        .max_message_size(max_frame)
-        .max_frame_size(max_frame)
+        .max_message_size(ws_limit)
+        .max_frame_size(ws_limit)
         .on_upgrade(move |socket| {
             let tracker = shared.tracker.clone();
             let connection = Connection::new(shared, remote, permit);

@@ -1,0 +1,149 @@
+//! Starting and stopping the real `sentelite serve` binary on an ephemeral port.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A running `sentelite serve` child process, killed on drop.
+pub struct ServeProcess {
+    child: Child,
+    /// The `ws://127.0.0.1:PORT/ws` URL it printed.
+    pub ws_url: String,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    _data_dir: TempDir,
+}
+
+impl ServeProcess {
+    /// Starts `sentelite serve --listen 127.0.0.1:0` with extra arguments and waits for its
+    /// `listening on` line.
+    pub fn start(extra_args: &[&str]) -> ServeProcess {
+        Self::start_in(TempDir::new("serve"), extra_args)
+    }
+
+    /// Starts the server with a TOML settings file holding `config`.
+    pub fn start_with_config(config: &str) -> ServeProcess {
+        let dir = TempDir::new("serve");
+        let path = dir.path().join("sentelite.toml");
+        std::fs::write(&path, config).expect("write config file");
+        let path = path.to_str().expect("utf-8 temp path").to_owned();
+        Self::start_in(dir, &["--config", &path])
+    }
+
+    fn start_in(data_dir: TempDir, extra_args: &[&str]) -> ServeProcess {
+        let mut child = Command::new(sentelite_binary())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir.path())
+            .args(extra_args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start sentelite serve");
+        let stdout = child.stdout.take().expect("child stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("sentelite serve printed no listening line within 20 s");
+        let ws_url = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from sentelite serve: {line}"))
+            .trim()
+            .to_string();
+        let addr = ws_url
+            .trim_start_matches("ws://")
+            .trim_end_matches("/ws")
+            .to_string();
+        ServeProcess {
+            child,
+            ws_url,
+            addr,
+            _data_dir: data_dir,
+        }
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, `INT`, …) to the server process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Asks the server to shut down as Ctrl-C would and waits for it to exit.
+    pub fn interrupt(mut self) -> std::process::ExitStatus {
+        self.signal("INT");
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("sentelite serve did not exit within 5 s of SIGINT");
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Path of the `sentelite` binary, building it first when a bare `cargo test -p` run did not.
+pub fn sentelite_binary() -> PathBuf {
+    let test_exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test-binary> → target/<profile>/sentelite
+    let profile_dir = test_exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps");
+    let binary = profile_dir.join("sentelite");
+    if !binary.exists() {
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "-p", "sentelite-host", "--bin", "sentelite"])
+            .status()
+            .expect("run cargo build for the sentelite binary");
+        assert!(status.success(), "building the sentelite binary failed");
+    }
+    assert!(
+        binary.exists(),
+        "no sentelite binary at {}",
+        binary.display()
+    );
+    binary
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates a fresh directory whose name starts with `prefix`.
+    pub fn new(prefix: &str) -> TempDir {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("sentelite-{prefix}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

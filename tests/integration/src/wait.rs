@@ -1,0 +1,62 @@
+//! Bounded waiting that works under any executor (smol's timer runs its own reactor when the
+//! test runs on tokio), so a broken behaviour fails the test instead of hanging it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures_lite::FutureExt;
+use sentelite_driver::{ClientEvent, Events};
+use smol::Timer;
+
+/// Runs `fut`, panicking with `what` if it takes longer than `limit`.
+pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> T {
+    let what = what.to_owned();
+    fut.or(async move {
+        Timer::after(limit).await;
+        panic!("timed out after {limit:?} waiting for {what}")
+    })
+    .await
+}
+
+/// Receives events until one satisfies `pred`, for at most `limit`; returns it.
+pub async fn event_matching(
+    events: &Events,
+    limit: Duration,
+    what: &str,
+    mut pred: impl FnMut(&ClientEvent) -> bool,
+) -> ClientEvent {
+    within(limit, what, async {
+        loop {
+            match events.recv().await {
+                Some(event) if pred(&event) => return event,
+                Some(_) => {}
+                None => panic!("event stream ended while waiting for {what}"),
+            }
+        }
+    })
+    .await
+}
+
+/// Asserts that no event satisfying `pred` arrives within `window`.
+pub async fn no_event_matching(
+    events: &Events,
+    window: Duration,
+    what: &str,
+    mut pred: impl FnMut(&ClientEvent) -> bool,
+) {
+    let seen = async {
+        loop {
+            match events.recv().await {
+                Some(event) if pred(&event) => return Some(event),
+                Some(_) => {}
+                None => return None,
+            }
+        }
+    }
+    .or(async {
+        Timer::after(window).await;
+        None
+    })
+    .await;
+    assert!(seen.is_none(), "unexpected {what}: {seen:?}");
+}
