@@ -203,6 +203,17 @@ impl CloseCode {
         }
     }
 
+    /// The longest prefix of `reason` that fits a WebSocket close frame (123 bytes after the
+    /// code), cut on a character boundary so the frame stays valid UTF-8.
+    pub fn websocket_reason(reason: &str) -> &str {
+        const MAX_WEBSOCKET_REASON: usize = 123;
+        let mut end = reason.len().min(MAX_WEBSOCKET_REASON);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        &reason[..end]
+    }
+
     /// Inverse of [`CloseCode::websocket_code`] for codes this crate produced.
     pub fn from_websocket_code(code: u16) -> CloseCode {
         match code {
@@ -465,5 +476,22 @@ impl Frame<'_> {
             Frame::ChannelMsg(_) => "channel-msg",
             Frame::SubscribeAck(_) => "subscribe-ack",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CloseCode;
+
+    #[test]
+    fn websocket_reasons_are_cut_on_character_boundaries() {
+        assert_eq!(CloseCode::websocket_reason("short"), "short");
+        let long = "é".repeat(100);
+        let cut = CloseCode::websocket_reason(&long);
+        assert_eq!(cut.len(), 122, "61 two-byte characters fit in 123 bytes");
+        assert_eq!(
+            CloseCode::from_websocket_code(CloseCode::FRAME_TOO_LARGE.websocket_code()),
+            CloseCode::FRAME_TOO_LARGE
+        );
     }
 }

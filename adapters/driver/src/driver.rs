@@ -43,8 +43,6 @@ const READ_BUFFER: usize = 4096;
 const INITIAL_BUFFER: usize = 4096;
 /// How long a closing connection waits for the peer's WebSocket close.
 const CLOSE_GRACE: StdDuration = StdDuration::from_secs(1);
-/// Longest reason a WebSocket close frame carries (125 bytes minus the code).
-const MAX_WS_REASON: usize = 123;
 
 type Session = ClientSession<MAX_PENDING, MAX_CHANNELS>;
 
@@ -352,7 +350,7 @@ impl<R: Runtime> Driver<R> {
     /// peer's.
     async fn close_transport(&mut self, ws: &mut WebSocketStream<R::Stream>) {
         let code = self.close_code.unwrap_or(CloseCode::NORMAL);
-        let reason = truncate(self.close_reason.as_deref().unwrap_or(""), MAX_WS_REASON);
+        let reason = CloseCode::websocket_reason(self.close_reason.as_deref().unwrap_or(""));
         let frame = CloseFrame {
             code: WsCloseCode::from(code.websocket_code()),
             reason: reason.to_owned().into(),
@@ -696,30 +694,5 @@ impl<R: Runtime> Driver<R> {
                 }
             }
         }
-    }
-}
-
-/// The longest prefix of `s` that fits `max` bytes without splitting a character.
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::truncate;
-
-    #[test]
-    fn truncation_keeps_whole_characters() {
-        assert_eq!(truncate("abc", 5), "abc");
-        assert_eq!(truncate("abcdef", 3), "abc");
-        // "é" is two bytes; cutting inside it backs off to the boundary.
-        assert_eq!(truncate("aé", 2), "a");
     }
 }

@@ -41,8 +41,6 @@ const CONTROL_FRAME_BUF: usize = 256;
 /// Application frames up to this size are encoded on the stack, larger ones in a fresh
 /// buffer of exactly the needed size.
 const SMALL_FRAME_BUF: usize = 512;
-/// Longest close reason a WebSocket close frame carries (125 bytes minus the code).
-const MAX_WS_REASON: usize = 123;
 
 /// Server→client requests one connection may have in flight. The request table is part of
 /// every idle connection's memory; a full table refuses further requests with a typed error.
@@ -190,7 +188,7 @@ impl Connection {
                     .unwrap_or((CloseCode::GOING_AWAY, String::new()));
                 let frame = CloseFrame {
                     code: code.websocket_code(),
-                    reason: truncate(&reason, MAX_WS_REASON).into(),
+                    reason: CloseCode::websocket_reason(&reason).into(),
                 };
                 let sent =
                     tokio::time::timeout(write_timeout, socket.send(Message::Close(Some(frame))))
@@ -408,26 +406,4 @@ fn is_too_large(error: &(dyn std::error::Error + 'static)) -> bool {
         source = e.source();
     }
     false
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reasons_are_cut_on_char_boundaries() {
-        assert_eq!(truncate("héllo", 2), "h");
-        assert_eq!(truncate("hello", 10), "hello");
-    }
 }
