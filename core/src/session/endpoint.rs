@@ -225,6 +225,7 @@ impl<const P: usize> Endpoint<P> {
         // application does not drain, keep the newest close/open information.
         if self.events.is_full() {
             self.events.pop_front();
+            self.stats.events_dropped += 1;
         }
         let _ = self.events.push_back(event);
     }

@@ -85,6 +85,7 @@ pub enum SessionEvent {
 /// Counters kept by every session.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Stats {
     /// Frames handed to the transport.
     pub frames_sent: u64,
@@ -104,6 +105,8 @@ pub struct Stats {
     pub reply_gaps: u64,
     /// Control frames (pongs) not queued because the control queue was full.
     pub control_dropped: u64,
+    /// Lifecycle events discarded because the application did not drain `poll_event`.
+    pub events_dropped: u64,
 }
 
 /// Why an application send was refused. Nothing was queued; the caller still owns its data.
