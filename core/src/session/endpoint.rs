@@ -41,6 +41,8 @@ pub struct Endpoint<const P: usize> {
     pub(crate) local_max_frame: usize,
     pub(crate) peer_max_frame: usize,
     pub(crate) close_reason: Option<(CloseCode, Initiator)>,
+    /// The close this side decided, with its reason, until the transport is gone.
+    local_close: Option<(CloseCode, &'static str)>,
 }
 
 impl<const P: usize> Endpoint<P> {
@@ -56,6 +58,7 @@ impl<const P: usize> Endpoint<P> {
             // Until the handshake says otherwise, assume the smallest sensible peer.
             peer_max_frame: 512,
             close_reason: None,
+            local_close: None,
         }
     }
 
@@ -73,6 +76,13 @@ impl<const P: usize> Endpoint<P> {
     /// frame (including the Close frame) has been taken by `poll_transmit`.
     pub fn wants_disconnect(&self) -> bool {
         self.state == State::Closing && self.control.is_empty()
+    }
+
+    /// The close this side decided (application close, timeout, protocol error) with its
+    /// reason, from the decision until the transport is gone. Adapters put it in the
+    /// transport's own close (the WebSocket close frame).
+    pub fn local_close(&self) -> Option<(CloseCode, &'static str)> {
+        self.local_close
     }
 
     /// Counters.
@@ -238,6 +248,7 @@ impl<const P: usize> Endpoint<P> {
         debug!("closing: {}", code.name());
         self.state = State::Closing;
         self.close_reason = Some((code, Initiator::Local));
+        self.local_close = Some((code, reason));
         if send_frame {
             // Pings and pongs are pointless once closing; make room for the Close frame.
             self.control.clear();
@@ -254,6 +265,7 @@ impl<const P: usize> Endpoint<P> {
         self.pending.close_all();
         self.control.clear();
         self.heartbeat = None;
+        self.local_close = None;
         self.push_event(SessionEvent::Closed { code, initiator });
         (code, initiator)
     }

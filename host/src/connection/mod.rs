@@ -21,8 +21,7 @@ use std::sync::atomic::Ordering;
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt;
-use sentelite_core::codec::{self, EncodeError};
-use sentelite_core::frame::Frame;
+use sentelite_core::codec::EncodeError;
 use sentelite_core::{CloseCode, Initiator, RequestId, SendError, ServerSession, SessionEvent};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -136,6 +135,9 @@ impl Connection {
                 return Ending::Lost(e);
             }
             if self.session.wants_disconnect() {
+                if let Some((code, reason)) = self.session.local_close() {
+                    self.close.get_or_insert_with(|| (code, reason.to_owned()));
+                }
                 return Ending::Decided;
             }
             self.publish_stats();
@@ -287,14 +289,7 @@ impl Connection {
         loop {
             let mut buf = [0u8; CONTROL_FRAME_BUF];
             match self.session.poll_transmit(&mut buf) {
-                Ok(Some(n)) => {
-                    let bytes = &buf[..n];
-                    if let Ok(Frame::Close(close)) = codec::decode(bytes) {
-                        self.close
-                            .get_or_insert_with(|| (close.code, close.reason.to_owned()));
-                    }
-                    self.outbox.push_back(Bytes::copy_from_slice(bytes));
-                }
+                Ok(Some(n)) => self.outbox.push_back(Bytes::copy_from_slice(&buf[..n])),
                 Ok(None) => break,
                 Err(e) => {
                     // Only a Close with an overlong reason could get here; drop the transport.
