@@ -166,3 +166,46 @@ impl core::fmt::Display for ProtocolError {
 
 #[cfg(feature = "std")]
 impl std::error::Error for ProtocolError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::decode;
+    use crate::time::Instant;
+
+    #[test]
+    fn a_protocol_error_queues_a_typed_close_and_reports_it_once() {
+        let mut server: ServerSession<4> =
+            ServerSession::new(ServerConfig::default(), Instant::ZERO);
+        let err = server
+            .handle_frame(Instant::ZERO, &[1, 200, 7])
+            .unwrap_err();
+        assert_eq!(err.code, CloseCode::PROTOCOL_ERROR);
+        assert_eq!(
+            server.local_close(),
+            Some((CloseCode::PROTOCOL_ERROR, "malformed frame"))
+        );
+        assert!(
+            !server.wants_disconnect(),
+            "the Close frame is still queued"
+        );
+        let mut buf = [0u8; 64];
+        let n = server.poll_transmit(&mut buf).unwrap().unwrap();
+        assert!(matches!(
+            decode(&buf[..n]),
+            Ok(crate::Frame::Close(c)) if c.code == CloseCode::PROTOCOL_ERROR && c.reason == "malformed frame"
+        ));
+        assert!(server.wants_disconnect());
+        server.handle_disconnected(Instant::from_millis(1));
+        assert_eq!(server.local_close(), None);
+        assert_eq!(
+            server.poll_event(),
+            Some(SessionEvent::Closed {
+                code: CloseCode::PROTOCOL_ERROR,
+                initiator: Initiator::Local
+            })
+        );
+        assert_eq!(server.poll_event(), None);
+        assert_eq!(server.state(), State::Closed);
+    }
+}
