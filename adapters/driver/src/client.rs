@@ -11,6 +11,7 @@ use sentelite_core::frame::PayloadBuf;
 use crate::clock::to_core_duration;
 use crate::command::{Command, call};
 use crate::driver::Driver;
+use crate::transport::Security;
 use crate::{ClientError, ClientEvent, ClientOptions, Response, Runtime, target};
 
 /// Counters of one client across all its connections.
@@ -83,10 +84,12 @@ impl Drop for Inner {
 }
 
 /// Starts a client on `runtime`: the driver task is spawned at once and connects in the
-/// background. Fails only on options that can never work (bad URL, `wss://`, ids too long).
+/// background. Fails only on options that can never work (bad URL, ids too long, an extra
+/// root that is not a certificate, `wss://` in a build without the `tls` feature).
 pub fn start<R: Runtime>(runtime: R, options: ClientOptions) -> Result<Client, ClientError> {
     let target = target::parse(&options.url)?;
     let config = options.session_config()?;
+    let security = Security::for_target(&target, &options.extra_root_certs)?;
     let (command_tx, command_rx) = async_channel::unbounded();
     let (event_tx, event_rx) = async_channel::bounded(options.event_capacity);
     let (done_tx, done_rx) = async_channel::bounded(1);
@@ -94,6 +97,7 @@ pub fn start<R: Runtime>(runtime: R, options: ClientOptions) -> Result<Client, C
     let driver = Driver::new(
         runtime.clone(),
         target,
+        security,
         config,
         command_rx,
         command_tx.clone(),

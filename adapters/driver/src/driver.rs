@@ -19,7 +19,7 @@ use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use futures_lite::future;
 use futures_util::{SinkExt, StreamExt};
-use sentelite_core::codec::{self, EncodeError};
+use sentelite_core::codec::EncodeError;
 use sentelite_core::frame::PayloadBuf;
 use sentelite_core::{
     ClientConfig, ClientSession, CloseCode, Frame, Instant, RequestEnd, RequestId, SendError,
@@ -31,6 +31,7 @@ use crate::clock::{Clock, to_std_duration};
 use crate::command::{Answer, Command};
 use crate::response::{Response, ResponseItem};
 use crate::target::Target;
+use crate::transport::{self, Security};
 use crate::{ClientError, ClientEvent, IncomingRequest, RequestOutcome, Runtime};
 
 /// Requests of ours in flight at once.
@@ -45,6 +46,9 @@ const INITIAL_BUFFER: usize = 4096;
 const CLOSE_GRACE: StdDuration = StdDuration::from_secs(1);
 
 type Session = ClientSession<MAX_PENDING, MAX_CHANNELS>;
+
+/// The WebSocket over a plain or TLS stream: one type, so one loop serves `ws://` and `wss://`.
+type Ws = WebSocketStream<transport::Stream>;
 
 /// What ended a wait.
 enum Wake<T> {
@@ -64,6 +68,8 @@ pub(crate) struct Driver<R: Runtime> {
     runtime: R,
     clock: Clock,
     target: Target,
+    /// Plain or TLS, fixed for the client's life.
+    security: Security,
     ws_config: WebSocketConfig,
     session: Session,
     buf: Vec<u8>,
@@ -93,6 +99,7 @@ impl<R: Runtime> Driver<R> {
     pub(crate) fn new(
         runtime: R,
         target: Target,
+        security: Security,
         config: ClientConfig,
         commands: Receiver<Command>,
         command_tx: Sender<Command>,
@@ -110,6 +117,7 @@ impl<R: Runtime> Driver<R> {
             runtime,
             clock,
             target,
+            security,
             ws_config,
             session: Session::new(config, clock.now()),
             buf: vec![0; INITIAL_BUFFER],
@@ -152,16 +160,24 @@ impl<R: Runtime> Driver<R> {
         self.shared.open.store(false, Ordering::Release);
     }
 
-    /// Opens TCP and the WebSocket, bounded by the session's handshake deadline.
-    async fn connect(&mut self) -> Option<WebSocketStream<R::Stream>> {
+    /// Opens TCP, TLS for `wss://`, and the WebSocket, all bounded by the session's handshake
+    /// deadline. Any step failing is one failed connect, retried after the session's backoff.
+    async fn connect(&mut self) -> Option<Ws> {
         let runtime = self.runtime.clone();
         let target = self.target.clone();
+        let security = self.security.clone();
         let config = self.ws_config;
         let mut attempt = pin!(async move {
             let stream = runtime
                 .connect(target.host.clone(), target.port)
                 .await
                 .map_err(|e| format!("connect {}:{}: {e}", target.host, target.port))?;
+            // Only TLS can fail here; its message names the cause (e.g. an untrusted
+            // certificate).
+            let stream = security
+                .wrap(stream)
+                .await
+                .map_err(|e| format!("tls handshake with {}: {e}", target.host))?;
             let (ws, _) = async_tungstenite::client_async_with_config(
                 target.url.as_str(),
                 stream,
@@ -189,7 +205,16 @@ impl<R: Runtime> Driver<R> {
                     self.after_input();
                     return None;
                 }
-                Wake::Timer => self.expire(now),
+                Wake::Timer => {
+                    self.expire(now);
+                    if self.session.state() == State::Idle {
+                        // The deadline passed mid-attempt (a silent server, a stuck TLS
+                        // handshake): as much a failed connect as a refused one.
+                        self.emit(ClientEvent::ConnectFailed {
+                            reason: "no connection within the handshake timeout".into(),
+                        });
+                    }
+                }
                 Wake::Command(command) => self.handle_command(now, command),
             }
             self.after_input();
@@ -201,7 +226,7 @@ impl<R: Runtime> Driver<R> {
     }
 
     /// Serves one WebSocket until the session or the transport ends it.
-    async fn connected(&mut self, mut ws: WebSocketStream<R::Stream>) {
+    async fn connected(&mut self, mut ws: Ws) {
         loop {
             self.expire(self.clock.now());
             if let Err(reason) = self.flush(&mut ws).await {
@@ -291,7 +316,7 @@ impl<R: Runtime> Driver<R> {
 
     /// Writes everything the session and the application queued. Timers keep running while
     /// a write is stuck, so a peer that stops reading is still declared dead.
-    async fn flush(&mut self, ws: &mut WebSocketStream<R::Stream>) -> Result<(), String> {
+    async fn flush(&mut self, ws: &mut Ws) -> Result<(), String> {
         loop {
             self.collect_transmit();
             if self.outbox.is_empty() {
@@ -327,28 +352,26 @@ impl<R: Runtime> Driver<R> {
     fn collect_transmit(&mut self) {
         loop {
             match self.session.poll_transmit(&mut self.buf) {
-                Ok(Some(n)) => {
-                    let bytes = &self.buf[..n];
-                    if let Ok(Frame::Close(close)) = codec::decode(bytes) {
-                        self.close_code.get_or_insert(close.code);
-                        if self.close_reason.is_none() && !close.reason.is_empty() {
-                            self.close_reason = Some(close.reason.to_owned());
-                        }
-                    }
-                    self.outbox.push(Message::binary(bytes.to_vec()));
-                }
-                Ok(None) => return,
+                Ok(Some(n)) => self.outbox.push(Message::binary(self.buf[..n].to_vec())),
+                Ok(None) => break,
                 Err(EncodeError::BufferTooSmall { required }) if required > self.buf.len() => {
                     self.buf.resize(required, 0);
                 }
-                Err(_) => return,
+                Err(_) => break,
+            }
+        }
+        // A close this side decided names the WebSocket close that follows.
+        if let Some((code, reason)) = self.session.local_close() {
+            self.close_code.get_or_insert(code);
+            if !reason.is_empty() {
+                self.note_reason(reason);
             }
         }
     }
 
     /// Sends our WebSocket close (echoing the protocol close code) and waits briefly for the
     /// peer's.
-    async fn close_transport(&mut self, ws: &mut WebSocketStream<R::Stream>) {
+    async fn close_transport(&mut self, ws: &mut Ws) {
         let code = self.close_code.unwrap_or(CloseCode::NORMAL);
         let reason = CloseCode::websocket_reason(self.close_reason.as_deref().unwrap_or(""));
         let frame = CloseFrame {

@@ -19,10 +19,11 @@ pub enum ClientError {
     /// The URL could not be parsed or has no host.
     #[error("invalid url: {0}")]
     InvalidUrl(String),
-    /// The URL's scheme is not `ws`.
-    #[error("unsupported url scheme {0:?} (use ws://)")]
+    /// The URL's scheme is neither `ws` nor `wss`.
+    #[error("unsupported url scheme {0:?} (use ws:// or wss://)")]
     UnsupportedScheme(String),
-    /// `wss://` URLs need TLS, which this build does not include.
+    /// `wss://` URLs need TLS, which this build does not include (the driver's `tls`
+    /// feature, on by default, was turned off).
     #[error("wss:// is not supported: this build has no TLS")]
     TlsUnsupported,
     /// A [`crate::ClientOptions`] field is out of range.

@@ -30,9 +30,11 @@ pub enum ClientEvent {
         /// Who ended it.
         initiator: Initiator,
     },
-    /// A connection attempt failed before the WebSocket was up.
+    /// A connection attempt failed before the WebSocket was up: refused, a TLS error such as
+    /// an untrusted certificate, a failed upgrade, or no connection within the handshake
+    /// timeout. Another attempt follows after the backoff.
     ConnectFailed {
-        /// The TCP or WebSocket handshake error.
+        /// The TCP, TLS or WebSocket handshake error, or the timeout.
         reason: String,
     },
     /// The next connection attempt is scheduled.

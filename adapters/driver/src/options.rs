@@ -17,7 +17,9 @@ const MIN_MAX_FRAME: u32 = 256;
 /// Options for [`crate::start`] and the runtime adapters' `connect`.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
-    /// Server URL, `ws://host:port/path`.
+    /// Server URL: `ws://host:port/path`, or `wss://host:port/path` for WebSocket over TLS
+    /// (needs the default `tls` feature; without it [`crate::start`] refuses the URL with
+    /// [`ClientError::TlsUnsupported`]). The port defaults to 80 and 443.
     pub url: String,
     /// Stable identity of this program or device (1 to 64 bytes).
     pub client_id: String,
@@ -35,7 +37,8 @@ pub struct ClientOptions {
     pub backoff_initial: Duration,
     /// Largest reconnect delay.
     pub backoff_max: Duration,
-    /// Time from starting to connect until the server's Welcome must have arrived.
+    /// Time from starting to connect until the server's Welcome must have arrived: covers
+    /// the TCP connect, the TLS handshake for `wss://`, the WebSocket upgrade and Hello.
     pub handshake_timeout: Duration,
     /// Seed for reconnect jitter; differs per process by default so a fleet restarted at
     /// once does not reconnect in lockstep.
@@ -44,10 +47,16 @@ pub struct ClientOptions {
     /// [`crate::ClientStats::events_dropped`]). The driver never waits for a slow reader,
     /// because waiting would stall heartbeats.
     pub event_capacity: usize,
+    /// Certificates (DER bytes) trusted as roots for `wss://` in addition to the Mozilla
+    /// roots built in, e.g. a self-signed server's own certificate or a private CA. The
+    /// server is always verified against these roots and the URL's host; there is no way
+    /// to skip that. Checked when the client starts; unused for `ws://`.
+    pub extra_root_certs: Vec<Vec<u8>>,
 }
 
 impl ClientOptions {
-    /// Defaults: 64 KiB frames, reconnect from 1 s up to 30 s, 10 s handshake timeout,
+    /// Defaults: 64 KiB frames, reconnect from 1 s up to 30 s, 10 s handshake timeout (TCP,
+    /// TLS, WebSocket and the sentelite Hello/Welcome together), only the built-in TLS roots,
     /// boot id and jitter seed drawn from the time and the process id.
     pub fn new(url: impl Into<String>, client_id: impl Into<String>) -> Self {
         let seed = entropy();
@@ -65,6 +74,7 @@ impl ClientOptions {
             handshake_timeout: Duration::from_secs(10),
             rng_seed: seed,
             event_capacity: 1024,
+            extra_root_certs: Vec::new(),
         }
     }
 

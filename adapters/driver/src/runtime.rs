@@ -6,14 +6,18 @@ use std::future::Future;
 use std::io;
 use std::time::Instant;
 
-use futures_lite::io::{AsyncRead, AsyncWrite};
+/// The `futures-io` traits [`Runtime::Stream`] implements, for adapters whose runtime has
+/// its own IO traits.
+pub use futures_lite::io::{AsyncRead, AsyncWrite};
 
 /// An async runtime the driver can run on.
 ///
 /// Cheap to clone: the driver keeps one copy and hands another to each connection attempt.
 pub trait Runtime: Clone + Send + Sync + 'static {
     /// A connected TCP stream in the `futures-io` traits (tokio streams go through
-    /// `tokio_util::compat`).
+    /// `tokio_util::compat`). It should pass vectored writes on to the socket: TLS hands
+    /// over several records at once, and on a failed handshake gets exactly one write call
+    /// to send its alert.
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 
     /// Opens a TCP connection to `host:port` (`host` is a name or an IP literal).

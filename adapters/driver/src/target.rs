@@ -1,4 +1,4 @@
-//! Where to connect: the `ws://host:port/path` URL split into what TCP and the WebSocket
+//! Where to connect: the `ws://` or `wss://` URL split into what TCP, TLS and the WebSocket
 //! handshake each need.
 
 use url::{Host, Url};
@@ -8,22 +8,26 @@ use crate::ClientError;
 /// A parsed server address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
-    /// Name or IP literal for the TCP connect (IPv6 without brackets).
+    /// Name or IP literal for the TCP connect and the certificate check (IPv6 without
+    /// brackets).
     pub host: String,
-    /// TCP port (80 when the URL names none).
+    /// TCP port (80 for `ws://` and 443 for `wss://` when the URL names none).
     pub port: u16,
+    /// `wss://`: TLS under the WebSocket. Whether this build can do it is decided by
+    /// [`crate::transport::Security`], not here.
+    pub tls: bool,
     /// The URL sent in the WebSocket handshake (no fragment).
     pub url: String,
 }
 
-/// Parses a `ws://` URL. `wss://` is refused with [`ClientError::TlsUnsupported`].
+/// Parses a `ws://` or `wss://` URL.
 pub(crate) fn parse(input: &str) -> Result<Target, ClientError> {
     let mut url = Url::parse(input).map_err(|e| ClientError::InvalidUrl(e.to_string()))?;
-    match url.scheme() {
-        "ws" => {}
-        "wss" => return Err(ClientError::TlsUnsupported),
+    let tls = match url.scheme() {
+        "ws" => false,
+        "wss" => true,
         other => return Err(ClientError::UnsupportedScheme(other.to_owned())),
-    }
+    };
     let host = match url.host() {
         Some(Host::Domain(name)) if !name.is_empty() => name.to_owned(),
         Some(Host::Ipv4(ip)) => ip.to_string(),
@@ -38,6 +42,7 @@ pub(crate) fn parse(input: &str) -> Result<Target, ClientError> {
     Ok(Target {
         host,
         port,
+        tls,
         url: url.into(),
     })
 }
@@ -52,6 +57,19 @@ mod tests {
         assert_eq!(t.host, "127.0.0.1");
         assert_eq!(t.port, 9000);
         assert_eq!(t.url, "ws://127.0.0.1:9000/sentelite?x=1");
+        assert!(!t.tls);
+    }
+
+    #[test]
+    fn wss_means_tls_and_port_443() {
+        let t = parse("wss://device-hub.example/ws").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.tls),
+            ("device-hub.example", 443, true)
+        );
+        assert_eq!(t.url, "wss://device-hub.example/ws");
+        let t = parse("wss://127.0.0.1:8443/").unwrap();
+        assert_eq!((t.port, t.tls), (8443, true));
     }
 
     #[test]
@@ -68,8 +86,7 @@ mod tests {
     }
 
     #[test]
-    fn refuses_other_schemes_tls_and_garbage() {
-        assert_eq!(parse("wss://x/"), Err(ClientError::TlsUnsupported));
+    fn refuses_other_schemes_and_garbage() {
         assert_eq!(
             parse("http://x/"),
             Err(ClientError::UnsupportedScheme("http".into()))

@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::scenarios;
+use support::{scenarios, wss};
 
 #[test]
 fn handshake_and_streamed_request() {
@@ -57,6 +57,36 @@ fn subscribe_and_publish() {
 #[test]
 fn text_message_is_a_protocol_error() {
     smol::block_on(scenarios::text_message_is_a_protocol_error(
+        sentelite_smol::connect,
+    ));
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn wss_handshake_and_request() {
+    smol::block_on(wss::handshake_and_request(sentelite_smol::connect));
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn wss_untrusted_certificate_fails_and_is_retried() {
+    smol::block_on(wss::untrusted_certificate_fails_and_is_retried(
+        sentelite_smol::connect,
+    ));
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn wss_certificate_for_another_host_is_refused() {
+    smol::block_on(wss::certificate_for_another_host_is_refused(
+        sentelite_smol::connect,
+    ));
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn wss_stalled_tls_handshake_times_out() {
+    smol::block_on(wss::stalled_tls_handshake_times_out(
         sentelite_smol::connect,
     ));
 }

@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::scenarios;
+use support::{scenarios, wss};
 
 #[tokio::test]
 async fn handshake_and_streamed_request() {
@@ -53,13 +53,49 @@ fn connect_outside_a_runtime_is_a_typed_error() {
     ));
 }
 
+#[cfg(not(feature = "tls"))]
 #[tokio::test]
-async fn wss_urls_are_refused_up_front() {
+async fn wss_urls_are_refused_up_front_without_tls() {
     let options = sentelite_tokio::ClientOptions::new("wss://127.0.0.1:9/", "dev-test");
     assert!(matches!(
         sentelite_tokio::connect(options),
         Err(sentelite_tokio::ClientError::TlsUnsupported)
     ));
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn wss_extra_root_that_is_not_a_certificate_is_refused_up_front() {
+    let mut options = sentelite_tokio::ClientOptions::new("wss://127.0.0.1:9/", "dev-test");
+    options.extra_root_certs = vec![b"not a certificate".to_vec()];
+    assert!(matches!(
+        sentelite_tokio::connect(options),
+        Err(sentelite_tokio::ClientError::InvalidOptions(_))
+    ));
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn wss_handshake_and_request() {
+    wss::handshake_and_request(sentelite_tokio::connect).await;
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn wss_untrusted_certificate_fails_and_is_retried() {
+    wss::untrusted_certificate_fails_and_is_retried(sentelite_tokio::connect).await;
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn wss_certificate_for_another_host_is_refused() {
+    wss::certificate_for_another_host_is_refused(sentelite_tokio::connect).await;
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn wss_stalled_tls_handshake_times_out() {
+    wss::stalled_tls_handshake_times_out(sentelite_tokio::connect).await;
 }
 
 #[tokio::test]

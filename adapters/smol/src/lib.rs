@@ -2,7 +2,7 @@
 //!
 //! The sentelite client on smol. This crate is only runtime glue: async-net's TCP, smol's
 //! timer and executor behind [`sentelite_driver::Runtime`]. The client itself — WebSocket,
-//! session, reconnects — is [`sentelite_driver`], re-exported here.
+//! TLS for `wss://`, session, reconnects — is [`sentelite_driver`], re-exported here.
 //!
 //! ```no_run
 //! smol::block_on(async {

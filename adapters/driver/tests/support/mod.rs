@@ -2,7 +2,9 @@
 //! async-tungstenite) on 127.0.0.1, and helpers that bound every wait.
 //!
 //! The server runs on its own thread with its own smol executor, so the same server serves
-//! clients driven by tokio and by smol. What it does is steered by the client's frames:
+//! clients driven by tokio and by smol. [`TestServer::start_tls`] puts a rustls acceptor with
+//! a certificate made at test time in front of the same server, for `wss://`. What it does is
+//! steered by the client's frames:
 //!
 //! | client sends | server does |
 //! |---|---|
@@ -16,14 +18,20 @@
 #![allow(dead_code)]
 
 pub mod scenarios;
+pub mod wss;
 
 use std::future::{Future, pending};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
 use async_tungstenite::tungstenite::Message;
 use futures_lite::future;
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use futures_rustls::TlsAcceptor;
+use futures_rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use futures_rustls::rustls;
 use futures_util::StreamExt;
 use sentelite_core::frame::{PayloadBuf, SubscribeError};
 use sentelite_core::{CloseCode, Frame, Payload, ServerConfig, ServerSession, Status};
@@ -53,11 +61,15 @@ pub enum Observed {
     ClientClose { code: CloseCode },
     /// The connection is gone.
     Gone { connection_id: u64 },
+    /// The TLS handshake on connection `connection_id` failed, e.g. because the client
+    /// refused the certificate.
+    TlsFailed { connection_id: u64, reason: String },
 }
 
 /// A server on 127.0.0.1 with an ephemeral port, stopped on drop.
 pub struct TestServer {
     port: u16,
+    tls: bool,
     observed: Receiver<Observed>,
     stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -66,6 +78,30 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server whose connections use `config`.
     pub fn start(config: ServerConfig) -> Self {
+        Self::spawn(config, None)
+    }
+
+    /// Starts a `wss://` server with a self-signed certificate made now for `names` (IP
+    /// literals become IP subject alternative names). Returns the certificate's DER bytes,
+    /// for clients that should trust it.
+    pub fn start_tls(config: ServerConfig, names: &[&str]) -> (Self, Vec<u8>) {
+        let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+        let made = rcgen::generate_simple_self_signed(names).expect("self-signed certificate");
+        let cert = made.cert.der().clone();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("ring offers TLS 1.2 and 1.3")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .expect("certificate and key match");
+        let server = Self::spawn(config, Some(TlsAcceptor::from(Arc::new(tls))));
+        (server, cert.to_vec())
+    }
+
+    fn spawn(config: ServerConfig, tls: Option<TlsAcceptor>) -> Self {
+        let secure = tls.is_some();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let port = listener.local_addr().expect("local addr").port();
         let (observed_tx, observed) = async_channel::unbounded();
@@ -86,13 +122,20 @@ impl TestServer {
                     };
                     connection_id += 1;
                     executor
-                        .spawn(serve(stream, connection_id, config, observed_tx.clone()))
+                        .spawn(accept(
+                            stream,
+                            tls.clone(),
+                            connection_id,
+                            config,
+                            observed_tx.clone(),
+                        ))
                         .detach();
                 }
             }));
         });
         Self {
             port,
+            tls: secure,
             observed,
             stop: Some(stop),
             thread: Some(thread),
@@ -108,9 +151,15 @@ impl TestServer {
         })
     }
 
-    /// The URL clients connect to.
+    /// The URL clients connect to: `ws://`, or `wss://` for a TLS server.
     pub fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}/sentelite", self.port)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://127.0.0.1:{}/sentelite", self.port)
+    }
+
+    /// The port, for clients that build their own URL.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Waits for the next observation `pick` accepts, skipping others.
@@ -179,9 +228,31 @@ pub async fn wait_for<T>(
     .await
 }
 
-/// One server connection.
-async fn serve(
+/// One accepted TCP connection: the TLS handshake first when the server has TLS.
+async fn accept(
     stream: smol::net::TcpStream,
+    tls: Option<TlsAcceptor>,
+    connection_id: u64,
+    config: ServerConfig,
+    observed: Sender<Observed>,
+) {
+    let Some(acceptor) = tls else {
+        return serve(stream, connection_id, config, observed).await;
+    };
+    match acceptor.accept(stream).await {
+        Ok(stream) => serve(stream, connection_id, config, observed).await,
+        Err(error) => {
+            let _ = observed.try_send(Observed::TlsFailed {
+                connection_id,
+                reason: error.to_string(),
+            });
+        }
+    }
+}
+
+/// One server connection, over plain TCP or TLS.
+async fn serve(
+    stream: impl AsyncRead + AsyncWrite + Unpin,
     connection_id: u64,
     config: ServerConfig,
     observed: Sender<Observed>,

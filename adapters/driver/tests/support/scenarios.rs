@@ -14,11 +14,11 @@ use super::{Observed, STEP, TestServer, options, wait_for, within};
 /// A runtime adapter's `connect`.
 pub type Connect = fn(ClientOptions) -> Result<Client, ClientError>;
 
-fn bytes(b: &[u8]) -> PayloadBuf {
+pub fn bytes(b: &[u8]) -> PayloadBuf {
     PayloadBuf::Bytes(b.to_vec())
 }
 
-async fn opened(client: &Client) -> (String, u64) {
+pub async fn opened(client: &Client) -> (String, u64) {
     wait_for(&client.events(), "open", |event| match event {
         ClientEvent::Opened { uid, connection_id } => Some((uid, connection_id)),
         _ => None,

@@ -1,0 +1,144 @@
+//! `wss://` scenarios: the same client and the same test server, with TLS between them. The
+//! server's certificate is self-signed and made per test, so a client trusts it only through
+//! `ClientOptions::extra_root_certs`.
+
+use std::time::{Duration, Instant};
+
+use sentelite_core::ServerConfig;
+use sentelite_driver::{ClientEvent, ClientOptions, Events, RequestOutcome, Status};
+
+use super::scenarios::{Connect, bytes, opened};
+use super::{Observed, STEP, TestServer, options, wait_for, within};
+
+/// Waits for the next `ConnectFailed` and the reconnect the session schedules after it.
+async fn connect_failure(events: &Events) -> (String, u32) {
+    let reason = wait_for(events, "connect failure", |event| match event {
+        ClientEvent::ConnectFailed { reason } => Some(reason),
+        _ => None,
+    })
+    .await;
+    let attempt = wait_for(events, "reconnect scheduled", |event| match event {
+        ClientEvent::ReconnectScheduled { attempt, .. } => Some(attempt),
+        _ => None,
+    })
+    .await;
+    (reason, attempt)
+}
+
+/// A client that trusts the server's certificate opens over TLS; a streamed request and a
+/// one-way event both cross it.
+pub async fn handshake_and_request(connect: Connect) {
+    let (server, cert) = TestServer::start_tls(ServerConfig::default(), &["127.0.0.1"]);
+    assert!(server.url().starts_with("wss://127.0.0.1:"));
+    let mut options = options(&server);
+    options.extra_root_certs = vec![cert];
+    let client = connect(options).expect("valid options");
+    let (uid, connection_id) = opened(&client).await;
+    assert_eq!((uid.as_str(), connection_id), ("user-dev-test", 1));
+    let hello = server
+        .expect("hello over tls", |seen| match seen {
+            Observed::Hello { client_id, .. } => Some(client_id),
+            _ => None,
+        })
+        .await;
+    assert_eq!(hello, "dev-test");
+
+    let mut response = client
+        .request("test/stream", bytes(&[2]), STEP)
+        .await
+        .expect("request");
+    let mut parts = Vec::new();
+    while let Some(part) = within("part", response.next_part()).await {
+        parts.push(part);
+    }
+    assert_eq!(parts, vec![bytes(&[0]), bytes(&[1])]);
+    assert_eq!(
+        response.outcome(),
+        Some(&RequestOutcome::Completed(Status::OK, bytes(b"done")))
+    );
+
+    client.send("test/note", bytes(b"x")).await.expect("send");
+    server
+        .expect("event over tls", |seen| match seen {
+            Observed::Event { event, .. } if event == "test/note" => Some(()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(client.stats().handshakes, 1);
+    within("close", client.close()).await;
+}
+
+/// Without the server's certificate among its roots the client refuses the server: each
+/// attempt is a `ConnectFailed` naming the certificate problem, followed by another attempt.
+pub async fn untrusted_certificate_fails_and_is_retried(connect: Connect) {
+    let (server, _cert) = TestServer::start_tls(ServerConfig::default(), &["127.0.0.1"]);
+    let client = connect(options(&server)).expect("valid options");
+    let events = client.events();
+    for expected_attempt in 1..=2 {
+        let (reason, attempt) = connect_failure(&events).await;
+        assert!(
+            reason.starts_with("tls handshake with 127.0.0.1: invalid peer certificate"),
+            "{reason}"
+        );
+        assert!(reason.contains("UnknownIssuer"), "{reason}");
+        assert_eq!(attempt, expected_attempt);
+    }
+    // The server saw the client's refusal, not a dropped socket.
+    let refused = server
+        .expect("tls refused by the client", |seen| match seen {
+            Observed::TlsFailed { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .await;
+    assert!(refused.contains("UnknownCA"), "{refused}");
+    assert!(!client.is_open());
+    assert_eq!(client.stats().handshakes, 0);
+    within("close", client.close()).await;
+}
+
+/// A trusted certificate that names another host is refused too: the URL's host is checked.
+pub async fn certificate_for_another_host_is_refused(connect: Connect) {
+    let (server, cert) = TestServer::start_tls(ServerConfig::default(), &["sentelite.invalid"]);
+    let mut options = options(&server);
+    options.extra_root_certs = vec![cert];
+    let client = connect(options).expect("valid options");
+    let (reason, attempt) = connect_failure(&client.events()).await;
+    assert!(
+        reason.contains("certificate not valid for name \"127.0.0.1\""),
+        "{reason}"
+    );
+    assert_eq!(attempt, 1);
+    let refused = server
+        .expect("tls refused by the client", |seen| match seen {
+            Observed::TlsFailed { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .await;
+    assert!(refused.contains("BadCertificate"), "{refused}");
+    assert_eq!(client.stats().handshakes, 0);
+    within("close", client.close()).await;
+}
+
+/// A server that accepts TCP but never answers the TLS hello: the handshake timeout ends the
+/// attempt, reported as a connect failure, and the client tries again.
+pub async fn stalled_tls_handshake_times_out(connect: Connect) {
+    // Never accepted: the kernel completes TCP in the backlog, and nobody speaks TLS.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = listener.local_addr().expect("local addr").port();
+    let mut options = ClientOptions::new(format!("wss://127.0.0.1:{port}/sentelite"), "dev-test");
+    options.handshake_timeout = Duration::from_millis(300);
+    options.backoff_initial = Duration::from_millis(50);
+    options.backoff_max = Duration::from_millis(100);
+    let started = Instant::now();
+    let client = connect(options).expect("valid options");
+    let events = client.events();
+    for expected_attempt in 1..=2 {
+        let (reason, attempt) = connect_failure(&events).await;
+        assert_eq!(reason, "no connection within the handshake timeout");
+        assert_eq!(attempt, expected_attempt);
+    }
+    // Two full timeouts passed: neither attempt gave up early.
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    within("close", client.close()).await;
+    drop(listener);
+}
