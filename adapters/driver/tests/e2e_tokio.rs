@@ -2,7 +2,9 @@
 
 mod support;
 
-use support::{scenarios, wss};
+use support::scenarios;
+#[cfg(feature = "tls")]
+use support::wss;
 
 #[tokio::test]
 async fn handshake_and_streamed_request() {
