@@ -49,6 +49,6 @@ pub use correlate::{RequestEnd, RequestId};
 pub use frame::{CloseCode, Frame, Payload, Status};
 pub use session::{
     ClientConfig, ClientSession, Endpoint, Initiator, ProtocolError, SendError, ServerConfig,
-    ServerSession, SessionEvent, State, Stats,
+    ServerSession, Session, SessionEvent, State, Stats,
 };
 pub use time::{Duration, Instant};

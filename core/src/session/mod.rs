@@ -15,10 +15,76 @@ pub use client::{ClientConfig, ClientSession};
 pub use endpoint::Endpoint;
 pub use server::{ServerConfig, ServerSession};
 
+use core::ops::DerefMut;
+
 use crate::codec::EncodeError;
 use crate::correlate::{RequestEnd, RequestId};
-use crate::frame::CloseCode;
-use crate::time::Duration;
+use crate::frame::{CloseCode, Frame};
+use crate::time::{Duration, Instant};
+
+/// The calls an adapter or a test harness makes on a session, whatever its role, so code that
+/// drives connections can be written once for clients and servers. Role-specific calls
+/// (connecting, accepting a Hello, channel frames) stay on the concrete types.
+pub trait Session<const P: usize>: DerefMut<Target = Endpoint<P>> {
+    /// Feeds one received frame; see [`ClientSession::handle_frame`].
+    fn handle_frame<'a>(
+        &mut self,
+        now: Instant,
+        bytes: &'a [u8],
+    ) -> Result<Option<Frame<'a>>, ProtocolError>;
+    /// Fires due timers.
+    fn handle_timeout(&mut self, now: Instant);
+    /// When `handle_timeout` next has work.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// The next frame the session itself wants sent.
+    fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<usize>, EncodeError>;
+    /// The transport is gone.
+    fn handle_disconnected(&mut self, now: Instant);
+}
+
+impl<const P: usize, const S: usize> Session<P> for ClientSession<P, S> {
+    fn handle_frame<'a>(
+        &mut self,
+        now: Instant,
+        bytes: &'a [u8],
+    ) -> Result<Option<Frame<'a>>, ProtocolError> {
+        ClientSession::handle_frame(self, now, bytes)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        ClientSession::handle_timeout(self, now);
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        ClientSession::poll_timeout(self)
+    }
+    fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<usize>, EncodeError> {
+        ClientSession::poll_transmit(self, buf)
+    }
+    fn handle_disconnected(&mut self, now: Instant) {
+        ClientSession::handle_disconnected(self, now);
+    }
+}
+
+impl<const P: usize> Session<P> for ServerSession<P> {
+    fn handle_frame<'a>(
+        &mut self,
+        now: Instant,
+        bytes: &'a [u8],
+    ) -> Result<Option<Frame<'a>>, ProtocolError> {
+        ServerSession::handle_frame(self, now, bytes)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        ServerSession::handle_timeout(self, now);
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        ServerSession::poll_timeout(self)
+    }
+    fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<usize>, EncodeError> {
+        ServerSession::poll_transmit(self, buf)
+    }
+    fn handle_disconnected(&mut self, now: Instant) {
+        ServerSession::handle_disconnected(self, now);
+    }
+}
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,7 +237,6 @@ impl std::error::Error for ProtocolError {}
 mod tests {
     use super::*;
     use crate::codec::decode;
-    use crate::time::Instant;
 
     #[test]
     fn a_protocol_error_queues_a_typed_close_and_reports_it_once() {

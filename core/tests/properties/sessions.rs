@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use sentelite_core::frame::{Hello, Welcome};
 use sentelite_core::{
     ClientConfig, ClientSession, CloseCode, Duration, Frame, Instant, Payload, ServerConfig,
-    ServerSession, SessionEvent, State,
+    ServerSession, Session, SessionEvent, State,
 };
 
 use crate::strategies::{OwnedFrame, encode_vec, frame};
@@ -218,66 +218,26 @@ fn drain_events(
     Err(TestCaseError::fail("event queue never drained"))
 }
 
-impl Role for Client {
-    fn handle(
-        &mut self,
-        now: Instant,
-        bytes: &[u8],
-        ledger: &mut Ledger,
-    ) -> Result<(), TestCaseError> {
-        let before = self.state();
-        let result = self.handle_frame(now, bytes);
-        let after = self.state();
-        check_handled(before, after, &result, ledger)
-    }
-    fn cur_state(&self) -> State {
-        self.state()
-    }
-    fn drain(&mut self, now: Instant, ledger: &mut Ledger) -> Result<(), TestCaseError> {
-        let mut buf = [0u8; 512];
-        for _ in 0..64 {
-            match self.poll_transmit(&mut buf) {
-                Ok(Some(n)) => prop_assert!(sentelite_core::decode(&buf[..n]).is_ok()),
-                Ok(None) | Err(_) => break,
-            }
-        }
-        drain_events(&mut || self.poll_event(), ledger)?;
-        if self.wants_disconnect() {
-            self.handle_disconnected(now);
-            drain_events(&mut || self.poll_event(), ledger)?;
-        }
-        Ok(())
-    }
-    fn timeout(&self) -> Option<Instant> {
-        self.poll_timeout()
-    }
-    fn fire(&mut self, now: Instant) {
-        self.handle_timeout(now);
-    }
+/// The one step that differs by role: client connects when due, server accepts a Hello.
+trait Connect {
+    fn connect(&mut self, now: Instant);
+}
+
+impl Connect for Client {
     fn connect(&mut self, now: Instant) {
         if self.poll_connect(now) {
             self.handle_connected(now);
         }
     }
-    fn do_request(&mut self, now: Instant, timeout_ms: u16, ledger: &mut Ledger) {
-        let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms.into()));
-        let mut buf = [0u8; 128];
-        if let Ok((id, _)) = self.request(now, "op/x", Payload::Empty, timeout, &mut buf) {
-            ledger.issued.push(id);
-        }
-    }
-    fn do_cancel(&mut self, id: u32) {
-        let _ = self.cancel(id, &mut [0u8; 64]);
-    }
-    fn do_close(&mut self) {
-        self.close(CloseCode::NORMAL, "app");
-    }
-    fn disconnect(&mut self, now: Instant) {
-        self.handle_disconnected(now);
+}
+
+impl Connect for Server {
+    fn connect(&mut self, now: Instant) {
+        let _ = self.accept(now, "u", 1, &mut [0u8; 256]);
     }
 }
 
-impl Role for Server {
+impl<T: Session<4> + Connect> Role for T {
     fn handle(
         &mut self,
         now: Instant,
@@ -285,7 +245,7 @@ impl Role for Server {
         ledger: &mut Ledger,
     ) -> Result<(), TestCaseError> {
         let before = self.state();
-        let result = self.handle_frame(now, bytes);
+        let result = Session::handle_frame(self, now, bytes);
         let after = self.state();
         check_handled(before, after, &result, ledger)
     }
@@ -295,26 +255,26 @@ impl Role for Server {
     fn drain(&mut self, now: Instant, ledger: &mut Ledger) -> Result<(), TestCaseError> {
         let mut buf = [0u8; 512];
         for _ in 0..64 {
-            match self.poll_transmit(&mut buf) {
+            match Session::poll_transmit(self, &mut buf) {
                 Ok(Some(n)) => prop_assert!(sentelite_core::decode(&buf[..n]).is_ok()),
                 Ok(None) | Err(_) => break,
             }
         }
         drain_events(&mut || self.poll_event(), ledger)?;
         if self.wants_disconnect() {
-            self.handle_disconnected(now);
+            Session::handle_disconnected(self, now);
             drain_events(&mut || self.poll_event(), ledger)?;
         }
         Ok(())
     }
     fn timeout(&self) -> Option<Instant> {
-        self.poll_timeout()
+        Session::poll_timeout(self)
     }
     fn fire(&mut self, now: Instant) {
-        self.handle_timeout(now);
+        Session::handle_timeout(self, now);
     }
     fn connect(&mut self, now: Instant) {
-        let _ = self.accept(now, "u", 1, &mut [0u8; 256]);
+        Connect::connect(self, now);
     }
     fn do_request(&mut self, now: Instant, timeout_ms: u16, ledger: &mut Ledger) {
         let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms.into()));
@@ -330,7 +290,7 @@ impl Role for Server {
         self.close(CloseCode::NORMAL, "app");
     }
     fn disconnect(&mut self, now: Instant) {
-        self.handle_disconnected(now);
+        Session::handle_disconnected(self, now);
     }
 }
 
