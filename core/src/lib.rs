@@ -19,6 +19,7 @@
 //! | [`correlate`] | the request table: streamed parts, deadlines, cancel, fail-on-close |
 //! | [`channels`] | the client's wanted subscriptions, restored after reconnects |
 //! | [`heartbeat`] | ping schedule, RTT, silence detection |
+//! | [`log`] | log records, levels, the acknowledged log queue with exact loss accounting |
 //! | [`backoff`] | capped exponential reconnect backoff with seeded jitter |
 //! | [`value`] | the self-describing CBOR payload form |
 #![no_std]
@@ -40,6 +41,7 @@ pub mod codec;
 pub mod correlate;
 pub mod frame;
 pub mod heartbeat;
+pub mod log;
 pub mod session;
 pub mod time;
 pub mod value;

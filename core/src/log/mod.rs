@@ -1,0 +1,18 @@
+//! Remote logging, the client's half: records, levels, and the bounded queue that holds
+//! records until the server acknowledges them.
+//!
+//! Nothing here reads a clock, allocates or does IO. A front end (the `log` facade on a board,
+//! a `tracing` layer on a host) filters by level and pushes [`NewRecord`]s into a
+//! [`LogQueue`] over a buffer it owns; the adapter takes [`Batch`]es when connected, sends
+//! them, and reports each ack or loss back. Records dropped for lack of room are never lost
+//! silently: they are summed into a [`Gap`] that travels with the next batch.
+
+mod level;
+mod queue;
+mod record;
+
+pub use level::{Level, LevelSet};
+pub use queue::{
+    Batch, BatchId, Entries, Full, LogQueue, Overflow, Pushed, QueueConfig, QueueStats,
+};
+pub use record::{Gap, NewRecord, Record, tally};
