@@ -7,10 +7,14 @@
 //! them, and reports each ack or loss back. Records dropped for lack of room are never lost
 //! silently: they are summed into a [`Gap`] that travels with the next batch.
 
+mod batch;
 mod level;
 mod queue;
 mod record;
 
+pub use batch::{
+    BATCH_VERSION, BatchError, BatchRecords, DecodedBatch, MAX_TABLE, decode_batch, encode_batch,
+};
 pub use level::{Level, LevelSet};
 pub use queue::{
     Batch, BatchId, Entries, Full, LogQueue, Overflow, Pushed, QueueConfig, QueueStats,

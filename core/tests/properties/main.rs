@@ -5,6 +5,7 @@
 
 mod codec;
 mod garbage;
+mod log_batch;
 mod log_queue;
 mod pending;
 mod sessions;
