@@ -8,15 +8,21 @@
 //! silently: they are summed into a [`Gap`] that travels with the next batch.
 
 mod batch;
+mod breaker;
+mod filter;
 mod level;
 mod queue;
 mod record;
+mod shipper;
 
 pub use batch::{
     BATCH_VERSION, BatchError, BatchRecords, DecodedBatch, MAX_TABLE, decode_batch, encode_batch,
 };
+pub use breaker::{Breaker, BreakerConfig, BreakerState};
+pub use filter::{FilterConfig, FilterStats, LogFilter, Rate, Verdict, token_interval};
 pub use level::{Level, LevelSet};
 pub use queue::{
     Batch, BatchId, Entries, Full, LogQueue, Overflow, Pushed, QueueConfig, QueueStats,
 };
 pub use record::{Gap, NewRecord, Record, tally};
+pub use shipper::{BATCH_EVENT, LogConfig, LogControl, LogShipper, Logged, ReadyBatch};

@@ -254,6 +254,11 @@ impl<'b> LogQueue<'b> {
         self.in_flight.is_none() && (self.unsent() > 0 || self.gap.is_some())
     }
 
+    /// True when records or a gap remain beside the batch in flight.
+    pub fn has_batch_after_flight(&self) -> bool {
+        self.unsent() > 0 || self.gap.is_some()
+    }
+
     /// Queues a record, making room by the overflow policy. Only [`Overflow::Block`] returns
     /// an error; every other outcome either queues the record or counts it in the next gap.
     pub fn push(&mut self, record: &NewRecord<'_>) -> Result<Pushed, Full> {
