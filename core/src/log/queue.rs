@@ -23,8 +23,9 @@ const ENTRY_HEADER: usize = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Overflow {
-    /// Drop the oldest record not in flight (the default: the newest records usually explain
-    /// the state a device is in).
+    /// Drop the oldest record never sent (the default: the newest records usually explain the
+    /// state a device is in). Records sent once stay until acknowledged: the server may hold
+    /// them already, and a loss must be certain to be counted.
     #[default]
     DropOldest,
     /// Drop the record being logged.
@@ -106,7 +107,8 @@ pub struct QueueStats {
 pub struct Batch<'q> {
     /// Matches the ack to this batch.
     pub id: BatchId,
-    /// Records dropped since the previous acknowledged gap, if any.
+    /// Records dropped and not yet acknowledged, if any. A gap sent again after a failure is
+    /// the same gap, byte for byte; newer drops follow in a later batch.
     pub gap: Option<Gap>,
     entries: &'q [u8],
     records: usize,
@@ -174,7 +176,15 @@ pub struct LogQueue<'b> {
     next_batch: u32,
     /// Drops not yet handed to a batch.
     gap: Option<Gap>,
+    /// A gap that was sent but not acknowledged: it goes again exactly as it was, never
+    /// merged with newer drops, so a server that stored it the first time can recognise the
+    /// repeat (by its first sequence number) instead of counting its losses twice.
+    resend_gap: Option<Gap>,
     in_flight: Option<InFlight>,
+    /// The oldest records that were sent at least once (records, bytes): the server may hold
+    /// them already, so they are never evicted. Dropping one would make its loss uncertain
+    /// and a gap could count a record the server did store.
+    sent_once: (usize, usize),
     config: QueueConfig,
     stats: QueueStats,
 }
@@ -191,7 +201,9 @@ impl<'b> LogQueue<'b> {
             next_seq: first_seq,
             next_batch: 0,
             gap: None,
+            resend_gap: None,
             in_flight: None,
+            sent_once: (0, 0),
             config,
             stats: QueueStats::default(),
         }
@@ -228,9 +240,14 @@ impl<'b> LogQueue<'b> {
         self.records - self.in_flight.map_or(0, |f| f.records)
     }
 
-    /// Drops not yet handed to a batch.
+    /// Drops not yet acknowledged and not in flight: a gap to send again, else the newer
+    /// drops (the other follows in the next batch).
     pub fn pending_gap(&self) -> Option<Gap> {
-        self.gap
+        self.resend_gap.or(self.gap)
+    }
+
+    fn gap_waiting(&self) -> bool {
+        self.resend_gap.is_some() || self.gap.is_some()
     }
 
     /// True when a batch is waiting for its ack.
@@ -251,12 +268,12 @@ impl<'b> LogQueue<'b> {
     /// True when there is something to send now: unsent records or an unreported gap, and no
     /// batch in flight.
     pub fn has_batch(&self) -> bool {
-        self.in_flight.is_none() && (self.unsent() > 0 || self.gap.is_some())
+        self.in_flight.is_none() && (self.unsent() > 0 || self.gap_waiting())
     }
 
     /// True when records or a gap remain beside the batch in flight.
     pub fn has_batch_after_flight(&self) -> bool {
-        self.unsent() > 0 || self.gap.is_some()
+        self.unsent() > 0 || self.gap_waiting()
     }
 
     /// Queues a record, making room by the overflow policy. Only [`Overflow::Block`] returns
@@ -320,27 +337,27 @@ impl<'b> LogQueue<'b> {
             let Some(len) = self.entry_len(at) else {
                 break;
             };
-            if len > max_bytes {
-                // Only the first unsent entry can be here alone; anything later waits for the
-                // next batch.
-                if records == 0 {
-                    self.evict(at);
-                    continue;
-                }
-                break;
+            if len > max_bytes && records == 0 && records >= self.sent_once.0 {
+                // It could never be sent alone. A record sent before is kept (the server may
+                // have it); the caller keeps its batch budget stable, so that cannot happen.
+                self.evict(at);
+                continue;
             }
-            if bytes + len > max_bytes {
+            if bytes + len > max_bytes && records > 0 {
                 break;
             }
             records += 1;
             bytes += len;
         }
-        if records == 0 && self.gap.is_none() {
+        if records == 0 && !self.gap_waiting() {
             return None;
         }
         let id = BatchId(self.next_batch);
         self.next_batch = self.next_batch.wrapping_add(1);
-        let gap = self.gap.take();
+        let gap = self.resend_gap.take().or_else(|| self.gap.take());
+        if records > self.sent_once.0 {
+            self.sent_once = (records, bytes);
+        }
         self.in_flight = Some(InFlight {
             id,
             records,
@@ -370,6 +387,10 @@ impl<'b> LogQueue<'b> {
             return false;
         };
         self.in_flight = None;
+        self.sent_once = (
+            self.sent_once.0.saturating_sub(f.records),
+            self.sent_once.1.saturating_sub(f.bytes),
+        );
         self.start += f.bytes;
         self.records -= f.records;
         self.stats.acked += f.records as u64;
@@ -400,8 +421,10 @@ impl<'b> LogQueue<'b> {
 
     fn return_in_flight(&mut self) {
         if let Some(f) = self.in_flight.take() {
-            if let Some(gap) = f.gap {
-                tally(&mut self.gap, &gap);
+            // Only one batch is in flight and a resend gap is always taken first, so there is
+            // never an older one to overwrite here.
+            if f.gap.is_some() {
+                self.resend_gap = f.gap;
             }
             self.stats.requeued += 1;
         }
@@ -426,10 +449,10 @@ impl<'b> LogQueue<'b> {
         Some(ENTRY_HEADER + body.len())
     }
 
-    /// The entry to evict under [`Overflow::DropOldest`]: the oldest one not in flight, or
-    /// the oldest of the lowest level present.
+    /// The entry to evict under [`Overflow::DropOldest`]: the oldest one never sent, or the
+    /// oldest never-sent one of the lowest level present.
     fn victim(&self) -> Option<usize> {
-        let mut at = self.start + self.in_flight.map_or(0, |f| f.bytes);
+        let mut at = self.start + self.sent_once.1.max(self.in_flight.map_or(0, |f| f.bytes));
         let mut best: Option<(usize, u8)> = None;
         while let Some(len) = self.entry_len(at) {
             let level = self.buf[at + 2];

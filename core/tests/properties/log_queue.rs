@@ -3,7 +3,7 @@
 //! exactly once, delivered records keep their order, and the bounds hold at every step.
 
 use proptest::prelude::*;
-use sentelite_core::log::{Level, LogQueue, NewRecord, Overflow, Pushed, QueueConfig};
+use sentelite_core::log::{Gap, Level, LogQueue, NewRecord, Overflow, Pushed, QueueConfig};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -16,6 +16,8 @@ enum Op {
         max_bytes: usize,
     },
     Ack,
+    /// The server stores the batch but its ack is lost with the connection.
+    StoreThenDrop,
     StaleAck,
     Requeue,
     Disconnect,
@@ -27,6 +29,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (1usize..6, 16usize..200)
             .prop_map(|(max_records, max_bytes)| Op::Batch { max_records, max_bytes }),
         2 => Just(Op::Ack),
+        1 => Just(Op::StoreThenDrop),
         1 => Just(Op::StaleAck),
         1 => Just(Op::Requeue),
         1 => Just(Op::Disconnect),
@@ -41,11 +44,38 @@ fn overflow() -> impl Strategy<Value = Overflow> {
     ]
 }
 
-/// What the server side has seen: delivered sequence numbers and reported losses.
+/// What the server side has stored, deduplicated as the real server does: records by
+/// sequence number, gaps by their first sequence number.
 #[derive(Default)]
 struct Server {
     delivered: Vec<u32>,
+    seen: std::collections::BTreeSet<u32>,
+    gaps: std::collections::BTreeMap<u32, Gap>,
     lost: u64,
+}
+
+impl Server {
+    fn store(&mut self, seqs: Vec<u32>, gap: Option<Gap>) {
+        for seq in seqs {
+            if self.seen.insert(seq) {
+                self.delivered.push(seq);
+            }
+        }
+        if let Some(gap) = gap {
+            assert_eq!(
+                gap.by_level.iter().map(|&n| u64::from(n)).sum::<u64>(),
+                u64::from(gap.count)
+            );
+            assert!(gap.first_seq <= gap.last_seq);
+            match self.gaps.get(&gap.first_seq) {
+                Some(old) => assert_eq!(*old, gap, "a repeated gap is identical"),
+                None => {
+                    self.lost += u64::from(gap.count);
+                    self.gaps.insert(gap.first_seq, gap);
+                }
+            }
+        }
+    }
 }
 
 impl Server {
@@ -59,15 +89,7 @@ impl Server {
         assert_eq!(seqs.len(), batch.len(), "every stored record decodes");
         let gap = batch.gap;
         assert!(q.ack(id));
-        if let Some(gap) = gap {
-            assert_eq!(
-                gap.by_level.iter().map(|&n| u64::from(n)).sum::<u64>(),
-                u64::from(gap.count)
-            );
-            assert!(gap.first_seq <= gap.last_seq);
-            self.lost += u64::from(gap.count);
-        }
-        self.delivered.extend(seqs);
+        self.store(seqs, gap);
         true
     }
 }
@@ -121,10 +143,16 @@ proptest! {
                     if let Some(id) = q.in_flight() {
                         let batch = q.current_batch().unwrap();
                         let seqs: Vec<u32> = batch.records().map(|r| r.seq).collect();
-                        let lost = batch.gap.map_or(0, |g| u64::from(g.count));
+                        let gap = batch.gap;
                         prop_assert!(q.ack(id));
-                        server.delivered.extend(seqs);
-                        server.lost += lost;
+                        server.store(seqs, gap);
+                    }
+                }
+                Op::StoreThenDrop => {
+                    if let Some(batch) = q.current_batch() {
+                        let seqs: Vec<u32> = batch.records().map(|r| r.seq).collect();
+                        server.store(seqs, batch.gap);
+                        q.on_disconnect();
                     }
                 }
                 Op::StaleAck => {
@@ -156,9 +184,18 @@ proptest! {
         }
         prop_assert!(q.is_empty() && q.pending_gap().is_none());
         let handed_out = u64::from(q.next_seq());
-        prop_assert!(server.delivered.windows(2).all(|w| w[0] < w[1]), "order kept, no duplicates");
+        prop_assert!(server.delivered.windows(2).all(|w| w[0] < w[1]), "order kept");
         prop_assert_eq!(server.delivered.len() as u64 + server.lost, handed_out);
         prop_assert_eq!(q.stats().dropped, server.lost);
+        // Every handed-out number is either stored or inside exactly one gap's range.
+        for seq in 0..q.next_seq() {
+            let in_gaps = server
+                .gaps
+                .values()
+                .filter(|g| g.first_seq <= seq && seq <= g.last_seq)
+                .count();
+            prop_assert!(server.seen.contains(&seq) || in_gaps >= 1, "seq {} vanished", seq);
+        }
     }
 
     #[test]
