@@ -3,17 +3,20 @@
 //! Logs go to stderr, filtered by `SENTELITE_LOG` (e.g. `SENTELITE_LOG=sentelite_host=debug`);
 //! stdout carries only the `listening on ws://ADDR/ws` line, so scripts can read the port.
 
+mod cli;
+
 use std::error::Error;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use sentelite_host::logs::LogService;
 use sentelite_host::server::{DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 use sentelite_host::{FileConfig, Server};
 use tracing_subscriber::EnvFilter;
 
-type BoxError = Box<dyn Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn Error + Send + Sync>;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,6 +35,9 @@ enum Command {
     Serve(ServeArgs),
     /// Run a demo device that connects to a server.
     Device(DeviceArgs),
+    /// Query or follow the logs clients sent.
+    #[command(subcommand)]
+    Logs(cli::logs::LogsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +77,9 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Device(args) => device(args).await,
+        Command::Logs(command) => tokio::task::spawn_blocking(move || cli::logs::run(command))
+            .await
+            .unwrap_or_else(|e| Err(e.into())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -109,7 +118,12 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
         settings.token = args.token;
     }
     let stop = StopSignals::register()?;
-    let server = Server::builder()
+    settings.validate()?;
+    let mut builder = Server::builder();
+    if settings.logs.enabled {
+        builder = builder.with_logs(LogService::start(&data_dir, &settings.logs)?);
+    }
+    let server = builder
         .listen(listen)
         .data_dir(data_dir)
         .config(settings)

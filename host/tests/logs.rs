@@ -492,3 +492,69 @@ async fn sente_lite_log_messages_are_stored() {
     assert_eq!(logs.read(|s| s.count(&LogQuery::default())).unwrap(), 3);
     server.shutdown().await;
 }
+
+/// A plain HTTP/1.1 GET over a fresh socket; returns the socket after the request is written.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    socket.write_all(request.as_bytes()).await.unwrap();
+    socket
+}
+
+/// Reads from `socket` until `needle` has arrived; returns everything read.
+async fn read_until(socket: &mut tokio::net::TcpStream, needle: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    tokio::time::timeout(STEP, async {
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains(needle) {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "closed before {needle:?}: {}",
+                String::from_utf8_lossy(&got)
+            );
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {needle:?} in {}", String::from_utf8_lossy(&got)));
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test]
+async fn the_http_api_lists_counts_and_tails_records() {
+    let (server, _logs, _dir) = log_server().await;
+    let addr = server.local_addr();
+    let mut tail = http_get(addr, "/api/logs/tail?level=error").await;
+    let head = read_until(&mut tail, "\r\n\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("application/x-ndjson"), "{head}");
+    let mut client = TestClient::open(addr, "web-1").await;
+    for (level, text) in [("info", "hello"), ("error", "boom")] {
+        let json = format!(r#"{{"ns":"ui","level":"{level}","message":"{text}"}}"#);
+        client
+            .send_event("telemetry/log-msg", Payload::Json(&json))
+            .await;
+    }
+    let streamed = read_until(&mut tail, "boom").await;
+    assert!(
+        !streamed.contains("hello"),
+        "the tail filters by level: {streamed}"
+    );
+    let mut list = http_get(addr, "/api/logs?client=web-1&limit=10").await;
+    let body = read_until(&mut list, "boom").await;
+    assert!(
+        body.contains("hello") && body.contains("\"client-id\":\"web-1\""),
+        "{body}"
+    );
+    let mut count = http_get(addr, "/api/logs?level=error&count=true").await;
+    read_until(&mut count, r#"{"count":1}"#).await;
+    let mut bad = http_get(addr, "/api/logs?level=loud").await;
+    let body = read_until(&mut bad, "unknown level").await;
+    assert!(body.starts_with("HTTP/1.1 400"), "{body}");
+    let mut clients = http_get(addr, "/api/logs/clients").await;
+    read_until(&mut clients, r#""records":2"#).await;
+    server.shutdown().await;
+}

@@ -11,6 +11,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`entry`] | stored record, gap and per-client counter types |
+//! | [`http`] | `/api/logs`, `/api/logs/tail`, `/api/logs/clients` |
 //! | [`ingest`] | payloads → batches for the store |
 //! | [`store`] | the SQLite store: insert with dedup, query, counters, retention |
 //! | [`query`] | the filters shared by CLI, HTTP and tail |
@@ -18,6 +19,7 @@
 //! | [`settings`] | the `[logs]` settings table |
 
 pub mod entry;
+pub mod http;
 pub mod ingest;
 pub mod query;
 pub mod settings;
@@ -158,17 +160,19 @@ impl LogService {
 }
 
 impl ServerBuilder {
-    /// Registers the log pipeline's `log/batch` request and `telemetry/log-msg` event.
+    /// Registers the log pipeline's `log/batch` request, `telemetry/log-msg` event and the
+    /// `/api/logs` HTTP routes.
     pub fn with_logs(self, logs: LogService) -> Self {
         let for_events = logs.clone();
-        self.on_request(BATCH_EVENT, move |ctx, responder| {
-            let logs = logs.clone();
-            async move { on_batch(&logs, ctx, responder).await }
-        })
-        .on_event(LOG_MSG_EVENT, move |ctx| {
-            let logs = for_events.clone();
-            async move { on_message(&logs, ctx).await }
-        })
+        self.http_routes(http::routes(logs.clone()))
+            .on_request(BATCH_EVENT, move |ctx, responder| {
+                let logs = logs.clone();
+                async move { on_batch(&logs, ctx, responder).await }
+            })
+            .on_event(LOG_MSG_EVENT, move |ctx| {
+                let logs = for_events.clone();
+                async move { on_message(&logs, ctx).await }
+            })
     }
 }
 
