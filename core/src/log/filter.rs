@@ -5,11 +5,13 @@
 //! Records refused here never get a sequence number, so they are not losses of the queue; they
 //! are counted per level in [`FilterStats`] so a user can still see how much was held back.
 
+use serde::{Deserialize, Serialize};
+
 use super::level::{Level, LevelSet};
 use crate::time::{Duration, Instant};
 
 /// A token bucket: `per_second` records on average, bursts of up to `burst`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Rate {
     /// Tokens added per second.
@@ -19,7 +21,7 @@ pub struct Rate {
 }
 
 /// The filter's settings; the server may replace them at run time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct FilterConfig {
     /// Master switch: when false nothing is kept.

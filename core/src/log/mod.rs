@@ -25,4 +25,6 @@ pub use queue::{
     Batch, BatchId, Entries, Full, LogQueue, Overflow, Pushed, QueueConfig, QueueStats,
 };
 pub use record::{Gap, NewRecord, Record, tally};
-pub use shipper::{BATCH_EVENT, LogConfig, LogControl, LogShipper, Logged, ReadyBatch};
+pub use shipper::{
+    BATCH_EVENT, CONTROL_EVENT, LogConfig, LogControl, LogShipper, Logged, ReadyBatch,
+};

@@ -19,6 +19,8 @@ use crate::time::{Duration, Instant};
 
 /// The request event that carries a batch.
 pub const BATCH_EVENT: &str = "log/batch";
+/// The server→client event that carries a [`LogControl`].
+pub const CONTROL_EVENT: &str = "log/control";
 
 /// Bytes a batch's header and gap may add to the stored size of its records.
 const BATCH_OVERHEAD: usize = 96;
@@ -80,14 +82,39 @@ pub struct ReadyBatch {
     pub records: usize,
 }
 
-/// A change the server asks for at run time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A change the server asks for at run time, sent as the bytes payload of a
+/// [`CONTROL_EVENT`] event (postcard, see [`LogControl::decode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum LogControl {
     /// Replace the filter (levels, sampling, rates, switch).
     SetFilter(FilterConfig),
     /// Send what is queued now, without waiting for size or timeout.
     Flush,
+}
+
+impl LogControl {
+    /// Encodes into `buf`, returning the length.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        postcard::to_slice(self, buf)
+            .map(|b| b.len())
+            .map_err(|_| EncodeError::BufferTooSmall {
+                required: postcard::serialize_with_flavor(
+                    self,
+                    postcard::ser_flavors::Size::default(),
+                )
+                .unwrap_or(usize::MAX),
+            })
+    }
+
+    /// Decodes a control payload; `None` if it is not one (unknown kinds are ignored by
+    /// clients, not fatal).
+    pub fn decode(bytes: &[u8]) -> Option<LogControl> {
+        match postcard::take_from_bytes::<LogControl>(bytes) {
+            Ok((control, rest)) if rest.is_empty() => Some(control),
+            _ => None,
+        }
+    }
 }
 
 /// The client's logging: a filter, a queue over a caller-owned buffer, and the shipping rules.
@@ -393,6 +420,27 @@ mod tests {
         let probe = s.poll_batch(ms(20_000), &mut out).unwrap();
         assert!(s.on_ack(probe.id));
         assert!(s.queue().is_empty());
+    }
+
+    #[test]
+    fn control_messages_round_trip_and_garbage_is_ignored() {
+        let mut filter = FilterConfig::default();
+        filter.rate[Level::Info.index()] = Some(crate::log::Rate {
+            per_second: 5,
+            burst: 10,
+        });
+        filter.sample_every[0] = 100;
+        for control in [LogControl::Flush, LogControl::SetFilter(filter)] {
+            let mut buf = [0u8; 128];
+            let n = control.encode(&mut buf).unwrap();
+            assert_eq!(LogControl::decode(&buf[..n]), Some(control));
+            assert_eq!(LogControl::decode(&buf[..n - 1]), None, "truncated");
+        }
+        assert_eq!(LogControl::decode(&[9, 9, 9]), None);
+        assert!(matches!(
+            LogControl::SetFilter(filter).encode(&mut [0u8; 2]),
+            Err(EncodeError::BufferTooSmall { .. })
+        ));
     }
 
     #[test]
