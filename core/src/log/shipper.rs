@@ -111,7 +111,7 @@ impl LogControl {
     /// clients, not fatal).
     pub fn decode(bytes: &[u8]) -> Option<LogControl> {
         match postcard::take_from_bytes::<LogControl>(bytes) {
-            Ok((control, rest)) if rest.is_empty() => Some(control),
+            Ok((control, [])) => Some(control),
             _ => None,
         }
     }
