@@ -128,6 +128,7 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
         .data_dir(data_dir)
         .config(settings)
         .with_builtin_handlers()
+        .on_lifecycle(connection_log())
         .bind()
         .await?;
     {
@@ -138,6 +139,71 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
     stop.wait().await;
     server.shutdown().await;
     Ok(())
+}
+
+/// One line in the server's own log per client that connects or leaves, with its address.
+/// Peer-supplied strings are printed with `?` so control characters arrive escaped.
+fn connection_log() -> impl Fn(&sentelite_host::LifecycleEvent) + Send + Sync + 'static {
+    use sentelite_host::LifecycleEvent;
+    let remotes = std::sync::Mutex::new(std::collections::HashMap::new());
+    move |event| match event {
+        LifecycleEvent::Connected {
+            connection_id,
+            remote,
+        } => {
+            if let Ok(mut map) = remotes.lock() {
+                map.insert(*connection_id, *remote);
+            }
+        }
+        LifecycleEvent::Handshake {
+            connection_id,
+            uid,
+            client_id,
+            boot_id,
+            ..
+        } => {
+            let remote = remotes
+                .lock()
+                .ok()
+                .and_then(|m| m.get(connection_id).copied());
+            tracing::info!(
+                connection = connection_id,
+                client = ?client_id,
+                %uid,
+                boot_id,
+                remote = ?remote,
+                "client connected"
+            );
+        }
+        LifecycleEvent::Closed {
+            connection_id,
+            uid,
+            client_id,
+            code,
+            reason,
+            initiator,
+        } => {
+            let remote = remotes
+                .lock()
+                .ok()
+                .and_then(|mut m| m.remove(connection_id));
+            // Connections that never finished a handshake are not clients: debug only.
+            if client_id.is_some() {
+                tracing::info!(
+                    connection = connection_id,
+                    client = ?client_id.as_deref().unwrap_or("-"),
+                    uid = uid.as_deref().unwrap_or("-"),
+                    remote = ?remote,
+                    code = code.name(),
+                    ?initiator,
+                    reason = ?reason,
+                    "client disconnected"
+                );
+            } else {
+                tracing::debug!(connection = connection_id, remote = ?remote, code = code.name(), "connection closed before its handshake");
+            }
+        }
+    }
 }
 
 async fn device(args: DeviceArgs) -> Result<(), BoxError> {

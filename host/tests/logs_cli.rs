@@ -226,3 +226,56 @@ async fn query_reads_the_store_and_the_server_and_tail_follows() {
         (true, "overheat")
     );
 }
+
+#[tokio::test]
+async fn the_server_logs_each_client_that_connects_and_leaves() {
+    let dir = TempDir::new("conn-log");
+    let mut cmd = sentelite(&["serve", "--listen", "127.0.0.1:0", "--data-dir"]);
+    cmd.arg(&dir.0).env("SENTELITE_LOG", "info");
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first).unwrap();
+    let addr: SocketAddr = first
+        .trim()
+        .strip_prefix("listening on ws://")
+        .and_then(|r| r.strip_suffix("/ws"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut server = Serve { child, addr };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let client = TestClient::open(addr, "probe\u{1b}[2J").await;
+    drop(client);
+    let mut lines = Vec::new();
+    let deadline = std::time::Instant::now() + STEP;
+    while std::time::Instant::now() < deadline
+        && !lines.iter().any(|l: &String| l.contains("client disconnected"))
+    {
+        if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            lines.push(line);
+        }
+    }
+    let _ = server.child.kill();
+    let connected = lines
+        .iter()
+        .find(|l| l.contains("client connected"))
+        .unwrap_or_else(|| panic!("no connect line in {lines:#?}"));
+    assert!(connected.contains("probe\\u{1b}[2J"), "{connected}");
+    assert!(connected.contains("127.0.0.1"), "{connected}");
+    assert!(
+        lines.iter().all(|l| !l.contains('\u{1b}')),
+        "a peer's escape sequence reached the log: {lines:#?}"
+    );
+    let gone = lines
+        .iter()
+        .find(|l| l.contains("client disconnected"))
+        .unwrap_or_else(|| panic!("no disconnect line in {lines:#?}"));
+    assert!(gone.contains("probe") && gone.contains("code="), "{gone}");
+}
