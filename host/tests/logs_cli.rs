@@ -256,7 +256,9 @@ async fn the_server_logs_each_client_that_connects_and_leaves() {
     let mut lines = Vec::new();
     let deadline = std::time::Instant::now() + STEP;
     while std::time::Instant::now() < deadline
-        && !lines.iter().any(|l: &String| l.contains("client disconnected"))
+        && !lines
+            .iter()
+            .any(|l: &String| l.contains("client disconnected"))
     {
         if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(100)) {
             lines.push(line);

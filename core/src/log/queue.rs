@@ -166,9 +166,10 @@ struct InFlight {
     gap: Option<Gap>,
 }
 
-/// A bounded, acknowledged log queue over a caller-owned byte buffer.
-pub struct LogQueue<'b> {
-    buf: &'b mut [u8],
+/// A bounded, acknowledged log queue over a caller-owned byte buffer: a `&mut [u8]` or an
+/// array on a device, a `Vec<u8>` on a host. Its length is the queue's byte capacity.
+pub struct LogQueue<B> {
+    buf: B,
     start: usize,
     end: usize,
     records: usize,
@@ -189,10 +190,10 @@ pub struct LogQueue<'b> {
     stats: QueueStats,
 }
 
-impl<'b> LogQueue<'b> {
+impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
     /// An empty queue holding at most `buf.len()` bytes of records; the first record gets
     /// sequence number `first_seq` (0 on a fresh boot).
-    pub fn new(buf: &'b mut [u8], config: QueueConfig, first_seq: u32) -> Self {
+    pub fn new(buf: B, config: QueueConfig, first_seq: u32) -> Self {
         Self {
             buf,
             start: 0,
@@ -283,7 +284,7 @@ impl<'b> LogQueue<'b> {
         let stored = record.with_seq(seq);
         let body = postcard::serialize_with_flavor(&stored, Size::default()).unwrap_or(usize::MAX);
         let need = body.saturating_add(ENTRY_HEADER);
-        if body > usize::from(u16::MAX) || need > self.buf.len() {
+        if body > usize::from(u16::MAX) || need > self.buf.as_ref().len() {
             if self.config.overflow == Overflow::Block {
                 return Err(Full);
             }
@@ -304,18 +305,20 @@ impl<'b> LogQueue<'b> {
                 },
             }
         }
-        if self.buf.len() - self.end < need {
+        if self.buf.as_ref().len() - self.end < need {
             self.compact();
         }
         let at = self.end;
-        let Ok(written) = postcard::to_slice(&stored, &mut self.buf[at + ENTRY_HEADER..at + need])
-        else {
+        let Ok(written) = postcard::to_slice(
+            &stored,
+            &mut self.buf.as_mut()[at + ENTRY_HEADER..at + need],
+        ) else {
             // The size was computed from the same value; refuse rather than panic if not.
             return Ok(self.drop_incoming(&stored));
         };
         let len = written.len();
-        self.buf[at..at + 2].copy_from_slice(&(len as u16).to_le_bytes());
-        self.buf[at + 2] = record.level as u8;
+        self.buf.as_mut()[at..at + 2].copy_from_slice(&(len as u16).to_le_bytes());
+        self.buf.as_mut()[at + 2] = record.level as u8;
         self.end = at + ENTRY_HEADER + len;
         self.records += 1;
         self.next_seq = seq.wrapping_add(1);
@@ -374,7 +377,7 @@ impl<'b> LogQueue<'b> {
         Some(Batch {
             id: f.id,
             gap: f.gap,
-            entries: &self.buf[self.start..self.start + f.bytes],
+            entries: &self.buf.as_ref()[self.start..self.start + f.bytes],
             records: f.records,
         })
     }
@@ -431,11 +434,11 @@ impl<'b> LogQueue<'b> {
     }
 
     fn free(&self) -> usize {
-        self.buf.len() - (self.end - self.start)
+        self.buf.as_ref().len() - (self.end - self.start)
     }
 
     fn compact(&mut self) {
-        self.buf.copy_within(self.start..self.end, 0);
+        self.buf.as_mut().copy_within(self.start..self.end, 0);
         self.end -= self.start;
         self.start = 0;
     }
@@ -445,7 +448,7 @@ impl<'b> LogQueue<'b> {
         if at >= self.end {
             return None;
         }
-        let (body, _) = split_entry(&self.buf[at..self.end])?;
+        let (body, _) = split_entry(&self.buf.as_ref()[at..self.end])?;
         Some(ENTRY_HEADER + body.len())
     }
 
@@ -455,7 +458,7 @@ impl<'b> LogQueue<'b> {
         let mut at = self.start + self.sent_once.1.max(self.in_flight.map_or(0, |f| f.bytes));
         let mut best: Option<(usize, u8)> = None;
         while let Some(len) = self.entry_len(at) {
-            let level = self.buf[at + 2];
+            let level = self.buf.as_ref()[at + 2];
             if !self.config.evict_lower_levels_first {
                 return Some(at);
             }
@@ -473,12 +476,12 @@ impl<'b> LogQueue<'b> {
             return;
         };
         if let Ok(record) =
-            postcard::from_bytes::<Record<'_>>(&self.buf[at + ENTRY_HEADER..at + len])
+            postcard::from_bytes::<Record<'_>>(&self.buf.as_ref()[at + ENTRY_HEADER..at + len])
         {
             let gap = Gap::of(record.seq, record.level, record.time_ms);
             tally(&mut self.gap, &gap);
         }
-        self.buf.copy_within(at + len..self.end, at);
+        self.buf.as_mut().copy_within(at + len..self.end, at);
         self.end -= len;
         self.records -= 1;
         self.stats.dropped += 1;

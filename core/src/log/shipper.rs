@@ -118,10 +118,10 @@ impl LogControl {
 }
 
 /// The client's logging: a filter, a queue over a caller-owned buffer, and the shipping rules.
-pub struct LogShipper<'b> {
+pub struct LogShipper<B> {
     config: LogConfig,
     filter: LogFilter,
-    queue: LogQueue<'b>,
+    queue: LogQueue<B>,
     breaker: Breaker,
     connected: bool,
     /// When the oldest unsent record (or unreported gap) started waiting.
@@ -129,9 +129,10 @@ pub struct LogShipper<'b> {
     flush: bool,
 }
 
-impl<'b> LogShipper<'b> {
-    /// Shipping over `buf`; the first record of this boot gets sequence number `first_seq`.
-    pub fn new(buf: &'b mut [u8], config: LogConfig, first_seq: u32) -> Self {
+impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
+    /// Shipping over `buf` (its length is the queue's byte capacity); the first record of
+    /// this boot gets sequence number `first_seq`.
+    pub fn new(buf: B, config: LogConfig, first_seq: u32) -> Self {
         Self {
             config,
             filter: LogFilter::new(config.filter),
@@ -152,7 +153,7 @@ impl<'b> LogShipper<'b> {
     }
 
     /// The queue, for its counters and state.
-    pub fn queue(&self) -> &LogQueue<'b> {
+    pub fn queue(&self) -> &LogQueue<B> {
         &self.queue
     }
 

@@ -79,7 +79,7 @@ impl Server {
 }
 
 impl Server {
-    fn take(&mut self, q: &mut LogQueue<'_>, max_records: usize, max_bytes: usize) -> bool {
+    fn take(&mut self, q: &mut LogQueue<&mut [u8]>, max_records: usize, max_bytes: usize) -> bool {
         let Some(batch) = q.begin_batch(max_records, max_bytes) else {
             return false;
         };
@@ -107,7 +107,7 @@ proptest! {
     ) {
         let mut buf = vec![0u8; capacity];
         let config = QueueConfig { max_records, overflow, evict_lower_levels_first };
-        let mut q = LogQueue::new(&mut buf, config, 0);
+        let mut q = LogQueue::new(buf.as_mut_slice(), config, 0);
         let mut server = Server::default();
         let text = "m".repeat(48);
         let mut stale = None;
@@ -205,7 +205,7 @@ proptest! {
     ) {
         let mut buf = vec![0u8; 4096];
         let config = QueueConfig { max_records: 64, ..QueueConfig::default() };
-        let mut q = LogQueue::new(&mut buf, config, 7);
+        let mut q = LogQueue::new(buf.as_mut_slice(), config, 7);
         let mut server = Server::default();
         let text = "m".repeat(32);
         for (i, (level, len)) in pushes.iter().enumerate() {
