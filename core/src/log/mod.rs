@@ -9,6 +9,8 @@
 
 mod batch;
 mod breaker;
+#[cfg(feature = "log-facade")]
+mod facade;
 mod filter;
 mod level;
 mod queue;
@@ -19,6 +21,8 @@ pub use batch::{
     BATCH_VERSION, BatchError, BatchRecords, DecodedBatch, MAX_TABLE, decode_batch, encode_batch,
 };
 pub use breaker::{Breaker, BreakerConfig, BreakerState};
+#[cfg(feature = "log-facade")]
+pub use facade::{Clock, MESSAGE_BYTES, RemoteLogger, format_message, level_of};
 pub use filter::{FilterConfig, FilterStats, LogFilter, Rate, Verdict, token_interval};
 pub use level::{Level, LevelSet};
 pub use queue::{
