@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 pub mod bystander;
+pub mod device;
 pub mod http;
 pub mod memory;
 pub mod ws;

@@ -1,1 +1,148 @@
-//! placeholder
+//! Defect 3: `sentelite/relay` is closed unless the settings open it, and then only for the
+//! listed events and to devices that declared `RELAY_TARGET`; a second live connection
+//! claiming a connected client id is refused with `DUPLICATE_CLIENT`.
+
+use std::time::Duration;
+
+use sentelite_core::frame::CloseCode;
+use sentelite_hostile_tests::device::{ANSWER, AnsweringDevice};
+use sentelite_hostile_tests::within;
+use sentelite_hostile_tests::ws::{HelloAnswer, HelloFields, Peer};
+use sentelite_tokio::{Client, PayloadBuf, RequestOutcome, Status};
+
+use crate::target::Target;
+
+/// `capability::RELAY_TARGET`: the client accepts relayed requests.
+const RELAY_TARGET: u32 = 1 << 5;
+/// `DUPLICATE_CLIENT`: the client id has a live connection and the policy refuses another.
+const DUPLICATE_CLIENT: CloseCode = CloseCode(11);
+/// `REPLACED`: this connection was replaced by a newer one of the same client.
+const REPLACED: CloseCode = CloseCode(12);
+
+/// Asks the server to relay `event` to `client_id`; returns how the relay ended.
+async fn relay(asker: &Client, client_id: &str, event: &str) -> RequestOutcome {
+    let body = format!(
+        r#"{{"client-id":"{client_id}","event":"{event}","timeout-ms":2000,"data":{{}}}}"#
+    );
+    let ask = async {
+        asker
+            .request("sentelite/relay", PayloadBuf::Json(body), Duration::from_secs(10))
+            .await
+            .expect("relay request accepted by the client")
+            .finish()
+            .await
+    };
+    within(Duration::from_secs(10), "the relay's answer", ask).await
+}
+
+fn assert_refused(outcome: &RequestOutcome, what: &str) {
+    let RequestOutcome::Completed(status, _) = outcome else {
+        panic!("{what}: no answer from the server: {outcome:?}");
+    };
+    assert!(
+        *status != Status::OK && *status != Status::TIMEOUT,
+        "{what}: expected a refusal, got {outcome:?}"
+    );
+}
+
+fn assert_answered(outcome: &RequestOutcome, what: &str) {
+    assert_eq!(
+        outcome,
+        &RequestOutcome::Completed(Status::OK, PayloadBuf::Json(ANSWER.into())),
+        "{what}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_is_off_by_default() {
+    let target = Target::start("").await;
+    let device = AnsweringDevice::join(&target.server.ws_url, "device", RELAY_TARGET).await;
+    let asker = target.bystander.client();
+    for event in ["demo/ping", "nrepl/eval", "sentelite/echo"] {
+        let outcome = relay(asker, "device", event).await;
+        assert_refused(&outcome, &format!("relay of {event} with default settings"));
+    }
+    assert_eq!(device.asked(), Vec::<String>::new(), "the device was reached");
+    device.leave().await;
+    target.assert_survived("relay with default settings").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_reaches_only_listed_events_on_capable_devices() {
+    let target =
+        Target::start("relay-enabled = true\nrelay-events = [\"demo/*\", \"tool/run\"]\n").await;
+    let url = target.server.ws_url.clone();
+    let capable = AnsweringDevice::join(&url, "capable", RELAY_TARGET).await;
+    let incapable = AnsweringDevice::join(&url, "incapable", 0).await;
+    let asker = target.bystander.client();
+
+    assert_answered(&relay(asker, "capable", "demo/ping").await, "demo/ping");
+    assert_answered(&relay(asker, "capable", "tool/run").await, "tool/run");
+    for event in ["nrepl/eval", "demo", "demo-x/ping", "tool/run2", "sentelite/relay"] {
+        let outcome = relay(asker, "capable", event).await;
+        assert_refused(&outcome, &format!("unlisted event {event}"));
+    }
+    let outcome = relay(asker, "incapable", "demo/ping").await;
+    assert_refused(&outcome, "a device without RELAY_TARGET");
+
+    assert_eq!(capable.asked(), ["demo/ping", "tool/run"]);
+    assert_eq!(incapable.asked(), Vec::<String>::new());
+    capable.leave().await;
+    incapable.leave().await;
+    target.assert_survived("relay policy").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_live_connection_of_a_client_id_is_refused() {
+    let target = Target::start("").await;
+    let addr = target.addr().to_owned();
+    let mut original = HelloFields::new("device-d");
+    original.boot_id = 7;
+    let first = Peer::welcomed(&addr, &original).await;
+
+    // An impostor (another boot) claiming the live id is refused with the typed close.
+    let mut impostor = original.clone();
+    impostor.boot_id = 8;
+    let (_, answer) = Peer::handshake(&addr, &impostor).await;
+    let HelloAnswer::Refused(ending) = answer else {
+        panic!("second live connection of device-d welcomed");
+    };
+    assert_eq!(ending.frame_code, Some(DUPLICATE_CLIENT), "{ending:?}");
+    assert_eq!(
+        ending.websocket_code,
+        Some(DUPLICATE_CLIENT.websocket_code()),
+        "{ending:?}"
+    );
+
+    // The same device (same boot id) reconnecting after losing its link gets in, and the
+    // connection it left behind is closed as replaced.
+    let (_again, answer) = Peer::handshake(&addr, &original).await;
+    assert!(
+        matches!(answer, HelloAnswer::Welcome { .. }),
+        "the same device reconnecting was refused: {answer:?}"
+    );
+    let ending = first.ending(Duration::from_secs(5)).await;
+    assert_eq!(ending.frame_code, Some(REPLACED), "{ending:?}");
+    target.assert_survived("duplicate client id").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_id_is_free_again_once_its_heartbeat_failed() {
+    let config = "heartbeat-interval-ms = 200\nheartbeat-timeout-ms = 600\n";
+    let target = Target::start(config).await;
+    let addr = target.addr().to_owned();
+    // A connection that never pings: its heartbeat fails after 600 ms.
+    let mut stale = HelloFields::new("device-s");
+    stale.boot_id = 1;
+    let silent = Peer::welcomed(&addr, &stale).await;
+    let ending = silent.ending(Duration::from_secs(5)).await;
+    assert_eq!(ending.frame_code, Some(CloseCode::HEARTBEAT_TIMEOUT));
+    let mut rebooted = stale.clone();
+    rebooted.boot_id = 2;
+    let (_peer, answer) = Peer::handshake(&addr, &rebooted).await;
+    assert!(
+        matches!(answer, HelloAnswer::Welcome { .. }),
+        "device-s refused after its old connection died: {answer:?}"
+    );
+    target.assert_survived("stale client id").await;
+}
