@@ -18,6 +18,17 @@ pub async fn connect_from(source: Option<IpAddr>, addr: &str) -> std::io::Result
     socket.connect(addr).await
 }
 
+/// Opens a TCP connection to `addr` whose receive buffer is only `bytes` large, so a peer
+/// that never reads pushes back on the server after little data.
+pub async fn connect_with_receive_buffer(addr: &str, bytes: u32) -> TcpStream {
+    let addr: SocketAddr = addr.parse().expect("server address");
+    let socket = TcpSocket::new_v4().expect("tcp socket");
+    socket
+        .set_recv_buffer_size(bytes)
+        .expect("set receive buffer size");
+    socket.connect(addr).await.expect("tcp connect")
+}
+
 /// Opens a TCP connection to `addr` from the default source address.
 pub async fn connect(addr: &str) -> TcpStream {
     connect_from(None, addr).await.expect("tcp connect")
