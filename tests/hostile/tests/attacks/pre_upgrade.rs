@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use sentelite_hostile_tests::bystander::Bystander;
 use sentelite_hostile_tests::http;
-use sentelite_hostile_tests::ws::{HelloFields, Peer};
 use sentelite_hostile_tests::within;
+use sentelite_hostile_tests::ws::{HelloFields, Peer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -31,7 +31,10 @@ async fn assert_closed_by_timeout(mut stream: TcpStream, since: Instant, what: &
     let timeout = Duration::from_millis(TIMEOUT_MS);
     let closed = http::closed_after(&mut stream, since, timeout + MARGIN).await;
     let Some(after) = closed else {
-        panic!("{what}: still open {:?} after the {timeout:?} timeout", MARGIN);
+        panic!(
+            "{what}: still open {:?} after the {timeout:?} timeout",
+            MARGIN
+        );
     };
     assert!(
         after >= timeout / 2,
@@ -85,7 +88,10 @@ async fn idle_keep_alive_after_health_is_closed() {
     let response = http::get_health_keep_alive(&mut stream)
         .await
         .expect("health answer");
-    assert_eq!((response.status, response.body.as_slice()), (200, &b"ok"[..]));
+    assert_eq!(
+        (response.status, response.body.as_slice()),
+        (200, &b"ok"[..])
+    );
     assert_closed_by_timeout(stream, Instant::now(), "idle keep-alive connection").await;
     target.assert_survived("idle keep-alive").await;
 }
@@ -129,7 +135,11 @@ async fn silent_socket_flood_past_max_half_open_sheds_the_oldest() {
         "only {} of {SILENT_SOCKETS} silent sockets shed with max-half-open = {MAX_HALF_OPEN}",
         closed.len()
     );
-    assert_eq!(closed.first(), Some(&0), "the oldest is shed first: {closed:?}");
+    assert_eq!(
+        closed.first(),
+        Some(&0),
+        "the oldest is shed first: {closed:?}"
+    );
     assert!(
         closed.len() < SILENT_SOCKETS,
         "every silent socket closed, the newest should still be held"
@@ -162,19 +172,25 @@ async fn one_address_holds_at_most_its_handshake_slots() {
     let mut other = Peer::open_from(Some(IpAddr::V4(Ipv4Addr::LOCALHOST)), &addr, None)
         .await
         .unwrap_or_else(|answer| panic!("upgrade from 127.0.0.1 refused: {answer:?}"));
-    other.send_frame(&HelloFields::new("other-address").frame()).await;
+    other
+        .send_frame(&HelloFields::new("other-address").frame())
+        .await;
     assert!(matches!(
         other.hello_answer().await,
         sentelite_hostile_tests::ws::HelloAnswer::Welcome { .. }
     ));
     // A slot freed by a finished handshake is usable again from the greedy address.
     let mut first = held.remove(0);
-    first.send_frame(&HelloFields::new("greedy-0").frame()).await;
+    first
+        .send_frame(&HelloFields::new("greedy-0").frame())
+        .await;
     assert!(matches!(
         first.hello_answer().await,
         sentelite_hostile_tests::ws::HelloAnswer::Welcome { .. }
     ));
     let again = Peer::open_from(greedy, &addr, None).await;
     assert!(again.is_ok(), "freed slot not reusable: {:?}", again.err());
-    target.assert_survived("handshake slots from one address").await;
+    target
+        .assert_survived("handshake slots from one address")
+        .await;
 }

@@ -36,7 +36,9 @@ async fn stuck_subscriber_does_not_flood_the_log_and_the_publisher_is_told() {
 
     // The stuck subscriber: a tiny receive buffer, subscribes, then never reads again.
     let mut stream = http::connect_with_receive_buffer(&addr, 4096).await;
-    let upgraded = http::upgrade(&mut stream, None).await.expect("upgrade answer");
+    let upgraded = http::upgrade(&mut stream, None)
+        .await
+        .expect("upgrade answer");
     assert_eq!(upgraded.status, 101);
     let mut stuck = Peer::over(stream).await;
     stuck.send_frame(&HelloFields::new("stuck").frame()).await;
@@ -47,7 +49,10 @@ async fn stuck_subscriber_does_not_flood_the_log_and_the_publisher_is_told() {
     stuck
         .send_frame(&Frame::Subscribe(ChannelRef { channel: "flood" }))
         .await;
-    let ack = stuck.next_frame(Duration::from_secs(5)).await.expect("subscribe ack");
+    let ack = stuck
+        .next_frame(Duration::from_secs(5))
+        .await
+        .expect("subscribe ack");
     assert!(
         matches!(codec::decode(&ack), Ok(Frame::SubscribeAck(a)) if a.subscribed),
         "{:?}",

@@ -21,12 +21,15 @@ const REPLACED: CloseCode = CloseCode(12);
 
 /// Asks the server to relay `event` to `client_id`; returns how the relay ended.
 async fn relay(asker: &Client, client_id: &str, event: &str) -> RequestOutcome {
-    let body = format!(
-        r#"{{"client-id":"{client_id}","event":"{event}","timeout-ms":2000,"data":{{}}}}"#
-    );
+    let body =
+        format!(r#"{{"client-id":"{client_id}","event":"{event}","timeout-ms":2000,"data":{{}}}}"#);
     let ask = async {
         asker
-            .request("sentelite/relay", PayloadBuf::Json(body), Duration::from_secs(10))
+            .request(
+                "sentelite/relay",
+                PayloadBuf::Json(body),
+                Duration::from_secs(10),
+            )
             .await
             .expect("relay request accepted by the client")
             .finish()
@@ -62,7 +65,11 @@ async fn relay_is_off_by_default() {
         let outcome = relay(asker, "device", event).await;
         assert_refused(&outcome, &format!("relay of {event} with default settings"));
     }
-    assert_eq!(device.asked(), Vec::<String>::new(), "the device was reached");
+    assert_eq!(
+        device.asked(),
+        Vec::<String>::new(),
+        "the device was reached"
+    );
     device.leave().await;
     target.assert_survived("relay with default settings").await;
 }
@@ -78,7 +85,13 @@ async fn relay_reaches_only_listed_events_on_capable_devices() {
 
     assert_answered(&relay(asker, "capable", "demo/ping").await, "demo/ping");
     assert_answered(&relay(asker, "capable", "tool/run").await, "tool/run");
-    for event in ["nrepl/eval", "demo", "demo-x/ping", "tool/run2", "sentelite/relay"] {
+    for event in [
+        "nrepl/eval",
+        "demo",
+        "demo-x/ping",
+        "tool/run2",
+        "sentelite/relay",
+    ] {
         let outcome = relay(asker, "capable", event).await;
         assert_refused(&outcome, &format!("unlisted event {event}"));
     }
