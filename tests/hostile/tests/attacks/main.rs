@@ -11,4 +11,5 @@ mod pre_upgrade;
 mod publish_drops;
 mod refused;
 mod relay;
+mod slow_reader;
 mod target;
