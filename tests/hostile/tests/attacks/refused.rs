@@ -248,3 +248,22 @@ async fn request_flood_is_answered_busy() {
     assert!(ok >= 2, "fewer than max-pending requests served");
     target.assert_survived("request flood").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgraded_but_silent_is_closed_by_the_handshake_timeout() {
+    let target = Target::start("handshake-timeout-ms = 500\n").await;
+    let started = Instant::now();
+    let silent = Peer::open(target.addr()).await;
+    let ending = silent.ending(Duration::from_secs(3)).await;
+    let took = started.elapsed();
+    assert_eq!(
+        ending.frame_code,
+        Some(CloseCode::HANDSHAKE_TIMEOUT),
+        "{ending:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_millis(2000),
+        "closed after {took:?} with a 500 ms handshake timeout"
+    );
+    target.assert_survived("silent websocket").await;
+}
