@@ -1,6 +1,6 @@
-//! Defect 9: Hello strings are bounded. A 100 KB `client_id` or `firmware` gets a typed
-//! close instead of a registry entry, while strings within `max-client-id-bytes` and
-//! `max-firmware-bytes` (default 128) still get in.
+//! Defect 9: Hello strings are bounded. A 100 KB `client_id` or `firmware` is closed with
+//! `LIMIT_EXCEEDED` instead of getting a registry entry, while strings within
+//! `max-client-id-bytes` and `max-firmware-bytes` (default 128) still get in.
 
 use sentelite_core::frame::CloseCode;
 use sentelite_hostile_tests::ws::{HelloAnswer, HelloFields, Peer};
@@ -15,9 +15,14 @@ async fn assert_hello_refused(addr: &str, hello: &HelloFields, what: &str) {
     let HelloAnswer::Refused(ending) = answer else {
         panic!("hello with {what} welcomed");
     };
-    let typed = [CloseCode::LIMIT_EXCEEDED, CloseCode::PROTOCOL_ERROR];
-    assert!(
-        ending.frame_code.is_some_and(|code| typed.contains(&code)),
+    assert_eq!(
+        ending.frame_code,
+        Some(CloseCode::LIMIT_EXCEEDED),
+        "hello with {what}: {ending:?}"
+    );
+    assert_eq!(
+        ending.websocket_code,
+        Some(CloseCode::LIMIT_EXCEEDED.websocket_code()),
         "hello with {what}: {ending:?}"
     );
 }

@@ -38,14 +38,18 @@ async fn relay(asker: &Client, client_id: &str, event: &str) -> RequestOutcome {
     within(Duration::from_secs(10), "the relay's answer", ask).await
 }
 
-fn assert_refused(outcome: &RequestOutcome, what: &str) {
-    let RequestOutcome::Completed(status, _) = outcome else {
+/// Why the server refused a relay: `relay-disabled` (status `unsupported`),
+/// `event-not-allowed` or `not-a-relay-target` (status `error`).
+fn assert_refused(outcome: &RequestOutcome, status: Status, reason: &str, what: &str) {
+    let RequestOutcome::Completed(got, payload) = outcome else {
         panic!("{what}: no answer from the server: {outcome:?}");
     };
-    assert!(
-        *status != Status::OK && *status != Status::TIMEOUT,
-        "{what}: expected a refusal, got {outcome:?}"
-    );
+    assert_eq!(*got, status, "{what}: expected a refusal, got {outcome:?}");
+    let PayloadBuf::Json(json) = payload else {
+        panic!("{what}: refusal without a JSON reason: {outcome:?}");
+    };
+    let body: serde_json::Value = serde_json::from_str(json).expect("refusal JSON");
+    assert_eq!(body["refused"], reason, "{what}: {json}");
 }
 
 fn assert_answered(outcome: &RequestOutcome, what: &str) {
@@ -63,7 +67,8 @@ async fn relay_is_off_by_default() {
     let asker = target.bystander.client();
     for event in ["demo/ping", "nrepl/eval", "sentelite/echo"] {
         let outcome = relay(asker, "device", event).await;
-        assert_refused(&outcome, &format!("relay of {event} with default settings"));
+        let what = format!("relay of {event} with default settings");
+        assert_refused(&outcome, Status::UNSUPPORTED, "relay-disabled", &what);
     }
     assert_eq!(
         device.asked(),
@@ -93,10 +98,12 @@ async fn relay_reaches_only_listed_events_on_capable_devices() {
         "sentelite/relay",
     ] {
         let outcome = relay(asker, "capable", event).await;
-        assert_refused(&outcome, &format!("unlisted event {event}"));
+        let what = format!("unlisted event {event}");
+        assert_refused(&outcome, Status::ERROR, "event-not-allowed", &what);
     }
     let outcome = relay(asker, "incapable", "demo/ping").await;
-    assert_refused(&outcome, "a device without RELAY_TARGET");
+    let what = "a device without RELAY_TARGET";
+    assert_refused(&outcome, Status::ERROR, "not-a-relay-target", what);
 
     assert_eq!(capable.asked(), ["demo/ping", "tool/run"]);
     assert_eq!(incapable.asked(), Vec::<String>::new());

@@ -16,8 +16,9 @@ use crate::target::Target;
 
 /// `capability::RELAY_TARGET`.
 const RELAY_TARGET: u32 = 1 << 5;
-/// Parts the target streams: 2 MB, far more than the socket buffers on the way hold.
-const PARTS: usize = 2000;
+/// Parts the target streams: 16 MB, more than the socket buffers on the way can hold even
+/// when the kernel has grown them (up to 4 MB to send, 32 MB to receive here).
+const PARTS: usize = 16_000;
 /// How long the asker does not read.
 const STALL: Duration = Duration::from_secs(3);
 
