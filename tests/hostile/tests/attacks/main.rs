@@ -4,6 +4,7 @@
 //! refused.
 
 mod control_frames;
+mod events;
 mod hello_limits;
 mod origin;
 mod pending;
