@@ -105,9 +105,15 @@ async fn silent_socket_flood_past_max_half_open_sheds_the_oldest() {
     // A header timeout far beyond the test, so only shedding can close the silent sockets.
     let config = format!("max-half-open = {MAX_HALF_OPEN}\nheader-read-timeout-ms = 60000\n");
     let target = Target::start(&config).await;
+    // Spread over 20 source addresses (15 each), below the per-address cap (default 32), so
+    // only the global bound is at work; the probes below come from 127.0.0.1.
     let mut silent = Vec::with_capacity(SILENT_SOCKETS);
-    for _ in 0..SILENT_SOCKETS {
-        silent.push(http::connect(target.addr()).await);
+    for n in 0..SILENT_SOCKETS {
+        let source = IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1 + (n % 20) as u8));
+        let stream = http::connect_from(Some(source), target.addr())
+            .await
+            .expect("tcp connect");
+        silent.push(stream);
     }
     assert!(
         http::health_ok(target.addr(), Duration::from_secs(3)).await,
