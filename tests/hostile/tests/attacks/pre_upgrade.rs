@@ -200,3 +200,33 @@ async fn one_address_holds_at_most_its_handshake_slots() {
         .assert_survived("handshake slots from one address")
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_request_head_is_refused() {
+    let target = Target::start("").await;
+    // 4 MiB of one header line: the server must refuse it without buffering it all.
+    let mut stream = http::connect(target.addr()).await;
+    let since = Instant::now();
+    let writing = async {
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: sentelite\r\nX-Big: ")
+            .await?;
+        let chunk = vec![b'a'; 64 * 1024];
+        for _ in 0..64 {
+            stream.write_all(&chunk).await?;
+        }
+        stream.write_all(b"\r\n\r\n").await
+    };
+    let written = tokio::time::timeout(Duration::from_secs(5), writing).await;
+    if let Ok(Ok(())) = written {
+        // Everything was taken: then the answer must be a refusal, not the health answer.
+        let answer = http::read_response(&mut stream).await;
+        assert!(
+            answer.as_ref().is_none_or(|a| a.status >= 400),
+            "4 MiB request head answered {answer:?}"
+        );
+    }
+    let closed = http::closed_after(&mut stream, since, Duration::from_secs(10)).await;
+    assert!(closed.is_some(), "connection with a 4 MiB head still open");
+    target.assert_survived("oversize request head").await;
+}
