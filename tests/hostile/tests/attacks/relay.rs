@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
+use sentelite_core::codec;
 use sentelite_core::frame::CloseCode;
+use sentelite_core::frame::{Frame, Payload, Request, Status};
 use sentelite_hostile_tests::device::{ANSWER, AnsweringDevice};
 use sentelite_hostile_tests::within;
 use sentelite_hostile_tests::ws::{HelloAnswer, HelloFields, Peer};
-use sentelite_tokio::{Client, PayloadBuf, RequestOutcome, Status};
 
 use crate::target::Target;
 
@@ -19,54 +20,78 @@ const DUPLICATE_CLIENT: CloseCode = CloseCode(11);
 /// `REPLACED`: this connection was replaced by a newer one of the same client.
 const REPLACED: CloseCode = CloseCode(12);
 
-/// Asks the server to relay `event` to `client_id`; returns how the relay ended.
-async fn relay(asker: &Client, client_id: &str, event: &str) -> RequestOutcome {
-    let body =
-        format!(r#"{{"client-id":"{client_id}","event":"{event}","timeout-ms":2000,"data":{{}}}}"#);
-    let ask = async {
-        asker
-            .request(
-                "sentelite/relay",
-                PayloadBuf::Json(body),
-                Duration::from_secs(10),
-            )
-            .await
-            .expect("relay request accepted by the client")
-            .finish()
-            .await
-    };
-    within(Duration::from_secs(10), "the relay's answer", ask).await
+/// A raw client asking for relays: it reads the End frames as the server sent them.
+struct Asker {
+    peer: Peer,
+    next_id: u32,
 }
 
-/// Why the server refused a relay: `relay-disabled` (status `unsupported`),
-/// `event-not-allowed` or `not-a-relay-target` (status `error`).
-fn assert_refused(outcome: &RequestOutcome, status: Status, reason: &str, what: &str) {
-    let RequestOutcome::Completed(got, payload) = outcome else {
-        panic!("{what}: no answer from the server: {outcome:?}");
-    };
-    assert_eq!(*got, status, "{what}: expected a refusal, got {outcome:?}");
-    let PayloadBuf::Json(json) = payload else {
-        panic!("{what}: refusal without a JSON reason: {outcome:?}");
-    };
+impl Asker {
+    async fn join(addr: &str) -> Asker {
+        let peer = Peer::welcomed(addr, &HelloFields::new("relay-asker")).await;
+        Asker { peer, next_id: 1 }
+    }
+
+    /// Asks the server to relay `event` to `client_id`; returns the End's status and JSON.
+    async fn relay(&mut self, client_id: &str, event: &str) -> (Status, Option<String>) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let body = format!(
+            r#"{{"client-id":"{client_id}","event":"{event}","timeout-ms":2000,"data":{{}}}}"#
+        );
+        self.peer
+            .send_frame(&Frame::Request(Request {
+                id,
+                event: "sentelite/relay",
+                timeout_ms: 0,
+                payload: Payload::Json(&body),
+            }))
+            .await;
+        let answer = async {
+            while let Some(bytes) = self.peer.next_frame(Duration::from_secs(10)).await {
+                if let Ok(Frame::End(end)) = codec::decode(&bytes)
+                    && end.id == id
+                {
+                    let json = match end.payload {
+                        Payload::Json(json) => Some(json.to_owned()),
+                        _ => None,
+                    };
+                    return (end.status, json);
+                }
+            }
+            panic!("connection ended before the relay of {event} was answered");
+        };
+        within(Duration::from_secs(10), "the relay's answer", answer).await
+    }
+}
+
+/// Asserts a refusal: `status`, and a JSON payload whose `refused` names `reason`
+/// (`relay-disabled` with `unsupported`; `event-not-allowed`, `not-a-relay-target` with
+/// `error`).
+fn assert_refused(answer: &(Status, Option<String>), status: Status, reason: &str, what: &str) {
+    assert_eq!(
+        answer.0, status,
+        "{what}: expected a refusal, got {answer:?}"
+    );
+    let json = answer
+        .1
+        .as_deref()
+        .unwrap_or_else(|| panic!("{what}: no JSON reason"));
     let body: serde_json::Value = serde_json::from_str(json).expect("refusal JSON");
     assert_eq!(body["refused"], reason, "{what}: {json}");
 }
 
-fn assert_answered(outcome: &RequestOutcome, what: &str) {
-    assert_eq!(
-        outcome,
-        &RequestOutcome::Completed(Status::OK, PayloadBuf::Json(ANSWER.into())),
-        "{what}"
-    );
+fn assert_answered(answer: &(Status, Option<String>), what: &str) {
+    assert_eq!(answer, &(Status::OK, Some(ANSWER.to_owned())), "{what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_is_off_by_default() {
     let target = Target::start("").await;
     let device = AnsweringDevice::join(&target.server.ws_url, "device", RELAY_TARGET).await;
-    let asker = target.bystander.client();
+    let mut asker = Asker::join(target.addr()).await;
     for event in ["demo/ping", "nrepl/eval", "sentelite/echo"] {
-        let outcome = relay(asker, "device", event).await;
+        let outcome = asker.relay("device", event).await;
         let what = format!("relay of {event} with default settings");
         assert_refused(&outcome, Status::UNSUPPORTED, "relay-disabled", &what);
     }
@@ -86,10 +111,10 @@ async fn relay_reaches_only_listed_events_on_capable_devices() {
     let url = target.server.ws_url.clone();
     let capable = AnsweringDevice::join(&url, "capable", RELAY_TARGET).await;
     let incapable = AnsweringDevice::join(&url, "incapable", 0).await;
-    let asker = target.bystander.client();
+    let mut asker = Asker::join(target.addr()).await;
 
-    assert_answered(&relay(asker, "capable", "demo/ping").await, "demo/ping");
-    assert_answered(&relay(asker, "capable", "tool/run").await, "tool/run");
+    assert_answered(&asker.relay("capable", "demo/ping").await, "demo/ping");
+    assert_answered(&asker.relay("capable", "tool/run").await, "tool/run");
     for event in [
         "nrepl/eval",
         "demo",
@@ -97,11 +122,11 @@ async fn relay_reaches_only_listed_events_on_capable_devices() {
         "tool/run2",
         "sentelite/relay",
     ] {
-        let outcome = relay(asker, "capable", event).await;
+        let outcome = asker.relay("capable", event).await;
         let what = format!("unlisted event {event}");
         assert_refused(&outcome, Status::ERROR, "event-not-allowed", &what);
     }
-    let outcome = relay(asker, "incapable", "demo/ping").await;
+    let outcome = asker.relay("incapable", "demo/ping").await;
     let what = "a device without RELAY_TARGET";
     assert_refused(&outcome, Status::ERROR, "not-a-relay-target", what);
 
