@@ -20,25 +20,36 @@ impl ServeProcess {
     /// Starts `sentelite serve --listen 127.0.0.1:0` with extra arguments and waits for its
     /// `listening on` line.
     pub fn start(extra_args: &[&str]) -> ServeProcess {
-        Self::start_in(TempDir::new("serve"), extra_args)
+        Self::start_in(TempDir::new("serve"), extra_args, Stdio::inherit())
     }
 
     /// Starts the server with a TOML settings file holding `config`.
     pub fn start_with_config(config: &str) -> ServeProcess {
+        Self::start_with_config_logging_to(config, Stdio::inherit())
+    }
+
+    /// Starts the server with a TOML settings file holding `config`, its log (stderr) going
+    /// to `log`, so a test can measure how much the server logs.
+    pub fn start_with_config_logging_to(config: &str, log: impl Into<Stdio>) -> ServeProcess {
         let dir = TempDir::new("serve");
         let path = dir.path().join("sentelite.toml");
         std::fs::write(&path, config).expect("write config file");
         let path = path.to_str().expect("utf-8 temp path").to_owned();
-        Self::start_in(dir, &["--config", &path])
+        Self::start_in(dir, &["--config", &path], log.into())
     }
 
-    fn start_in(data_dir: TempDir, extra_args: &[&str]) -> ServeProcess {
+    /// The server's process id, for reading its memory use from `/proc/<pid>/status`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn start_in(data_dir: TempDir, extra_args: &[&str], log: Stdio) -> ServeProcess {
         let mut child = Command::new(sentelite_binary())
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir.path())
             .args(extra_args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("start sentelite serve");
         let stdout = child.stdout.take().expect("child stdout");
