@@ -158,7 +158,7 @@ fn main() {
     println!("| log record, one typical warn with data | bytes on the wire | vs batched |");
     println!("|---|---:|---:|");
     println!(
-        "| in a batch of {BATCH} (`log/batch` request frame / {BATCH}) | {per_record:.1} | 1.00× |"
+        "| in a batch of {BATCH} (`telemetry/log-batch` request frame / {BATCH}) | {per_record:.1} | 1.00× |"
     );
     println!(
         "| the same without message text, in a batch | {bare_per_record:.1} | {:.2}× |",

@@ -1,6 +1,6 @@
 //! The log pipeline: the SQLite store on a real file (dedup, gaps, counters, queries,
 //! retention, persistence), the rotating JSON-lines file, and the server end to end — a native
-//! client's `log/batch` acknowledged only once stored, a resend stored once, a malformed batch
+//! client's `telemetry/log-batch` acknowledged only once stored, a resend stored once, a malformed batch
 //! refused and counted, sente-lite's `telemetry/log-msg`, and the live feed.
 
 mod support;
@@ -314,7 +314,7 @@ fn record(level: Level, time_ms: u64, message: &str) -> NewRecord<'_> {
     }
 }
 
-/// Sends one batch payload as a `log/batch` request and returns the final status.
+/// Sends one batch payload as a `telemetry/log-batch` request and returns the final status.
 async fn send_batch(client: &mut TestClient, payload: &[u8]) -> (Status, String) {
     let id = client
         .request(BATCH_EVENT, Payload::Bytes(payload), Some(STEP))

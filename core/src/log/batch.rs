@@ -1,5 +1,5 @@
 //! The compact wire form of a log batch: what the client sends as the payload of one
-//! `log/batch` request, and what the server decodes.
+//! `telemetry/log-batch` request, and what the server decodes.
 //!
 //! Repeated namespaces and event ids are sent once per batch in a string table; sequence
 //! numbers are implied when consecutive and times are deltas, all as LEB128 varints. A typical

@@ -5,7 +5,7 @@
 //! [`LogShipper::on_failed`] with the server's answer, and arm a timer for
 //! [`LogShipper::poll_timeout`].
 //!
-//! A batch travels as the payload of one `log/batch` request; the server's `OK` end is the ack.
+//! A batch travels as the payload of one `telemetry/log-batch` request; the server's `OK` end is the ack.
 //! One batch is in flight at a time.
 
 use super::batch::encode_batch;
@@ -18,9 +18,9 @@ use crate::codec::EncodeError;
 use crate::time::{Duration, Instant};
 
 /// The request event that carries a batch.
-pub const BATCH_EVENT: &str = "log/batch";
+pub const BATCH_EVENT: &str = "telemetry/log-batch";
 /// The server→client event that carries a [`LogControl`].
-pub const CONTROL_EVENT: &str = "log/control";
+pub const CONTROL_EVENT: &str = "telemetry/log-control";
 
 /// Bytes a batch's header and gap may add to the stored size of its records.
 const BATCH_OVERHEAD: usize = 96;
@@ -438,6 +438,17 @@ mod tests {
             assert_eq!(LogControl::decode(&buf[..n - 1]), None, "truncated");
         }
         assert_eq!(LogControl::decode(&[9, 9, 9]), None);
+        // The layout of docs/PROTOCOL.md section 13.2.
+        let mut buf = [0u8; 128];
+        assert_eq!(LogControl::Flush.encode(&mut buf), Ok(1));
+        assert_eq!(buf[0], 1);
+        let n = LogControl::SetFilter(filter).encode(&mut buf).unwrap();
+        assert_eq!(
+            &buf[..n],
+            &[
+                0, 1, 0x18, 100, 1, 1, 1, 1, 1, 1, 0, 0, 1, 5, 10, 0, 0, 0, 0
+            ]
+        );
         assert!(matches!(
             LogControl::SetFilter(filter).encode(&mut [0u8; 2]),
             Err(EncodeError::BufferTooSmall { .. })

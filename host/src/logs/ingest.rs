@@ -1,4 +1,4 @@
-//! Turning what clients send into batches for the store: the compact `log/batch` payload of
+//! Turning what clients send into batches for the store: the compact `telemetry/log-batch` payload of
 //! native clients and the single `telemetry/log-msg` map of sente-lite clients.
 
 use sentelite_core::frame::PayloadBuf;
@@ -33,7 +33,7 @@ pub enum IngestError {
     Message(String),
 }
 
-/// Decodes a `log/batch` payload in full (a malformed batch is refused as a whole, nothing of
+/// Decodes a `telemetry/log-batch` payload in full (a malformed batch is refused as a whole, nothing of
 /// it stored).
 pub fn batch_from_payload(
     from: &Sender<'_>,

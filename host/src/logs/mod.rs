@@ -1,7 +1,7 @@
 //! Remote logging, the host's half: clients' log batches go through one pipeline — decode,
 //! deduplicate, store durably, acknowledge, hand to live subscribers — and can be queried.
 //!
-//! Owns two inputs: the `log/batch` request (the compact batch of
+//! Owns two inputs: the `telemetry/log-batch` request (the compact batch of
 //! [`sentelite_core::log`], answered `ok` only once the batch is committed to the store, which
 //! is the client's ack) and the `telemetry/log-msg` event (sente-lite's single record, stored
 //! without a sequence number). The store is a SQLite file in the data dir
@@ -160,7 +160,7 @@ impl LogService {
 }
 
 impl ServerBuilder {
-    /// Registers the log pipeline's `log/batch` request, `telemetry/log-msg` event and the
+    /// Registers the log pipeline's `telemetry/log-batch` request, `telemetry/log-msg` event and the
     /// `/api/logs` HTTP routes.
     pub fn with_logs(self, logs: LogService) -> Self {
         let for_events = logs.clone();

@@ -8,7 +8,7 @@ use crate::error::ConfigError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct LogsSettings {
-    /// Accept `log/batch` requests and `telemetry/log-msg` events.
+    /// Accept `telemetry/log-batch` requests and `telemetry/log-msg` events.
     pub enabled: bool,
     /// Also append every record to `logs/all-clients.log` as JSON lines.
     pub file: bool,
