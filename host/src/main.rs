@@ -120,8 +120,13 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
     let stop = StopSignals::register()?;
     settings.validate()?;
     let mut builder = Server::builder();
-    if settings.logs.enabled {
-        builder = builder.with_logs(LogService::start(&data_dir, &settings.logs)?);
+    let logs = if settings.logs.enabled {
+        Some(LogService::start(&data_dir, &settings.logs)?)
+    } else {
+        None
+    };
+    if let Some(logs) = &logs {
+        builder = builder.with_logs(logs.clone());
     }
     let server = builder
         .listen(listen)
@@ -137,6 +142,9 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
         out.flush()?;
     }
     stop.wait().await;
+    if let Some(logs) = &logs {
+        logs.close();
+    }
     server.shutdown().await;
     Ok(())
 }

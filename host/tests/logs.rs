@@ -523,9 +523,20 @@ async fn read_until(socket: &mut tokio::net::TcpStream, needle: &str) -> String 
     String::from_utf8_lossy(&got).into_owned()
 }
 
+/// Reads until the peer closes; returns what arrived.
+async fn read_to_end(socket: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    tokio::time::timeout(STEP, socket.read_to_end(&mut got))
+        .await
+        .expect("the response ends in time")
+        .unwrap();
+    String::from_utf8_lossy(&got).into_owned()
+}
+
 #[tokio::test]
 async fn the_http_api_lists_counts_and_tails_records() {
-    let (server, _logs, _dir) = log_server().await;
+    let (server, logs, _dir) = log_server().await;
     let addr = server.local_addr();
     let mut tail = http_get(addr, "/api/logs/tail?level=error").await;
     let head = read_until(&mut tail, "\r\n\r\n").await;
@@ -556,5 +567,12 @@ async fn the_http_api_lists_counts_and_tails_records() {
     assert!(body.starts_with("HTTP/1.1 400"), "{body}");
     let mut clients = http_get(addr, "/api/logs/clients").await;
     read_until(&mut clients, r#""records":2"#).await;
+    // Closing the service ends the tail, so the shutdown does not wait for it.
+    logs.close();
+    let rest = read_to_end(&mut tail).await;
+    assert!(
+        rest.ends_with("0\r\n\r\n"),
+        "the chunked body ends: {rest:?}"
+    );
     server.shutdown().await;
 }

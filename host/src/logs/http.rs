@@ -135,22 +135,27 @@ async fn tail(
         return bad_request(&e.to_string());
     }
     let live = logs.subscribe();
-    let lines = futures_util::stream::unfold((live, query), |(mut live, query)| async move {
-        loop {
-            let line = match live.recv().await {
-                Ok(entry) if query.matches(&entry) => line_of(&entry),
-                Ok(_) => continue,
-                Err(RecvError::Lagged(n)) => {
-                    format!("{}\n", serde_json::json!({ "missed": n }))
-                }
-                Err(RecvError::Closed) => return None,
-            };
-            return Some((
-                Ok::<_, std::convert::Infallible>(Bytes::from(line)),
-                (live, query),
-            ));
-        }
-    });
+    let lines =
+        futures_util::stream::unfold((live, query, logs), |(mut live, query, logs)| async move {
+            loop {
+                let next = tokio::select! {
+                    () = logs.closed() => return None,
+                    next = live.recv() => next,
+                };
+                let line = match next {
+                    Ok(entry) if query.matches(&entry) => line_of(&entry),
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(n)) => {
+                        format!("{}\n", serde_json::json!({ "missed": n }))
+                    }
+                    Err(RecvError::Closed) => return None,
+                };
+                return Some((
+                    Ok::<_, std::convert::Infallible>(Bytes::from(line)),
+                    (live, query, logs),
+                ));
+            }
+        });
     (
         [(header::CONTENT_TYPE, "application/x-ndjson")],
         Body::from_stream(lines),

@@ -74,6 +74,9 @@ pub enum LogsError {
 #[derive(Clone)]
 pub struct LogService {
     jobs: mpsc::Sender<Job>,
+    /// Cancelled by [`LogService::close`]: ends live tails so a graceful shutdown need not
+    /// wait for them.
+    closing: tokio_util::sync::CancellationToken,
     live: broadcast::Sender<Arc<LogEntry>>,
     reader: Arc<Mutex<LogStore>>,
     data_dir: PathBuf,
@@ -121,6 +124,7 @@ impl LogService {
         }
         Ok(Self {
             jobs,
+            closing: tokio_util::sync::CancellationToken::new(),
             live,
             reader: Arc::new(Mutex::new(reader)),
             data_dir: data_dir.to_path_buf(),
@@ -139,6 +143,17 @@ impl LogService {
             Ok(Err(message)) => Err(LogsError::Store(message)),
             Err(_) => Err(LogsError::Stopped),
         }
+    }
+
+    /// Ends every live tail (their HTTP responses finish). Call before shutting the server
+    /// down; storing goes on until the last handler is gone.
+    pub fn close(&self) {
+        self.closing.cancel();
+    }
+
+    /// Resolves once [`LogService::close`] was called.
+    pub async fn closed(&self) {
+        self.closing.cancelled().await;
     }
 
     /// New records as they are stored.
