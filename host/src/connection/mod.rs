@@ -60,6 +60,8 @@ enum Ending {
 
 /// A reply item the requester's stream had no room for yet. While any wait, the connection
 /// stops reading its socket, so a slow consumer slows the client instead of growing memory.
+/// The session is told (`set_read_paused`): it suspends the heartbeat timeout, which would
+/// otherwise blame the client for our own stall, and pings the client meanwhile.
 struct Stalled {
     id: RequestId,
     to: mpsc::Sender<ReplyItem>,
@@ -141,11 +143,18 @@ impl Connection {
                 return Ending::Decided;
             }
             self.publish_stats();
+            let reading = self.stalled.is_empty();
+            if self.session.is_read_paused() == reading {
+                // Holding back reading for a full reply stream: the client's frames wait
+                // unread, so its silence must not count against it, and it must keep
+                // hearing our pings. Only on a change, so the common path costs a compare.
+                let now = self.shared.clock.now();
+                self.session.set_read_paused(now, !reading);
+            }
             let deadline = self
                 .session
                 .poll_timeout()
                 .map(|t| self.shared.clock.deadline(t));
-            let reading = self.stalled.is_empty();
             tokio::select! {
                 () = self.shared.shutdown.cancelled() => {
                     self.session.close(CloseCode::GOING_AWAY, "server shutting down");

@@ -307,6 +307,29 @@ impl TestClient {
         }
     }
 
+    /// Behaves as a live client for `span`: runs the session's timers (its pings, its own
+    /// heartbeat timeout) and reads whatever arrives. Returns what arrived, in order; stops
+    /// early at the WebSocket close.
+    pub async fn run_for(&mut self, span: Duration) -> Vec<Got> {
+        let until = tokio::time::Instant::now() + span;
+        let mut got = Vec::new();
+        loop {
+            let now = self.now();
+            self.session.handle_timeout(now);
+            self.flush().await;
+            let tick = (tokio::time::Instant::now() + Duration::from_millis(20)).min(until);
+            match tokio::time::timeout_at(tick, self.next_unbounded()).await {
+                Ok(item @ Got::WsClose { .. }) => {
+                    got.push(item);
+                    return got;
+                }
+                Ok(item) => got.push(item),
+                Err(_) if tick >= until => return got,
+                Err(_) => {}
+            }
+        }
+    }
+
     /// Reads until the WebSocket close and returns its code and reason.
     pub async fn expect_ws_close(&mut self) -> (u16, String) {
         for _ in 0..64 {
