@@ -127,6 +127,10 @@ fn serve_http(
                     return;
                 }
                 () = shared.shutdown.cancelled(), if !closing => {
+                    if !activity.is_busy() {
+                        // Nothing in progress (possibly a silent socket): just close.
+                        return;
+                    }
                     conn.as_mut().graceful_shutdown();
                     closing = true;
                 }
@@ -141,26 +145,44 @@ fn serve_http(
     }
 }
 
-/// Whether the connection is between requests, and since when.
+/// Where an HTTP connection is between its requests.
+#[derive(Debug, Clone, Copy, Default)]
+enum Phase {
+    /// No request yet (the header-read timeout covers this).
+    #[default]
+    Fresh,
+    /// A request is being handled.
+    Busy,
+    /// Kept alive after a response, since then.
+    Idle(Instant),
+}
+
+/// The connection's phase, shared between its service and its task.
 #[derive(Debug, Default)]
 struct Activity {
-    /// `None` before the first request and while one is in progress.
-    idle_since: Mutex<Option<Instant>>,
+    phase: Mutex<Phase>,
     changed: Notify,
 }
 
 impl Activity {
     fn idle_since(&self) -> Option<Instant> {
-        *self.lock()
+        match *self.lock() {
+            Phase::Idle(since) => Some(since),
+            Phase::Fresh | Phase::Busy => None,
+        }
     }
 
-    fn set(&self, idle_since: Option<Instant>) {
-        *self.lock() = idle_since;
+    fn is_busy(&self) -> bool {
+        matches!(*self.lock(), Phase::Busy)
+    }
+
+    fn set(&self, phase: Phase) {
+        *self.lock() = phase;
         self.changed.notify_one();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
-        self.idle_since
+    fn lock(&self) -> std::sync::MutexGuard<'_, Phase> {
+        self.phase
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -171,7 +193,7 @@ struct Busy(Arc<Activity>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.set(Some(Instant::now()));
+        self.0.set(Phase::Idle(Instant::now()));
     }
 }
 
@@ -195,7 +217,7 @@ impl hyper::service::Service<Request<Incoming>> for HttpService {
         let mut req = req.map(Body::new);
         req.extensions_mut().insert(ConnectInfo(self.remote));
         req.extensions_mut().insert(self.slot.clone());
-        self.activity.set(None);
+        self.activity.set(Phase::Busy);
         let busy = Busy(self.activity.clone());
         // The router is always ready; `call` without `poll_ready` is its documented use.
         let response = self.router.clone().call(req);

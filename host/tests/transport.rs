@@ -454,3 +454,23 @@ async fn browser_origins_are_refused_unless_allowed() {
     assert_eq!(upgrade_status(addr, None).await, 101);
     server.shutdown().await;
 }
+
+/// Shutting down does not wait for silent sockets to reach their header-read timeout.
+#[tokio::test]
+async fn shutdown_closes_silent_http_connections_at_once() {
+    let (server, _dir) = start(timeouts(30_000, 30_000)).await;
+    let mut silent = TcpStream::connect(server.local_addr()).await.unwrap();
+    let mut idle = TcpStream::connect(server.local_addr()).await.unwrap();
+    health_keep_alive(&mut idle).await;
+    let started = std::time::Instant::now();
+    tokio::time::timeout(STEP, server.shutdown())
+        .await
+        .expect("shutdown in time");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(time_to_close(&mut silent, STEP).await.is_some());
+    assert!(time_to_close(&mut idle, STEP).await.is_some());
+}
