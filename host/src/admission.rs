@@ -65,17 +65,21 @@ impl Admission {
             return Err(Refused::AddressFull);
         }
         *count += 1;
-        if tables.half_open.len() >= self.max_half_open
-            && let Some((_, oldest)) = tables.half_open.pop_first()
-        {
-            drop(oldest);
-            tracing::debug!("half-open connections at the limit: shed the oldest");
-        }
+        let shed_oldest = if tables.half_open.len() >= self.max_half_open {
+            tables.half_open.pop_first()
+        } else {
+            None
+        };
         let seq = tables.next_seq;
         tables.next_seq += 1;
         let (tx, shed) = oneshot::channel();
         tables.half_open.insert(seq, tx);
         drop(tables);
+        if let Some((_, oldest)) = shed_oldest {
+            // Dropping the sender tells that connection's task to close.
+            drop(oldest);
+            tracing::debug!("half-open connections at the limit: shed the oldest");
+        }
         Ok((
             HandshakeSlot {
                 admission: self.clone(),
