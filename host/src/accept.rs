@@ -59,7 +59,7 @@ pub(crate) async fn serve(
                 continue;
             }
         };
-        let (slot, half_open) = match shared.admission.admit(remote.ip()) {
+        let (slot, half_open) = match shared.admission.admit(remote.ip().to_canonical()) {
             Ok(admitted) => admitted,
             Err(refused) => {
                 tracing::debug!(%remote, %refused, "connection closed at accept");

@@ -10,7 +10,8 @@
 //!   the header-read timeout.
 //! - **Connections in handshake per address** (from the TCP accept until the Hello is
 //!   accepted) are limited to `max-handshaking-per-address`, so one address cannot take every
-//!   slot. A connection past that cap is closed at once.
+//!   slot. A connection past that cap is closed at once. IPv4 peers reaching an IPv6
+//!   listener are counted by their IPv4 address.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
