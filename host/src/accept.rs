@@ -128,7 +128,8 @@ fn serve_http(
                 }
                 () = shared.shutdown.cancelled(), if !closing => {
                     if !activity.is_busy() {
-                        // Nothing in progress (possibly a silent socket): just close.
+                        // No request being handled: close now. (hyper's graceful shutdown
+                        // would wait out the header-read timeout of a half-sent request.)
                         return;
                     }
                     conn.as_mut().graceful_shutdown();

@@ -455,11 +455,16 @@ async fn browser_origins_are_refused_unless_allowed() {
     server.shutdown().await;
 }
 
-/// Shutting down does not wait for silent sockets to reach their header-read timeout.
+/// Shutting down does not wait for half-sent requests to reach their header-read timeout.
 #[tokio::test]
-async fn shutdown_closes_silent_http_connections_at_once() {
+async fn shutdown_closes_http_connections_without_a_request_in_progress_at_once() {
     let (server, _dir) = start(timeouts(30_000, 30_000)).await;
     let mut silent = TcpStream::connect(server.local_addr()).await.unwrap();
+    let mut trickling = TcpStream::connect(server.local_addr()).await.unwrap();
+    trickling
+        .write_all(b"GET /health HTTP/1.1\r\nHost: loc")
+        .await
+        .unwrap();
     let mut idle = TcpStream::connect(server.local_addr()).await.unwrap();
     health_keep_alive(&mut idle).await;
     let started = std::time::Instant::now();
@@ -472,5 +477,6 @@ async fn shutdown_closes_silent_http_connections_at_once() {
         started.elapsed()
     );
     assert!(time_to_close(&mut silent, STEP).await.is_some());
+    assert!(time_to_close(&mut trickling, STEP).await.is_some());
     assert!(time_to_close(&mut idle, STEP).await.is_some());
 }
