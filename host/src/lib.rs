@@ -59,6 +59,8 @@ pub mod server;
 pub mod settings;
 pub mod translate;
 
+mod accept;
+mod admission;
 mod clock;
 mod command;
 mod connection;

@@ -13,6 +13,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::accept;
+use crate::admission::Admission;
 use crate::clock::Clock;
 use crate::error::ServerError;
 use crate::handle::ServerHandle;
@@ -45,6 +47,7 @@ pub(crate) struct Shared {
     pub(crate) clock: Clock,
     pub(crate) next_id: AtomicU64,
     pub(crate) handshaking: AtomicUsize,
+    pub(crate) admission: Arc<Admission>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tracker: TaskTracker,
 }
@@ -178,6 +181,8 @@ impl ServerBuilder {
             per_channel: settings.max_subscribers_per_channel,
             name_bytes: settings.max_channel_name_bytes,
         };
+        let admission =
+            Admission::new(settings.max_half_open, settings.max_handshaking_per_address);
         let shared = Arc::new(Shared {
             session_config: settings.session_config(),
             settings,
@@ -189,20 +194,12 @@ impl ServerBuilder {
             clock: Clock::new(),
             next_id: AtomicU64::new(1),
             handshaking: AtomicUsize::new(0),
+            admission,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
         });
-        let app = self
-            .routes
-            .into_iter()
-            .fold(transport::router(shared.clone()), axum::Router::merge)
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let stop = shared.shutdown.clone();
-        let serve = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-        });
+        let router = transport::router(shared.clone(), self.routes);
+        let serve = tokio::spawn(accept::serve(listener, shared.clone(), router));
         tracing::info!(%local_addr, "listening");
         Ok(Server {
             local_addr,

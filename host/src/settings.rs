@@ -51,6 +51,23 @@ pub struct ServerSettings {
     pub write_timeout_ms: u64,
     /// After sending a WebSocket close, how long to wait for the client's answering close.
     pub close_linger_ms: u64,
+    /// Time an HTTP connection has to send its complete request headers, counted from the
+    /// accept (and from the end of the previous response on a kept-alive connection).
+    /// Silent sockets and trickled headers are closed when it runs out.
+    pub header_read_timeout_ms: u64,
+    /// How long a kept-alive HTTP connection (after `/health`, say) may wait for its next
+    /// request before it is closed.
+    pub idle_keepalive_timeout_ms: u64,
+    /// Most HTTP connections not yet upgraded to a WebSocket. When full, the oldest of them
+    /// is closed to admit the newcomer.
+    pub max_half_open: usize,
+    /// Most connections from one IP address between the TCP accept and the accepted Hello;
+    /// more from that address are closed at once.
+    pub max_handshaking_per_address: usize,
+    /// Browser origins (`scheme://host[:port]`, compared exactly) allowed to connect. A
+    /// request carrying an `Origin` header not in the list is refused with HTTP 403; requests
+    /// without one (devices, command-line tools) are allowed.
+    pub allowed_origins: Vec<String>,
     /// The `[logs]` table: storing and keeping client logs.
     pub logs: crate::logs::LogsSettings,
 }
@@ -75,6 +92,11 @@ impl Default for ServerSettings {
             write_buffer_bytes: 4096,
             write_timeout_ms: 10_000,
             close_linger_ms: 1000,
+            header_read_timeout_ms: 5000,
+            idle_keepalive_timeout_ms: 5000,
+            max_half_open: 512,
+            max_handshaking_per_address: 32,
+            allowed_origins: Vec::new(),
             logs: crate::logs::LogsSettings::default(),
         }
     }
@@ -125,7 +147,34 @@ impl ServerSettings {
         if self.write_timeout_ms == 0 {
             return invalid("write-timeout-ms must be above 0");
         }
+        self.validate_transport()?;
         self.logs.validate()
+    }
+
+    /// The limits that apply before the WebSocket upgrade.
+    fn validate_transport(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: &str| Err(ConfigError::Invalid(msg.to_owned()));
+        if self.header_read_timeout_ms == 0 {
+            return invalid("header-read-timeout-ms must be above 0");
+        }
+        if self.idle_keepalive_timeout_ms == 0 {
+            return invalid("idle-keepalive-timeout-ms must be above 0");
+        }
+        if self.max_half_open == 0 {
+            return invalid("max-half-open must be at least 1");
+        }
+        if self.max_handshaking_per_address == 0 {
+            return invalid("max-handshaking-per-address must be at least 1");
+        }
+        for origin in &self.allowed_origins {
+            if !is_origin(origin) {
+                return Err(ConfigError::Invalid(format!(
+                    "allowed-origins: `{origin}` is not an origin (scheme://host[:port], \
+                     no path or trailing slash)"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The per-connection configuration handed to each [`sentelite_core::ServerSession`].
@@ -147,6 +196,35 @@ impl ServerSettings {
     pub(crate) fn close_linger(&self) -> Duration {
         Duration::from_millis(self.close_linger_ms)
     }
+
+    pub(crate) fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    pub(crate) fn idle_keepalive_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_keepalive_timeout_ms)
+    }
+
+    /// Whether a request's `Origin` header value may connect.
+    pub(crate) fn allows_origin(&self, origin: &[u8]) -> bool {
+        self.allowed_origins
+            .iter()
+            .any(|allowed| allowed.as_bytes() == origin)
+    }
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, nothing after the authority.
+fn is_origin(text: &str) -> bool {
+    let Some((scheme, authority)) = text.split_once("://") else {
+        return false;
+    };
+    !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        && !authority.is_empty()
+        && !authority.contains(['/', '?', '#', ' '])
+        && text.is_ascii()
 }
 
 fn core_ms(ms: u64) -> sentelite_core::Duration {
@@ -244,6 +322,45 @@ mod tests {
         assert!(err.to_string().contains("max-conections"), "{err}");
         let err = FileConfig::parse("listen = 7700\n").unwrap_err();
         assert!(err.to_string().contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn transport_limits_are_read_and_checked() {
+        let cfg = FileConfig::parse(
+            "header-read-timeout-ms = 2000\nidle-keepalive-timeout-ms = 1000\n\
+             max-half-open = 64\nmax-handshaking-per-address = 4\n\
+             allowed-origins = [\"https://console.example\", \"http://localhost:8080\"]\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.settings.header_read_timeout_ms, 2000);
+        assert_eq!(cfg.settings.idle_keepalive_timeout_ms, 1000);
+        assert_eq!(cfg.settings.max_half_open, 64);
+        assert_eq!(cfg.settings.max_handshaking_per_address, 4);
+        assert!(cfg.settings.allows_origin(b"http://localhost:8080"));
+        assert!(!cfg.settings.allows_origin(b"http://localhost:8081"));
+        let defaults = ServerSettings::default();
+        assert!(defaults.header_read_timeout_ms <= 10_000);
+        assert!(defaults.idle_keepalive_timeout_ms <= 10_000);
+        assert!(!defaults.allows_origin(b"http://localhost"));
+        for (text, key) in [
+            ("header-read-timeout-ms = 0", "header-read-timeout-ms"),
+            ("idle-keepalive-timeout-ms = 0", "idle-keepalive-timeout-ms"),
+            ("max-half-open = 0", "max-half-open"),
+            (
+                "max-handshaking-per-address = 0",
+                "max-handshaking-per-address",
+            ),
+            (
+                "allowed-origins = [\"https://a.example/\"]",
+                "allowed-origins",
+            ),
+            ("allowed-origins = [\"a.example\"]", "allowed-origins"),
+            ("allowed-origins = [\"*\"]", "allowed-origins"),
+        ] {
+            let err = FileConfig::parse(text).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid(_)), "{text}: {err:?}");
+            assert!(err.to_string().contains(key), "{text}: {err}");
+        }
     }
 
     #[test]

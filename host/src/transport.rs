@@ -1,23 +1,44 @@
-//! HTTP routes: `/ws` upgrades to the native protocol, `/health` answers `ok`.
+//! HTTP routes: `/ws` upgrades to the native protocol, `/health` answers `ok`. Every route
+//! refuses browser origins that the settings do not allow.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::Router;
-use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, Request, State, WebSocketUpgrade};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 
+use crate::admission::HandshakeSlot;
 use crate::connection::Connection;
 use crate::server::Shared;
 
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+pub(crate) fn router(shared: Arc<Shared>, modules: Vec<Router>) -> Router {
+    let own = Router::new()
         .route("/ws", get(upgrade))
         .route("/health", get(health))
-        .with_state(shared)
+        .with_state(shared.clone());
+    // The origin check goes in front of the modules' routes too (the log API, …).
+    modules
+        .into_iter()
+        .fold(own, Router::merge)
+        .layer(middleware::from_fn_with_state(shared, check_origin))
+}
+
+/// Browsers attach `Origin` to every WebSocket upgrade (and cross-site request); a page on
+/// any site could otherwise reach a server on the user's own machine. Devices and tools send
+/// no `Origin` and pass.
+async fn check_origin(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    if let Some(origin) = request.headers().get(header::ORIGIN)
+        && !shared.settings.allows_origin(origin.as_bytes())
+    {
+        tracing::debug!(?origin, "refusing a request from an origin not allowed");
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
+    next.run(request).await
 }
 
 async fn health() -> &'static str {
@@ -27,12 +48,13 @@ async fn health() -> &'static str {
 async fn upgrade(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    slot: Option<Extension<Arc<HandshakeSlot>>>,
     ws: WebSocketUpgrade,
 ) -> Response {
     if shared.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
-    let Some(permit) = HandshakePermit::acquire(&shared) else {
+    let Some(permit) = HandshakePermit::acquire(&shared, slot.map(|Extension(slot)| slot)) else {
         tracing::warn!(%remote, "refusing upgrade: too many connections in handshake");
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -58,13 +80,15 @@ async fn upgrade(
         })
 }
 
-/// Counts a connection that has not finished its handshake; released on drop.
+/// Counts a connection that has not finished its handshake, globally and against its
+/// address's cap (the slot taken at the accept); both released on drop.
 pub(crate) struct HandshakePermit {
     shared: Arc<Shared>,
+    _address: Option<Arc<HandshakeSlot>>,
 }
 
 impl HandshakePermit {
-    fn acquire(shared: &Arc<Shared>) -> Option<Self> {
+    fn acquire(shared: &Arc<Shared>, address: Option<Arc<HandshakeSlot>>) -> Option<Self> {
         let max = shared.settings.max_handshaking;
         shared
             .handshaking
@@ -74,6 +98,7 @@ impl HandshakePermit {
             .ok()?;
         Some(Self {
             shared: shared.clone(),
+            _address: address,
         })
     }
 }

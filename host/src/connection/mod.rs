@@ -41,6 +41,11 @@ const CONTROL_FRAME_BUF: usize = 256;
 /// buffer of exactly the needed size.
 const SMALL_FRAME_BUF: usize = 512;
 
+/// WebSocket control frames (pings, unsolicited pongs) a connection may send before its
+/// Hello. A device has no reason to send any; a peer spending them is closed with
+/// `LIMIT_EXCEEDED` long before the handshake timeout.
+const WS_CONTROL_BEFORE_HELLO: u8 = 8;
+
 /// Server→client requests one connection may have in flight. The request table is part of
 /// every idle connection's memory; a full table refuses further requests with a typed error.
 pub(crate) const MAX_SERVER_REQUESTS: usize = 8;
@@ -60,6 +65,8 @@ enum Ending {
 
 /// A reply item the requester's stream had no room for yet. While any wait, the connection
 /// stops reading its socket, so a slow consumer slows the client instead of growing memory.
+/// The session is told (`set_read_paused`): it suspends the heartbeat timeout, which would
+/// otherwise blame the client for our own stall, and pings the client meanwhile.
 struct Stalled {
     id: RequestId,
     to: mpsc::Sender<ReplyItem>,
@@ -87,6 +94,8 @@ pub(crate) struct Connection {
     close: Option<(CloseCode, String)>,
     /// The client's WebSocket close frame, if it sent one.
     peer_ws_close: Option<(u16, String)>,
+    /// WebSocket control frames received before the Hello was accepted.
+    ws_control_before_hello: u8,
 }
 
 impl Connection {
@@ -109,6 +118,7 @@ impl Connection {
             stalled: VecDeque::new(),
             close: None,
             peer_ws_close: None,
+            ws_control_before_hello: 0,
         }
     }
 
@@ -141,11 +151,18 @@ impl Connection {
                 return Ending::Decided;
             }
             self.publish_stats();
+            let reading = self.stalled.is_empty();
+            if self.session.is_read_paused() == reading {
+                // Holding back reading for a full reply stream: the client's frames wait
+                // unread, so its silence must not count against it, and it must keep
+                // hearing our pings. Only on a change, so the common path costs a compare.
+                let now = self.shared.clock.now();
+                self.session.set_read_paused(now, !reading);
+            }
             let deadline = self
                 .session
                 .poll_timeout()
                 .map(|t| self.shared.clock.deadline(t));
-            let reading = self.stalled.is_empty();
             tokio::select! {
                 () = self.shared.shutdown.cancelled() => {
                     self.session.close(CloseCode::GOING_AWAY, "server shutting down");
@@ -156,7 +173,12 @@ impl Connection {
                         CloseCode::PROTOCOL_ERROR,
                         "text messages are not supported on this endpoint",
                     ),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Ping(_))) => {
+                        if let Err(e) = self.on_ws_ping(socket).await {
+                            return Ending::Lost(e);
+                        }
+                    }
+                    Some(Ok(Message::Pong(_))) => self.count_ws_control(),
                     Some(Ok(Message::Close(frame))) => {
                         self.peer_ws_close =
                             frame.map(|f| (f.code, f.reason.as_str().to_owned()));
@@ -175,6 +197,31 @@ impl Connection {
                     self.session.handle_timeout(now);
                 }
             }
+        }
+    }
+
+    /// The WebSocket layer queued a pong for this ping. Sending it before reading on means a
+    /// peer that pings without reading stops being read once its socket is full (and is
+    /// dropped at the write timeout) instead of making pongs pile up in memory.
+    async fn on_ws_ping(&mut self, socket: &mut WebSocket) -> Result<(), String> {
+        self.count_ws_control();
+        match tokio::time::timeout(self.shared.settings.write_timeout(), socket.flush()).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err("write timed out".to_owned()),
+        }
+    }
+
+    /// Spends the budget of control frames a connection has before its Hello.
+    fn count_ws_control(&mut self) {
+        if self.permit.is_none() {
+            return;
+        }
+        self.ws_control_before_hello = self.ws_control_before_hello.saturating_add(1);
+        if self.ws_control_before_hello > WS_CONTROL_BEFORE_HELLO {
+            self.session.close(
+                CloseCode::LIMIT_EXCEEDED,
+                "too many WebSocket control frames before hello",
+            );
         }
     }
 

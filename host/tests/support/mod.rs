@@ -216,6 +216,44 @@ impl TestClient {
         client
     }
 
+    /// Like [`Self::connect`], from a chosen local address (any 127.x.y.z on Linux
+    /// loopback), so tests can play several peers.
+    pub async fn connect_from(
+        addr: SocketAddr,
+        source: std::net::IpAddr,
+        config: ClientConfig,
+    ) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .expect("bind source");
+        let stream = tokio::time::timeout(STEP, socket.connect(addr))
+            .await
+            .expect("connect in time")
+            .expect("tcp connects");
+        let (ws, _) = tokio::time::timeout(
+            STEP,
+            tokio_tungstenite::client_async(
+                format!("ws://{addr}/ws"),
+                MaybeTlsStream::Plain(stream),
+            ),
+        )
+        .await
+        .expect("upgrade in time")
+        .expect("websocket connects");
+        let origin = std::time::Instant::now();
+        let mut session = ClientSession::new(config, Instant::ZERO);
+        assert!(session.poll_connect(Instant::ZERO));
+        session.handle_connected(Instant::ZERO);
+        let mut client = Self {
+            ws,
+            session,
+            origin,
+        };
+        client.flush().await;
+        client
+    }
+
     /// Connects with a plain config for `client_id`.
     pub async fn connect_as(addr: SocketAddr, client_id: &str) -> Self {
         Self::connect(addr, ClientConfig::new(client_id).unwrap()).await
@@ -303,6 +341,29 @@ impl TestClient {
                     return Got::WsClose { code, reason };
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// Behaves as a live client for `span`: runs the session's timers (its pings, its own
+    /// heartbeat timeout) and reads whatever arrives. Returns what arrived, in order; stops
+    /// early at the WebSocket close.
+    pub async fn run_for(&mut self, span: Duration) -> Vec<Got> {
+        let until = tokio::time::Instant::now() + span;
+        let mut got = Vec::new();
+        loop {
+            let now = self.now();
+            self.session.handle_timeout(now);
+            self.flush().await;
+            let tick = (tokio::time::Instant::now() + Duration::from_millis(20)).min(until);
+            match tokio::time::timeout_at(tick, self.next_unbounded()).await {
+                Ok(item @ Got::WsClose { .. }) => {
+                    got.push(item);
+                    return got;
+                }
+                Ok(item) => got.push(item),
+                Err(_) if tick >= until => return got,
+                Err(_) => {}
             }
         }
     }
