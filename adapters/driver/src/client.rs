@@ -1,4 +1,4 @@
-//! The handle the application holds. Every method turns into a command for the driver
+//! The handle the application holds. Every method turns into a call for the driver
 //! task; results come back typed.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,9 +8,9 @@ use std::time::Duration;
 use async_channel::{Receiver, Sender};
 use sentelite_core::frame::PayloadBuf;
 
+use crate::call::{Call, ask};
 use crate::clock::to_core_duration;
-use crate::command::{Command, call};
-use crate::driver::Driver;
+use crate::driver::{Driver, DriverParts};
 use crate::transport::Security;
 use crate::{ClientError, ClientEvent, ClientOptions, Response, Runtime, target};
 
@@ -70,7 +70,7 @@ pub struct Client {
 
 #[derive(Debug)]
 struct Inner {
-    commands: Sender<Command>,
+    calls: Sender<Call>,
     events: Receiver<ClientEvent>,
     /// Closed by the driver when it exits.
     done: Receiver<()>,
@@ -79,7 +79,7 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let _ = self.commands.try_send(Command::Shutdown);
+        let _ = self.calls.try_send(Call::Shutdown);
     }
 }
 
@@ -90,25 +90,25 @@ pub fn start<R: Runtime>(runtime: R, options: ClientOptions) -> Result<Client, C
     let target = target::parse(&options.url)?;
     let config = options.session_config()?;
     let security = Security::for_target(&target, &options.extra_root_certs)?;
-    let (command_tx, command_rx) = async_channel::unbounded();
+    let (calls_tx, calls_rx) = async_channel::unbounded();
     let (event_tx, event_rx) = async_channel::bounded(options.event_capacity);
     let (done_tx, done_rx) = async_channel::bounded(1);
     let shared = Arc::new(Shared::default());
-    let driver = Driver::new(
-        runtime.clone(),
+    let driver = Driver::new(DriverParts {
+        runtime: runtime.clone(),
         target,
         security,
         config,
-        command_rx,
-        command_tx.clone(),
-        event_tx,
-        done_tx,
-        shared.clone(),
-    );
+        calls: calls_rx,
+        calls_tx: calls_tx.clone(),
+        events: event_tx,
+        done: done_tx,
+        shared: shared.clone(),
+    });
     runtime.spawn(driver.run());
     Ok(Client {
         inner: Arc::new(Inner {
-            commands: command_tx,
+            calls: calls_tx,
             events: event_rx,
             done: done_rx,
             shared,
@@ -121,10 +121,10 @@ impl Client {
     /// is open.
     pub async fn send(&self, event: &str, payload: PayloadBuf) -> Result<(), ClientError> {
         let event = event.to_owned();
-        call(&self.inner.commands, |reply| Command::Send {
+        ask(&self.inner.calls, |result| Call::Send {
             event,
             payload,
-            reply,
+            result,
         })
         .await
     }
@@ -138,11 +138,11 @@ impl Client {
     ) -> Result<Response, ClientError> {
         let event = event.to_owned();
         let timeout = to_core_duration(timeout);
-        call(&self.inner.commands, |reply| Command::Request {
+        ask(&self.inner.calls, |result| Call::Request {
             event,
             payload,
             timeout,
-            reply,
+            result,
         })
         .await
     }
@@ -151,9 +151,9 @@ impl Client {
     /// server's answer arrives as [`ClientEvent::SubscribeResult`].
     pub async fn subscribe(&self, channel: &str) -> Result<(), ClientError> {
         let channel = channel.to_owned();
-        call(&self.inner.commands, |reply| Command::Subscribe {
+        ask(&self.inner.calls, |result| Call::Subscribe {
             channel,
-            reply,
+            result,
         })
         .await
     }
@@ -161,9 +161,9 @@ impl Client {
     /// Stops wanting `channel`.
     pub async fn unsubscribe(&self, channel: &str) -> Result<(), ClientError> {
         let channel = channel.to_owned();
-        call(&self.inner.commands, |reply| Command::Unsubscribe {
+        ask(&self.inner.calls, |result| Call::Unsubscribe {
             channel,
-            reply,
+            result,
         })
         .await
     }
@@ -177,11 +177,11 @@ impl Client {
         exclude_sender: bool,
     ) -> Result<(), ClientError> {
         let channel = channel.to_owned();
-        call(&self.inner.commands, |reply| Command::Publish {
+        ask(&self.inner.calls, |result| Call::Publish {
             channel,
             payload,
             exclude_sender,
-            reply,
+            result,
         })
         .await
     }
@@ -211,7 +211,7 @@ impl Client {
     /// Closes the connection (with a Close frame if open) and stops reconnecting. Returns
     /// once the driver has finished.
     pub async fn close(&self) {
-        let _ = self.inner.commands.send(Command::Shutdown).await;
+        let _ = self.inner.calls.send(Call::Shutdown).await;
         // Resolves when the driver drops its end.
         let _ = self.inner.done.recv().await;
     }

@@ -4,7 +4,7 @@ use async_channel::{Receiver, Sender};
 use sentelite_core::frame::PayloadBuf;
 use sentelite_core::{RequestId, Status};
 
-use crate::command::Command;
+use crate::call::Call;
 
 /// How one of our requests ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,20 +35,16 @@ pub(crate) enum ResponseItem {
 pub struct Response {
     id: RequestId,
     items: Receiver<ResponseItem>,
-    commands: Sender<Command>,
+    calls: Sender<Call>,
     outcome: Option<RequestOutcome>,
 }
 
 impl Response {
-    pub(crate) fn new(
-        id: RequestId,
-        items: Receiver<ResponseItem>,
-        commands: Sender<Command>,
-    ) -> Self {
+    pub(crate) fn new(id: RequestId, items: Receiver<ResponseItem>, calls: Sender<Call>) -> Self {
         Self {
             id,
             items,
-            commands,
+            calls,
             outcome: None,
         }
     }
@@ -92,7 +88,7 @@ impl Response {
     /// end was already on the way.
     pub fn cancel(&self) {
         if self.outcome.is_none() {
-            let _ = self.commands.try_send(Command::Cancel { id: self.id });
+            let _ = self.calls.try_send(Call::Cancel { id: self.id });
         }
     }
 
@@ -106,7 +102,7 @@ impl Response {
 impl Drop for Response {
     fn drop(&mut self) {
         if self.outcome.is_none() && !self.items.is_closed() {
-            let _ = self.commands.try_send(Command::Cancel { id: self.id });
+            let _ = self.calls.try_send(Call::Cancel { id: self.id });
         }
     }
 }
@@ -116,7 +112,7 @@ mod tests {
     use super::*;
     use futures_lite::future::block_on;
 
-    fn pair() -> (Sender<ResponseItem>, Response, Receiver<Command>) {
+    fn pair() -> (Sender<ResponseItem>, Response, Receiver<Call>) {
         let (tx, rx) = async_channel::unbounded();
         let (ctx, crx) = async_channel::unbounded();
         (tx, Response::new(7, rx, ctx), crx)
@@ -124,7 +120,7 @@ mod tests {
 
     #[test]
     fn parts_then_exactly_one_end() {
-        let (tx, mut response, _commands) = pair();
+        let (tx, mut response, _calls) = pair();
         tx.try_send(ResponseItem::Part(PayloadBuf::Bytes(vec![1])))
             .unwrap();
         tx.try_send(ResponseItem::Part(PayloadBuf::Bytes(vec![2])))
@@ -153,7 +149,7 @@ mod tests {
 
     #[test]
     fn a_vanished_driver_reads_as_closed() {
-        let (tx, response, _commands) = pair();
+        let (tx, response, _calls) = pair();
         tx.try_send(ResponseItem::Part(PayloadBuf::Empty)).unwrap();
         drop(tx);
         assert_eq!(block_on(response.finish()), RequestOutcome::Closed);
@@ -161,14 +157,14 @@ mod tests {
 
     #[test]
     fn dropping_before_the_end_cancels_but_not_after() {
-        let (_tx, response, commands) = pair();
+        let (_tx, response, calls) = pair();
         drop(response);
-        assert!(matches!(commands.try_recv(), Ok(Command::Cancel { id: 7 })));
+        assert!(matches!(calls.try_recv(), Ok(Call::Cancel { id: 7 })));
 
-        let (tx, response, commands) = pair();
+        let (tx, response, calls) = pair();
         tx.try_send(ResponseItem::End(RequestOutcome::TimedOut))
             .unwrap();
         assert_eq!(block_on(response.finish()), RequestOutcome::TimedOut);
-        assert!(commands.try_recv().is_err());
+        assert!(calls.try_recv().is_err());
     }
 }

@@ -1,0 +1,219 @@
+//! One open WebSocket: the per-connection loop, writing what the session and the application
+//! queued, reading messages, and closing.
+
+use std::pin::pin;
+use std::time::{Duration as StdDuration, Instant as StdInstant};
+
+use async_tungstenite::WebSocketStream;
+use async_tungstenite::tungstenite::protocol::CloseFrame;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
+use async_tungstenite::tungstenite::{Error as WsError, Message};
+use futures_lite::future;
+use futures_util::{SinkExt, StreamExt};
+use sentelite_core::{CloseCode, Instant, State};
+
+use super::Driver;
+use super::wait::Wake;
+use crate::Runtime;
+use crate::transport;
+
+/// How long a closing connection waits for the peer's WebSocket close.
+const CLOSE_GRACE: StdDuration = StdDuration::from_secs(1);
+
+/// The WebSocket over a plain or TLS stream: one type, so one loop serves `ws://` and `wss://`.
+pub(super) type Ws = WebSocketStream<transport::Stream>;
+
+/// Whether the transport is still usable after a received message.
+enum Flow {
+    Continue,
+    Gone(String),
+}
+
+/// How the current connection is ending, gathered from whichever side decided first.
+#[derive(Debug, Default)]
+pub(super) struct CloseNote {
+    /// The code of the Close frame sent or received on this connection.
+    pub code: Option<CloseCode>,
+    /// Why, for the Closed event and the WebSocket close frame.
+    pub detail: Option<String>,
+}
+
+impl CloseNote {
+    /// Keeps the first explanation: later ones are consequences of it.
+    pub(super) fn explain(&mut self, detail: &str) {
+        if self.detail.is_none() {
+            self.detail = Some(detail.to_owned());
+        }
+    }
+}
+
+impl<R: Runtime> Driver<R> {
+    /// Serves one WebSocket until the session or the transport ends it.
+    pub(super) async fn serve(&mut self, mut ws: Ws) {
+        loop {
+            self.expire(self.clock.now());
+            if let Err(reason) = self.flush(&mut ws).await {
+                self.lost(reason);
+                return;
+            }
+            self.drain_session();
+            if self.session.wants_disconnect() {
+                self.close_transport(&mut ws).await;
+                self.session.handle_disconnected(self.clock.now());
+                self.drain_session();
+                return;
+            }
+            let wake = self.wait(ws.next()).await;
+            let now = self.clock.now();
+            let flow = match wake {
+                Wake::Io(Some(Ok(message))) => self.on_message(now, message),
+                Wake::Io(Some(Err(error))) => self.on_ws_error(error),
+                Wake::Io(None) => Flow::Gone("connection closed".into()),
+                Wake::Timer => Flow::Continue,
+                Wake::Call(call) => {
+                    self.on_call(now, call);
+                    Flow::Continue
+                }
+            };
+            if let Flow::Gone(reason) = flow {
+                // Answer a WebSocket close if there was one; bounded, and harmless otherwise.
+                self.close_transport(&mut ws).await;
+                self.lost(reason);
+                return;
+            }
+            self.drain_session();
+        }
+    }
+
+    /// The transport is gone: tell the session, which ends requests and plans a reconnect.
+    fn lost(&mut self, reason: String) {
+        if self.close.detail.is_none() {
+            self.close.detail = Some(reason);
+        }
+        self.session.handle_disconnected(self.clock.now());
+        self.drain_session();
+    }
+
+    /// Writes everything the session and the application queued. Timers keep running while
+    /// a write is stuck, so a peer that stops reading is still declared dead.
+    async fn flush(&mut self, ws: &mut Ws) -> Result<(), String> {
+        loop {
+            self.collect_transmit();
+            if self.outbox.is_empty() {
+                return Ok(());
+            }
+            let batch = self.outbox.take();
+            let state_before = self.session.state();
+            let mut write = pin!(async {
+                for message in batch {
+                    ws.feed(message).await?;
+                }
+                ws.flush().await
+            });
+            loop {
+                match self.wait_io_or_timer(write.as_mut()).await {
+                    Some(Ok(())) => break,
+                    Some(Err(error)) => return Err(format!("write failed: {error}")),
+                    None => {
+                        self.expire(self.clock.now());
+                        self.drain_session();
+                        if state_before != State::Closing && self.session.state() == State::Closing
+                        {
+                            return Err("write stalled until the session gave up".into());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves the session's own frames (Hello, pings, pongs, subscriptions, Close) to the
+    /// outbox, and notes a close this side decided.
+    fn collect_transmit(&mut self) {
+        self.outbox.collect_transmit(&mut self.session);
+        // A close this side decided names the WebSocket close that follows.
+        if let Some((code, reason)) = self.session.local_close() {
+            self.close.code.get_or_insert(code);
+            if !reason.is_empty() {
+                self.close.explain(reason);
+            }
+        }
+    }
+
+    /// Sends our WebSocket close (echoing the protocol close code) and waits briefly for the
+    /// peer's.
+    async fn close_transport(&mut self, ws: &mut Ws) {
+        let code = self.close.code.unwrap_or(CloseCode::NORMAL);
+        let reason = CloseCode::websocket_reason(self.close.detail.as_deref().unwrap_or(""));
+        let frame = CloseFrame {
+            code: WsCloseCode::from(code.websocket_code()),
+            reason: reason.to_owned().into(),
+        };
+        let finish = async {
+            if ws.close(Some(frame)).await.is_ok() {
+                while let Some(Ok(_)) = ws.next().await {}
+            }
+        };
+        let grace = self.runtime.sleep_until(StdInstant::now() + CLOSE_GRACE);
+        future::or(finish, grace).await;
+    }
+
+    fn on_message(&mut self, now: Instant, message: Message) -> Flow {
+        match message {
+            Message::Binary(bytes) => {
+                let handled = self.session.handle_frame(now, &bytes);
+                // Counters first, so whoever the frame wakes reads them including this frame.
+                self.app.publish_state(&self.session);
+                match handled {
+                    Ok(Some(frame)) => self.on_frame(frame),
+                    Ok(None) => {}
+                    Err(error) => self.close.explain(error.reason),
+                }
+                Flow::Continue
+            }
+            Message::Text(_) => {
+                self.close_with(CloseCode::PROTOCOL_ERROR, "text message on a binary link");
+                Flow::Continue
+            }
+            Message::Close(frame) => {
+                let reason = frame.map_or_else(
+                    || "websocket closed by peer".to_owned(),
+                    |f| {
+                        format!(
+                            "websocket closed by peer: {} {}",
+                            u16::from(f.code),
+                            f.reason
+                        )
+                    },
+                );
+                Flow::Gone(reason)
+            }
+            // The WebSocket layer answers pings itself.
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Flow::Continue,
+        }
+    }
+
+    fn on_ws_error(&mut self, error: WsError) -> Flow {
+        match error {
+            WsError::ConnectionClosed | WsError::AlreadyClosed | WsError::Io(_) => {
+                Flow::Gone(error.to_string())
+            }
+            WsError::Capacity(_) => {
+                self.close.explain("message larger than max frame");
+                self.close_with(CloseCode::FRAME_TOO_LARGE, "message larger than max frame");
+                Flow::Continue
+            }
+            other => {
+                self.close.detail.get_or_insert_with(|| other.to_string());
+                self.close_with(CloseCode::PROTOCOL_ERROR, "websocket protocol error");
+                Flow::Continue
+            }
+        }
+    }
+
+    /// Decides to close this connection with `code`.
+    fn close_with(&mut self, code: CloseCode, reason: &'static str) {
+        self.close.explain(reason);
+        self.session.close(code, reason);
+    }
+}
