@@ -43,6 +43,8 @@ pub struct Endpoint<const P: usize> {
     pub(crate) close_reason: Option<(CloseCode, Initiator)>,
     /// The close this side decided, with its reason, until the transport is gone.
     local_close: Option<(CloseCode, &'static str)>,
+    /// The adapter stopped reading its transport on purpose; see [`Self::set_read_paused`].
+    read_paused: bool,
 }
 
 impl<const P: usize> Endpoint<P> {
@@ -59,6 +61,7 @@ impl<const P: usize> Endpoint<P> {
             peer_max_frame: 512,
             close_reason: None,
             local_close: None,
+            read_paused: false,
         }
     }
 
@@ -83,6 +86,31 @@ impl<const P: usize> Endpoint<P> {
     /// transport's own close (the WebSocket close frame).
     pub fn local_close(&self) -> Option<(CloseCode, &'static str)> {
         self.local_close
+    }
+
+    /// Tells the session that the adapter stopped (`paused`) or resumed reading its
+    /// transport on purpose, at `now`: the application is not taking what was already read,
+    /// so the peer's frames, its pings among them, wait unread.
+    ///
+    /// While paused the peer cannot be judged by its silence: the heartbeat timeout is
+    /// suspended and counts again from the moment reading resumes. The session still sends a
+    /// Ping at least once per heartbeat interval (a server, which otherwise only answers, as
+    /// well), so the peer keeps hearing from us and does not blame us either. Re-arm the
+    /// timer from `poll_timeout` afterwards. Repeating the current state changes nothing; a
+    /// new transport starts unpaused.
+    pub fn set_read_paused(&mut self, now: Instant, paused: bool) {
+        if self.read_paused == paused {
+            return;
+        }
+        self.read_paused = paused;
+        if !paused && let Some(hb) = self.heartbeat.as_mut() {
+            hb.on_read_resumed(now);
+        }
+    }
+
+    /// True while the adapter has paused reading (see [`Self::set_read_paused`]).
+    pub fn is_read_paused(&self) -> bool {
+        self.read_paused
     }
 
     /// Counters.
@@ -266,6 +294,7 @@ impl<const P: usize> Endpoint<P> {
         self.control.clear();
         self.heartbeat = None;
         self.local_close = None;
+        self.read_paused = false;
         self.push_event(SessionEvent::Closed { code, initiator });
         (code, initiator)
     }
@@ -385,7 +414,7 @@ impl<const P: usize> Endpoint<P> {
         let Some(hb) = self.heartbeat.as_mut() else {
             return;
         };
-        match hb.poll(now) {
+        match hb.poll(now, self.read_paused) {
             HeartbeatAction::Idle => {}
             HeartbeatAction::SendPing(nonce) => {
                 if self.control.push_back(Control::Ping(nonce)).is_err() {
@@ -405,7 +434,7 @@ impl<const P: usize> Endpoint<P> {
     /// The earliest timer the shared parts need.
     pub(crate) fn next_timer(&self) -> Option<Instant> {
         let hb = match (self.state, self.heartbeat.as_ref()) {
-            (State::Open, Some(hb)) => Some(hb.next_deadline()),
+            (State::Open, Some(hb)) => Some(hb.next_deadline(self.read_paused)),
             _ => None,
         };
         earliest(hb, self.pending.next_deadline())

@@ -273,4 +273,93 @@ mod tests {
         assert_eq!(server.poll_event(), None);
         assert_eq!(server.state(), State::Closed);
     }
+
+    /// Times (ms) at which a session sent a Ping.
+    type Pings = heapless::Vec<u64, 16>;
+
+    /// A server session that accepted a Hello at `now`, with the default heartbeat (30 s
+    /// interval, 60 s timeout), its Welcome already taken.
+    fn open_server(now: Instant) -> ServerSession<4> {
+        let mut server: ServerSession<4> = ServerSession::new(ServerConfig::default(), now);
+        let mut buf = [0u8; 128];
+        let hello = Frame::Hello(crate::frame::Hello {
+            client_id: "dev",
+            boot_id: 1,
+            token: None,
+            capabilities: 0,
+            max_frame: 1024,
+            firmware: None,
+        });
+        let n = crate::codec::encode(&hello, &mut buf).unwrap();
+        assert!(matches!(
+            server.handle_frame(now, &buf[..n]),
+            Ok(Some(Frame::Hello(_)))
+        ));
+        server.accept(now, "u", 1, &mut buf).unwrap();
+        assert_eq!(server.state(), State::Open);
+        server
+    }
+
+    /// Runs the server's timers every 100 ms from `from` to `to`; returns the times at which
+    /// it sent a Ping. Panics if it decides to close.
+    fn pings_between(server: &mut ServerSession<4>, from: u64, to: u64) -> Pings {
+        let mut pings = Pings::new();
+        let mut buf = [0u8; 64];
+        for ms in (from..=to).step_by(100) {
+            server.handle_timeout(Instant::from_millis(ms));
+            while let Some(n) = server.poll_transmit(&mut buf).unwrap() {
+                match decode(&buf[..n]) {
+                    Ok(Frame::Ping(_)) => pings.push(ms).expect("at most 16 pings"),
+                    other => panic!("unexpected frame at {ms} ms: {other:?}"),
+                }
+            }
+            assert_eq!(server.state(), State::Open, "closed at {ms} ms");
+        }
+        pings
+    }
+
+    #[test]
+    fn paused_reading_never_declares_the_peer_dead_and_pings_it_every_interval() {
+        let mut server = open_server(Instant::ZERO);
+        // An unpaused server only answers pings: none of its own before the timeout.
+        assert!(pings_between(&mut server, 0, 50_000).is_empty());
+        server.set_read_paused(Instant::from_millis(50_000), true);
+        assert!(server.is_read_paused());
+        assert_eq!(server.poll_timeout(), Some(Instant::from_millis(30_000)));
+        // Paused far beyond the 60 s timeout: a Ping at once, then every 30 s.
+        let pings = pings_between(&mut server, 50_000, 400_000);
+        let expected: Pings = (0..12).map(|i| 50_000 + i * 30_000).collect();
+        assert_eq!(pings, expected);
+    }
+
+    #[test]
+    fn resumed_reading_counts_the_timeout_from_the_resume() {
+        let mut server = open_server(Instant::ZERO);
+        server.set_read_paused(Instant::from_millis(10_000), true);
+        pings_between(&mut server, 10_000, 200_000);
+        server.set_read_paused(Instant::from_millis(200_000), false);
+        assert!(!server.is_read_paused());
+        assert_eq!(server.poll_timeout(), Some(Instant::from_millis(260_000)));
+        assert!(pings_between(&mut server, 200_000, 259_900).is_empty());
+        server.handle_timeout(Instant::from_millis(260_000));
+        assert_eq!(
+            server.local_close().map(|(code, _)| code),
+            Some(CloseCode::HEARTBEAT_TIMEOUT)
+        );
+    }
+
+    #[test]
+    fn repeated_pauses_within_an_interval_send_one_ping() {
+        let mut server = open_server(Instant::ZERO);
+        let mut pings = Pings::new();
+        for round in 0..10u64 {
+            let start = 40_000 + round * 1000;
+            server.set_read_paused(Instant::from_millis(start), true);
+            for at in pings_between(&mut server, start, start + 500) {
+                pings.push(at).expect("at most 16 pings");
+            }
+            server.set_read_paused(Instant::from_millis(start + 500), false);
+        }
+        assert_eq!(pings[..], [40_000], "no ping storm from pause flapping");
+    }
 }
