@@ -51,8 +51,6 @@ pub(crate) enum Call {
         exclude_sender: bool,
         result: ResultSlot<()>,
     },
-    /// Close for good.
-    Shutdown,
 }
 
 /// One piece of our answer to a server request.

@@ -72,6 +72,9 @@ pub struct Client {
 struct Inner {
     calls: Sender<Call>,
     events: Receiver<ClientEvent>,
+    /// Closed to tell the driver to shut down; a signal apart from the calls, so a driver
+    /// stuck writing to a peer that does not read still hears it.
+    stop: Sender<()>,
     /// Closed by the driver when it exits.
     done: Receiver<()>,
     shared: Arc<Shared>,
@@ -79,7 +82,7 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let _ = self.calls.try_send(Call::Shutdown);
+        self.stop.close();
     }
 }
 
@@ -93,6 +96,7 @@ pub fn start<R: Runtime>(runtime: R, options: ClientOptions) -> Result<Client, C
     let (calls_tx, calls_rx) = async_channel::unbounded();
     let (event_tx, event_rx) = async_channel::bounded(options.event_capacity);
     let (done_tx, done_rx) = async_channel::bounded(1);
+    let (stop_tx, stop_rx) = async_channel::bounded(1);
     let shared = Arc::new(Shared::default());
     let driver = Driver::new(DriverParts {
         runtime: runtime.clone(),
@@ -103,12 +107,16 @@ pub fn start<R: Runtime>(runtime: R, options: ClientOptions) -> Result<Client, C
         calls_tx: calls_tx.clone(),
         events: event_tx,
         done: done_tx,
+        stop: stop_rx,
+        close_timeout: options.close_timeout,
+        response_parts: options.response_parts,
         shared: shared.clone(),
     });
     runtime.spawn(driver.run());
     Ok(Client {
         inner: Arc::new(Inner {
             calls: calls_tx,
+            stop: stop_tx,
             events: event_rx,
             done: done_rx,
             shared,
@@ -209,9 +217,12 @@ impl Client {
     }
 
     /// Closes the connection (with a Close frame if open) and stops reconnecting. Returns
-    /// once the driver has finished.
+    /// once the driver has finished, which takes at most [`ClientOptions::close_timeout`]:
+    /// writing what is queued, the Close frame and waiting for the server's WebSocket close
+    /// all count against it, and a server that reads or answers nothing is dropped when it
+    /// runs out.
     pub async fn close(&self) {
-        let _ = self.inner.calls.send(Call::Shutdown).await;
+        self.inner.stop.close();
         // Resolves when the driver drops its end.
         let _ = self.inner.done.recv().await;
     }

@@ -1,5 +1,5 @@
 //! Carrying out the application's calls: sends, requests, answers to server requests,
-//! channel changes, shutdown.
+//! channel changes.
 
 use sentelite_core::frame::PayloadBuf;
 use sentelite_core::{Instant, RequestId, Status};
@@ -32,9 +32,10 @@ impl<R: Runtime> Driver<R> {
                     s.request(now, &event, payload.as_payload(), Some(timeout), buf)
                 });
                 let started = started.map(|id| {
-                    let (parts, items) = async_channel::unbounded();
-                    self.ours.insert(id, parts);
-                    Response::new(id, items, self.calls_tx.clone())
+                    let (response, feed) =
+                        Response::new(id, self.response_parts, self.calls_tx.clone());
+                    self.ours.insert(id, feed);
+                    response
                 });
                 // If the caller gave up waiting, the response is dropped here, which cancels.
                 let _ = result.try_send(started);
@@ -73,7 +74,6 @@ impl<R: Runtime> Driver<R> {
                 });
                 let _ = result.try_send(sent);
             }
-            Call::Shutdown => self.session.shutdown("client closed"),
         }
     }
 

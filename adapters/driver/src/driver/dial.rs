@@ -99,6 +99,9 @@ impl<R: Runtime> Driver<R> {
                     }
                 }
                 Wake::Call(call) => self.on_call(now, call),
+                Wake::Stop => self.begin_shutdown(),
+                // Only set after a shutdown, which abandons the attempt at once.
+                Wake::CloseDeadline => {}
             }
             self.drain_session();
             if self.session.state() != State::Connecting {

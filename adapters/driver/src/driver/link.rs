@@ -10,7 +10,7 @@ use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsClos
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use futures_lite::future;
 use futures_util::{SinkExt, StreamExt};
-use sentelite_core::{CloseCode, Instant, State};
+use sentelite_core::{CloseCode, Instant, RequestId, State};
 
 use super::Driver;
 use super::wait::Wake;
@@ -22,6 +22,14 @@ const CLOSE_GRACE: StdDuration = StdDuration::from_secs(1);
 
 /// The WebSocket over a plain or TLS stream: one type, so one loop serves `ws://` and `wss://`.
 pub(super) type Ws = WebSocketStream<transport::Stream>;
+
+/// What the connection loop waits for.
+enum Input {
+    /// The next WebSocket message (`None`: the stream ended).
+    Message(Option<Result<Message, WsError>>),
+    /// Room for the part that waited (`delivered` false: the response was dropped).
+    Room { id: RequestId, delivered: bool },
+}
 
 /// Whether the transport is still usable after a received message.
 enum Flow {
@@ -63,17 +71,29 @@ impl<R: Runtime> Driver<R> {
                 self.drain_session();
                 return;
             }
-            let wake = self.wait(ws.next()).await;
+            let wake = self.next_input(&mut ws).await;
             let now = self.clock.now();
             let flow = match wake {
-                Wake::Io(Some(Ok(message))) => self.on_message(now, message),
-                Wake::Io(Some(Err(error))) => self.on_ws_error(error),
-                Wake::Io(None) => Flow::Gone("connection closed".into()),
+                Wake::Io(Input::Message(Some(Ok(message)))) => self.on_message(now, message),
+                Wake::Io(Input::Message(Some(Err(error)))) => self.on_ws_error(error),
+                Wake::Io(Input::Message(None)) => Flow::Gone("connection closed".into()),
+                Wake::Io(Input::Room { id, delivered }) => {
+                    if !delivered {
+                        // The application dropped the response while its queue was full.
+                        self.cancel(id);
+                    }
+                    Flow::Continue
+                }
                 Wake::Timer => Flow::Continue,
                 Wake::Call(call) => {
                     self.on_call(now, call);
                     Flow::Continue
                 }
+                Wake::Stop => {
+                    self.begin_shutdown();
+                    Flow::Continue
+                }
+                Wake::CloseDeadline => Flow::Gone("no close within the close timeout".into()),
             };
             if let Flow::Gone(reason) = flow {
                 // Answer a WebSocket close if there was one; bounded, and harmless otherwise.
@@ -83,6 +103,28 @@ impl<R: Runtime> Driver<R> {
             }
             self.drain_session();
         }
+    }
+
+    /// Waits for the next message, or, while a response's queue is full, for room in it
+    /// instead: the connection is not read until then, and the session knows, so the
+    /// server's silence meanwhile is not held against it.
+    async fn next_input(&mut self, ws: &mut Ws) -> Wake<Input> {
+        let stalled = self.ours.take_stalled();
+        self.session
+            .set_read_paused(self.clock.now(), stalled.is_some());
+        let Some(mut stalled) = stalled else {
+            return self.wait(ws.next()).await.map(Input::Message);
+        };
+        let id = stalled.id;
+        let wake = self.wait(stalled.delivery.as_mut()).await;
+        if !matches!(wake, Wake::Io(_)) {
+            // Interrupted: the part still waits, inside its delivery.
+            self.ours.restore_stalled(stalled);
+        }
+        wake.map(|sent| Input::Room {
+            id,
+            delivered: sent.is_ok(),
+        })
     }
 
     /// The transport is gone: tell the session, which ends requests and plans a reconnect.
@@ -112,9 +154,9 @@ impl<R: Runtime> Driver<R> {
             });
             loop {
                 match self.wait_io_or_timer(write.as_mut()).await {
-                    Some(Ok(())) => break,
-                    Some(Err(error)) => return Err(format!("write failed: {error}")),
-                    None => {
+                    Wake::Io(Ok(())) => break,
+                    Wake::Io(Err(error)) => return Err(format!("write failed: {error}")),
+                    Wake::Timer => {
                         self.expire(self.clock.now());
                         self.drain_session();
                         if state_before != State::Closing && self.session.state() == State::Closing
@@ -122,6 +164,13 @@ impl<R: Runtime> Driver<R> {
                             return Err("write stalled until the session gave up".into());
                         }
                     }
+                    // The write may still finish in time; the close deadline bounds it.
+                    Wake::Stop => self.begin_shutdown(),
+                    Wake::CloseDeadline => {
+                        return Err("write stalled past the close timeout".into());
+                    }
+                    // Not woken by calls; were it, the call's frames join the next batch.
+                    Wake::Call(call) => self.on_call(self.clock.now(), call),
                 }
             }
         }
@@ -154,7 +203,12 @@ impl<R: Runtime> Driver<R> {
                 while let Some(Ok(_)) = ws.next().await {}
             }
         };
-        let grace = self.runtime.sleep_until(StdInstant::now() + CLOSE_GRACE);
+        // A shutdown's own deadline wins over the usual grace.
+        let mut until = StdInstant::now() + CLOSE_GRACE;
+        if let Some(close_by) = self.close_by {
+            until = until.min(close_by);
+        }
+        let grace = self.runtime.sleep_until(until);
         future::or(finish, grace).await;
     }
 

@@ -26,6 +26,7 @@ mod wait;
 use std::future::pending;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use async_channel::{Receiver, Sender};
 use sentelite_core::{ClientConfig, ClientSession, State};
@@ -66,6 +67,12 @@ pub(crate) struct DriverParts<R> {
     pub events: Sender<ClientEvent>,
     /// Dropped when the driver exits, which wakes [`crate::Client::close`].
     pub done: Sender<()>,
+    /// Closed by the application to shut the client down.
+    pub stop: Receiver<()>,
+    /// Longest time from the shutdown to the driver's exit.
+    pub close_timeout: StdDuration,
+    /// Parts queued per response before the connection stops being read.
+    pub response_parts: usize,
     pub shared: Arc<Shared>,
 }
 
@@ -83,6 +90,12 @@ pub(crate) struct Driver<R: Runtime> {
     theirs: ServerRequests,
     /// How the current connection is ending.
     close: CloseNote,
+    /// Closed by the application to shut the client down.
+    stop: Receiver<()>,
+    close_timeout: StdDuration,
+    /// When a shutdown stops waiting for the peer; set when the shutdown begins.
+    close_by: Option<StdInstant>,
+    response_parts: usize,
     /// Dropped when the driver exits, which wakes [`crate::Client::close`].
     _done: Sender<()>,
 }
@@ -103,6 +116,10 @@ impl<R: Runtime> Driver<R> {
             ours: OurRequests::default(),
             theirs: ServerRequests::default(),
             close: CloseNote::default(),
+            stop: parts.stop,
+            close_timeout: parts.close_timeout,
+            close_by: None,
+            response_parts: parts.response_parts,
             _done: parts.done,
         }
     }
@@ -125,9 +142,19 @@ impl<R: Runtime> Driver<R> {
             // No transport: wait for the reconnect timer or a call.
             match self.wait(pending::<()>()).await {
                 Wake::Call(call) => self.on_call(self.clock.now(), call),
-                Wake::Io(()) | Wake::Timer => {}
+                Wake::Stop => self.begin_shutdown(),
+                Wake::Io(()) | Wake::Timer | Wake::CloseDeadline => {}
             }
         }
         self.app.shared.open.store(false, Ordering::Release);
+    }
+
+    /// The application closed the client: close the session for good and start the clock
+    /// on how long that may take.
+    fn begin_shutdown(&mut self) {
+        if self.close_by.is_none() {
+            self.close_by = Some(StdInstant::now() + self.close_timeout);
+            self.session.shutdown("client closed");
+        }
     }
 }

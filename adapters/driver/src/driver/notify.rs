@@ -12,7 +12,6 @@ use super::requests::PartQueued;
 use super::{Driver, Session};
 use crate::client::{ClientStats, Shared};
 use crate::clock::to_std_duration;
-use crate::response::ResponseItem;
 use crate::{ClientEvent, IncomingRequest, RequestOutcome, Runtime};
 
 /// The application's event queue and the state every handle can read.
@@ -92,10 +91,11 @@ impl<R: Runtime> Driver<R> {
                 )));
             }
             Frame::Reply(reply) => {
-                let part = ResponseItem::Part(reply.payload.into());
-                if let PartQueued::ResponseDropped = self.ours.queue_part(reply.id, part) {
+                match self.ours.queue_part(reply.id, reply.payload.into()) {
+                    // A full queue: the connection loop stops reading until there is room.
+                    PartQueued::Yes | PartQueued::Stalled => {}
                     // The response was dropped: stop the request.
-                    self.cancel(reply.id);
+                    PartQueued::ResponseDropped => self.cancel(reply.id),
                 }
             }
             Frame::End(end) => {

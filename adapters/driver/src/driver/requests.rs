@@ -2,30 +2,48 @@
 //! application answers through [`crate::IncomingRequest`].
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 
-use async_channel::Sender;
+use async_channel::SendError;
+use futures_util::FutureExt;
 use sentelite_core::RequestId;
+use sentelite_core::frame::PayloadBuf;
 
 use crate::RequestOutcome;
-use crate::response::ResponseItem;
+use crate::response::ResponseFeed;
 
-/// Our requests in flight, by id, with the queue of their [`crate::Response`].
-#[derive(Default)]
-pub(super) struct OurRequests {
-    responses: HashMap<RequestId, Sender<ResponseItem>>,
+/// A part waiting for room in its response's full queue. It owns the part until the room
+/// comes, so waiting for it can be interrupted (by a timer, a call) and resumed without
+/// losing the part.
+pub(super) struct Stalled {
+    pub id: RequestId,
+    pub delivery: Pin<Box<dyn Future<Output = Result<(), SendError<PayloadBuf>>> + Send + Sync>>,
 }
 
-/// Whether a part reached its response.
+/// Our requests in flight, by id, each feeding its [`crate::Response`].
+///
+/// At most one part waits for room at a time: while one does, the driver does not read the
+/// connection (see [`Self::stalled`]), so no further part can arrive.
+#[derive(Default)]
+pub(super) struct OurRequests {
+    responses: HashMap<RequestId, ResponseFeed>,
+    stalled: Option<Stalled>,
+}
+
+/// What became of a part.
 pub(super) enum PartQueued {
-    /// Queued (or the request is not ours any more: a late part).
+    /// In its response's queue (or dropped as late: the request is not ours any more).
     Yes,
+    /// The queue is full: the part waits in [`OurRequests::take_stalled`] and reading stops.
+    Stalled,
     /// The application dropped the response: the request should be cancelled.
     ResponseDropped,
 }
 
 impl OurRequests {
-    pub(super) fn insert(&mut self, id: RequestId, response: Sender<ResponseItem>) {
-        self.responses.insert(id, response);
+    pub(super) fn insert(&mut self, id: RequestId, feed: ResponseFeed) {
+        self.responses.insert(id, feed);
     }
 
     pub(super) fn contains(&self, id: RequestId) -> bool {
@@ -33,18 +51,51 @@ impl OurRequests {
     }
 
     /// Hands one streamed part to the request's response.
-    pub(super) fn queue_part(&mut self, id: RequestId, item: ResponseItem) -> PartQueued {
-        match self.responses.get(&id).map(|to| to.try_send(item)) {
-            Some(Err(_)) => PartQueued::ResponseDropped,
-            _ => PartQueued::Yes,
+    pub(super) fn queue_part(&mut self, id: RequestId, part: PayloadBuf) -> PartQueued {
+        let Some(feed) = self.responses.get(&id) else {
+            return PartQueued::Yes;
+        };
+        match feed.parts.try_send(part) {
+            Ok(()) => PartQueued::Yes,
+            Err(async_channel::TrySendError::Full(part)) => {
+                let parts = feed.parts.clone();
+                self.stalled = Some(Stalled {
+                    id,
+                    delivery: Box::pin(async move { parts.send(part).await }),
+                });
+                PartQueued::Stalled
+            }
+            Err(async_channel::TrySendError::Closed(_)) => PartQueued::ResponseDropped,
         }
     }
 
-    /// Ends one of our requests: delivers the outcome exactly once, then forgets the id.
+    /// Takes the waiting part out to wait for its room; give it back with
+    /// [`Self::restore_stalled`] if the wait is interrupted.
+    pub(super) fn take_stalled(&mut self) -> Option<Stalled> {
+        self.stalled.take()
+    }
+
+    pub(super) fn restore_stalled(&mut self, stalled: Stalled) {
+        self.stalled = Some(stalled);
+    }
+
+    /// Ends one of our requests: delivers the outcome exactly once, then forgets the id. A
+    /// part of it still waiting for room goes with the end, after the queued parts.
     pub(super) fn end(&mut self, id: RequestId, outcome: RequestOutcome) {
-        if let Some(to) = self.responses.remove(&id) {
-            let _ = to.try_send(ResponseItem::End(outcome));
+        let Some(feed) = self.responses.remove(&id) else {
+            return;
+        };
+        let mut last_part = None;
+        if self.stalled.as_ref().is_some_and(|s| s.id == id)
+            && let Some(mut stalled) = self.stalled.take()
+        {
+            // Closing the queue makes the waiting send give its part back at once.
+            feed.parts.close();
+            if let Some(Err(SendError(part))) = stalled.delivery.as_mut().now_or_never() {
+                last_part = Some(part);
+            }
         }
+        feed.end(last_part, outcome);
     }
 }
 

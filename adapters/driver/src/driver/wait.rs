@@ -1,5 +1,6 @@
-//! Waiting: every wait of the driver races its IO against the session's next deadline and,
-//! where the driver can take them, the application's calls.
+//! Waiting: every wait of the driver races its IO against the session's next deadline, the
+//! application's shutdown (or, once shutting down, the close deadline) and, where the driver
+//! can take them, the application's calls.
 
 use std::future::{Future, pending};
 
@@ -15,15 +16,28 @@ pub(super) enum Wake<T> {
     Io(T),
     Timer,
     Call(Call),
+    /// The application closed the client.
+    Stop,
+    /// A shutdown ran out of time: drop the transport as it is.
+    CloseDeadline,
+}
+
+impl<T> Wake<T> {
+    pub(super) fn map<U>(self, f: impl FnOnce(T) -> U) -> Wake<U> {
+        match self {
+            Wake::Io(io) => Wake::Io(f(io)),
+            Wake::Timer => Wake::Timer,
+            Wake::Call(call) => Wake::Call(call),
+            Wake::Stop => Wake::Stop,
+            Wake::CloseDeadline => Wake::CloseDeadline,
+        }
+    }
 }
 
 impl<R: Runtime> Driver<R> {
-    /// Waits for `io`, the session's next deadline or a call, whichever comes first.
+    /// Waits for `io`, the session's next deadline, a call or the shutdown, whichever comes
+    /// first.
     pub(super) async fn wait<T>(&self, io: impl Future<Output = T>) -> Wake<T> {
-        let timer = async {
-            self.session_timer().await;
-            Wake::Timer
-        };
         let call = async {
             match self.calls.recv().await {
                 Ok(call) => Wake::Call(call),
@@ -31,26 +45,37 @@ impl<R: Runtime> Driver<R> {
                 Err(_) => pending().await,
             }
         };
-        let io = async { Wake::Io(io.await) };
         // `race` picks the first poll at random, so a flood on one input cannot starve
         // the others; overdue timers are also handled at the top of every loop turn.
-        future::race(io, future::race(call, timer)).await
+        future::race(call, self.wait_io_or_timer(io)).await
     }
 
-    /// Runs `io` to completion unless the session's next deadline comes first (`None`).
-    pub(super) async fn wait_io_or_timer<T>(&self, io: impl Future<Output = T>) -> Option<T> {
+    /// Waits for `io`, the session's next deadline or the shutdown, leaving calls queued.
+    pub(super) async fn wait_io_or_timer<T>(&self, io: impl Future<Output = T>) -> Wake<T> {
         let timer = async {
-            self.session_timer().await;
-            None
+            match self.session.poll_timeout() {
+                Some(at) => self.runtime.sleep_until(self.clock.to_std(at)).await,
+                None => pending::<()>().await,
+            }
+            Wake::Timer
         };
-        future::or(async { Some(io.await) }, timer).await
+        let io = async { Wake::Io(io.await) };
+        future::race(io, future::race(timer, self.stop_or_close_deadline())).await
     }
 
-    /// Completes at the session's next deadline; never if it has none.
-    async fn session_timer(&self) {
-        match self.session.poll_timeout() {
-            Some(at) => self.runtime.sleep_until(self.clock.to_std(at)).await,
-            None => pending::<()>().await,
+    /// Before a shutdown: completes when the application asks for one. After: completes at
+    /// the close deadline.
+    async fn stop_or_close_deadline<T>(&self) -> Wake<T> {
+        match self.close_by {
+            None => {
+                // Closing the channel is the signal; nothing is ever sent on it.
+                let _ = self.stop.recv().await;
+                Wake::Stop
+            }
+            Some(at) => {
+                self.runtime.sleep_until(at).await;
+                Wake::CloseDeadline
+            }
         }
     }
 
