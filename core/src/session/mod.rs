@@ -11,7 +11,10 @@ mod client;
 mod endpoint;
 mod server;
 
-pub use client::{ClientConfig, ClientSession};
+pub use client::{
+    ClientConfig, ClientSession, MAX_HEARTBEAT_INTERVAL, MAX_HEARTBEAT_TIMEOUT,
+    MIN_HEARTBEAT_INTERVAL, heartbeat_from_welcome,
+};
 pub use endpoint::Endpoint;
 pub use server::{ServerConfig, ServerSession};
 
