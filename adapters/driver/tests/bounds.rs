@@ -1,0 +1,316 @@
+//! Bounds the client keeps against a server that misbehaves: `close()` returns within
+//! `ClientOptions::close_timeout` even when the server reads nothing, and a response the
+//! application does not read holds a bounded number of parts while the connection waits
+//! (and stays up), then delivers every part in order.
+//!
+//! The server here is a small one of its own (the core's `ServerSession` behind
+//! async-tungstenite on 127.0.0.1), so each test controls exactly when the server reads and
+//! writes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use async_tungstenite::tungstenite::Message;
+use futures_lite::future;
+use futures_util::StreamExt;
+use sentelite_core::{Frame, Payload, ServerConfig, ServerSession, Status};
+use sentelite_driver::clock::{Clock, to_core_duration};
+use sentelite_driver::{Client, ClientEvent, ClientOptions, PayloadBuf, RequestOutcome};
+
+/// Upper bound for any single wait; a broken client fails instead of hanging.
+const STEP: Duration = Duration::from_secs(5);
+
+/// What the server does once the handshake is done.
+#[derive(Clone, Copy)]
+enum Behaviour {
+    /// Never reads or writes again, but keeps the socket open.
+    Deaf,
+    /// Answers a request with `parts` parts of `size` bytes (the part number in the first
+    /// four bytes), then End OK; counts the parts it managed to write.
+    Flood { parts: u32, size: usize },
+}
+
+/// A one-connection-at-a-time server on its own thread, stopped on drop.
+struct Server {
+    port: u16,
+    /// Parts written to the socket so far (flood only).
+    written: Arc<AtomicUsize>,
+    stop: Option<async_channel::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(behaviour: Behaviour, config: ServerConfig) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = listener.local_addr().expect("local addr").port();
+        let written = Arc::new(AtomicUsize::new(0));
+        let (stop, stopped) = async_channel::bounded::<()>(1);
+        let counter = written.clone();
+        let thread = std::thread::spawn(move || {
+            smol::block_on(async {
+                let listener = smol::net::TcpListener::try_from(listener).expect("async listener");
+                let serving = async {
+                    while let Ok((stream, _)) = listener.accept().await {
+                        serve(stream, behaviour, config, &counter).await;
+                    }
+                };
+                // Closing the stop channel ends the server and drops its connection.
+                future::or(serving, async {
+                    let _ = stopped.recv().await;
+                })
+                .await;
+            });
+        });
+        Self {
+            port,
+            written,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}/sentelite", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Serves one connection: the handshake, then `behaviour`.
+async fn serve(
+    stream: smol::net::TcpStream,
+    behaviour: Behaviour,
+    config: ServerConfig,
+    written: &AtomicUsize,
+) {
+    let Ok(mut ws) = async_tungstenite::accept_async(stream).await else {
+        return;
+    };
+    let clock = Clock::start();
+    let mut session: ServerSession<8> = ServerSession::new(config, clock.now());
+    let mut buf = vec![0u8; 256 * 1024];
+    while let Some(Ok(message)) = ws.next().await {
+        let Message::Binary(bytes) = message else {
+            continue;
+        };
+        let now = clock.now();
+        let mut out = Vec::new();
+        match session.handle_frame(now, &bytes) {
+            Ok(Some(Frame::Hello(hello))) => {
+                let uid = format!("user-{}", hello.client_id);
+                let n = session
+                    .accept(now, &uid, 1, &mut buf)
+                    .expect("welcome encodes");
+                out.push(buf[..n].to_vec());
+            }
+            Ok(Some(Frame::Request(request))) => {
+                if let Behaviour::Flood { parts, size } = behaviour {
+                    let id = request.id;
+                    for seq in 0..parts {
+                        let mut payload = vec![0u8; size];
+                        payload[..4].copy_from_slice(&seq.to_le_bytes());
+                        let n = session
+                            .reply(id, seq, Payload::Bytes(&payload), &mut buf)
+                            .expect("part encodes");
+                        if ws.send(Message::binary(buf[..n].to_vec())).await.is_err() {
+                            return;
+                        }
+                        written.fetch_add(1, Ordering::SeqCst);
+                    }
+                    let n = session
+                        .end(id, Status::OK, Payload::Empty, &mut buf)
+                        .expect("end encodes");
+                    out.push(buf[..n].to_vec());
+                }
+            }
+            _ => {}
+        }
+        while let Ok(Some(n)) = session.poll_transmit(&mut buf) {
+            out.push(buf[..n].to_vec());
+        }
+        for frame in out {
+            if ws.send(Message::binary(frame)).await.is_err() {
+                return;
+            }
+        }
+        if session.is_open() && matches!(behaviour, Behaviour::Deaf) {
+            // Keep the socket open and never look at it again.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+async fn within<T>(what: &str, limit: Duration, fut: impl Future<Output = T>) -> T {
+    let timer = async {
+        smol::Timer::after(limit).await;
+        None
+    };
+    match future::or(async { Some(fut.await) }, timer).await {
+        Some(value) => value,
+        None => panic!("timed out after {limit:?} waiting for {what}"),
+    }
+}
+
+async fn opened(client: &Client) {
+    within("open", STEP, async {
+        loop {
+            match client.events().recv().await {
+                Some(ClientEvent::Opened { .. }) => return,
+                Some(_) => {}
+                None => panic!("event stream ended"),
+            }
+        }
+    })
+    .await;
+}
+
+fn ms(n: u64) -> sentelite_core::Duration {
+    to_core_duration(Duration::from_millis(n))
+}
+
+/// A server that completes the handshake and then reads nothing: the client's writes back
+/// up until its socket is full. `close()` must still return within the close timeout
+/// (before, it waited for a write that never finished).
+#[test]
+fn close_returns_within_the_close_timeout_when_the_server_reads_nothing() {
+    let server = Server::start(
+        Behaviour::Deaf,
+        ServerConfig {
+            max_frame: 1024 * 1024,
+            // Long enough that no heartbeat rescues the stuck write during the test.
+            heartbeat_interval: ms(60_000),
+            heartbeat_timeout: ms(120_000),
+            ..ServerConfig::default()
+        },
+    );
+    let mut options = ClientOptions::new(server.url(), "dev-close");
+    options.close_timeout = Duration::from_millis(500);
+    let client = sentelite_smol::connect(options).expect("valid options");
+    smol::block_on(async {
+        opened(&client).await;
+        // Fill the socket: each send returns once the driver took it; a send that does not
+        // return means the driver is stuck writing to a server that does not read.
+        let payload = PayloadBuf::Bytes(vec![7; 256 * 1024]);
+        let mut stuck = false;
+        for _ in 0..400 {
+            let send = client.send("test/fill", payload.clone());
+            let timer = async {
+                smol::Timer::after(Duration::from_millis(300)).await;
+                None
+            };
+            match future::or(async { Some(send.await) }, timer).await {
+                Some(result) => result.expect("send while open"),
+                None => {
+                    stuck = true;
+                    break;
+                }
+            }
+        }
+        assert!(stuck, "the client's writes never backed up");
+        let started = Instant::now();
+        within("close", Duration::from_secs(3), client.close()).await;
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(500 + 1000),
+            "close took {took:?} with a 500 ms close timeout"
+        );
+        assert!(!client.is_open());
+    });
+}
+
+/// A response the application does not read: its queue stays within `response_parts`, the
+/// client stops reading so the server's writes back up (memory stays bounded on both ends),
+/// and the connection survives a pause several heartbeat timeouts long. Once read, every
+/// part arrives, in order, then the end.
+#[test]
+fn an_unread_response_holds_a_bounded_queue_and_then_delivers_every_part_in_order() {
+    const PARTS: u32 = 1024;
+    const SIZE: usize = 32 * 1024;
+    let server = Server::start(
+        Behaviour::Flood {
+            parts: PARTS,
+            size: SIZE,
+        },
+        ServerConfig {
+            max_frame: 64 * 1024,
+            // The client declares the server dead after 600 ms without reading anything.
+            heartbeat_interval: ms(200),
+            heartbeat_timeout: ms(600),
+            ..ServerConfig::default()
+        },
+    );
+    let mut options = ClientOptions::new(server.url(), "dev-slow-reader");
+    options.response_parts = 4;
+    let client = sentelite_smol::connect(options).expect("valid options");
+    smol::block_on(async {
+        opened(&client).await;
+        let mut response = client
+            .request("test/flood", PayloadBuf::Empty, Duration::from_secs(60))
+            .await
+            .expect("request");
+
+        // Wait until the server cannot write any more: its count stops moving.
+        let mut last = usize::MAX;
+        within("the server's writes to back up", STEP, async {
+            loop {
+                smol::Timer::after(Duration::from_millis(300)).await;
+                let now = server.written.load(Ordering::SeqCst);
+                if now == last && now > 0 {
+                    return;
+                }
+                last = now;
+            }
+        })
+        .await;
+        // Several heartbeat timeouts without reading: the pause is ours, not the server's.
+        smol::Timer::after(Duration::from_millis(1500)).await;
+        let written = server.written.load(Ordering::SeqCst);
+        assert!(
+            written < PARTS as usize,
+            "the server wrote all {written} parts: nothing pushed back"
+        );
+        assert!(
+            response.queued_parts() <= 4,
+            "{} parts queued, bound is 4",
+            response.queued_parts()
+        );
+        assert!(client.is_open(), "the paused connection was given up");
+        while let Some(event) = client.events().try_recv() {
+            assert!(
+                !matches!(event, ClientEvent::Closed { .. }),
+                "closed while paused: {event:?}"
+            );
+        }
+
+        let mut next = 0u32;
+        within("every part", STEP, async {
+            while let Some(part) = response.next_part().await {
+                assert!(response.queued_parts() <= 4);
+                let PayloadBuf::Bytes(bytes) = part else {
+                    panic!("parts are bytes");
+                };
+                assert_eq!(bytes.len(), SIZE);
+                let seq = u32::from_le_bytes(bytes[..4].try_into().expect("four bytes"));
+                assert_eq!(seq, next, "parts out of order");
+                next += 1;
+            }
+        })
+        .await;
+        assert_eq!(next, PARTS);
+        assert!(matches!(
+            response.outcome(),
+            Some(RequestOutcome::Completed(Status::OK, _))
+        ));
+        assert_eq!(client.stats().reconnects, 0);
+        within("close", STEP, client.close()).await;
+    });
+}
