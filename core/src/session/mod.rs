@@ -195,6 +195,15 @@ pub enum SendError {
     Encode(EncodeError),
 }
 
+impl crate::codec::NeedsRoom for SendError {
+    fn room_needed(&self) -> Option<usize> {
+        match self {
+            SendError::Encode(e) => e.room_needed(),
+            _ => None,
+        }
+    }
+}
+
 impl From<EncodeError> for SendError {
     fn from(e: EncodeError) -> Self {
         SendError::Encode(e)
