@@ -1,23 +1,13 @@
 //! The requester's view of one request: streamed parts, then exactly one final outcome.
 
 use async_channel::{Receiver, Sender};
+use sentelite_core::RequestId;
 use sentelite_core::frame::PayloadBuf;
-use sentelite_core::{RequestId, Status};
 
 use crate::call::Call;
 
-/// How one of our requests ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestOutcome {
-    /// The server sent its final frame.
-    Completed(Status, PayloadBuf),
-    /// Our deadline passed first.
-    TimedOut,
-    /// We cancelled it.
-    Cancelled,
-    /// The connection (or the client) closed before it completed.
-    Closed,
-}
+/// How one of our requests ended: the core's one outcome type, shared with the host.
+pub use sentelite_core::RequestOutcome;
 
 /// How the driver ends a [`Response`]: the outcome, and the last part if it was still waiting
 /// for room in the full queue when the request ended.
@@ -146,6 +136,7 @@ impl Drop for Response {
 mod tests {
     use super::*;
     use futures_lite::future::block_on;
+    use sentelite_core::Status;
 
     fn pair(capacity: usize) -> (ResponseFeed, Response, Receiver<Call>) {
         let (calls_tx, calls) = async_channel::unbounded();
@@ -164,7 +155,10 @@ mod tests {
         feed.parts.try_send(part(2)).unwrap();
         feed.end(
             None,
-            RequestOutcome::Completed(Status::OK, PayloadBuf::Empty),
+            RequestOutcome::Completed {
+                status: Status::OK,
+                payload: PayloadBuf::Empty,
+            },
         );
         block_on(async {
             assert_eq!(response.next_part().await, Some(part(1)));
@@ -174,7 +168,10 @@ mod tests {
         });
         assert_eq!(
             response.outcome(),
-            Some(&RequestOutcome::Completed(Status::OK, PayloadBuf::Empty))
+            Some(&RequestOutcome::Completed {
+                status: Status::OK,
+                payload: PayloadBuf::Empty,
+            })
         );
         // Nothing more can be delivered once the end was given.
         assert!(feed.parts.try_send(part(3)).is_err());

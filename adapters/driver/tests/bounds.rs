@@ -308,7 +308,10 @@ fn an_unread_response_holds_a_bounded_queue_and_then_delivers_every_part_in_orde
         assert_eq!(next, PARTS);
         assert!(matches!(
             response.outcome(),
-            Some(RequestOutcome::Completed(Status::OK, _))
+            Some(RequestOutcome::Completed {
+                status: Status::OK,
+                ..
+            })
         ));
         assert_eq!(client.stats().reconnects, 0);
         within("close", STEP, client.close()).await;

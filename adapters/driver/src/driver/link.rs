@@ -10,7 +10,7 @@ use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsClos
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use futures_lite::future;
 use futures_util::{SinkExt, StreamExt};
-use sentelite_core::{CloseCode, Instant, RequestId, State};
+use sentelite_core::{CloseCode, Instant, RequestId, State, websocket};
 
 use super::Driver;
 use super::wait::Wake;
@@ -44,6 +44,8 @@ pub(super) struct CloseNote {
     pub code: Option<CloseCode>,
     /// Why, for the Closed event and the WebSocket close frame.
     pub detail: Option<String>,
+    /// The server's WebSocket close frame (code, reason), if it sent one.
+    pub peer_websocket: Option<(u16, String)>,
 }
 
 impl CloseNote {
@@ -192,10 +194,12 @@ impl<R: Runtime> Driver<R> {
     /// Sends our WebSocket close (echoing the protocol close code) and waits briefly for the
     /// peer's.
     async fn close_transport(&mut self, ws: &mut Ws) {
-        let code = self.close.code.unwrap_or(CloseCode::NORMAL);
-        let reason = CloseCode::websocket_reason(self.close.detail.as_deref().unwrap_or(""));
+        let (code, reason) = websocket::close_frame(
+            self.close.code.unwrap_or(CloseCode::NORMAL),
+            self.close.detail.as_deref().unwrap_or(""),
+        );
         let frame = CloseFrame {
-            code: WsCloseCode::from(code.websocket_code()),
+            code: WsCloseCode::from(code),
             reason: reason.to_owned().into(),
         };
         let finish = async {
@@ -230,17 +234,10 @@ impl<R: Runtime> Driver<R> {
                 Flow::Continue
             }
             Message::Close(frame) => {
-                let reason = frame.map_or_else(
-                    || "websocket closed by peer".to_owned(),
-                    |f| {
-                        format!(
-                            "websocket closed by peer: {} {}",
-                            u16::from(f.code),
-                            f.reason
-                        )
-                    },
-                );
-                Flow::Gone(reason)
+                // Without a native Close before it, this is how the server said why.
+                self.close.peer_websocket =
+                    frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned()));
+                Flow::Gone("websocket closed by peer".to_owned())
             }
             // The WebSocket layer answers pings itself.
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Flow::Continue,

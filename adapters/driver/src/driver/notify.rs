@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use async_channel::{Sender, TrySendError};
-use sentelite_core::frame::{PayloadBuf, SubscribeError};
-use sentelite_core::{Frame, RequestEnd, SessionEvent, Status};
+use sentelite_core::frame::SubscribeError;
+use sentelite_core::{Frame, SessionEvent, Status, websocket};
 
 use super::requests::PartQueued;
 use super::{Driver, Session};
@@ -98,12 +98,7 @@ impl<R: Runtime> Driver<R> {
                     PartQueued::ResponseDropped => self.cancel(reply.id),
                 }
             }
-            Frame::End(end) => {
-                self.ours.end(
-                    end.id,
-                    RequestOutcome::Completed(end.status, end.payload.into()),
-                );
-            }
+            Frame::End(end) => self.ours.end(end.id, RequestOutcome::from(&end)),
             Frame::Cancel(cancel) => self.app.emit(ClientEvent::Cancelled { id: cancel.id }),
             Frame::ChannelMsg(msg) => self.app.emit(ClientEvent::ChannelMessage {
                 channel: msg.channel.to_owned(),
@@ -132,7 +127,17 @@ impl<R: Runtime> Driver<R> {
                 }
                 SessionEvent::Closed { code, initiator } => {
                     self.theirs.clear();
-                    let reason = self.close.detail.take().unwrap_or_default();
+                    let peer = self.close.peer_websocket.take();
+                    let (code, initiator, peer_reason) = websocket::closed_by_websocket(
+                        code,
+                        initiator,
+                        peer.as_ref().map(|(c, r)| (*c, r.as_str())),
+                    );
+                    let detail = self.close.detail.take();
+                    let reason = match peer_reason {
+                        Some(reason) => reason.to_owned(),
+                        None => detail.unwrap_or_default(),
+                    };
                     self.app.emit(ClientEvent::Closed {
                         code,
                         reason,
@@ -140,15 +145,7 @@ impl<R: Runtime> Driver<R> {
                     });
                 }
                 SessionEvent::RequestEnded { id, end } => {
-                    let outcome = match end {
-                        RequestEnd::Completed(status) => {
-                            RequestOutcome::Completed(status, PayloadBuf::Empty)
-                        }
-                        RequestEnd::TimedOut => RequestOutcome::TimedOut,
-                        RequestEnd::Cancelled => RequestOutcome::Cancelled,
-                        RequestEnd::Closed => RequestOutcome::Closed,
-                    };
-                    self.ours.end(id, outcome);
+                    self.ours.end(id, RequestOutcome::from(end));
                 }
                 SessionEvent::ReconnectScheduled { attempt, delay } => {
                     self.app.emit(ClientEvent::ReconnectScheduled {

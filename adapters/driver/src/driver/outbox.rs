@@ -2,24 +2,25 @@
 
 use async_tungstenite::tungstenite::Message;
 use sentelite_core::SendError;
-use sentelite_core::codec::EncodeError;
+use sentelite_core::codec::encode_to_vec;
 
 use super::Session;
 use crate::ClientError;
 
-/// First size of the encode buffer; it grows to the largest frame actually sent.
-const INITIAL_BUFFER: usize = 4096;
+/// Frames up to this size are encoded in the scratch buffer; larger ones are encoded again
+/// into a buffer of their exact size.
+const SCRATCH: usize = 4096;
 
-/// The encode buffer and the messages not written yet.
+/// The encode scratch buffer and the messages not written yet.
 pub(super) struct Outbox {
-    buf: Vec<u8>,
+    scratch: Box<[u8; SCRATCH]>,
     messages: Vec<Message>,
 }
 
 impl Outbox {
     pub(super) fn new() -> Self {
         Self {
-            buf: vec![0; INITIAL_BUFFER],
+            scratch: Box::new([0; SCRATCH]),
             messages: Vec::new(),
         }
     }
@@ -35,40 +36,26 @@ impl Outbox {
 
     /// Moves the session's own frames (Hello, pings, pongs, subscriptions, Close) here.
     pub(super) fn collect_transmit(&mut self, session: &mut Session) {
-        loop {
-            match session.poll_transmit(&mut self.buf) {
-                Ok(Some(n)) => self.messages.push(Message::binary(self.buf[..n].to_vec())),
-                Ok(None) => break,
-                Err(EncodeError::BufferTooSmall { required }) if required > self.buf.len() => {
-                    self.buf.resize(required, 0);
-                }
-                Err(_) => break,
-            }
+        while let Ok((true, frame)) = encode_to_vec(&mut self.scratch[..], |buf| {
+            session
+                .poll_transmit(buf)
+                .map(|n| (n.is_some(), n.unwrap_or(0)))
+        }) {
+            self.messages.push(Message::binary(frame));
         }
     }
 
-    /// Runs an encoding send call, growing the buffer if the frame needs more room, and
-    /// queues the frame it produced.
+    /// Runs an encoding send call and queues the frame it produced (none when it wrote
+    /// nothing, e.g. an unsubscribe while disconnected).
     pub(super) fn encode<T>(
         &mut self,
         session: &mut Session,
         mut call: impl FnMut(&mut Session, &mut [u8]) -> Result<(T, usize), SendError>,
     ) -> Result<T, ClientError> {
-        loop {
-            match call(session, &mut self.buf) {
-                Ok((value, n)) => {
-                    if n > 0 {
-                        self.messages.push(Message::binary(self.buf[..n].to_vec()));
-                    }
-                    return Ok(value);
-                }
-                Err(SendError::Encode(EncodeError::BufferTooSmall { required }))
-                    if required > self.buf.len() =>
-                {
-                    self.buf.resize(required, 0);
-                }
-                Err(error) => return Err(error.into()),
-            }
+        let (value, frame) = encode_to_vec(&mut self.scratch[..], |buf| call(session, buf))?;
+        if !frame.is_empty() {
+            self.messages.push(Message::binary(frame));
         }
+        Ok(value)
     }
 }
