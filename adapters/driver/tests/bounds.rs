@@ -1,7 +1,8 @@
 //! Bounds the client keeps against a server that misbehaves: `close()` returns within
 //! `ClientOptions::close_timeout` even when the server reads nothing, and a response the
 //! application does not read holds a bounded number of parts while the connection waits
-//! (and stays up), then delivers every part in order.
+//! (and stays up), then delivers every part in order. Also how a server's bare WebSocket
+//! close is reported.
 //!
 //! The server here is a small one of its own (the core's `ServerSession` behind
 //! async-tungstenite on 127.0.0.1), so each test controls exactly when the server reads and
@@ -13,11 +14,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::Message;
+use async_tungstenite::tungstenite::protocol::CloseFrame;
 use futures_lite::future;
 use futures_util::StreamExt;
 use sentelite_core::{Frame, Payload, ServerConfig, ServerSession, Status};
 use sentelite_driver::clock::{Clock, to_core_duration};
-use sentelite_driver::{Client, ClientEvent, ClientOptions, PayloadBuf, RequestOutcome};
+use sentelite_driver::{
+    Client, ClientEvent, ClientOptions, CloseCode, Initiator, PayloadBuf, RequestOutcome,
+};
 
 /// Upper bound for any single wait; a broken client fails instead of hanging.
 const STEP: Duration = Duration::from_secs(5);
@@ -27,6 +31,8 @@ const STEP: Duration = Duration::from_secs(5);
 enum Behaviour {
     /// Never reads or writes again, but keeps the socket open.
     Deaf,
+    /// Closes the WebSocket with this code and reason, without a native Close frame.
+    WebSocketClose(u16, &'static str),
     /// Answers a request with `parts` parts of `size` bytes (the part number in the first
     /// four bytes), then End OK; counts the parts it managed to write.
     Flood { parts: u32, size: usize },
@@ -142,9 +148,22 @@ async fn serve(
                 return;
             }
         }
-        if session.is_open() && matches!(behaviour, Behaviour::Deaf) {
-            // Keep the socket open and never look at it again.
-            std::future::pending::<()>().await;
+        if session.is_open() {
+            match behaviour {
+                // Keep the socket open and never look at it again.
+                Behaviour::Deaf => std::future::pending::<()>().await,
+                Behaviour::WebSocketClose(code, reason) => {
+                    let frame = CloseFrame {
+                        code: code.into(),
+                        reason: reason.into(),
+                    };
+                    let _ = ws.close(Some(frame)).await;
+                    // Answer nothing more; the client ends the connection.
+                    while let Some(Ok(_)) = ws.next().await {}
+                    return;
+                }
+                Behaviour::Flood { .. } => {}
+            }
         }
     }
 }
@@ -314,6 +333,47 @@ fn an_unread_response_holds_a_bounded_queue_and_then_delivers_every_part_in_orde
             })
         ));
         assert_eq!(client.stats().reconnects, 0);
+        within("close", STEP, client.close()).await;
+    });
+}
+
+/// A server that closes the WebSocket with 4005 (`auth-failed` in the WebSocket code space)
+/// but no native Close frame: the client reports the server's close with that code and
+/// reason, as the host does for clients, not a lost transport.
+#[test]
+fn a_websocket_close_without_a_native_close_is_reported_as_the_servers_close() {
+    let server = Server::start(
+        Behaviour::WebSocketClose(4005, "token revoked"),
+        ServerConfig::default(),
+    );
+    let mut options = ClientOptions::new(server.url(), "dev-ws-close");
+    options.backoff_initial = Duration::from_secs(30);
+    options.backoff_max = Duration::from_secs(30);
+    let client = sentelite_smol::connect(options).expect("valid options");
+    smol::block_on(async {
+        opened(&client).await;
+        let closed = within("closed", STEP, async {
+            loop {
+                match client.events().recv().await {
+                    Some(ClientEvent::Closed {
+                        code,
+                        reason,
+                        initiator,
+                    }) => return (code, reason, initiator),
+                    Some(_) => {}
+                    None => panic!("event stream ended"),
+                }
+            }
+        })
+        .await;
+        assert_eq!(
+            closed,
+            (
+                CloseCode::AUTH_FAILED,
+                "token revoked".to_owned(),
+                Initiator::Peer
+            )
+        );
         within("close", STEP, client.close()).await;
     });
 }
