@@ -12,7 +12,7 @@ mod endpoint;
 mod server;
 
 pub use client::{
-    ClientConfig, ClientSession, MAX_HEARTBEAT_INTERVAL, MAX_HEARTBEAT_TIMEOUT,
+    ClientConfig, ClientSession, MAX_HEARTBEAT_INTERVAL, MAX_HEARTBEAT_TIMEOUT, MAX_ID_LEN,
     MIN_HEARTBEAT_INTERVAL, heartbeat_from_welcome,
 };
 pub use endpoint::Endpoint;
