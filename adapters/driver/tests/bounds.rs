@@ -377,3 +377,54 @@ fn a_websocket_close_without_a_native_close_is_reported_as_the_servers_close() {
         within("close", STEP, client.close()).await;
     });
 }
+
+/// Dropping a response whose queue is full cancels the request and lets the client read
+/// again: the rest of the server's parts are taken (and dropped as late) instead of the
+/// connection staying paused for a response nobody holds.
+#[test]
+fn dropping_a_full_response_resumes_reading() {
+    const PARTS: u32 = 1024;
+    let server = Server::start(
+        Behaviour::Flood {
+            parts: PARTS,
+            size: 32 * 1024,
+        },
+        ServerConfig {
+            max_frame: 64 * 1024,
+            ..ServerConfig::default()
+        },
+    );
+    let mut options = ClientOptions::new(server.url(), "dev-drop");
+    options.response_parts = 2;
+    let client = sentelite_smol::connect(options).expect("valid options");
+    smol::block_on(async {
+        opened(&client).await;
+        let response = client
+            .request("test/flood", PayloadBuf::Empty, Duration::from_secs(60))
+            .await
+            .expect("request");
+        let mut last = usize::MAX;
+        within("the server's writes to back up", STEP, async {
+            loop {
+                smol::Timer::after(Duration::from_millis(300)).await;
+                let now = server.written.load(Ordering::SeqCst);
+                if now == last && now > 0 {
+                    return;
+                }
+                last = now;
+            }
+        })
+        .await;
+        assert!(last < PARTS as usize, "nothing pushed back");
+        drop(response);
+        within("the server to finish writing", STEP, async {
+            while server.written.load(Ordering::SeqCst) < PARTS as usize {
+                smol::Timer::after(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        assert!(client.is_open());
+        assert_eq!(client.stats().reconnects, 0);
+        within("close", STEP, client.close()).await;
+    });
+}
