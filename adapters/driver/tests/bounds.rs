@@ -25,6 +25,12 @@ use sentelite_driver::{
 
 /// Upper bound for any single wait; a broken client fails instead of hanging.
 const STEP: Duration = Duration::from_secs(5);
+/// Upper bound for moving the whole flood (12 MiB) on a loaded machine.
+const BULK: Duration = Duration::from_secs(30);
+/// A flood of this many parts of [`PART_SIZE`] is three times what loopback sockets buffered
+/// before the server's writes blocked (about 4 MiB on the machine this was written on).
+const PARTS: u32 = 384;
+const PART_SIZE: usize = 32 * 1024;
 
 /// What the server does once the handshake is done.
 #[derive(Clone, Copy)]
@@ -252,12 +258,10 @@ fn close_returns_within_the_close_timeout_when_the_server_reads_nothing() {
 /// part arrives, in order, then the end.
 #[test]
 fn an_unread_response_holds_a_bounded_queue_and_then_delivers_every_part_in_order() {
-    const PARTS: u32 = 1024;
-    const SIZE: usize = 32 * 1024;
     let server = Server::start(
         Behaviour::Flood {
             parts: PARTS,
-            size: SIZE,
+            size: PART_SIZE,
         },
         ServerConfig {
             max_frame: 64 * 1024,
@@ -279,7 +283,7 @@ fn an_unread_response_holds_a_bounded_queue_and_then_delivers_every_part_in_orde
 
         // Wait until the server cannot write any more: its count stops moving.
         let mut last = usize::MAX;
-        within("the server's writes to back up", STEP, async {
+        within("the server's writes to back up", BULK, async {
             loop {
                 smol::Timer::after(Duration::from_millis(300)).await;
                 let now = server.written.load(Ordering::SeqCst);
@@ -311,13 +315,13 @@ fn an_unread_response_holds_a_bounded_queue_and_then_delivers_every_part_in_orde
         }
 
         let mut next = 0u32;
-        within("every part", STEP, async {
+        within("every part", BULK, async {
             while let Some(part) = response.next_part().await {
                 assert!(response.queued_parts() <= 4);
                 let PayloadBuf::Bytes(bytes) = part else {
                     panic!("parts are bytes");
                 };
-                assert_eq!(bytes.len(), SIZE);
+                assert_eq!(bytes.len(), PART_SIZE);
                 let seq = u32::from_le_bytes(bytes[..4].try_into().expect("four bytes"));
                 assert_eq!(seq, next, "parts out of order");
                 next += 1;
@@ -383,11 +387,10 @@ fn a_websocket_close_without_a_native_close_is_reported_as_the_servers_close() {
 /// connection staying paused for a response nobody holds.
 #[test]
 fn dropping_a_full_response_resumes_reading() {
-    const PARTS: u32 = 1024;
     let server = Server::start(
         Behaviour::Flood {
             parts: PARTS,
-            size: 32 * 1024,
+            size: PART_SIZE,
         },
         ServerConfig {
             max_frame: 64 * 1024,
@@ -404,7 +407,7 @@ fn dropping_a_full_response_resumes_reading() {
             .await
             .expect("request");
         let mut last = usize::MAX;
-        within("the server's writes to back up", STEP, async {
+        within("the server's writes to back up", BULK, async {
             loop {
                 smol::Timer::after(Duration::from_millis(300)).await;
                 let now = server.written.load(Ordering::SeqCst);
@@ -417,7 +420,7 @@ fn dropping_a_full_response_resumes_reading() {
         .await;
         assert!(last < PARTS as usize, "nothing pushed back");
         drop(response);
-        within("the server to finish writing", STEP, async {
+        within("the server to finish writing", BULK, async {
             while server.written.load(Ordering::SeqCst) < PARTS as usize {
                 smol::Timer::after(Duration::from_millis(50)).await;
             }
@@ -425,6 +428,51 @@ fn dropping_a_full_response_resumes_reading() {
         .await;
         assert!(client.is_open());
         assert_eq!(client.stats().reconnects, 0);
+        within("close", STEP, client.close()).await;
+    });
+}
+
+/// A request that times out while one of its parts waits for room in the full queue: the
+/// queued parts, then that part, then `TimedOut`. Nothing the client accepted is lost.
+#[test]
+fn a_request_ending_while_its_part_waits_keeps_that_part() {
+    let server = Server::start(
+        Behaviour::Flood {
+            parts: PARTS,
+            size: PART_SIZE,
+        },
+        ServerConfig {
+            max_frame: 64 * 1024,
+            ..ServerConfig::default()
+        },
+    );
+    let mut options = ClientOptions::new(server.url(), "dev-timeout");
+    options.response_parts = 3;
+    let client = sentelite_smol::connect(options).expect("valid options");
+    smol::block_on(async {
+        opened(&client).await;
+        let mut response = client
+            .request("test/flood", PayloadBuf::Empty, Duration::from_millis(500))
+            .await
+            .expect("request");
+        // Past the deadline without reading.
+        smol::Timer::after(Duration::from_millis(1200)).await;
+        let mut seqs = Vec::new();
+        within("the parts", STEP, async {
+            while let Some(PayloadBuf::Bytes(bytes)) = response.next_part().await {
+                seqs.push(u32::from_le_bytes(
+                    bytes[..4].try_into().expect("four bytes"),
+                ));
+            }
+        })
+        .await;
+        assert_eq!(
+            seqs,
+            vec![0, 1, 2, 3],
+            "three queued parts and the one that waited"
+        );
+        assert_eq!(response.outcome(), Some(&RequestOutcome::TimedOut));
+        assert!(client.is_open());
         within("close", STEP, client.close()).await;
     });
 }

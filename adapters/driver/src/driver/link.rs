@@ -147,7 +147,7 @@ impl<R: Runtime> Driver<R> {
                 return Ok(());
             }
             let batch = self.outbox.take();
-            let state_before = self.session.state();
+            let mut state_before = self.session.state();
             let mut write = pin!(async {
                 for message in batch {
                     ws.feed(message).await?;
@@ -167,7 +167,10 @@ impl<R: Runtime> Driver<R> {
                         }
                     }
                     // The write may still finish in time; the close deadline bounds it.
-                    Wake::Stop => self.begin_shutdown(),
+                    Wake::Stop => {
+                        self.begin_shutdown();
+                        state_before = self.session.state();
+                    }
                     Wake::CloseDeadline => {
                         return Err("write stalled past the close timeout".into());
                     }
