@@ -198,8 +198,20 @@ mod tests {
             o.session_config(),
             Err(ClientError::InvalidOptions(_))
         ));
-        let mut o = base;
+        let mut o = base.clone();
         o.max_frame = 10;
+        assert!(matches!(
+            o.session_config(),
+            Err(ClientError::InvalidOptions(_))
+        ));
+        let mut o = base.clone();
+        o.close_timeout = Duration::ZERO;
+        assert!(matches!(
+            o.session_config(),
+            Err(ClientError::InvalidOptions(_))
+        ));
+        let mut o = base;
+        o.response_parts = 0;
         assert!(matches!(
             o.session_config(),
             Err(ClientError::InvalidOptions(_))
