@@ -100,6 +100,49 @@ impl core::fmt::Display for EncodeError {
 #[cfg(feature = "std")]
 impl std::error::Error for EncodeError {}
 
+/// An error that may mean "the buffer was too small": how many bytes would have fitted the
+/// frame, so a caller with an allocator can retry with a buffer that size.
+pub trait NeedsRoom {
+    /// The buffer size the frame needs, if that was the only problem.
+    fn room_needed(&self) -> Option<usize>;
+}
+
+impl NeedsRoom for EncodeError {
+    fn room_needed(&self) -> Option<usize> {
+        match self {
+            EncodeError::BufferTooSmall { required } => Some(*required),
+            EncodeError::TooLarge { .. } => None,
+        }
+    }
+}
+
+/// Runs an encoding call (a session's send call, `poll_transmit`, [`encode`]) into `scratch`
+/// and returns its value with the encoded bytes as a vector of their exact length. A frame
+/// larger than `scratch` is encoded again into a buffer of exactly the size the first try
+/// asked for, so one small scratch buffer serves every frame and nothing grows for good.
+///
+/// `encode` returns its value and the number of bytes written (0 when it wrote nothing); it
+/// may run twice, so it must leave no trace when it fails, as every encoding call of this
+/// crate does.
+#[cfg(feature = "alloc")]
+pub fn encode_to_vec<T, E: NeedsRoom>(
+    scratch: &mut [u8],
+    mut encode: impl FnMut(&mut [u8]) -> Result<(T, usize), E>,
+) -> Result<(T, alloc::vec::Vec<u8>), E> {
+    match encode(scratch) {
+        Ok((value, n)) => Ok((value, scratch[..n].to_vec())),
+        Err(error) => match error.room_needed() {
+            Some(required) if required > scratch.len() => {
+                let mut buf = alloc::vec![0u8; required];
+                let (value, n) = encode(&mut buf)?;
+                buf.truncate(n);
+                Ok((value, buf))
+            }
+            _ => Err(error),
+        },
+    }
+}
+
 /// Exact number of bytes [`encode`] writes for `frame`.
 pub fn encoded_len(frame: &Frame<'_>) -> usize {
     // The Size flavor cannot fail; report "huge" rather than panic if it ever did.
@@ -207,5 +250,42 @@ mod tests {
             encode_limited(&big, &mut buf, 10),
             Err(EncodeError::TooLarge { max: 10, .. })
         ));
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn encode_to_vec_retries_once_at_the_size_asked_for() {
+        use crate::frame::{Event, Payload};
+        let big = [7u8; 300];
+        let frame = Frame::Event(Event {
+            event: "e",
+            payload: Payload::Bytes(&big),
+        });
+        let mut calls = 0;
+        let mut scratch = [0u8; 64];
+        let (value, bytes) = encode_to_vec(&mut scratch, |buf| {
+            calls += 1;
+            encode(&frame, buf).map(|n| (n, n))
+        })
+        .unwrap();
+        assert_eq!(calls, 2);
+        assert_eq!(bytes.len(), value);
+        assert_eq!(bytes.len(), encoded_len(&frame));
+        assert_eq!(decode(&bytes).unwrap(), frame);
+
+        // A small frame takes the scratch buffer alone.
+        let small = Frame::Event(Event {
+            event: "e",
+            payload: Payload::Empty,
+        });
+        let (_, bytes) =
+            encode_to_vec(&mut scratch, |buf| encode(&small, buf).map(|n| ((), n))).unwrap();
+        assert_eq!(decode(&bytes).unwrap(), small);
+
+        // Errors other than a small buffer are returned as they are.
+        let refused = encode_to_vec(&mut scratch, |_| {
+            Err::<((), usize), _>(EncodeError::TooLarge { len: 9, max: 8 })
+        });
+        assert_eq!(refused, Err(EncodeError::TooLarge { len: 9, max: 8 }));
     }
 }

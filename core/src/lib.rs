@@ -19,9 +19,11 @@
 //! | [`correlate`] | the request table: streamed parts, deadlines, cancel, fail-on-close |
 //! | [`channels`] | the client's wanted subscriptions, restored after reconnects |
 //! | [`heartbeat`] | ping schedule, RTT, silence detection |
+//! | `outcome` | `RequestOutcome`: how a request ended, owned (`alloc`) |
 //! | [`log`] | log records, levels, the acknowledged log queue with exact loss accounting |
 //! | [`backoff`] | capped exponential reconnect backoff with seeded jitter |
 //! | [`value`] | the self-describing CBOR payload form |
+//! | [`websocket`] | native closes in WebSocket close frames, both ways |
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -41,16 +43,23 @@ pub mod codec;
 pub mod correlate;
 pub mod frame;
 pub mod heartbeat;
+#[cfg(feature = "alloc")]
+pub mod outcome;
 pub mod log;
 pub mod session;
 pub mod time;
 pub mod value;
+pub mod websocket;
 
 pub use codec::{DecodeError, EncodeError, decode, encode};
 pub use correlate::{RequestEnd, RequestId};
 pub use frame::{CloseCode, Frame, Payload, Status};
+#[cfg(feature = "alloc")]
+pub use outcome::RequestOutcome;
 pub use session::{
     ClientConfig, ClientSession, Endpoint, Initiator, ProtocolError, SendError, ServerConfig,
     ServerSession, Session, SessionEvent, State, Stats,
 };
+#[cfg(feature = "std")]
+pub use time::StdClock;
 pub use time::{Duration, Instant};

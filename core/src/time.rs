@@ -128,6 +128,71 @@ impl Add for Duration {
     }
 }
 
+impl From<core::time::Duration> for Duration {
+    /// Truncated to whole microseconds, saturating at the largest representable duration.
+    fn from(d: core::time::Duration) -> Self {
+        Duration {
+            micros: u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+impl From<Duration> for core::time::Duration {
+    fn from(d: Duration) -> Self {
+        core::time::Duration::from_micros(d.micros)
+    }
+}
+
+/// Converts between `std::time::Instant` and the core's [`Instant`], counting from an origin
+/// the adapter picks (usually its start, so the core's numbers stay small and readable).
+/// Runtimes whose clock is a wrapper of `std::time::Instant` (tokio's, which tests can
+/// pause) convert through it.
+#[cfg(feature = "std")]
+#[derive(Debug, Clone, Copy)]
+pub struct StdClock {
+    origin: std::time::Instant,
+}
+
+#[cfg(feature = "std")]
+impl StdClock {
+    /// Far enough ahead to mean "never" when a core instant does not fit `std`'s.
+    const NEVER: core::time::Duration = core::time::Duration::from_secs(100 * 365 * 24 * 3600);
+
+    /// A clock whose core time zero is `origin`.
+    pub fn new(origin: std::time::Instant) -> Self {
+        Self { origin }
+    }
+
+    /// A clock starting now.
+    pub fn start() -> Self {
+        Self::new(std::time::Instant::now())
+    }
+
+    /// The current core time.
+    pub fn now(&self) -> Instant {
+        self.to_core(std::time::Instant::now())
+    }
+
+    /// Microseconds since the origin; moments before it map to zero, moments beyond
+    /// `u64::MAX` microseconds to the largest instant.
+    pub fn to_core(&self, t: std::time::Instant) -> Instant {
+        Instant {
+            micros: Duration::from(t.saturating_duration_since(self.origin)).micros,
+        }
+    }
+
+    /// The `std` moment of a core instant, for a timer. Round trips exactly, so waking at
+    /// the returned moment always finds the core deadline reached; an instant `std` cannot
+    /// represent becomes a moment a century away instead of a panic.
+    pub fn to_std(&self, t: Instant) -> std::time::Instant {
+        let offset = core::time::Duration::from_micros(t.micros);
+        self.origin
+            .checked_add(offset)
+            .or_else(|| self.origin.checked_add(Self::NEVER))
+            .unwrap_or(self.origin)
+    }
+}
+
 /// The earlier of two optional deadlines; `None` means "no deadline".
 pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
@@ -156,5 +221,61 @@ mod tests {
         assert_eq!(earliest(Some(b), Some(a)), Some(a));
         assert_eq!(earliest(None, Some(b)), Some(b));
         assert_eq!(earliest(None, None), None);
+    }
+
+    #[test]
+    fn durations_convert_both_ways_saturating() {
+        assert_eq!(
+            Duration::from(core::time::Duration::from_millis(250)),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            core::time::Duration::from(Duration::from_micros(42)),
+            core::time::Duration::from_micros(42)
+        );
+        assert_eq!(
+            Duration::from(core::time::Duration::MAX),
+            Duration::from_micros(u64::MAX)
+        );
+    }
+
+    #[cfg(feature = "std")]
+    mod std_clock {
+        use super::super::*;
+        use std::time::{Duration as StdDuration, Instant as StdInstant};
+
+        #[test]
+        fn counts_micros_from_the_origin() {
+            let origin = StdInstant::now();
+            let clock = StdClock::new(origin);
+            assert_eq!(clock.to_core(origin), Instant::ZERO);
+            let later = origin + StdDuration::from_millis(1500) + StdDuration::from_nanos(999);
+            assert_eq!(clock.to_core(later), Instant::from_micros(1_500_000));
+        }
+
+        #[test]
+        fn moments_before_the_origin_are_zero() {
+            let origin = StdInstant::now() + StdDuration::from_secs(5);
+            let clock = StdClock::new(origin);
+            assert_eq!(clock.to_core(StdInstant::now()), Instant::ZERO);
+        }
+
+        #[test]
+        fn deadlines_round_trip_so_a_wake_is_never_early() {
+            let clock = StdClock::start();
+            for micros in [0u64, 1, 999, 1_000_001, 86_400_000_000] {
+                let deadline = Instant::from_micros(micros);
+                let wake = clock.to_std(deadline);
+                assert_eq!(clock.to_core(wake), deadline);
+                assert!(clock.to_core(wake + StdDuration::from_nanos(1)) >= deadline);
+            }
+        }
+
+        #[test]
+        fn an_unrepresentable_deadline_becomes_far_future_not_a_panic() {
+            let clock = StdClock::start();
+            let wake = clock.to_std(Instant::from_micros(u64::MAX));
+            assert!(wake > StdInstant::now() + StdDuration::from_secs(365 * 24 * 3600));
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! The requester's side of a server→client request: a stream of reply parts ending in exactly
 //! one [`RequestOutcome`].
 
+use sentelite_core::RequestId;
 use sentelite_core::frame::PayloadBuf;
-use sentelite_core::{RequestId, Status};
 use tokio::sync::mpsc;
 
 use crate::ConnectionId;
@@ -14,23 +14,9 @@ use crate::queue::{CommandTx, TrySendError};
 /// stops reading from its client (backpressure rather than unbounded memory).
 pub(crate) const REPLY_BUFFER: usize = 64;
 
-/// How a server→client request ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestOutcome {
-    /// The client sent its final frame.
-    Completed {
-        /// The client's status.
-        status: Status,
-        /// Result data or error detail.
-        payload: PayloadBuf,
-    },
-    /// The deadline passed first.
-    TimedOut,
-    /// The request was cancelled on the server side.
-    Cancelled,
-    /// The connection ended first.
-    Closed,
-}
+/// How a server→client request ended: the core's one outcome type, shared with the client
+/// driver.
+pub use sentelite_core::RequestOutcome;
 
 /// One item of a reply stream.
 #[derive(Debug, Clone, PartialEq, Eq)]

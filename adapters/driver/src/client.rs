@@ -1,4 +1,4 @@
-//! The handle the application holds. Every method turns into a command for the driver
+//! The handle the application holds. Every method turns into a call for the driver
 //! task; results come back typed.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,9 +8,9 @@ use std::time::Duration;
 use async_channel::{Receiver, Sender};
 use sentelite_core::frame::PayloadBuf;
 
+use crate::call::{Call, ask};
 use crate::clock::to_core_duration;
-use crate::command::{Command, call};
-use crate::driver::Driver;
+use crate::driver::{Driver, DriverParts};
 use crate::transport::Security;
 use crate::{ClientError, ClientEvent, ClientOptions, Response, Runtime, target};
 
@@ -70,8 +70,11 @@ pub struct Client {
 
 #[derive(Debug)]
 struct Inner {
-    commands: Sender<Command>,
+    calls: Sender<Call>,
     events: Receiver<ClientEvent>,
+    /// Closed to tell the driver to shut down; a signal apart from the calls, so a driver
+    /// stuck writing to a peer that does not read still hears it.
+    stop: Sender<()>,
     /// Closed by the driver when it exits.
     done: Receiver<()>,
     shared: Arc<Shared>,
@@ -79,7 +82,7 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let _ = self.commands.try_send(Command::Shutdown);
+        self.stop.close();
     }
 }
 
@@ -90,25 +93,30 @@ pub fn start<R: Runtime>(runtime: R, options: ClientOptions) -> Result<Client, C
     let target = target::parse(&options.url)?;
     let config = options.session_config()?;
     let security = Security::for_target(&target, &options.extra_root_certs)?;
-    let (command_tx, command_rx) = async_channel::unbounded();
+    let (calls_tx, calls_rx) = async_channel::unbounded();
     let (event_tx, event_rx) = async_channel::bounded(options.event_capacity);
     let (done_tx, done_rx) = async_channel::bounded(1);
+    let (stop_tx, stop_rx) = async_channel::bounded(1);
     let shared = Arc::new(Shared::default());
-    let driver = Driver::new(
-        runtime.clone(),
+    let driver = Driver::new(DriverParts {
+        runtime: runtime.clone(),
         target,
         security,
         config,
-        command_rx,
-        command_tx.clone(),
-        event_tx,
-        done_tx,
-        shared.clone(),
-    );
+        calls: calls_rx,
+        calls_tx: calls_tx.clone(),
+        events: event_tx,
+        done: done_tx,
+        stop: stop_rx,
+        close_timeout: options.close_timeout,
+        response_parts: options.response_parts,
+        shared: shared.clone(),
+    });
     runtime.spawn(driver.run());
     Ok(Client {
         inner: Arc::new(Inner {
-            commands: command_tx,
+            calls: calls_tx,
+            stop: stop_tx,
             events: event_rx,
             done: done_rx,
             shared,
@@ -121,10 +129,10 @@ impl Client {
     /// is open.
     pub async fn send(&self, event: &str, payload: PayloadBuf) -> Result<(), ClientError> {
         let event = event.to_owned();
-        call(&self.inner.commands, |reply| Command::Send {
+        ask(&self.inner.calls, |result| Call::Send {
             event,
             payload,
-            reply,
+            result,
         })
         .await
     }
@@ -138,11 +146,11 @@ impl Client {
     ) -> Result<Response, ClientError> {
         let event = event.to_owned();
         let timeout = to_core_duration(timeout);
-        call(&self.inner.commands, |reply| Command::Request {
+        ask(&self.inner.calls, |result| Call::Request {
             event,
             payload,
             timeout,
-            reply,
+            result,
         })
         .await
     }
@@ -151,9 +159,9 @@ impl Client {
     /// server's answer arrives as [`ClientEvent::SubscribeResult`].
     pub async fn subscribe(&self, channel: &str) -> Result<(), ClientError> {
         let channel = channel.to_owned();
-        call(&self.inner.commands, |reply| Command::Subscribe {
+        ask(&self.inner.calls, |result| Call::Subscribe {
             channel,
-            reply,
+            result,
         })
         .await
     }
@@ -161,9 +169,9 @@ impl Client {
     /// Stops wanting `channel`.
     pub async fn unsubscribe(&self, channel: &str) -> Result<(), ClientError> {
         let channel = channel.to_owned();
-        call(&self.inner.commands, |reply| Command::Unsubscribe {
+        ask(&self.inner.calls, |result| Call::Unsubscribe {
             channel,
-            reply,
+            result,
         })
         .await
     }
@@ -177,11 +185,11 @@ impl Client {
         exclude_sender: bool,
     ) -> Result<(), ClientError> {
         let channel = channel.to_owned();
-        call(&self.inner.commands, |reply| Command::Publish {
+        ask(&self.inner.calls, |result| Call::Publish {
             channel,
             payload,
             exclude_sender,
-            reply,
+            result,
         })
         .await
     }
@@ -209,9 +217,12 @@ impl Client {
     }
 
     /// Closes the connection (with a Close frame if open) and stops reconnecting. Returns
-    /// once the driver has finished.
+    /// once the driver has finished, which takes at most [`ClientOptions::close_timeout`]:
+    /// writing what is queued, the Close frame and waiting for the server's WebSocket close
+    /// all count against it, and a server that reads or answers nothing is dropped when it
+    /// runs out.
     pub async fn close(&self) {
-        let _ = self.inner.commands.send(Command::Shutdown).await;
+        self.inner.stop.close();
         // Resolves when the driver drops its end.
         let _ = self.inner.done.recv().await;
     }

@@ -8,7 +8,7 @@ use sentelite_core::frame::{PayloadBuf, SubscribeError};
 use sentelite_core::{CloseCode, Initiator, RequestId, Status};
 
 use crate::ClientError;
-use crate::command::{Answer, Command, call};
+use crate::call::{AnswerPiece, Call, ask};
 
 /// Something that happened on the client's connection.
 #[derive(Debug)]
@@ -92,7 +92,7 @@ pub struct IncomingRequest {
     timeout: Option<Duration>,
     generation: u64,
     next_seq: u32,
-    commands: Sender<Command>,
+    calls: Sender<Call>,
     finished: bool,
     drop_status: Status,
 }
@@ -104,7 +104,7 @@ impl IncomingRequest {
         payload: PayloadBuf,
         timeout_ms: u32,
         generation: u64,
-        commands: Sender<Command>,
+        calls: Sender<Call>,
     ) -> Self {
         Self {
             event,
@@ -113,7 +113,7 @@ impl IncomingRequest {
             timeout: (timeout_ms > 0).then(|| Duration::from_millis(u64::from(timeout_ms))),
             generation,
             next_seq: 0,
-            commands,
+            calls,
             finished: false,
             drop_status: Status::ERROR,
         }
@@ -132,7 +132,7 @@ impl IncomingRequest {
     /// Sends one streamed part of the answer.
     pub async fn part(&mut self, payload: PayloadBuf) -> Result<(), ClientError> {
         let seq = self.next_seq;
-        self.respond(Answer::Part { seq, payload }).await?;
+        self.answer(AnswerPiece::Part { seq, payload }).await?;
         self.next_seq = seq.wrapping_add(1);
         Ok(())
     }
@@ -141,7 +141,7 @@ impl IncomingRequest {
     /// still ends (with [`Status::ERROR`]) and the error comes back here.
     pub async fn end(mut self, status: Status, payload: PayloadBuf) -> Result<(), ClientError> {
         self.finished = true;
-        self.respond(Answer::End { status, payload }).await
+        self.answer(AnswerPiece::End { status, payload }).await
     }
 
     /// Used by the driver when the event could not be queued: the server hears "busy".
@@ -149,13 +149,13 @@ impl IncomingRequest {
         self.drop_status = status;
     }
 
-    async fn respond(&self, answer: Answer) -> Result<(), ClientError> {
+    async fn answer(&self, piece: AnswerPiece) -> Result<(), ClientError> {
         let (generation, id) = (self.generation, self.id);
-        call(&self.commands, |reply| Command::Respond {
+        ask(&self.calls, |result| Call::Answer {
             generation,
             id,
-            answer,
-            reply: Some(reply),
+            piece,
+            result: Some(result),
         })
         .await
     }
@@ -164,14 +164,14 @@ impl IncomingRequest {
 impl Drop for IncomingRequest {
     fn drop(&mut self) {
         if !self.finished {
-            let _ = self.commands.try_send(Command::Respond {
+            let _ = self.calls.try_send(Call::Answer {
                 generation: self.generation,
                 id: self.id,
-                answer: Answer::End {
+                piece: AnswerPiece::End {
                     status: self.drop_status,
                     payload: PayloadBuf::Empty,
                 },
-                reply: None,
+                result: None,
             });
         }
     }

@@ -30,7 +30,8 @@
 //! | [`client`] | the [`Client`] handle the application holds |
 //! | [`event`] | [`ClientEvent`] and [`IncomingRequest`] (the server asking the client) |
 //! | [`response`] | [`Response`]: the streamed answer to one of our requests |
-//! | `driver` | the loop: connect, read, write, timers, commands |
+//! | `driver` | the loop: connect, read, write, timers, calls (split by concern inside) |
+//! | `call` | what the handles ask of the driver task, each with a typed result slot |
 //! | `target` | the URL split into host, port, TLS or not, and request target |
 //! | `transport` | the stream under the WebSocket: plain or TLS, as one type |
 //! | `tls` | rustls config and handshake (feature `tls`) |
@@ -39,9 +40,9 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod call;
 pub mod client;
 pub mod clock;
-mod command;
 mod driver;
 mod error;
 pub mod event;

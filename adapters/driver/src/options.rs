@@ -47,6 +47,16 @@ pub struct ClientOptions {
     /// [`crate::ClientStats::events_dropped`]). The driver never waits for a slow reader,
     /// because waiting would stall heartbeats.
     pub event_capacity: usize,
+    /// Longest time [`crate::Client::close`] takes: sending what is queued and the Close
+    /// frame, then waiting for the server's WebSocket close. When it runs out the connection
+    /// is dropped as it is, so a server that stops reading cannot hold a closing client.
+    pub close_timeout: Duration,
+    /// Parts of one [`crate::Response`] queued for the application. While a response's
+    /// queue is full the client stops reading its connection until the application takes a
+    /// part (its heartbeat timeout paused meanwhile, its pings still sent), so a slow reader
+    /// slows the server down instead of growing memory. Other traffic on the connection
+    /// waits too; read responses promptly or drop them (which cancels the request).
+    pub response_parts: usize,
     /// Certificates (DER bytes) trusted as roots for `wss://` in addition to the Mozilla
     /// roots built in, e.g. a self-signed server's own certificate or a private CA. The
     /// server is always verified against these roots and the URL's host; there is no way
@@ -56,7 +66,8 @@ pub struct ClientOptions {
 
 impl ClientOptions {
     /// Defaults: 64 KiB frames, reconnect from 1 s up to 30 s, 10 s handshake timeout (TCP,
-    /// TLS, WebSocket and the sentelite Hello/Welcome together), only the built-in TLS roots,
+    /// TLS, WebSocket and the sentelite Hello/Welcome together), 5 s close timeout, 64 parts
+    /// queued per response, 1024 queued events, only the built-in TLS roots,
     /// boot id and jitter seed drawn from the time and the process id.
     pub fn new(url: impl Into<String>, client_id: impl Into<String>) -> Self {
         let seed = entropy();
@@ -74,6 +85,8 @@ impl ClientOptions {
             handshake_timeout: Duration::from_secs(10),
             rng_seed: seed,
             event_capacity: 1024,
+            close_timeout: Duration::from_secs(5),
+            response_parts: 64,
             extra_root_certs: Vec::new(),
         }
     }
@@ -96,6 +109,16 @@ impl ClientOptions {
         if self.handshake_timeout.is_zero() {
             return Err(ClientError::InvalidOptions(
                 "handshake_timeout must be above zero",
+            ));
+        }
+        if self.close_timeout.is_zero() {
+            return Err(ClientError::InvalidOptions(
+                "close_timeout must be above zero",
+            ));
+        }
+        if self.response_parts == 0 {
+            return Err(ClientError::InvalidOptions(
+                "response_parts must be above zero",
             ));
         }
         if self.event_capacity == 0 {
@@ -175,8 +198,20 @@ mod tests {
             o.session_config(),
             Err(ClientError::InvalidOptions(_))
         ));
-        let mut o = base;
+        let mut o = base.clone();
         o.max_frame = 10;
+        assert!(matches!(
+            o.session_config(),
+            Err(ClientError::InvalidOptions(_))
+        ));
+        let mut o = base.clone();
+        o.close_timeout = Duration::ZERO;
+        assert!(matches!(
+            o.session_config(),
+            Err(ClientError::InvalidOptions(_))
+        ));
+        let mut o = base;
+        o.response_parts = 0;
         assert!(matches!(
             o.session_config(),
             Err(ClientError::InvalidOptions(_))

@@ -1,5 +1,5 @@
 //! What a runtime adapter provides. Three operations are all the driver needs from an async
-//! runtime; everything else (WebSocket, session, commands) is runtime-neutral, so the tokio and
+//! runtime; everything else (WebSocket, session, calls) is runtime-neutral, so the tokio and
 //! smol adapters stay a few lines of glue each.
 
 use std::future::Future;

@@ -17,6 +17,15 @@ use crate::time::{Duration, Instant, earliest};
 /// Longest client id, token and firmware id a [`ClientConfig`] holds.
 pub const MAX_ID_LEN: usize = 64;
 
+/// Shortest ping interval a Welcome can set: a server asking for less (by mistake or on
+/// purpose) cannot make the client flood the link with pings.
+pub const MIN_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(100);
+/// Longest ping interval a Welcome can set.
+pub const MAX_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(3600);
+/// Longest silence timeout a Welcome can set: a dead server is noticed within two hours
+/// whatever it asked for.
+pub const MAX_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2 * 3600);
+
 /// How a client identifies itself and paces its reconnects.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -40,11 +49,15 @@ pub struct ClientConfig {
     pub backoff_max: Duration,
     /// Seed for reconnect jitter (use something device-unique, e.g. boot id ^ serial).
     pub rng_seed: u64,
+    /// Ping interval used when the server's Welcome gives none (zero).
+    pub heartbeat_interval: Duration,
+    /// Silence timeout used when the server's Welcome gives none (zero).
+    pub heartbeat_timeout: Duration,
 }
 
 impl ClientConfig {
     /// Defaults matching sente-lite: reconnect from 1 s up to 30 s, 10 s handshake timeout,
-    /// 4 KiB frames. Returns `None` if `client_id` is empty or longer than [`MAX_ID_LEN`].
+    /// 4 KiB frames, heartbeat every 30 s with a 60 s timeout unless the server says. Returns `None` if `client_id` is empty or longer than [`MAX_ID_LEN`].
     pub fn new(client_id: &str) -> Option<Self> {
         if client_id.is_empty() {
             return None;
@@ -60,6 +73,8 @@ impl ClientConfig {
             backoff_initial: Duration::from_millis(1000),
             backoff_max: Duration::from_millis(30_000),
             rng_seed: 0x5e47_e11e,
+            heartbeat_interval: Duration::from_secs(30),
+            heartbeat_timeout: Duration::from_secs(60),
         })
     }
 }
@@ -210,8 +225,11 @@ impl<const P: usize, const S: usize> ClientSession<P, S> {
                 }
                 self.connection_id = welcome.connection_id;
                 self.endpoint.peer_max_frame = welcome.max_frame as usize;
-                let interval = Duration::from_millis(u64::from(welcome.heartbeat_ms.max(1)));
-                let timeout = Duration::from_millis(u64::from(welcome.heartbeat_timeout_ms.max(1)));
+                let (interval, timeout) = heartbeat_from_welcome(
+                    welcome.heartbeat_ms,
+                    welcome.heartbeat_timeout_ms,
+                    &self.config,
+                );
                 self.endpoint.heartbeat = Some(Heartbeat::new(now, interval, timeout, true));
                 self.endpoint.state = State::Open;
                 self.endpoint.stats.handshakes += 1;
@@ -365,5 +383,133 @@ impl<const P: usize, const S: usize> ClientSession<P, S> {
             attempt: self.backoff.attempt(),
             delay,
         });
+    }
+}
+
+/// The heartbeat a client runs after a Welcome, from the server's values (milliseconds)
+/// kept within sane bounds: zero means "no opinion" and takes the client's own setting; the
+/// interval is clamped to [`MIN_HEARTBEAT_INTERVAL`]..=[`MAX_HEARTBEAT_INTERVAL`]; the
+/// timeout to at least one and a half intervals (so one late pong is not death) and at most
+/// [`MAX_HEARTBEAT_TIMEOUT`].
+pub fn heartbeat_from_welcome(
+    interval_ms: u32,
+    timeout_ms: u32,
+    config: &ClientConfig,
+) -> (Duration, Duration) {
+    let or_own = |ms: u32, own: Duration| match ms {
+        0 => own,
+        ms => Duration::from_millis(u64::from(ms)),
+    };
+    let interval = or_own(interval_ms, config.heartbeat_interval)
+        .max(MIN_HEARTBEAT_INTERVAL)
+        .min(MAX_HEARTBEAT_INTERVAL);
+    let shortest_timeout = interval + Duration::from_micros(interval.as_micros() / 2);
+    let timeout = or_own(timeout_ms, config.heartbeat_timeout)
+        .max(shortest_timeout)
+        .min(MAX_HEARTBEAT_TIMEOUT);
+    (interval, timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> ClientConfig {
+        ClientConfig::new("dev").unwrap()
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn sane_welcome_values_are_kept() {
+        assert_eq!(
+            heartbeat_from_welcome(30_000, 60_000, &config()),
+            (ms(30_000), ms(60_000))
+        );
+        assert_eq!(
+            heartbeat_from_welcome(100, 400, &config()),
+            (ms(100), ms(400))
+        );
+    }
+
+    #[test]
+    fn zero_takes_the_clients_own_setting() {
+        let mut own = config();
+        own.heartbeat_interval = ms(5_000);
+        own.heartbeat_timeout = ms(20_000);
+        assert_eq!(heartbeat_from_welcome(0, 0, &own), (ms(5_000), ms(20_000)));
+        assert_eq!(
+            heartbeat_from_welcome(2_000, 0, &own),
+            (ms(2_000), ms(20_000))
+        );
+        assert_eq!(
+            heartbeat_from_welcome(0, 9_000, &own),
+            (ms(5_000), ms(9_000))
+        );
+    }
+
+    #[test]
+    fn the_interval_is_clamped_to_its_bounds() {
+        assert_eq!(
+            heartbeat_from_welcome(1, 10_000, &config()).0,
+            MIN_HEARTBEAT_INTERVAL
+        );
+        assert_eq!(
+            heartbeat_from_welcome(u32::MAX, u32::MAX, &config()).0,
+            MAX_HEARTBEAT_INTERVAL
+        );
+    }
+
+    #[test]
+    fn the_timeout_outlasts_the_interval_and_has_a_ceiling() {
+        // A timeout at or below the interval would kill every healthy connection.
+        assert_eq!(
+            heartbeat_from_welcome(10_000, 1, &config()),
+            (ms(10_000), ms(15_000))
+        );
+        assert_eq!(
+            heartbeat_from_welcome(10_000, 10_000, &config()).1,
+            ms(15_000)
+        );
+        // u32::MAX ms is 49 days: a dead server would go unnoticed that long.
+        assert_eq!(
+            heartbeat_from_welcome(1_000, u32::MAX, &config()).1,
+            MAX_HEARTBEAT_TIMEOUT
+        );
+        let (interval, timeout) = heartbeat_from_welcome(u32::MAX, 1, &config());
+        assert!(timeout > interval && timeout <= MAX_HEARTBEAT_TIMEOUT);
+    }
+
+    #[test]
+    fn a_welcome_with_a_zero_heartbeat_does_not_ping_in_a_loop() {
+        use crate::frame::Welcome;
+        let mut client: ClientSession<4, 2> = ClientSession::new(config(), Instant::ZERO);
+        assert!(client.poll_connect(Instant::ZERO));
+        client.handle_connected(Instant::ZERO);
+        let mut buf = [0u8; 256];
+        while client.poll_transmit(&mut buf).unwrap().is_some() {}
+        let mut welcome = [0u8; 128];
+        let n = codec::encode(
+            &Frame::Welcome(Welcome {
+                uid: "u",
+                connection_id: 1,
+                max_frame: 4096,
+                heartbeat_ms: 1,
+                heartbeat_timeout_ms: 0,
+                max_pending: 4,
+                max_subscriptions: 2,
+            }),
+            &mut welcome,
+        )
+        .unwrap();
+        client.handle_frame(Instant::ZERO, &welcome[..n]).unwrap();
+        assert!(client.is_open());
+        // The first ping is due one clamped interval later, not after 1 ms.
+        assert_eq!(
+            client.poll_timeout(),
+            Some(Instant::ZERO + MIN_HEARTBEAT_INTERVAL)
+        );
     }
 }

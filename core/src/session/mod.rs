@@ -11,7 +11,10 @@ mod client;
 mod endpoint;
 mod server;
 
-pub use client::{ClientConfig, ClientSession};
+pub use client::{
+    ClientConfig, ClientSession, MAX_HEARTBEAT_INTERVAL, MAX_HEARTBEAT_TIMEOUT, MAX_ID_LEN,
+    MIN_HEARTBEAT_INTERVAL, heartbeat_from_welcome,
+};
 pub use endpoint::Endpoint;
 pub use server::{ServerConfig, ServerSession};
 
@@ -190,6 +193,15 @@ pub enum SendError {
     Channel(crate::channels::ChannelError),
     /// The frame does not fit the buffer or the peer's limit.
     Encode(EncodeError),
+}
+
+impl crate::codec::NeedsRoom for SendError {
+    fn room_needed(&self) -> Option<usize> {
+        match self {
+            SendError::Encode(e) => e.room_needed(),
+            _ => None,
+        }
+    }
 }
 
 impl From<EncodeError> for SendError {

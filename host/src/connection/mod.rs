@@ -21,8 +21,10 @@ use std::sync::atomic::Ordering;
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt;
-use sentelite_core::codec::EncodeError;
-use sentelite_core::{CloseCode, Initiator, RequestId, SendError, ServerSession, SessionEvent};
+use sentelite_core::codec::encode_to_vec;
+use sentelite_core::{
+    CloseCode, Initiator, RequestId, SendError, ServerSession, SessionEvent, websocket,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -235,9 +237,10 @@ impl Connection {
                     .close
                     .clone()
                     .unwrap_or((CloseCode::GOING_AWAY, String::new()));
+                let (code, reason) = websocket::close_frame(code, &reason);
                 let frame = CloseFrame {
-                    code: code.websocket_code(),
-                    reason: CloseCode::websocket_reason(&reason).into(),
+                    code,
+                    reason: reason.into(),
                 };
                 let sent =
                     tokio::time::timeout(write_timeout, socket.send(Message::Close(Some(frame))))
@@ -281,14 +284,12 @@ impl Connection {
             }
         })
         .await;
-        let reason = match (initiator, &self.peer_ws_close) {
-            (Initiator::Transport, Some((ws_code, ws_reason))) => {
-                code = CloseCode::from_websocket_code(*ws_code);
-                initiator = Initiator::Peer;
-                ws_reason.clone()
-            }
-            (Initiator::Transport, None) => lost_reason.unwrap_or_default(),
-            _ => self.close.take().map(|(_, r)| r).unwrap_or_default(),
+        let peer = self.peer_ws_close.as_ref().map(|(c, r)| (*c, r.as_str()));
+        let (code, initiator, peer_reason) = websocket::closed_by_websocket(code, initiator, peer);
+        let reason = match (peer_reason, initiator) {
+            (Some(reason), _) => reason.to_owned(),
+            (None, Initiator::Transport) => lost_reason.unwrap_or_default(),
+            (None, _) => self.close.take().map(|(_, r)| r).unwrap_or_default(),
         };
         self.forget();
         tracing::debug!(
@@ -366,20 +367,10 @@ impl Connection {
         mut op: impl FnMut(&mut Session, &mut [u8]) -> Result<(T, usize), SendError>,
     ) -> Result<T, SendError> {
         let mut small = [0u8; SMALL_FRAME_BUF];
-        match op(&mut self.session, &mut small) {
-            Ok((value, n)) => {
-                self.outbox.push_back(Bytes::copy_from_slice(&small[..n]));
-                Ok(value)
-            }
-            Err(SendError::Encode(EncodeError::BufferTooSmall { required })) => {
-                let mut buf = vec![0u8; required];
-                let (value, n) = op(&mut self.session, &mut buf)?;
-                buf.truncate(n);
-                self.outbox.push_back(Bytes::from(buf));
-                Ok(value)
-            }
-            Err(e) => Err(e),
-        }
+        let session = &mut self.session;
+        let (value, frame) = encode_to_vec(&mut small, |buf| op(session, buf))?;
+        self.outbox.push_back(Bytes::from(frame));
+        Ok(value)
     }
 
     fn encode_or_log<T>(

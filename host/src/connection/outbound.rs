@@ -1,7 +1,7 @@
 //! What the connection sends on behalf of others: commands from its queue, server requests
 //! and their reply streams, and answers to client requests.
 
-use sentelite_core::frame::{Payload, PayloadBuf, SubscribeError};
+use sentelite_core::frame::{Payload, SubscribeError};
 use sentelite_core::{RequestEnd, RequestId, SendError, Status};
 use tokio::sync::mpsc;
 
@@ -98,16 +98,7 @@ impl Connection {
         let Some(replies) = self.outbound.remove(&id) else {
             return;
         };
-        let outcome = match end {
-            RequestEnd::Completed(status) => RequestOutcome::Completed {
-                status,
-                payload: PayloadBuf::Empty,
-            },
-            RequestEnd::TimedOut => RequestOutcome::TimedOut,
-            RequestEnd::Cancelled => RequestOutcome::Cancelled,
-            RequestEnd::Closed => RequestOutcome::Closed,
-        };
-        self.deliver(id, replies, ReplyItem::End(outcome));
+        self.deliver(id, replies, ReplyItem::End(RequestOutcome::from(end)));
     }
 
     /// Hands a reply item to its stream, or queues it when the stream is full. Items keep

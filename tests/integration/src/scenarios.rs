@@ -63,7 +63,10 @@ pub async fn handshake_and_streamed_echo(connect: Connect, url: &str) {
     assert_eq!(joined, sent);
     assert!(matches!(
         response.outcome(),
-        Some(RequestOutcome::Completed(Status::OK, _))
+        Some(RequestOutcome::Completed {
+            status: Status::OK,
+            ..
+        })
     ));
     let unknown = client
         .request("no/such-request", PayloadBuf::Empty, STEP)
@@ -73,7 +76,10 @@ pub async fn handshake_and_streamed_echo(connect: Connect, url: &str) {
         .await;
     assert!(matches!(
         unknown,
-        RequestOutcome::Completed(Status::UNSUPPORTED, _)
+        RequestOutcome::Completed {
+            status: Status::UNSUPPORTED,
+            ..
+        }
     ));
     let stats = client.stats();
     assert!(
@@ -123,10 +129,10 @@ pub async fn relay_streams_both_ways(connect_a: Connect, connect_b: Connect, url
         }
         assert_eq!(
             response.outcome(),
-            Some(&RequestOutcome::Completed(
-                Status::OK,
-                PayloadBuf::Json(r#""counted""#.into())
-            ))
+            Some(&RequestOutcome::Completed {
+                status: Status::OK,
+                payload: PayloadBuf::Json(r#""counted""#.into())
+            })
         );
         parts
     };
@@ -149,7 +155,10 @@ pub async fn relay_streams_both_ways(connect_a: Connect, connect_b: Connect, url
         .await;
     assert!(matches!(
         missing,
-        RequestOutcome::Completed(Status::ERROR, _)
+        RequestOutcome::Completed {
+            status: Status::ERROR,
+            ..
+        }
     ));
     asker.close().await;
     responder.close().await;
@@ -311,7 +320,13 @@ pub async fn bad_frames_get_typed_closes(connect: Connect, server: &crate::Serve
         .expect("bystander still connected")
         .finish()
         .await;
-    assert!(matches!(outcome, RequestOutcome::Completed(Status::OK, _)));
+    assert!(matches!(
+        outcome,
+        RequestOutcome::Completed {
+            status: Status::OK,
+            ..
+        }
+    ));
     assert_eq!(bystander.stats().reconnects, 0, "bystander never dropped");
     bystander.close().await;
 }

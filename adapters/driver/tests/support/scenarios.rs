@@ -64,7 +64,10 @@ pub async fn handshake_and_streamed_request(connect: Connect) {
     assert_eq!(parts, vec![bytes(&[0]), bytes(&[1]), bytes(&[2])]);
     assert_eq!(
         response.outcome(),
-        Some(&RequestOutcome::Completed(Status::OK, bytes(b"done")))
+        Some(&RequestOutcome::Completed {
+            status: Status::OK,
+            payload: bytes(b"done")
+        })
     );
     // Ended exactly once: asking again changes nothing.
     assert_eq!(within("part", response.next_part()).await, None);
@@ -190,7 +193,10 @@ pub async fn silent_server_is_detected_and_client_reconnects(connect: Connect) {
         .expect("request after reconnect");
     assert_eq!(
         within("request end", response.finish()).await,
-        RequestOutcome::Completed(Status::OK, bytes(b"done"))
+        RequestOutcome::Completed {
+            status: Status::OK,
+            payload: bytes(b"done")
+        }
     );
     within("close", client.close()).await;
 }

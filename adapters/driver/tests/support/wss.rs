@@ -54,7 +54,10 @@ pub async fn handshake_and_request(connect: Connect) {
     assert_eq!(parts, vec![bytes(&[0]), bytes(&[1])]);
     assert_eq!(
         response.outcome(),
-        Some(&RequestOutcome::Completed(Status::OK, bytes(b"done")))
+        Some(&RequestOutcome::Completed {
+            status: Status::OK,
+            payload: bytes(b"done")
+        })
     );
 
     client.send("test/note", bytes(b"x")).await.expect("send");
