@@ -112,6 +112,11 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
         self.answering.in_flight()
     }
 
+    /// True while the peer's request `id` is admitted and its End not yet sent.
+    pub fn is_answering(&self, id: RequestId) -> bool {
+        self.answering.contains(id)
+    }
+
     /// Most peer requests answered at once; more are answered `BUSY` by the session.
     pub fn answer_limit(&self) -> usize {
         self.answering.limit()

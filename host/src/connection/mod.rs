@@ -10,10 +10,13 @@
 //! small: the handlers of single inputs are synchronous, and the close path, which runs once,
 //! is boxed.
 
-mod inbound;
-mod outbound;
+mod client_events;
+mod client_requests;
+mod commands;
+mod receive;
+mod server_requests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,17 +25,19 @@ use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt;
 use sentelite_core::codec::EncodeError;
-use sentelite_core::{CloseCode, Initiator, RequestId, SendError, ServerSession, SessionEvent};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use sentelite_core::{CloseCode, Initiator, SendError, ServerSession, SessionEvent};
+
+use client_events::ClientEvents;
+use client_requests::ClientRequests;
+use server_requests::ServerRequests;
 
 use crate::ConnectionId;
 use crate::handle::ServerHandle;
 use crate::lifecycle::LifecycleEvent;
 use crate::queue::{CommandRx, CommandTx, queue};
 use crate::registry::{ConnEntry, lock};
-use crate::request::{ReplyItem, RequestOutcome};
 use crate::server::Shared;
+use crate::settings::MAX_PENDING_CAPACITY;
 use crate::transport::HandshakePermit;
 
 /// Room for the session's own frames (pongs, Close with a short static reason).
@@ -45,8 +50,9 @@ const SMALL_FRAME_BUF: usize = 512;
 /// every idle connection's memory; a full table refuses further requests with a typed error.
 pub(crate) const MAX_SERVER_REQUESTS: usize = 8;
 
-/// The session type of one connection.
-type Session = ServerSession<MAX_SERVER_REQUESTS>;
+/// The session type of one connection. The table of client requests being answered holds up
+/// to the largest accepted `max-pending`; the setting decides how much of it is used.
+type Session = ServerSession<MAX_SERVER_REQUESTS, MAX_PENDING_CAPACITY>;
 
 /// How the main loop ended.
 enum Ending {
@@ -56,14 +62,6 @@ enum Ending {
     PeerClosed,
     /// The transport failed.
     Lost(String),
-}
-
-/// A reply item the requester's stream had no room for yet. While any wait, the connection
-/// stops reading its socket, so a slow consumer slows the client instead of growing memory.
-struct Stalled {
-    id: RequestId,
-    to: mpsc::Sender<ReplyItem>,
-    item: ReplyItem,
 }
 
 pub(crate) struct Connection {
@@ -78,11 +76,11 @@ pub(crate) struct Connection {
     /// Encoded application frames waiting to be written.
     outbox: VecDeque<Bytes>,
     /// Client requests being answered by handlers.
-    inbound: HashMap<RequestId, CancellationToken>,
-    /// Server requests waiting for the client's answer.
-    outbound: HashMap<RequestId, mpsc::Sender<ReplyItem>>,
-    /// Reply items waiting for room in their stream, in arrival order.
-    stalled: VecDeque<Stalled>,
+    client_requests: ClientRequests,
+    /// Server requests waiting for the client's answer, and their reply items.
+    server_requests: ServerRequests,
+    /// Client events on their way to handler tasks.
+    client_events: ClientEvents,
     /// The native close decided on this connection: code and reason.
     close: Option<(CloseCode, String)>,
     /// The client's WebSocket close frame, if it sent one.
@@ -94,6 +92,8 @@ impl Connection {
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         let (commands_tx, commands) = queue(shared.settings.connection_queue);
         let session = Session::new(shared.session_config, shared.clock.now());
+        let client_events =
+            ClientEvents::new(shared.settings.max_event_tasks_per_conn, Default::default());
         Self {
             id,
             remote,
@@ -104,9 +104,9 @@ impl Connection {
             permit: Some(permit),
             entry: None,
             outbox: VecDeque::new(),
-            inbound: HashMap::new(),
-            outbound: HashMap::new(),
-            stalled: VecDeque::new(),
+            client_requests: ClientRequests::default(),
+            server_requests: ServerRequests::default(),
+            client_events,
             close: None,
             peer_ws_close: None,
         }
@@ -145,7 +145,7 @@ impl Connection {
                 .session
                 .poll_timeout()
                 .map(|t| self.shared.clock.deadline(t));
-            let reading = self.stalled.is_empty();
+            let reading = !self.server_requests.is_stalled() && !self.client_events.is_held();
             tokio::select! {
                 () = self.shared.shutdown.cancelled() => {
                     self.session.close(CloseCode::GOING_AWAY, "server shutting down");
@@ -168,7 +168,12 @@ impl Connection {
                     Some(Err(e)) => return Ending::Lost(e.to_string()),
                     None => return Ending::Lost("connection lost".to_owned()),
                 },
-                room = reserve_front(&self.stalled), if !reading => self.unstall(room.is_ok()),
+                room = self.server_requests.room(), if self.server_requests.is_stalled() => {
+                    self.unstall(room);
+                }
+                slot = self.client_events.slot(), if self.client_events.is_held() => {
+                    self.client_events.run_held(slot);
+                }
                 command = self.commands.recv() => self.on_command(*command),
                 () = sleep_until(deadline) => {
                     let now = self.shared.clock.now();
@@ -223,17 +228,9 @@ impl Connection {
                 _ => {}
             }
         }
-        for (id, replies) in std::mem::take(&mut self.outbound) {
-            self.deliver(id, replies, ReplyItem::End(RequestOutcome::Closed));
-        }
+        self.server_requests.close_all();
         // Requesters still get every part and their end, as long as they keep reading.
-        let stalled = std::mem::take(&mut self.stalled);
-        let _ = tokio::time::timeout(write_timeout, async {
-            for Stalled { to, item, .. } in stalled {
-                let _ = to.send(item).await;
-            }
-        })
-        .await;
+        self.server_requests.flush_stalled(write_timeout).await;
         let reason = match (initiator, &self.peer_ws_close) {
             (Initiator::Transport, Some((ws_code, ws_reason))) => {
                 code = CloseCode::from_websocket_code(*ws_code);
@@ -360,9 +357,7 @@ impl Connection {
     /// Removes every trace of the connection from the shared tables. Runs on the normal path
     /// and, through `Drop`, when the task is cancelled or panics.
     fn forget(&mut self) {
-        for (_, token) in self.inbound.drain() {
-            token.cancel();
-        }
+        self.client_requests.cancel_all();
         lock(&self.shared.registry).remove(self.id);
         lock(&self.shared.channels).remove_connection(self.id);
         self.permit = None;
@@ -372,15 +367,6 @@ impl Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         self.forget();
-    }
-}
-
-/// Waits for room in the stream of the oldest stalled reply item. The wait is boxed because
-/// it is rare and every idle connection would otherwise carry its space.
-async fn reserve_front(stalled: &VecDeque<Stalled>) -> Result<(), mpsc::error::SendError<()>> {
-    match stalled.front() {
-        Some(front) => Box::pin(front.to.reserve()).await.map(drop),
-        None => std::future::pending().await,
     }
 }
 

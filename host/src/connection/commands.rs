@@ -1,15 +1,15 @@
-//! What the connection sends on behalf of others: commands from its queue, server requests
-//! and their reply streams, and answers to client requests.
+//! Commands from the connection's queue (pushes, channel messages, handlers' answers, the
+//! server's own requests, closes) and the send calls they turn into.
 
 use sentelite_core::frame::{Payload, PayloadBuf, SubscribeError};
 use sentelite_core::{RequestEnd, RequestId, SendError, Status};
-use tokio::sync::mpsc;
 
-use super::{Connection, Stalled};
+use super::Connection;
+use super::server_requests::Abandoned;
 use crate::clock::to_core;
 use crate::command::{Command, OutboundRequest};
 use crate::error::DeliveryError;
-use crate::request::{ReplyItem, RequestOutcome};
+use crate::request::RequestOutcome;
 
 impl Connection {
     pub(super) fn on_command(&mut self, command: Command) {
@@ -31,26 +31,21 @@ impl Connection {
                         .map(|n| ((), n))
                 });
             }
+            // The session refuses answers for requests it is not answering (ended already).
             Command::Reply { id, seq, payload } => {
-                if self.inbound.contains_key(&id) {
-                    self.encode_or_log("reply", |s, buf| {
-                        s.reply(id, seq, payload.as_payload(), buf).map(|n| ((), n))
-                    });
-                }
+                self.encode_or_log("reply", |s, buf| {
+                    s.reply(id, seq, payload.as_payload(), buf).map(|n| ((), n))
+                });
             }
             Command::End {
                 id,
                 status,
                 payload,
-            } => {
-                if self.inbound.remove(&id).is_some() {
-                    self.send_end(id, status, payload.as_payload());
-                }
-            }
+            } => self.send_end(id, status, payload.as_payload()),
             Command::Request(request) => self.start_request(request),
             Command::Cancel { id } => {
-                if self.outbound.contains_key(&id) {
-                    self.cancel_outbound(id);
+                if self.server_requests.contains(id) {
+                    self.cancel_server_request(id);
                 }
             }
             Command::Close { code, reason } => self.session.close(code, reason),
@@ -71,11 +66,11 @@ impl Connection {
             self.encode(|s, buf| s.request(now, &event, payload.as_payload(), timeout, buf));
         match result {
             Ok(id) => {
-                self.outbound.insert(id, replies);
+                self.server_requests.insert(id, replies);
                 if started.send(Ok(id)).is_err() {
                     // The requester gave up waiting for the id.
-                    self.outbound.remove(&id);
-                    self.cancel_outbound(id);
+                    self.server_requests.remove(id);
+                    self.cancel_server_request(id);
                 }
             }
             Err(e) => {
@@ -89,15 +84,19 @@ impl Connection {
 
     /// Cancels a server request: the session records the end (reported as `Cancelled`) and
     /// queues the Cancel frame.
-    fn cancel_outbound(&mut self, id: RequestId) {
+    fn cancel_server_request(&mut self, id: RequestId) {
         self.encode_or_log("cancel", |s, buf| s.cancel(id, buf).map(|n| ((), n)));
+    }
+
+    /// Cancels a server request whose requester stopped reading its replies.
+    pub(super) fn cancel_abandoned(&mut self, abandoned: Abandoned) {
+        if let Abandoned(Some(id)) = abandoned {
+            self.cancel_server_request(id);
+        }
     }
 
     /// A server request ended without a final frame from the client.
     pub(super) fn request_ended(&mut self, id: RequestId, end: RequestEnd) {
-        let Some(replies) = self.outbound.remove(&id) else {
-            return;
-        };
         let outcome = match end {
             RequestEnd::Completed(status) => RequestOutcome::Completed {
                 status,
@@ -107,58 +106,32 @@ impl Connection {
             RequestEnd::Cancelled => RequestOutcome::Cancelled,
             RequestEnd::Closed => RequestOutcome::Closed,
         };
-        self.deliver(id, replies, ReplyItem::End(outcome));
+        let abandoned = self.server_requests.end(id, outcome);
+        self.cancel_abandoned(abandoned);
     }
 
-    /// Hands a reply item to its stream, or queues it when the stream is full. Items keep
-    /// their order: once one waits, every later one waits behind it.
-    pub(super) fn deliver(&mut self, id: RequestId, to: mpsc::Sender<ReplyItem>, item: ReplyItem) {
-        if !self.stalled.is_empty() {
-            self.stalled.push_back(Stalled { id, to, item });
-            return;
-        }
-        match to.try_send(item) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(item)) => {
-                self.stalled.push_back(Stalled { id, to, item });
-            }
-            Err(mpsc::error::TrySendError::Closed(item)) => self.stream_gone(id, &item),
-        }
-    }
-
-    /// The oldest stalled item's stream has room (`true`) or is gone (`false`).
+    /// The oldest waiting reply item's stream has room (`true`) or is gone (`false`).
     pub(super) fn unstall(&mut self, room: bool) {
-        let Some(Stalled { id, to, item }) = self.stalled.pop_front() else {
-            return;
-        };
-        if !room {
-            self.stream_gone(id, &item);
-            return;
-        }
-        match to.try_send(item) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(item)) => {
-                self.stalled.push_front(Stalled { id, to, item });
-            }
-            Err(mpsc::error::TrySendError::Closed(item)) => self.stream_gone(id, &item),
-        }
+        let abandoned = self.server_requests.unstall(room);
+        self.cancel_abandoned(abandoned);
     }
 
-    /// Nobody reads a request's replies any more: stop the client working on it.
-    fn stream_gone(&mut self, id: RequestId, item: &ReplyItem) {
-        if matches!(item, ReplyItem::Part { .. }) && self.outbound.remove(&id).is_some() {
-            self.cancel_outbound(id);
-        }
-    }
-
+    /// Sends the final status of a client request; the session frees its slot.
     pub(super) fn send_end(&mut self, id: RequestId, status: Status, payload: Payload<'_>) {
         let sent = self.encode(|s, buf| s.end(id, status, payload, buf).map(|n| ((), n)));
-        if let Err(SendError::Encode(_)) = sent {
-            // The final status must reach the client even when its payload cannot.
-            self.encode_or_log("end", |s, buf| {
-                s.end(id, Status::ERROR, Payload::Empty, buf)
-                    .map(|n| ((), n))
-            });
+        match sent {
+            Err(SendError::Encode(_)) => {
+                // The final status must reach the client even when its payload cannot.
+                self.encode_or_log("end", |s, buf| {
+                    s.end(id, Status::ERROR, Payload::Empty, buf)
+                        .map(|n| ((), n))
+                });
+            }
+            Err(e) => tracing::debug!(connection = self.id, error = %e, "end not sent"),
+            Ok(()) => {}
+        }
+        if !self.session.is_answering(id) {
+            self.client_requests.finish(id);
         }
     }
 
