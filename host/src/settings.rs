@@ -92,7 +92,7 @@ pub enum DuplicateClientId {
 
 /// Capacity of each connection's table of client requests being answered: the largest
 /// `max-pending` accepted. Part of every connection's fixed memory (8 bytes a slot).
-pub const MAX_PENDING_CAPACITY: usize = 256;
+pub const MAX_PENDING_CAPACITY: usize = 64;
 
 impl Default for ServerSettings {
     fn default() -> Self {
