@@ -23,11 +23,11 @@ type BoxError = Box<dyn Error + Send + Sync>;
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    mode: Mode,
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
+enum Mode {
     /// Run the host server until Ctrl-C.
     Serve(ServeArgs),
     /// Run a demo device that connects to a server.
@@ -68,9 +68,9 @@ struct DeviceArgs {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let result = match cli.command {
-        Command::Serve(args) => serve(args).await,
-        Command::Device(args) => device(args).await,
+    let result = match cli.mode {
+        Mode::Serve(args) => serve(args).await,
+        Mode::Device(args) => device(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

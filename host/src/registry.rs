@@ -124,3 +124,82 @@ impl Registry {
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::queue;
+
+    fn entry(id: ConnectionId, client_id: &str, boot_id: u32) -> Arc<ConnEntry> {
+        let (commands, _) = queue(1);
+        Arc::new(ConnEntry {
+            id,
+            uid: format!("u{id}").into(),
+            client_id: client_id.into(),
+            boot_id,
+            firmware: None,
+            capabilities: 0,
+            remote: "127.0.0.1:1".parse().unwrap(),
+            connected_since: SystemTime::now(),
+            peer_max_frame: 4096,
+            commands,
+            stats: Mutex::new(Stats::default()),
+            events_unhandled: Arc::default(),
+        })
+    }
+
+    fn ids(list: &[Arc<ConnEntry>]) -> Vec<ConnectionId> {
+        list.iter().map(|e| e.id).collect()
+    }
+
+    #[test]
+    fn refuse_keeps_the_live_connection_unless_the_boot_matches() {
+        let mut r = Registry::default();
+        let refuse = DuplicateClientId::Refuse;
+        assert!(
+            r.try_insert(entry(1, "dev", 7), 10, refuse)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            r.try_insert(entry(2, "dev", 8), 10, refuse).unwrap_err(),
+            Refused::Duplicate
+        );
+        let replaced = r.try_insert(entry(3, "dev", 7), 10, refuse).unwrap();
+        assert_eq!(ids(&replaced), [1]);
+        assert_eq!(ids(&r.by_client("dev")), [3]);
+        assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn replace_and_allow() {
+        let mut r = Registry::default();
+        r.try_insert(entry(1, "dev", 1), 10, DuplicateClientId::Allow)
+            .unwrap();
+        r.try_insert(entry(2, "dev", 2), 10, DuplicateClientId::Allow)
+            .unwrap();
+        assert_eq!(r.len(), 2);
+        let replaced = r
+            .try_insert(entry(3, "dev", 3), 10, DuplicateClientId::Replace)
+            .unwrap();
+        let mut gone = ids(&replaced);
+        gone.sort_unstable();
+        assert_eq!(gone, [1, 2]);
+        assert_eq!(ids(&r.by_client("dev")), [3]);
+    }
+
+    #[test]
+    fn a_replacement_does_not_count_against_the_limit_but_a_newcomer_does() {
+        let mut r = Registry::default();
+        let policy = DuplicateClientId::Replace;
+        r.try_insert(entry(1, "dev", 1), 1, policy).unwrap();
+        assert_eq!(
+            r.try_insert(entry(2, "other", 1), 1, policy).unwrap_err(),
+            Refused::Full
+        );
+        assert_eq!(
+            ids(&r.try_insert(entry(3, "dev", 2), 1, policy).unwrap()),
+            [1]
+        );
+    }
+}
