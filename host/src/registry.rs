@@ -32,7 +32,7 @@ pub(crate) struct ConnEntry {
     /// Refreshed by the connection task after each step.
     pub(crate) stats: Mutex<Stats>,
     /// Events from this client that found no handler.
-    pub(crate) events_unhandled: Arc<AtomicU64>,
+    pub(crate) events_unhandled: AtomicU64,
 }
 
 impl ConnEntry {
@@ -144,7 +144,7 @@ mod tests {
             peer_max_frame: 4096,
             commands,
             stats: Mutex::new(Stats::default()),
-            events_unhandled: Arc::default(),
+            events_unhandled: AtomicU64::new(0),
         })
     }
 

@@ -17,28 +17,23 @@ use crate::handler::{EventContext, EventHandler};
 /// At most one debug line per this interval about events without a handler.
 const UNHANDLED_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Kept small and allocation-free until the first event: most connections are idle devices.
 pub(super) struct ClientEvents {
-    tasks: Arc<Semaphore>,
-    held: Option<(EventHandler, EventContext)>,
-    /// Events that arrived with no handler registered; shared with the registry entry so
-    /// [`crate::ServerHandle`] can report it.
-    unhandled: Arc<AtomicU64>,
+    max_tasks: usize,
+    /// Created with the first event.
+    tasks: Option<Arc<Semaphore>>,
+    held: Option<Box<(EventHandler, EventContext)>>,
     last_unhandled_log: Option<Instant>,
 }
 
 impl ClientEvents {
-    pub(super) fn new(max_tasks: usize, unhandled: Arc<AtomicU64>) -> Self {
+    pub(super) fn new(max_tasks: usize) -> Self {
         Self {
-            tasks: Arc::new(Semaphore::new(max_tasks)),
+            max_tasks,
+            tasks: None,
             held: None,
-            unhandled,
             last_unhandled_log: None,
         }
-    }
-
-    /// The counter of events without a handler.
-    pub(super) fn unhandled_counter(&self) -> Arc<AtomicU64> {
-        self.unhandled.clone()
     }
 
     /// True while an event waits for a task slot; the connection does not read meanwhile.
@@ -48,29 +43,38 @@ impl ClientEvents {
 
     /// Runs `handler` on a task of its own, or holds it until a slot frees.
     pub(super) fn dispatch(&mut self, handler: EventHandler, ctx: EventContext) {
-        match self.tasks.clone().try_acquire_owned() {
+        let max_tasks = self.max_tasks;
+        let tasks = self
+            .tasks
+            .get_or_insert_with(|| Arc::new(Semaphore::new(max_tasks)));
+        match tasks.clone().try_acquire_owned() {
             Ok(permit) => spawn(permit, &handler, ctx),
-            Err(_) => self.held = Some((handler, ctx)),
+            Err(_) => self.held = Some(Box::new((handler, ctx))),
         }
     }
 
     /// Resolves when a task slot is free. Boxed: rare, and idle connections should not
     /// carry its space.
     pub(super) async fn slot(&self) -> Option<OwnedSemaphorePermit> {
-        Box::pin(self.tasks.clone().acquire_owned()).await.ok()
+        match &self.tasks {
+            Some(tasks) => Box::pin(tasks.clone().acquire_owned()).await.ok(),
+            None => std::future::pending().await,
+        }
     }
 
     /// A slot freed: run the held event.
     pub(super) fn run_held(&mut self, permit: Option<OwnedSemaphorePermit>) {
-        if let (Some(permit), Some((handler, ctx))) = (permit, self.held.take()) {
+        if let (Some(permit), Some(held)) = (permit, self.held.take()) {
+            let (handler, ctx) = *held;
             spawn(permit, &handler, ctx);
         }
     }
 
-    /// Counts an event without a handler; true when it should be logged (the first, then at
-    /// most one line per interval).
-    pub(super) fn note_unhandled(&mut self) -> Option<u64> {
-        let total = self.unhandled.fetch_add(1, Ordering::Relaxed) + 1;
+    /// Counts an event without a handler in `counter` (the registry entry's, which
+    /// [`crate::ServerHandle`] reports); returns the total when a line should be logged: the
+    /// first, then at most one per interval.
+    pub(super) fn note_unhandled(&mut self, counter: &AtomicU64) -> Option<u64> {
+        let total = counter.fetch_add(1, Ordering::Relaxed) + 1;
         let now = Instant::now();
         let due = self
             .last_unhandled_log

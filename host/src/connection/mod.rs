@@ -92,8 +92,7 @@ impl Connection {
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         let (commands_tx, commands) = queue(shared.settings.connection_queue);
         let session = Session::new(shared.session_config, shared.clock.now());
-        let client_events =
-            ClientEvents::new(shared.settings.max_event_tasks_per_conn, Default::default());
+        let client_events = ClientEvents::new(shared.settings.max_event_tasks_per_conn);
         Self {
             id,
             remote,

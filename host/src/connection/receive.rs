@@ -1,6 +1,7 @@
 //! Frames from the client: handshake (token, Hello limits, the client-id policy), events and
 //! requests for handlers, answers to the server's requests, and pub/sub.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -106,7 +107,7 @@ impl Connection {
             peer_max_frame: hello.max_frame as usize,
             commands: self.commands_tx.clone(),
             stats: Mutex::new(self.session.stats()),
-            events_unhandled: self.client_events.unhandled_counter(),
+            events_unhandled: AtomicU64::new(0),
         });
         let registered = lock(&self.shared.registry).try_insert(
             entry.clone(),
@@ -164,11 +165,12 @@ impl Connection {
     }
 
     fn on_event(&mut self, event: frame::Event<'_>) {
-        let (Some(entry), Some((name, handler))) = (
-            self.entry.as_ref(),
-            self.shared.handlers.events.get_key_value(event.event),
-        ) else {
-            if let Some(total) = self.client_events.note_unhandled() {
+        // Events flow only once the session is open, so the entry exists.
+        let Some(entry) = self.entry.as_ref() else {
+            return;
+        };
+        let Some((name, handler)) = self.shared.handlers.events.get_key_value(event.event) else {
+            if let Some(total) = self.client_events.note_unhandled(&entry.events_unhandled) {
                 tracing::debug!(
                     connection = self.id,
                     event = event.event,
