@@ -19,7 +19,9 @@ pub(crate) enum Control {
     Pong(u32),
     /// The session refused a peer request beyond its limit (`End` with `BUSY`).
     Busy(RequestId),
-    Close(CloseCode, &'static str),
+    /// The Close frame; its code and reason are `local_close`, so each queue entry stays
+    /// 8 bytes.
+    Close,
 }
 
 /// Where a received frame goes after the shared checks.
@@ -286,7 +288,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
         if send_frame {
             // Pings and pongs are pointless once closing; make room for the Close frame.
             self.control.clear();
-            let _ = self.control.push_back(Control::Close(code, reason));
+            let _ = self.control.push_back(Control::Close);
         }
     }
 
@@ -318,7 +320,10 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
                 status: Status::BUSY,
                 payload: Payload::Empty,
             }),
-            Control::Close(code, reason) => Frame::Close(Close { code, reason }),
+            Control::Close => {
+                let (code, reason) = self.local_close.unwrap_or((CloseCode::GOING_AWAY, ""));
+                Frame::Close(Close { code, reason })
+            }
         };
         let n = codec::encode(&frame, buf)?;
         self.control.pop_front();

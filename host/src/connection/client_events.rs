@@ -8,42 +8,28 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::handler::{EventContext, EventHandler};
 
-/// At most one debug line per this interval about events without a handler.
-const UNHANDLED_LOG_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Kept small and allocation-free until the first event: most connections are idle devices.
+/// Two pointers, and no allocation until the first event: most connections are idle devices.
+#[derive(Default)]
 pub(super) struct ClientEvents {
-    max_tasks: usize,
     /// Created with the first event.
     tasks: Option<Arc<Semaphore>>,
     held: Option<Box<(EventHandler, EventContext)>>,
-    last_unhandled_log: Option<Instant>,
 }
 
 impl ClientEvents {
-    pub(super) fn new(max_tasks: usize) -> Self {
-        Self {
-            max_tasks,
-            tasks: None,
-            held: None,
-            last_unhandled_log: None,
-        }
-    }
-
     /// True while an event waits for a task slot; the connection does not read meanwhile.
     pub(super) fn is_held(&self) -> bool {
         self.held.is_some()
     }
 
-    /// Runs `handler` on a task of its own, or holds it until a slot frees.
-    pub(super) fn dispatch(&mut self, handler: EventHandler, ctx: EventContext) {
-        let max_tasks = self.max_tasks;
+    /// Runs `handler` on a task of its own, or holds it until one of the `max_tasks` slots
+    /// frees.
+    pub(super) fn dispatch(&mut self, max_tasks: usize, handler: EventHandler, ctx: EventContext) {
         let tasks = self
             .tasks
             .get_or_insert_with(|| Arc::new(Semaphore::new(max_tasks)));
@@ -69,23 +55,14 @@ impl ClientEvents {
             spawn(permit, &handler, ctx);
         }
     }
+}
 
-    /// Counts an event without a handler in `counter` (the registry entry's, which
-    /// [`crate::ServerHandle`] reports); returns the total when a line should be logged: the
-    /// first, then at most one per interval.
-    pub(super) fn note_unhandled(&mut self, counter: &AtomicU64) -> Option<u64> {
-        let total = counter.fetch_add(1, Ordering::Relaxed) + 1;
-        let now = Instant::now();
-        let due = self
-            .last_unhandled_log
-            .is_none_or(|last| now.duration_since(last) >= UNHANDLED_LOG_INTERVAL);
-        if due {
-            self.last_unhandled_log = Some(now);
-            Some(total)
-        } else {
-            None
-        }
-    }
+/// Counts an event without a handler in `counter` (the registry entry's, which
+/// [`crate::ServerHandle`] reports). Returns the total when a line should be logged: at 1, 2,
+/// 4, 8, … events, so a flood of a million writes 20 lines and needs no clock.
+pub(super) fn count_unhandled(counter: &AtomicU64) -> Option<u64> {
+    let total = counter.fetch_add(1, Ordering::Relaxed) + 1;
+    total.is_power_of_two().then_some(total)
 }
 
 fn spawn(permit: OwnedSemaphorePermit, handler: &EventHandler, ctx: EventContext) {

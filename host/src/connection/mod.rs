@@ -92,7 +92,6 @@ impl Connection {
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         let (commands_tx, commands) = queue(shared.settings.connection_queue);
         let session = Session::new(shared.session_config, shared.clock.now());
-        let client_events = ClientEvents::new(shared.settings.max_event_tasks_per_conn);
         Self {
             id,
             remote,
@@ -105,7 +104,7 @@ impl Connection {
             outbox: VecDeque::new(),
             client_requests: ClientRequests::default(),
             server_requests: ServerRequests::default(),
-            client_events,
+            client_events: ClientEvents::default(),
             close: None,
             peer_ws_close: None,
         }

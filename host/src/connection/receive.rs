@@ -9,6 +9,7 @@ use sentelite_core::frame::{self, Frame, Hello, Payload};
 use sentelite_core::{CloseCode, Status};
 
 use super::Connection;
+use super::client_events::count_unhandled;
 use crate::command::Command;
 use crate::handler::{EventContext, RequestContext, Responder};
 use crate::lifecycle::LifecycleEvent;
@@ -170,12 +171,12 @@ impl Connection {
             return;
         };
         let Some((name, handler)) = self.shared.handlers.events.get_key_value(event.event) else {
-            if let Some(total) = self.client_events.note_unhandled(&entry.events_unhandled) {
+            if let Some(total) = count_unhandled(&entry.events_unhandled) {
                 tracing::debug!(
                     connection = self.id,
                     event = event.event,
                     total,
-                    "events without a handler (logged at most once a second)"
+                    "events without a handler (logged at totals 1, 2, 4, 8, …)"
                 );
             }
             return;
@@ -188,8 +189,11 @@ impl Connection {
             payload: event.payload.into(),
             server: self.handle(),
         };
-        let handler = handler.clone();
-        self.client_events.dispatch(handler, ctx);
+        let (handler, max_tasks) = (
+            handler.clone(),
+            self.shared.settings.max_event_tasks_per_conn,
+        );
+        self.client_events.dispatch(max_tasks, handler, ctx);
     }
 
     fn on_request(&mut self, request: frame::Request<'_>) {
