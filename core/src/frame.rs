@@ -98,6 +98,9 @@ pub mod capability {
     pub const LSP: u32 = 1 << 3;
     /// Uses channel pub/sub.
     pub const CHANNELS: u32 = 1 << 4;
+    /// Accepts requests relayed from other clients (the host's `sentelite/relay`). A server
+    /// relays only to clients that set this bit, and only the event names it allows.
+    pub const RELAY_TARGET: u32 = 1 << 5;
 }
 
 /// First frame from the client.
@@ -175,6 +178,11 @@ impl CloseCode {
     pub const LIMIT_EXCEEDED: CloseCode = CloseCode(9);
     /// The receiving side failed internally.
     pub const INTERNAL_ERROR: CloseCode = CloseCode(10);
+    /// The Hello claims a client id that already has a live connection, and the server's
+    /// policy refuses a second one.
+    pub const DUPLICATE_CLIENT: CloseCode = CloseCode(11);
+    /// A newer connection of the same client took this one's place.
+    pub const REPLACED: CloseCode = CloseCode(12);
 
     /// A short stable name, for logs and the sente-lite dialect.
     pub fn name(self) -> &'static str {
@@ -190,6 +198,8 @@ impl CloseCode {
             8 => "too-many-connections",
             9 => "limit-exceeded",
             10 => "internal-error",
+            11 => "duplicate-client",
+            12 => "replaced",
             _ => "unknown",
         }
     }
@@ -493,5 +503,17 @@ mod tests {
             CloseCode::from_websocket_code(CloseCode::FRAME_TOO_LARGE.websocket_code()),
             CloseCode::FRAME_TOO_LARGE
         );
+    }
+
+    #[test]
+    fn client_identity_close_codes_map_to_websocket_and_back() {
+        for (code, name, ws) in [
+            (CloseCode::DUPLICATE_CLIENT, "duplicate-client", 4011),
+            (CloseCode::REPLACED, "replaced", 4012),
+        ] {
+            assert_eq!(code.name(), name);
+            assert_eq!(code.websocket_code(), ws);
+            assert_eq!(CloseCode::from_websocket_code(ws), code);
+        }
     }
 }

@@ -17,6 +17,7 @@
 //! | [`cobs`] | COBS framing and an incremental accumulator for byte-stream links |
 //! | [`session`] | client and server connections: handshake, heartbeat, close, reconnect |
 //! | [`correlate`] | the request table: streamed parts, deadlines, cancel, fail-on-close |
+//! | [`answering`] | the responder's table: the peer's requests, bounded, duplicates refused |
 //! | [`channels`] | the client's wanted subscriptions, restored after reconnects |
 //! | [`heartbeat`] | ping schedule, RTT, silence detection |
 //! | `outcome` | `RequestOutcome`: how a request ended, owned (`alloc`) |
@@ -36,6 +37,7 @@ extern crate std;
 #[macro_use]
 mod fmt;
 
+pub mod answering;
 pub mod backoff;
 pub mod channels;
 pub mod cobs;

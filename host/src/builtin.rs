@@ -8,12 +8,18 @@
 //!   payload is JSON: `{"client-id": "...", "event": "...", "timeout-ms": 5000, "data": …}`;
 //!   `data` is forwarded as a JSON payload to the newest connection of that client id.
 //!
-//! Failures end with `error` and a JSON payload `{"error": "..."}`.
+//! The relay is closed unless the settings open it: `relay-enabled` must be true, the event
+//! must match `relay-events`, and the target must have announced
+//! [`capability::RELAY_TARGET`] in its Hello. Every token holder may use an open relay.
+//!
+//! Failures end with `error` and a JSON payload `{"error": "..."}`; a refusal by the relay
+//! policy adds `"refused"`: `"relay-disabled"` (status `unsupported`), `"event-not-allowed"`
+//! or `"not-a-relay-target"` (status `error`).
 
 use std::time::Duration;
 
 use sentelite_core::Status;
-use sentelite_core::frame::PayloadBuf;
+use sentelite_core::frame::{PayloadBuf, capability};
 use serde::Deserialize;
 
 use crate::handler::{RequestContext, Responder};
@@ -70,11 +76,52 @@ struct RelayRequest {
     data: serde_json::Value,
 }
 
+/// Why the relay policy refused a request (the `"refused"` field of the answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Disabled,
+    EventNotAllowed,
+    NotARelayTarget,
+}
+
+impl Refusal {
+    fn name(self) -> &'static str {
+        match self {
+            Refusal::Disabled => "relay-disabled",
+            Refusal::EventNotAllowed => "event-not-allowed",
+            Refusal::NotARelayTarget => "not-a-relay-target",
+        }
+    }
+
+    fn status(self) -> Status {
+        match self {
+            Refusal::Disabled => Status::UNSUPPORTED,
+            _ => Status::ERROR,
+        }
+    }
+}
+
+async fn refuse(responder: Responder, refusal: Refusal, message: &str) {
+    let payload = serde_json::json!({ "error": message, "refused": refusal.name() });
+    let _ = responder
+        .end(refusal.status(), PayloadBuf::Json(payload.to_string()))
+        .await;
+}
+
 async fn relay(ctx: RequestContext, mut responder: Responder) {
+    let settings = ctx.server.settings();
+    if !settings.relay_enabled {
+        let message = "relay is disabled on this server (relay-enabled = false)";
+        return refuse(responder, Refusal::Disabled, message).await;
+    }
     let request = match parse_relay(&ctx.payload) {
         Ok(r) => r,
         Err(message) => return fail(responder, &message).await,
     };
+    if !settings.relay_allows(&request.event) {
+        let message = format!("event {:?} is not in relay-events", request.event);
+        return refuse(responder, Refusal::EventNotAllowed, &message).await;
+    }
     let Some(target) = ctx
         .server
         .connections()
@@ -85,6 +132,13 @@ async fn relay(ctx: RequestContext, mut responder: Responder) {
         let message = format!("no connected client with id {:?}", request.client_id);
         return fail(responder, &message).await;
     };
+    if target.capabilities & capability::RELAY_TARGET == 0 {
+        let message = format!(
+            "client {:?} does not accept relayed requests (no relay-target capability)",
+            request.client_id
+        );
+        return refuse(responder, Refusal::NotARelayTarget, &message).await;
+    }
     let timeout = request
         .timeout_ms
         .map_or(DEFAULT_RELAY_TIMEOUT, Duration::from_millis);

@@ -41,7 +41,8 @@ pub(crate) async fn run_until(
     let mut client_options = ClientOptions::new(options.server, options.name);
     client_options.token = options.token;
     client_options.firmware = Some(concat!("sentelite-device/", env!("CARGO_PKG_VERSION")).into());
-    client_options.capabilities = capability::CHANNELS;
+    // It answers only `device/ping`, so relayed requests are harmless.
+    client_options.capabilities = capability::CHANNELS | capability::RELAY_TARGET;
     let client = sentelite_tokio::connect(client_options)?;
     let events = client.events();
     tokio::pin!(stop);
@@ -78,8 +79,16 @@ async fn answer_request(request: IncomingRequest) -> String {
     let event = request.event.clone();
     let (status, payload) = answer(&event, &request.payload);
     match request.end(status, payload).await {
-        Ok(()) => format!("request id={id} event={event} answered={}", status.name()),
-        Err(error) => format!("request id={id} event={event} unanswered error={error:?}"),
+        Ok(()) => format!(
+            "request id={id} event={} answered={}",
+            shown(&event),
+            status.name()
+        ),
+        Err(error) => format!(
+            "request id={id} event={} unanswered error={}",
+            shown(&event),
+            scrubbed(&format!("{error:?}"))
+        ),
     }
 }
 
@@ -87,30 +96,37 @@ async fn answer_request(request: IncomingRequest) -> String {
 fn describe(event: &ClientEvent) -> String {
     match event {
         ClientEvent::Opened { uid, connection_id } => {
-            format!("open uid={uid} connection={connection_id}")
+            format!("open uid={} connection={connection_id}", shown(uid))
         }
         ClientEvent::Closed {
             code,
             reason,
             initiator,
         } => format!(
-            "closed code={} reason={reason:?} by={}",
+            "closed code={} reason=\"{}\" by={}",
             code.name(),
+            shown(reason),
             initiator_name(*initiator)
         ),
-        ClientEvent::ConnectFailed { reason } => format!("connect-failed reason={reason:?}"),
+        ClientEvent::ConnectFailed { reason } => {
+            format!("connect-failed reason=\"{}\"", shown(reason))
+        }
         ClientEvent::ReconnectScheduled { attempt, delay } => {
             format!("reconnect attempt={attempt} in {}ms", delay.as_millis())
         }
-        ClientEvent::Message { event, payload } => {
-            format!("message event={event} payload={}", payload_summary(payload))
-        }
+        ClientEvent::Message { event, payload } => format!(
+            "message event={} payload={}",
+            shown(event),
+            payload_summary(payload)
+        ),
         ClientEvent::ChannelMessage {
             channel,
             from,
             payload,
         } => format!(
-            "channel channel={channel} from={from} payload={}",
+            "channel channel={} from={} payload={}",
+            shown(channel),
+            shown(from),
             payload_summary(payload)
         ),
         ClientEvent::SubscribeResult {
@@ -118,15 +134,50 @@ fn describe(event: &ClientEvent) -> String {
             subscribed,
             error,
         } => format!(
-            "subscribe channel={channel} subscribed={subscribed} error={}",
+            "subscribe channel={} subscribed={subscribed} error={}",
+            shown(channel),
             error.map_or("none", |e| e.name())
         ),
         ClientEvent::Cancelled { id } => format!("cancelled id={id}"),
         ClientEvent::Request(request) => {
-            format!("request id={} event={}", request.id(), request.event)
+            format!(
+                "request id={} event={}",
+                request.id(),
+                shown(&request.event)
+            )
         }
-        other => format!("event {other:?}"),
+        other => format!("event {}", scrubbed(&format!("{other:?}"))),
     }
+}
+
+/// A peer-supplied string made safe to print: besides what [`scrubbed`] escapes, quotes and
+/// backslashes are escaped, so a quoted field cannot be ended early or faked.
+fn shown(text: &str) -> String {
+    escape(text, |c| c == '"' || c == '\\')
+}
+
+/// Text that may hold peer-supplied strings (a `Debug` rendering) with terminal control
+/// characters and direction overrides escaped.
+fn scrubbed(text: &str) -> String {
+    escape(text, |_| false)
+}
+
+fn escape(text: &str, also: impl Fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || is_direction_control(c) || also(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Unicode bidirectional formatting characters, which reorder how a terminal shows the rest
+/// of a line.
+fn is_direction_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 fn initiator_name(initiator: Initiator) -> &'static str {
@@ -198,6 +249,52 @@ mod tests {
                 payload: PayloadBuf::Json("{}".into())
             }),
             "message event=app/x payload=json(2)"
+        );
+    }
+
+    #[test]
+    fn peer_strings_cannot_reach_the_terminal_raw() {
+        let hostile = "x\u{1b}]0;owned\u{7}\r\n\u{1b}[2J\u{202e}\"q\\";
+        let lines = [
+            describe(&ClientEvent::Opened {
+                uid: hostile.into(),
+                connection_id: 1,
+            }),
+            describe(&ClientEvent::Closed {
+                code: CloseCode::NORMAL,
+                reason: hostile.into(),
+                initiator: Initiator::Peer,
+            }),
+            describe(&ClientEvent::ConnectFailed {
+                reason: hostile.into(),
+            }),
+            describe(&ClientEvent::Message {
+                event: hostile.into(),
+                payload: PayloadBuf::Json(hostile.into()),
+            }),
+            describe(&ClientEvent::ChannelMessage {
+                channel: hostile.into(),
+                from: hostile.into(),
+                payload: PayloadBuf::Bytes(hostile.as_bytes().to_vec()),
+            }),
+            describe(&ClientEvent::SubscribeResult {
+                channel: hostile.into(),
+                subscribed: false,
+                error: None,
+            }),
+        ];
+        for line in &lines {
+            assert!(
+                !line
+                    .chars()
+                    .any(|c| c.is_control() || is_direction_control(c)),
+                "raw control character in {line:?}"
+            );
+            assert!(!line.contains("owned\u{7}"), "{line:?}");
+        }
+        assert_eq!(
+            lines[1],
+            "closed code=normal reason=\"x\\u{1b}]0;owned\\u{7}\\r\\n\\u{1b}[2J\\u{202e}\\\"q\\\\\" by=peer"
         );
     }
 

@@ -61,6 +61,8 @@ pub struct ConnectionInfo {
     pub connected_since: SystemTime,
     /// Counters of the connection's session.
     pub stats: Stats,
+    /// Events from this connection that found no handler (counted, not delivered).
+    pub events_unhandled: u64,
     /// Channels the connection joined.
     pub channels: Vec<Arc<str>>,
 }
@@ -305,6 +307,9 @@ impl ServerHandle {
             remote_addr: entry.remote,
             connected_since: entry.connected_since,
             stats: entry.stats(),
+            events_unhandled: entry
+                .events_unhandled
+                .load(std::sync::atomic::Ordering::Relaxed),
             channels: lock(&self.shared.channels).channels_of(entry.id),
         }
     }

@@ -60,8 +60,12 @@ pub struct RequestContext {
 
 /// Answers one client request: any number of streamed parts, then exactly one status.
 ///
-/// Dropping a responder that has not ended answers the client with [`Status::ERROR`], so a
-/// handler that panics or returns early never leaves the client waiting.
+/// Dropping a responder that has not ended answers the client with [`Status::ERROR`] (or
+/// [`Status::CANCELLED`] after the client cancelled), so a handler that panics or returns
+/// early never leaves the client waiting. The request keeps its place in the connection's
+/// `max-pending` budget until that final status is sent: a client's Cancel asks the handler
+/// to stop, and only the handler's end (or the responder's drop) frees the slot, so cancels
+/// cannot be used to start more handlers than the limit.
 #[derive(Debug)]
 pub struct Responder {
     connection_id: ConnectionId,
@@ -102,7 +106,8 @@ impl Responder {
         self.connection_id
     }
 
-    /// True once the client cancelled or the connection ended.
+    /// True once the client cancelled or the connection ended. The request still counts
+    /// against `max-pending` until this responder ends or is dropped.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }
@@ -189,12 +194,18 @@ impl Responder {
 
 impl Drop for Responder {
     fn drop(&mut self) {
-        if self.ended || self.cancel.is_cancelled() {
+        if self.ended || self.commands.is_closed() {
             return;
         }
+        // After a cancel this End is what frees the request's slot in the session.
+        let status = if self.cancel.is_cancelled() {
+            Status::CANCELLED
+        } else {
+            Status::ERROR
+        };
         let end = Box::new(Command::End {
             id: self.id,
-            status: Status::ERROR,
+            status,
             payload: PayloadBuf::Empty,
         });
         match self.commands.try_send(end) {

@@ -75,7 +75,7 @@ pub use handler::{EventContext, RequestContext, Responder};
 pub use lifecycle::LifecycleEvent;
 pub use request::{ReplyItem, ReplyStream, RequestOutcome};
 pub use server::{Server, ServerBuilder};
-pub use settings::{FileConfig, ServerSettings};
+pub use settings::{DuplicateClientId, FileConfig, ServerSettings};
 
 /// Identifies one connection for the lifetime of the server (also sent to the client in
 /// Welcome). Never reused.

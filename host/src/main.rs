@@ -26,11 +26,11 @@ pub(crate) type BoxError = Box<dyn Error + Send + Sync>;
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    mode: Mode,
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
+enum Mode {
     /// Run the host server until Ctrl-C.
     Serve(ServeArgs),
     /// Run a demo device that connects to a server.
@@ -74,10 +74,10 @@ struct DeviceArgs {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let result = match cli.command {
-        Command::Serve(args) => serve(args).await,
-        Command::Device(args) => device(args).await,
-        Command::Logs(command) => tokio::task::spawn_blocking(move || cli::logs::run(command))
+    let result = match cli.mode {
+        Mode::Serve(args) => serve(args).await,
+        Mode::Device(args) => device(args).await,
+        Mode::Logs(command) => tokio::task::spawn_blocking(move || cli::logs::run(command))
             .await
             .unwrap_or_else(|e| Err(e.into())),
     };

@@ -98,6 +98,21 @@ impl CommandTx {
         }
     }
 
+    /// Queues `command` ahead of everything waiting, even when the queue is full. Only for
+    /// the one Close that ends a connection replaced by a newer one: it must not wait behind
+    /// the traffic it ends, and it is sent at most once per connection.
+    pub(crate) fn send_urgent(&self, command: Box<Command>) -> Result<(), Box<Command>> {
+        {
+            let mut state = lock(&self.0.state);
+            if !state.receiver_alive {
+                return Err(command);
+            }
+            state.items.push_front(command);
+        }
+        self.0.item_ready.notify_one();
+        Ok(())
+    }
+
     /// True once the connection task is gone.
     pub(crate) fn is_closed(&self) -> bool {
         !lock(&self.0.state).receiver_alive

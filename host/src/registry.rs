@@ -1,9 +1,11 @@
-//! The table of handshaken connections, by connection id and by client id (one client id may
-//! hold several connections: a device reconnecting before its old socket timed out, or a
-//! program with several windows).
+//! The table of handshaken connections, by connection id and by client id. Whether one client
+//! id may hold several connections is the `duplicate-client-id` policy
+//! ([`DuplicateClientId`]), applied here under the table's lock so two racing handshakes
+//! cannot both win.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
@@ -11,6 +13,7 @@ use sentelite_core::Stats;
 
 use crate::ConnectionId;
 use crate::queue::CommandTx;
+use crate::settings::DuplicateClientId;
 
 /// What the rest of the server knows about one handshaken connection.
 #[derive(Debug)]
@@ -28,6 +31,8 @@ pub(crate) struct ConnEntry {
     pub(crate) commands: CommandTx,
     /// Refreshed by the connection task after each step.
     pub(crate) stats: Mutex<Stats>,
+    /// Events from this client that found no handler.
+    pub(crate) events_unhandled: AtomicU64,
 }
 
 impl ConnEntry {
@@ -36,9 +41,14 @@ impl ConnEntry {
     }
 }
 
-/// The registry is full.
-#[derive(Debug)]
-pub(crate) struct RegistryFull;
+/// Why a connection was not registered.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// `max` connections are registered already.
+    Full,
+    /// The client id has a live connection and the policy keeps it.
+    Duplicate,
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
@@ -47,22 +57,35 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    /// Adds a connection unless `max` are registered already. Check and insert happen under
+    /// Adds a connection unless `max` are registered already or `policy` keeps an older
+    /// connection of the same client id. Returns the connections it replaces, already removed
+    /// from the table; the caller closes them with `REPLACED`. Check and insert happen under
     /// one lock, so concurrent handshakes cannot overshoot the limit.
     pub(crate) fn try_insert(
         &mut self,
         entry: Arc<ConnEntry>,
         max: usize,
-    ) -> Result<(), RegistryFull> {
-        if self.conns.len() >= max {
-            return Err(RegistryFull);
+        policy: DuplicateClientId,
+    ) -> Result<Vec<Arc<ConnEntry>>, Refused> {
+        let live = self.by_client(&entry.client_id);
+        let replaced = match policy {
+            DuplicateClientId::Allow => Vec::new(),
+            DuplicateClientId::Replace => live,
+            DuplicateClientId::Refuse if live.iter().all(|c| c.boot_id == entry.boot_id) => live,
+            DuplicateClientId::Refuse => return Err(Refused::Duplicate),
+        };
+        if self.conns.len() - replaced.len() >= max {
+            return Err(Refused::Full);
+        }
+        for old in &replaced {
+            self.remove(old.id);
         }
         self.by_client
             .entry(entry.client_id.clone())
             .or_default()
             .push(entry.id);
         self.conns.insert(entry.id, entry);
-        Ok(())
+        Ok(replaced)
     }
 
     pub(crate) fn remove(&mut self, id: ConnectionId) -> Option<Arc<ConnEntry>> {
@@ -100,4 +123,83 @@ impl Registry {
 /// leaves the tables consistent between statements.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::queue;
+
+    fn entry(id: ConnectionId, client_id: &str, boot_id: u32) -> Arc<ConnEntry> {
+        let (commands, _) = queue(1);
+        Arc::new(ConnEntry {
+            id,
+            uid: format!("u{id}").into(),
+            client_id: client_id.into(),
+            boot_id,
+            firmware: None,
+            capabilities: 0,
+            remote: "127.0.0.1:1".parse().unwrap(),
+            connected_since: SystemTime::now(),
+            peer_max_frame: 4096,
+            commands,
+            stats: Mutex::new(Stats::default()),
+            events_unhandled: AtomicU64::new(0),
+        })
+    }
+
+    fn ids(list: &[Arc<ConnEntry>]) -> Vec<ConnectionId> {
+        list.iter().map(|e| e.id).collect()
+    }
+
+    #[test]
+    fn refuse_keeps_the_live_connection_unless_the_boot_matches() {
+        let mut r = Registry::default();
+        let refuse = DuplicateClientId::Refuse;
+        assert!(
+            r.try_insert(entry(1, "dev", 7), 10, refuse)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            r.try_insert(entry(2, "dev", 8), 10, refuse).unwrap_err(),
+            Refused::Duplicate
+        );
+        let replaced = r.try_insert(entry(3, "dev", 7), 10, refuse).unwrap();
+        assert_eq!(ids(&replaced), [1]);
+        assert_eq!(ids(&r.by_client("dev")), [3]);
+        assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn replace_and_allow() {
+        let mut r = Registry::default();
+        r.try_insert(entry(1, "dev", 1), 10, DuplicateClientId::Allow)
+            .unwrap();
+        r.try_insert(entry(2, "dev", 2), 10, DuplicateClientId::Allow)
+            .unwrap();
+        assert_eq!(r.len(), 2);
+        let replaced = r
+            .try_insert(entry(3, "dev", 3), 10, DuplicateClientId::Replace)
+            .unwrap();
+        let mut gone = ids(&replaced);
+        gone.sort_unstable();
+        assert_eq!(gone, [1, 2]);
+        assert_eq!(ids(&r.by_client("dev")), [3]);
+    }
+
+    #[test]
+    fn a_replacement_does_not_count_against_the_limit_but_a_newcomer_does() {
+        let mut r = Registry::default();
+        let policy = DuplicateClientId::Replace;
+        r.try_insert(entry(1, "dev", 1), 1, policy).unwrap();
+        assert_eq!(
+            r.try_insert(entry(2, "other", 1), 1, policy).unwrap_err(),
+            Refused::Full
+        );
+        assert_eq!(
+            ids(&r.try_insert(entry(3, "dev", 2), 1, policy).unwrap()),
+            [1]
+        );
+    }
 }

@@ -68,9 +68,50 @@ pub struct ServerSettings {
     /// request carrying an `Origin` header not in the list is refused with HTTP 403; requests
     /// without one (devices, command-line tools) are allowed.
     pub allowed_origins: Vec<String>,
+    /// Whether `sentelite/relay` forwards requests at all. Off by default: a relay lets any
+    /// token holder make a device answer requests, so it is opened on purpose.
+    pub relay_enabled: bool,
+    /// Event names `sentelite/relay` may forward: exact names, or a prefix when the entry
+    /// ends in `*` (`"nrepl/*"`). Empty forwards nothing.
+    pub relay_events: Vec<String>,
+    /// What a Hello claiming a client id that already has a live connection gets.
+    pub duplicate_client_id: DuplicateClientId,
+    /// Longest `client_id` accepted in a Hello, in bytes; longer ones are closed with
+    /// `LIMIT_EXCEEDED`.
+    pub max_client_id_bytes: usize,
+    /// Longest `firmware` accepted in a Hello, in bytes; longer ones are closed with
+    /// `LIMIT_EXCEEDED`.
+    pub max_firmware_bytes: usize,
+    /// Event handler tasks one connection may have running. When all are busy the connection
+    /// stops reading its socket until one ends, so a fast sender is slowed, not dropped.
+    pub max_event_tasks_per_conn: usize,
     /// The `[logs]` table: storing and keeping client logs.
     pub logs: crate::logs::LogsSettings,
 }
+
+/// What the server does with a Hello whose client id already has a live connection.
+///
+/// Until per-device credentials exist a client id is a claim, not a proof: every token holder
+/// is trusted equally. The policy only decides which of two claims stays connected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DuplicateClientId {
+    /// Refuse the newcomer with `DUPLICATE_CLIENT` (11), except when its Hello carries the
+    /// live connection's `boot_id`: that is the same device run reconnecting after a drop
+    /// the server has not noticed yet, so the old connection is closed with `REPLACED` (12)
+    /// and the new one admitted. A device that rebooted gets in once the old connection's
+    /// heartbeat has failed.
+    #[default]
+    Refuse,
+    /// Admit the newcomer and close every older connection of that client with `REPLACED`.
+    Replace,
+    /// Admit both; pushes by client id reach every connection, relays the newest.
+    Allow,
+}
+
+/// Capacity of each connection's table of client requests being answered: the largest
+/// `max-pending` accepted. Part of every connection's fixed memory (8 bytes a slot).
+pub const MAX_PENDING_CAPACITY: usize = 64;
 
 impl Default for ServerSettings {
     fn default() -> Self {
@@ -97,6 +138,12 @@ impl Default for ServerSettings {
             max_half_open: 512,
             max_handshaking_per_address: 32,
             allowed_origins: Vec::new(),
+            relay_enabled: false,
+            relay_events: Vec::new(),
+            duplicate_client_id: DuplicateClientId::Refuse,
+            max_client_id_bytes: 128,
+            max_firmware_bytes: 128,
+            max_event_tasks_per_conn: 16,
             logs: crate::logs::LogsSettings::default(),
         }
     }
@@ -134,6 +181,28 @@ impl ServerSettings {
         }
         if self.max_pending == 0 {
             return invalid("max-pending must be at least 1");
+        }
+        if usize::from(self.max_pending) > MAX_PENDING_CAPACITY {
+            return Err(ConfigError::Invalid(format!(
+                "max-pending must be at most {MAX_PENDING_CAPACITY}"
+            )));
+        }
+        if self.max_client_id_bytes == 0 {
+            return invalid("max-client-id-bytes must be at least 1");
+        }
+        if self.max_firmware_bytes == 0 {
+            return invalid("max-firmware-bytes must be at least 1");
+        }
+        if self.max_event_tasks_per_conn == 0 {
+            return invalid("max-event-tasks-per-conn must be at least 1");
+        }
+        for entry in &self.relay_events {
+            let name = entry.strip_suffix('*').unwrap_or(entry);
+            if entry.is_empty() || name.contains('*') {
+                return Err(ConfigError::Invalid(format!(
+                    "relay-events entry {entry:?} must be an event name, or a prefix ending in `*`"
+                )));
+            }
         }
         if self.max_channel_name_bytes == 0 {
             return invalid("max-channel-name-bytes must be at least 1");
@@ -187,6 +256,18 @@ impl ServerSettings {
             max_pending: self.max_pending,
             max_subscriptions: self.max_subscriptions_per_conn,
         }
+    }
+
+    /// True when `sentelite/relay` may forward a request for `event`.
+    pub fn relay_allows(&self, event: &str) -> bool {
+        self.relay_enabled
+            && self
+                .relay_events
+                .iter()
+                .any(|entry| match entry.strip_suffix('*') {
+                    Some(prefix) => event.starts_with(prefix),
+                    None => event == entry,
+                })
     }
 
     pub(crate) fn write_timeout(&self) -> Duration {
@@ -370,5 +451,47 @@ mod tests {
         assert!(err.to_string().contains("heartbeat-timeout-ms"), "{err}");
         assert!(FileConfig::parse("max-frame-bytes = 16\n").is_err());
         assert!(FileConfig::parse("max-connections = 0\n").is_err());
+    }
+
+    #[test]
+    fn policy_keys_parse_and_bad_values_are_named() {
+        let cfg = FileConfig::parse(
+            "relay-enabled = true\nrelay-events = [\"nrepl/*\", \"test/count\"]\n\
+             duplicate-client-id = \"replace\"\nmax-client-id-bytes = 32\n\
+             max-firmware-bytes = 16\nmax-event-tasks-per-conn = 4\n",
+        )
+        .unwrap();
+        let s = &cfg.settings;
+        assert_eq!(s.duplicate_client_id, DuplicateClientId::Replace);
+        assert_eq!(
+            (
+                s.max_client_id_bytes,
+                s.max_firmware_bytes,
+                s.max_event_tasks_per_conn
+            ),
+            (32, 16, 4)
+        );
+        assert!(s.relay_allows("nrepl/eval"));
+        assert!(s.relay_allows("test/count"));
+        assert!(!s.relay_allows("test/count2"));
+        assert!(!s.relay_allows("lsp/hover"));
+        let off = ServerSettings {
+            relay_events: vec!["*".into()],
+            ..ServerSettings::default()
+        };
+        assert!(!off.relay_allows("x/y"), "relay is off unless enabled");
+
+        for (text, key) in [
+            ("duplicate-client-id = \"maybe\"\n", "maybe"),
+            ("relay-events = [\"a*b\"]\n", "relay-events"),
+            ("relay-events = [\"\"]\n", "relay-events"),
+            ("max-client-id-bytes = 0\n", "max-client-id-bytes"),
+            ("max-firmware-bytes = 0\n", "max-firmware-bytes"),
+            ("max-event-tasks-per-conn = 0\n", "max-event-tasks-per-conn"),
+            ("max-pending = 1000\n", "max-pending"),
+        ] {
+            let err = FileConfig::parse(text).unwrap_err();
+            assert!(err.to_string().contains(key), "{text}: {err}");
+        }
     }
 }

@@ -159,6 +159,8 @@ fn config_file_sets_limits_and_flags_override_it() {
         config.token = Some("from-flag".try_into().unwrap());
         let (_first, welcome) = TestClient::handshake(addr, config.clone()).await;
         assert!(matches!(welcome, Got::Welcome { .. }));
+        // Another client id: the same one would replace the first (same boot id).
+        config.client_id = "cli-test-2".try_into().unwrap();
         let mut second = TestClient::connect(addr, config).await;
         assert_eq!(
             second.expect_ws_close().await.0,

@@ -343,14 +343,18 @@ async fn client_requests_reach_handlers_and_unknown_ones_are_unsupported() {
 #[tokio::test]
 async fn events_reach_handlers_and_pushes_reach_every_connection_of_a_client() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let builder =
-        Server::builder()
-            .config(quick_settings())
-            .on_event("telemetry/log-msg", move |ctx| {
-                // The synchronous part runs in arrival order.
-                let _ = tx.send((ctx.client_id.to_string(), ctx.payload.clone()));
-                async {}
-            });
+    // Two live connections of one client id need the `allow` policy.
+    let settings = ServerSettings {
+        duplicate_client_id: sentelite_host::DuplicateClientId::Allow,
+        ..quick_settings()
+    };
+    let builder = Server::builder()
+        .config(settings)
+        .on_event("telemetry/log-msg", move |ctx| {
+            // The synchronous part runs in arrival order.
+            let _ = tx.send((ctx.client_id.to_string(), ctx.payload.clone()));
+            async {}
+        });
     let (server, _dir) = start_with(builder).await;
     let addr = server.local_addr();
     let mut one = TestClient::open(addr, "multi").await;

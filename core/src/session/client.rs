@@ -7,6 +7,7 @@ use heapless::String;
 
 use super::endpoint::{Endpoint, Routed};
 use super::{Initiator, ProtocolError, SendError, SessionEvent, State};
+use crate::answering::DEFAULT_ANSWERING;
 use crate::backoff::Backoff;
 use crate::channels::Subscriptions;
 use crate::codec::{self, EncodeError};
@@ -79,9 +80,14 @@ impl ClientConfig {
     }
 }
 
-/// The client side of a connection, with `P` requests in flight and `S` channels at most.
-pub struct ClientSession<const P: usize = 16, const S: usize = 8> {
-    endpoint: Endpoint<P>,
+/// The client side of a connection, with `P` requests in flight and `S` channels at most,
+/// answering at most `R` server requests at once (more are answered `BUSY`).
+pub struct ClientSession<
+    const P: usize = 16,
+    const S: usize = 8,
+    const R: usize = DEFAULT_ANSWERING,
+> {
+    endpoint: Endpoint<P, R>,
     config: ClientConfig,
     subscriptions: Subscriptions<S>,
     backoff: Backoff,
@@ -95,25 +101,25 @@ pub struct ClientSession<const P: usize = 16, const S: usize = 8> {
     shut_down: bool,
 }
 
-impl<const P: usize, const S: usize> Deref for ClientSession<P, S> {
-    type Target = Endpoint<P>;
-    fn deref(&self) -> &Endpoint<P> {
+impl<const P: usize, const S: usize, const R: usize> Deref for ClientSession<P, S, R> {
+    type Target = Endpoint<P, R>;
+    fn deref(&self) -> &Endpoint<P, R> {
         &self.endpoint
     }
 }
 
-impl<const P: usize, const S: usize> DerefMut for ClientSession<P, S> {
-    fn deref_mut(&mut self) -> &mut Endpoint<P> {
+impl<const P: usize, const S: usize, const R: usize> DerefMut for ClientSession<P, S, R> {
+    fn deref_mut(&mut self) -> &mut Endpoint<P, R> {
         &mut self.endpoint
     }
 }
 
-impl<const P: usize, const S: usize> ClientSession<P, S> {
+impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
     /// A client that wants to connect at once.
     pub fn new(config: ClientConfig, now: Instant) -> Self {
         let backoff = Backoff::new(config.backoff_initial, config.backoff_max, config.rng_seed);
         Self {
-            endpoint: Endpoint::new(State::Idle, config.max_frame as usize),
+            endpoint: Endpoint::new(State::Idle, config.max_frame as usize, R),
             config,
             subscriptions: Subscriptions::new(),
             backoff,

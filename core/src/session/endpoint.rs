@@ -3,6 +3,7 @@
 use heapless::Deque;
 
 use super::{Initiator, ProtocolError, SendError, SessionEvent, State, Stats};
+use crate::answering::{Admission, Answering, DEFAULT_ANSWERING};
 use crate::codec::{self, EncodeError};
 use crate::correlate::{Pending, RequestId};
 use crate::frame::{
@@ -16,7 +17,11 @@ use crate::time::{Duration, Instant, earliest};
 pub(crate) enum Control {
     Ping(u32),
     Pong(u32),
-    Close(CloseCode, &'static str),
+    /// The session refused a peer request beyond its limit (`End` with `BUSY`).
+    Busy(RequestId),
+    /// The Close frame; its code and reason are `local_close`, so each queue entry stays
+    /// 8 bytes.
+    Close,
 }
 
 /// Where a received frame goes after the shared checks.
@@ -29,12 +34,14 @@ pub(crate) enum Routed<'a> {
     Role(Frame<'a>),
 }
 
-/// The role-independent half of a session: heartbeat, request table, send calls, close,
-/// events and stats. `P` is the number of requests this side may have in flight.
-pub struct Endpoint<const P: usize> {
+/// The role-independent half of a session: heartbeat, request tables, send calls, close,
+/// events and stats. `P` is the number of requests this side may have in flight; `R` the
+/// number of the peer's requests it answers at once (see [`crate::answering`]).
+pub struct Endpoint<const P: usize, const R: usize = DEFAULT_ANSWERING> {
     pub(crate) state: State,
     pub(crate) heartbeat: Option<Heartbeat>,
     pub(crate) pending: Pending<P>,
+    pub(crate) answering: Answering<R>,
     control: Deque<Control, 8>,
     events: Deque<SessionEvent, 8>,
     pub(crate) stats: Stats,
@@ -47,12 +54,14 @@ pub struct Endpoint<const P: usize> {
     read_paused: bool,
 }
 
-impl<const P: usize> Endpoint<P> {
-    pub(crate) fn new(state: State, local_max_frame: usize) -> Self {
+impl<const P: usize, const R: usize> Endpoint<P, R> {
+    /// `answer_limit` bounds the peer's requests answered at once (capped at `R`).
+    pub(crate) fn new(state: State, local_max_frame: usize, answer_limit: usize) -> Self {
         Self {
             state,
             heartbeat: None,
             pending: Pending::new(),
+            answering: Answering::new(answer_limit),
             control: Deque::new(),
             events: Deque::new(),
             stats: Stats::default(),
@@ -128,6 +137,21 @@ impl<const P: usize> Endpoint<P> {
         self.pending.in_flight()
     }
 
+    /// Peer requests being answered (admitted and not yet ended), cancelled ones included.
+    pub fn requests_answering(&self) -> usize {
+        self.answering.in_flight()
+    }
+
+    /// True while the peer's request `id` is admitted and its End not yet sent.
+    pub fn is_answering(&self, id: RequestId) -> bool {
+        self.answering.contains(id)
+    }
+
+    /// Most peer requests answered at once; more are answered `BUSY` by the session.
+    pub fn answer_limit(&self) -> usize {
+        self.answering.limit()
+    }
+
     /// Largest frame the peer accepts.
     pub fn peer_max_frame(&self) -> usize {
         self.peer_max_frame
@@ -188,7 +212,8 @@ impl<const P: usize> Endpoint<P> {
         }
     }
 
-    /// Sends one streamed part of our answer to the peer's request `id`.
+    /// Sends one streamed part of our answer to the peer's request `id`. A request that is
+    /// not being answered (never admitted, or already ended) is `UnknownRequest`.
     pub fn reply(
         &mut self,
         id: RequestId,
@@ -196,10 +221,16 @@ impl<const P: usize> Endpoint<P> {
         payload: Payload<'_>,
         buf: &mut [u8],
     ) -> Result<usize, SendError> {
+        if !self.answering.contains(id) {
+            return Err(SendError::UnknownRequest);
+        }
         self.encode_app(&Frame::Reply(Reply { id, seq, payload }), buf)
     }
 
-    /// Sends the final status of our answer to the peer's request `id`.
+    /// Sends the final status of our answer to the peer's request `id` and frees its slot.
+    /// A request that is not being answered is `UnknownRequest`. When the frame cannot be
+    /// encoded the request stays in flight, so the caller can still end it (say with an
+    /// empty `ERROR`).
     pub fn end(
         &mut self,
         id: RequestId,
@@ -207,14 +238,19 @@ impl<const P: usize> Endpoint<P> {
         payload: Payload<'_>,
         buf: &mut [u8],
     ) -> Result<usize, SendError> {
-        self.encode_app(
+        if !self.answering.contains(id) {
+            return Err(SendError::UnknownRequest);
+        }
+        let n = self.encode_app(
             &Frame::End(End {
                 id,
                 status,
                 payload,
             }),
             buf,
-        )
+        )?;
+        let _ = self.answering.finish(id);
+        Ok(n)
     }
 
     /// Cancels one of our requests. It ends at once (reported as `Cancelled`); the Cancel
@@ -280,7 +316,7 @@ impl<const P: usize> Endpoint<P> {
         if send_frame {
             // Pings and pongs are pointless once closing; make room for the Close frame.
             self.control.clear();
-            let _ = self.control.push_back(Control::Close(code, reason));
+            let _ = self.control.push_back(Control::Close);
         }
     }
 
@@ -291,6 +327,7 @@ impl<const P: usize> Endpoint<P> {
             .take()
             .unwrap_or((CloseCode::GOING_AWAY, Initiator::Transport));
         self.pending.close_all();
+        self.answering.clear();
         self.control.clear();
         self.heartbeat = None;
         self.local_close = None;
@@ -307,7 +344,15 @@ impl<const P: usize> Endpoint<P> {
         let frame = match control {
             Control::Ping(nonce) => Frame::Ping(Ping { nonce }),
             Control::Pong(nonce) => Frame::Pong(Ping { nonce }),
-            Control::Close(code, reason) => Frame::Close(Close { code, reason }),
+            Control::Busy(id) => Frame::End(End {
+                id,
+                status: Status::BUSY,
+                payload: Payload::Empty,
+            }),
+            Control::Close => {
+                let (code, reason) = self.local_close.unwrap_or((CloseCode::GOING_AWAY, ""));
+                Frame::Close(Close { code, reason })
+            }
         };
         let n = codec::encode(&frame, buf)?;
         self.control.pop_front();
@@ -358,8 +403,26 @@ impl<const P: usize> Endpoint<P> {
                 self.control.clear();
                 Ok(Routed::Deliver(frame))
             }
-            Frame::Event(_) | Frame::Request(_) | Frame::Cancel(_) if self.state == State::Open => {
-                Ok(Routed::Deliver(frame))
+            Frame::Event(_) if self.state == State::Open => Ok(Routed::Deliver(frame)),
+            Frame::Request(request) if self.state == State::Open => {
+                match self.answering.admit(request.id) {
+                    Admission::Admitted => Ok(Routed::Deliver(frame)),
+                    Admission::Duplicate => Err(self
+                        .protocol_error(CloseCode::PROTOCOL_ERROR, "request id already in flight")),
+                    Admission::Busy => {
+                        self.refuse_busy(request.id);
+                        Ok(Routed::Consumed)
+                    }
+                }
+            }
+            Frame::Cancel(cancel) if self.state == State::Open => {
+                if self.answering.cancel(cancel.id) {
+                    Ok(Routed::Deliver(frame))
+                } else {
+                    // Ended already (the End crossed the Cancel) or cancelled twice.
+                    self.stats.late_cancels += 1;
+                    Ok(Routed::Consumed)
+                }
             }
             Frame::Reply(reply) if self.state == State::Open => {
                 match self.pending.on_part(reply.id, reply.seq) {
@@ -391,6 +454,20 @@ impl<const P: usize> Endpoint<P> {
                 "application frame before handshake",
             )),
             other => Ok(Routed::Role(other)),
+        }
+    }
+
+    /// Answers a request beyond the limit with `BUSY`. The answer waits in the control queue;
+    /// a peer that keeps sending past the limit faster than the answers are transmitted
+    /// leaves no room, and is closed rather than queued for.
+    fn refuse_busy(&mut self, id: RequestId) {
+        self.stats.requests_refused += 1;
+        if self.control.push_back(Control::Busy(id)).is_err() {
+            self.begin_close(
+                CloseCode::LIMIT_EXCEEDED,
+                "requests beyond max-pending faster than refused",
+                true,
+            );
         }
     }
 

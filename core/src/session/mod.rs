@@ -20,6 +20,7 @@ pub use server::{ServerConfig, ServerSession};
 
 use core::ops::DerefMut;
 
+use crate::answering::DEFAULT_ANSWERING;
 use crate::codec::EncodeError;
 use crate::correlate::{RequestEnd, RequestId};
 use crate::frame::{CloseCode, Frame};
@@ -28,7 +29,9 @@ use crate::time::{Duration, Instant};
 /// The calls an adapter or a test harness makes on a session, whatever its role, so code that
 /// drives connections can be written once for clients and servers. Role-specific calls
 /// (connecting, accepting a Hello, channel frames) stay on the concrete types.
-pub trait Session<const P: usize>: DerefMut<Target = Endpoint<P>> {
+pub trait Session<const P: usize, const R: usize = DEFAULT_ANSWERING>:
+    DerefMut<Target = Endpoint<P, R>>
+{
     /// Feeds one received frame; see [`ClientSession::handle_frame`].
     fn handle_frame<'a>(
         &mut self,
@@ -45,7 +48,7 @@ pub trait Session<const P: usize>: DerefMut<Target = Endpoint<P>> {
     fn handle_disconnected(&mut self, now: Instant);
 }
 
-impl<const P: usize, const S: usize> Session<P> for ClientSession<P, S> {
+impl<const P: usize, const S: usize, const R: usize> Session<P, R> for ClientSession<P, S, R> {
     fn handle_frame<'a>(
         &mut self,
         now: Instant,
@@ -67,7 +70,7 @@ impl<const P: usize, const S: usize> Session<P> for ClientSession<P, S> {
     }
 }
 
-impl<const P: usize> Session<P> for ServerSession<P> {
+impl<const P: usize, const R: usize> Session<P, R> for ServerSession<P, R> {
     fn handle_frame<'a>(
         &mut self,
         now: Instant,
@@ -176,6 +179,10 @@ pub struct Stats {
     pub control_dropped: u64,
     /// Lifecycle events discarded because the application did not drain `poll_event`.
     pub events_dropped: u64,
+    /// Peer requests answered `BUSY` by the session because its answering table was full.
+    pub requests_refused: u64,
+    /// Cancels for peer requests no longer in flight (crossed with our End, or repeated).
+    pub late_cancels: u64,
 }
 
 /// Why an application send was refused. Nothing was queued; the caller still owns its data.

@@ -6,6 +6,7 @@ use core::ops::{Deref, DerefMut};
 
 use super::endpoint::{Endpoint, Routed};
 use super::{ProtocolError, SendError, SessionEvent, State};
+use crate::answering::DEFAULT_ANSWERING;
 use crate::codec::{self, EncodeError};
 use crate::frame::{ChannelMsg, CloseCode, Frame, Payload, SubscribeAck, SubscribeError, Welcome};
 use crate::heartbeat::Heartbeat;
@@ -42,31 +43,37 @@ impl Default for ServerConfig {
 }
 
 /// The server side of one connection, with `P` server→client requests in flight at most.
-pub struct ServerSession<const P: usize = 16> {
-    endpoint: Endpoint<P>,
+/// `R` is the capacity of the table of client requests being answered: the limit announced
+/// in the Welcome is `min(config.max_pending, R)`, and requests beyond it are answered `BUSY`.
+pub struct ServerSession<const P: usize = 16, const R: usize = DEFAULT_ANSWERING> {
+    endpoint: Endpoint<P, R>,
     config: ServerConfig,
     handshake_deadline: Option<Instant>,
     hello_seen: bool,
 }
 
-impl<const P: usize> Deref for ServerSession<P> {
-    type Target = Endpoint<P>;
-    fn deref(&self) -> &Endpoint<P> {
+impl<const P: usize, const R: usize> Deref for ServerSession<P, R> {
+    type Target = Endpoint<P, R>;
+    fn deref(&self) -> &Endpoint<P, R> {
         &self.endpoint
     }
 }
 
-impl<const P: usize> DerefMut for ServerSession<P> {
-    fn deref_mut(&mut self) -> &mut Endpoint<P> {
+impl<const P: usize, const R: usize> DerefMut for ServerSession<P, R> {
+    fn deref_mut(&mut self) -> &mut Endpoint<P, R> {
         &mut self.endpoint
     }
 }
 
-impl<const P: usize> ServerSession<P> {
+impl<const P: usize, const R: usize> ServerSession<P, R> {
     /// A connection whose transport was just accepted at `now`.
     pub fn new(config: ServerConfig, now: Instant) -> Self {
         Self {
-            endpoint: Endpoint::new(State::Handshaking, config.max_frame as usize),
+            endpoint: Endpoint::new(
+                State::Handshaking,
+                config.max_frame as usize,
+                usize::from(config.max_pending),
+            ),
             config,
             handshake_deadline: Some(now + config.handshake_timeout),
             hello_seen: false,
@@ -131,7 +138,8 @@ impl<const P: usize> ServerSession<P> {
             heartbeat_ms: clamp_ms(self.config.heartbeat_interval),
             heartbeat_timeout_ms: clamp_ms(self.config.heartbeat_timeout),
             max_frame: self.config.max_frame,
-            max_pending: self.config.max_pending,
+            // The session enforces the smaller of the configured limit and its capacity.
+            max_pending: u16::try_from(self.endpoint.answer_limit()).unwrap_or(u16::MAX),
             max_subscriptions: self.config.max_subscriptions,
         });
         let n = codec::encode_limited(&welcome, buf, self.endpoint.peer_max_frame)?;

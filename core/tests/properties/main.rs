@@ -3,6 +3,7 @@
 //!
 //! One test binary keeps link time down; each module is one concern.
 
+mod answering;
 mod codec;
 mod garbage;
 mod log_batch;

@@ -10,10 +10,13 @@
 //! small: the handlers of single inputs are synchronous, and the close path, which runs once,
 //! is boxed.
 
-mod inbound;
-mod outbound;
+mod client_events;
+mod client_requests;
+mod commands;
+mod receive;
+mod server_requests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,19 +25,19 @@ use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt;
 use sentelite_core::codec::encode_to_vec;
-use sentelite_core::{
-    CloseCode, Initiator, RequestId, SendError, ServerSession, SessionEvent, websocket,
-};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use sentelite_core::{CloseCode, Initiator, SendError, ServerSession, SessionEvent, websocket};
+
+use client_events::ClientEvents;
+use client_requests::ClientRequests;
+use server_requests::ServerRequests;
 
 use crate::ConnectionId;
 use crate::handle::ServerHandle;
 use crate::lifecycle::LifecycleEvent;
 use crate::queue::{CommandRx, CommandTx, queue};
 use crate::registry::{ConnEntry, lock};
-use crate::request::{ReplyItem, RequestOutcome};
 use crate::server::Shared;
+use crate::settings::MAX_PENDING_CAPACITY;
 use crate::transport::HandshakePermit;
 
 /// Room for the session's own frames (pongs, Close with a short static reason).
@@ -52,8 +55,9 @@ const WS_CONTROL_BEFORE_HELLO: u8 = 8;
 /// every idle connection's memory; a full table refuses further requests with a typed error.
 pub(crate) const MAX_SERVER_REQUESTS: usize = 8;
 
-/// The session type of one connection.
-type Session = ServerSession<MAX_SERVER_REQUESTS>;
+/// The session type of one connection. The table of client requests being answered holds up
+/// to the largest accepted `max-pending`; the setting decides how much of it is used.
+type Session = ServerSession<MAX_SERVER_REQUESTS, MAX_PENDING_CAPACITY>;
 
 /// How the main loop ended.
 enum Ending {
@@ -63,16 +67,6 @@ enum Ending {
     PeerClosed,
     /// The transport failed.
     Lost(String),
-}
-
-/// A reply item the requester's stream had no room for yet. While any wait, the connection
-/// stops reading its socket, so a slow consumer slows the client instead of growing memory.
-/// The session is told (`set_read_paused`): it suspends the heartbeat timeout, which would
-/// otherwise blame the client for our own stall, and pings the client meanwhile.
-struct Stalled {
-    id: RequestId,
-    to: mpsc::Sender<ReplyItem>,
-    item: ReplyItem,
 }
 
 pub(crate) struct Connection {
@@ -87,11 +81,11 @@ pub(crate) struct Connection {
     /// Encoded application frames waiting to be written.
     outbox: VecDeque<Bytes>,
     /// Client requests being answered by handlers.
-    inbound: HashMap<RequestId, CancellationToken>,
-    /// Server requests waiting for the client's answer.
-    outbound: HashMap<RequestId, mpsc::Sender<ReplyItem>>,
-    /// Reply items waiting for room in their stream, in arrival order.
-    stalled: VecDeque<Stalled>,
+    client_requests: ClientRequests,
+    /// Server requests waiting for the client's answer, and their reply items.
+    server_requests: ServerRequests,
+    /// Client events on their way to handler tasks.
+    client_events: ClientEvents,
     /// The native close decided on this connection: code and reason.
     close: Option<(CloseCode, String)>,
     /// The client's WebSocket close frame, if it sent one.
@@ -115,9 +109,9 @@ impl Connection {
             permit: Some(permit),
             entry: None,
             outbox: VecDeque::new(),
-            inbound: HashMap::new(),
-            outbound: HashMap::new(),
-            stalled: VecDeque::new(),
+            client_requests: ClientRequests::default(),
+            server_requests: ServerRequests::default(),
+            client_events: ClientEvents::default(),
             close: None,
             peer_ws_close: None,
             ws_control_before_hello: 0,
@@ -153,7 +147,7 @@ impl Connection {
                 return Ending::Decided;
             }
             self.publish_stats();
-            let reading = self.stalled.is_empty();
+            let reading = !self.server_requests.is_stalled() && !self.client_events.is_held();
             if self.session.is_read_paused() == reading {
                 // Holding back reading for a full reply stream: the client's frames wait
                 // unread, so its silence must not count against it, and it must keep
@@ -192,7 +186,12 @@ impl Connection {
                     Some(Err(e)) => return Ending::Lost(e.to_string()),
                     None => return Ending::Lost("connection lost".to_owned()),
                 },
-                room = reserve_front(&self.stalled), if !reading => self.unstall(room.is_ok()),
+                room = self.server_requests.room(), if self.server_requests.is_stalled() => {
+                    self.unstall(room);
+                }
+                slot = self.client_events.slot(), if self.client_events.is_held() => {
+                    self.client_events.run_held(slot);
+                }
                 command = self.commands.recv() => self.on_command(*command),
                 () = sleep_until(deadline) => {
                     let now = self.shared.clock.now();
@@ -273,17 +272,9 @@ impl Connection {
                 _ => {}
             }
         }
-        for (id, replies) in std::mem::take(&mut self.outbound) {
-            self.deliver(id, replies, ReplyItem::End(RequestOutcome::Closed));
-        }
+        self.server_requests.close_all();
         // Requesters still get every part and their end, as long as they keep reading.
-        let stalled = std::mem::take(&mut self.stalled);
-        let _ = tokio::time::timeout(write_timeout, async {
-            for Stalled { to, item, .. } in stalled {
-                let _ = to.send(item).await;
-            }
-        })
-        .await;
+        self.server_requests.flush_stalled(write_timeout).await;
         let peer = self.peer_ws_close.as_ref().map(|(c, r)| (*c, r.as_str()));
         let (code, initiator, peer_reason) = websocket::closed_by_websocket(code, initiator, peer);
         let reason = match (peer_reason, initiator) {
@@ -398,9 +389,7 @@ impl Connection {
     /// Removes every trace of the connection from the shared tables. Runs on the normal path
     /// and, through `Drop`, when the task is cancelled or panics.
     fn forget(&mut self) {
-        for (_, token) in self.inbound.drain() {
-            token.cancel();
-        }
+        self.client_requests.cancel_all();
         lock(&self.shared.registry).remove(self.id);
         lock(&self.shared.channels).remove_connection(self.id);
         self.permit = None;
@@ -410,15 +399,6 @@ impl Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         self.forget();
-    }
-}
-
-/// Waits for room in the stream of the oldest stalled reply item. The wait is boxed because
-/// it is rare and every idle connection would otherwise carry its space.
-async fn reserve_front(stalled: &VecDeque<Stalled>) -> Result<(), mpsc::error::SendError<()>> {
-    match stalled.front() {
-        Some(front) => Box::pin(front.to.reserve()).await.map(drop),
-        None => std::future::pending().await,
     }
 }
 

@@ -89,10 +89,21 @@ pub async fn handshake_and_streamed_echo(connect: Connect, url: &str) {
     client.close().await;
 }
 
+/// Settings that open the relay for the `test/*` events the relay scenario uses (the relay is
+/// off by default).
+pub const RELAY_CONFIG: &str = "relay-enabled = true\nrelay-events = [\"test/*\"]\n";
+
 /// Client A asks the server to relay a request to client B: the server makes a request of B
 /// (server→client), B streams three parts, and they flow back to A (client→server).
 pub async fn relay_streams_both_ways(connect_a: Connect, connect_b: Connect, url: &str) {
-    let (responder, _) = open_client(connect_b, url, "relay-target").await;
+    // Only clients announcing the relay-target capability receive relayed requests.
+    let mut target_options = options(url, "relay-target");
+    target_options.capabilities = sentelite_driver::capability::RELAY_TARGET;
+    let responder = connect_b(target_options).expect("start client");
+    event_matching(&responder.events(), STEP, "the handshake", |e| {
+        matches!(e, ClientEvent::Opened { .. })
+    })
+    .await;
     let (asker, _) = open_client(connect_a, url, "relay-asker").await;
     let target_events = responder.events();
     let answer = async {

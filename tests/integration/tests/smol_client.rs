@@ -15,7 +15,7 @@ fn handshake_and_streamed_echo() {
 
 #[test]
 fn relay_streams_both_ways_with_a_tokio_peer() {
-    let server = ServeProcess::start(&[]);
+    let server = ServeProcess::start_with_config(scenarios::RELAY_CONFIG);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime for the peer");
     let _guard = runtime.enter();
     smol::block_on(scenarios::relay_streams_both_ways(

@@ -12,7 +12,7 @@ async fn handshake_and_streamed_echo() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_streams_both_ways_with_a_smol_peer() {
-    let server = ServeProcess::start(&[]);
+    let server = ServeProcess::start_with_config(scenarios::RELAY_CONFIG);
     scenarios::relay_streams_both_ways(
         sentelite_tokio::connect,
         sentelite_smol::connect,

@@ -1,17 +1,19 @@
-//! Frames from the client: handshake, events and requests for handlers, answers to the
-//! server's requests, and pub/sub.
+//! Frames from the client: handshake (token, Hello limits, the client-id policy), events and
+//! requests for handlers, answers to the server's requests, and pub/sub.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use sentelite_core::frame::{self, Frame, Hello, Payload};
 use sentelite_core::{CloseCode, Status};
-use tokio_util::sync::CancellationToken;
 
 use super::Connection;
+use super::client_events::count_unhandled;
+use crate::command::Command;
 use crate::handler::{EventContext, RequestContext, Responder};
 use crate::lifecycle::LifecycleEvent;
-use crate::registry::{ConnEntry, lock};
+use crate::registry::{ConnEntry, Refused, lock};
 use crate::request::{ReplyItem, RequestOutcome};
 
 impl Connection {
@@ -33,29 +35,24 @@ impl Connection {
             }
             Frame::Event(event) => self.on_event(event),
             Frame::Request(request) => self.on_request(request),
-            Frame::Cancel(cancel) => {
-                if let Some(token) = self.inbound.remove(&cancel.id) {
-                    token.cancel();
-                    self.send_end(cancel.id, Status::CANCELLED, Payload::Empty);
-                }
-            }
+            // The session delivers a Cancel only for a request in flight, once. The handler is
+            // told; its End (sent when it stops) frees the slot.
+            Frame::Cancel(cancel) => self.client_requests.cancel(cancel.id),
             Frame::Reply(reply) => {
-                if let Some(replies) = self.outbound.get(&reply.id).cloned() {
-                    let item = ReplyItem::Part {
-                        seq: reply.seq,
-                        payload: reply.payload.into(),
-                    };
-                    self.deliver(reply.id, replies, item);
-                }
+                let item = ReplyItem::Part {
+                    seq: reply.seq,
+                    payload: reply.payload.into(),
+                };
+                let abandoned = self.server_requests.part(reply.id, item);
+                self.cancel_abandoned(abandoned);
             }
             Frame::End(end) => {
-                if let Some(replies) = self.outbound.remove(&end.id) {
-                    let outcome = RequestOutcome::Completed {
-                        status: end.status,
-                        payload: end.payload.into(),
-                    };
-                    self.deliver(end.id, replies, ReplyItem::End(outcome));
-                }
+                let outcome = RequestOutcome::Completed {
+                    status: end.status,
+                    payload: end.payload.into(),
+                };
+                let abandoned = self.server_requests.end(end.id, outcome);
+                self.cancel_abandoned(abandoned);
             }
             Frame::Subscribe(r) => {
                 let result = lock(&self.shared.channels).subscribe(self.id, r.channel);
@@ -71,7 +68,8 @@ impl Connection {
         }
     }
 
-    /// Token, then the connection limit, then the Welcome.
+    /// Token, then the Hello's string limits, then the connection limit and the client-id
+    /// policy, then the Welcome.
     fn on_hello(&mut self, hello: Hello<'_>) {
         let settings = &self.shared.settings;
         if let Some(expected) = settings.token.as_deref()
@@ -79,6 +77,23 @@ impl Connection {
         {
             self.session
                 .reject(CloseCode::AUTH_FAILED, "missing or wrong token");
+            return;
+        }
+        if hello.client_id.len() > settings.max_client_id_bytes {
+            self.session.reject(
+                CloseCode::LIMIT_EXCEEDED,
+                "client id longer than max-client-id-bytes",
+            );
+            return;
+        }
+        if hello
+            .firmware
+            .is_some_and(|f| f.len() > settings.max_firmware_bytes)
+        {
+            self.session.reject(
+                CloseCode::LIMIT_EXCEEDED,
+                "firmware id longer than max-firmware-bytes",
+            );
             return;
         }
         let entry = Arc::new(ConnEntry {
@@ -93,15 +108,39 @@ impl Connection {
             peer_max_frame: hello.max_frame as usize,
             commands: self.commands_tx.clone(),
             stats: Mutex::new(self.session.stats()),
+            events_unhandled: AtomicU64::new(0),
         });
-        let registered =
-            lock(&self.shared.registry).try_insert(entry.clone(), settings.max_connections);
-        if registered.is_err() {
-            self.session.reject(
-                CloseCode::TOO_MANY_CONNECTIONS,
-                "server is at its connection limit",
+        let registered = lock(&self.shared.registry).try_insert(
+            entry.clone(),
+            settings.max_connections,
+            settings.duplicate_client_id,
+        );
+        let replaced = match registered {
+            Ok(replaced) => replaced,
+            Err(Refused::Full) => {
+                self.session.reject(
+                    CloseCode::TOO_MANY_CONNECTIONS,
+                    "server is at its connection limit",
+                );
+                return;
+            }
+            Err(Refused::Duplicate) => {
+                self.session
+                    .reject(CloseCode::DUPLICATE_CLIENT, "client id already connected");
+                return;
+            }
+        };
+        for old in replaced {
+            tracing::info!(
+                connection = old.id,
+                by = self.id,
+                client_id = %old.client_id,
+                "connection replaced by a newer one of its client"
             );
-            return;
+            let _ = old.commands.send_urgent(Box::new(Command::Close {
+                code: CloseCode::REPLACED,
+                reason: "replaced by a newer connection of this client",
+            }));
         }
         let now = self.shared.clock.now();
         let id = self.id;
@@ -127,15 +166,19 @@ impl Connection {
     }
 
     fn on_event(&mut self, event: frame::Event<'_>) {
-        let (Some(entry), Some((name, handler))) = (
-            self.entry.as_ref(),
-            self.shared.handlers.events.get_key_value(event.event),
-        ) else {
-            tracing::debug!(
-                connection = self.id,
-                event = event.event,
-                "event without handler"
-            );
+        // Events flow only once the session is open, so the entry exists.
+        let Some(entry) = self.entry.as_ref() else {
+            return;
+        };
+        let Some((name, handler)) = self.shared.handlers.events.get_key_value(event.event) else {
+            if let Some(total) = count_unhandled(&entry.events_unhandled) {
+                tracing::debug!(
+                    connection = self.id,
+                    event = event.event,
+                    total,
+                    "events without a handler (logged at totals 1, 2, 4, 8, …)"
+                );
+            }
             return;
         };
         let ctx = EventContext {
@@ -146,26 +189,21 @@ impl Connection {
             payload: event.payload.into(),
             server: self.handle(),
         };
-        tokio::spawn(handler(ctx));
+        let (handler, max_tasks) = (
+            handler.clone(),
+            self.shared.settings.max_event_tasks_per_conn,
+        );
+        self.client_events.dispatch(max_tasks, handler, ctx);
     }
 
     fn on_request(&mut self, request: frame::Request<'_>) {
         let found = self.shared.handlers.requests.get_key_value(request.event);
+        // The session admitted the request: within max-pending and not a duplicate id.
         let (Some(entry), Some((name, handler))) = (self.entry.clone(), found) else {
             self.send_end(request.id, Status::UNSUPPORTED, Payload::Empty);
             return;
         };
-        if self.inbound.contains_key(&request.id) {
-            self.session
-                .close(CloseCode::PROTOCOL_ERROR, "request id already in flight");
-            return;
-        }
-        if self.inbound.len() >= usize::from(self.shared.settings.max_pending) {
-            self.send_end(request.id, Status::BUSY, Payload::Empty);
-            return;
-        }
-        let token = CancellationToken::new();
-        self.inbound.insert(request.id, token.clone());
+        let token = self.client_requests.start(request.id);
         let responder = Responder::new(
             self.id,
             request.id,
