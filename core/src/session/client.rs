@@ -222,7 +222,11 @@ impl<const P: usize, const S: usize> ClientSession<P, S> {
                 });
                 Ok(Some(frame))
             }
-            Frame::ChannelMsg(_) if self.endpoint.state == State::Open => Ok(Some(frame)),
+            Frame::ChannelMsg(_) | Frame::PublishDropped(_)
+                if self.endpoint.state == State::Open =>
+            {
+                Ok(Some(frame))
+            }
             Frame::SubscribeAck(ack) if self.endpoint.state == State::Open => {
                 self.subscriptions.on_ack(ack.channel, ack.subscribed);
                 Ok(Some(frame))
