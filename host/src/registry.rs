@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use sentelite_core::Stats;
 
 use crate::ConnectionId;
+use crate::pubsub::drops::DropCounters;
 use crate::queue::CommandTx;
 
 /// What the rest of the server knows about one handshaken connection.
@@ -28,6 +29,8 @@ pub(crate) struct ConnEntry {
     pub(crate) commands: CommandTx,
     /// Refreshed by the connection task after each step.
     pub(crate) stats: Mutex<Stats>,
+    /// Channel messages missed as a subscriber and undelivered as a publisher.
+    pub(crate) channel_drops: DropCounters,
 }
 
 impl ConnEntry {

@@ -51,6 +51,9 @@ pub struct ServerSettings {
     pub write_timeout_ms: u64,
     /// After sending a WebSocket close, how long to wait for the client's answering close.
     pub close_linger_ms: u64,
+    /// Shortest time between two reports of undelivered channel messages to one publishing
+    /// client (a `PublishDropped` frame per channel) and between two log lines about them.
+    pub drop_report_interval_ms: u64,
 }
 
 impl Default for ServerSettings {
@@ -73,6 +76,7 @@ impl Default for ServerSettings {
             write_buffer_bytes: 4096,
             write_timeout_ms: 10_000,
             close_linger_ms: 1000,
+            drop_report_interval_ms: 1000,
         }
     }
 }
@@ -122,6 +126,9 @@ impl ServerSettings {
         if self.write_timeout_ms == 0 {
             return invalid("write-timeout-ms must be above 0");
         }
+        if self.drop_report_interval_ms == 0 {
+            return invalid("drop-report-interval-ms must be above 0");
+        }
         Ok(())
     }
 
@@ -143,6 +150,10 @@ impl ServerSettings {
 
     pub(crate) fn close_linger(&self) -> Duration {
         Duration::from_millis(self.close_linger_ms)
+    }
+
+    pub(crate) fn drop_report_interval(&self) -> Duration {
+        Duration::from_millis(self.drop_report_interval_ms)
     }
 }
 
@@ -250,5 +261,9 @@ mod tests {
         assert!(err.to_string().contains("heartbeat-timeout-ms"), "{err}");
         assert!(FileConfig::parse("max-frame-bytes = 16\n").is_err());
         assert!(FileConfig::parse("max-connections = 0\n").is_err());
+        let err = FileConfig::parse("drop-report-interval-ms = 0\n").unwrap_err();
+        assert!(err.to_string().contains("drop-report-interval-ms"), "{err}");
+        let cfg = FileConfig::parse("drop-report-interval-ms = 250\n").unwrap();
+        assert_eq!(cfg.settings.drop_report_interval_ms, 250);
     }
 }

@@ -5,8 +5,8 @@
 
 use proptest::prelude::*;
 use sentelite_core::frame::{
-    Cancel, ChannelMsg, ChannelRef, Close, End, Event, Hello, Ping, Publish, Reply, Request,
-    PublishDropped, SubscribeAck, SubscribeError, Welcome,
+    Cancel, ChannelMsg, ChannelRef, Close, End, Event, Hello, Ping, Publish, PublishDropped, Reply,
+    Request, SubscribeAck, SubscribeError, Welcome,
 };
 use sentelite_core::{CloseCode, Frame, Payload, Status};
 

@@ -12,6 +12,7 @@
 
 mod inbound;
 mod outbound;
+mod publishing;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -29,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ConnectionId;
 use crate::handle::ServerHandle;
 use crate::lifecycle::LifecycleEvent;
+use crate::pubsub::drops::DropReports;
 use crate::queue::{CommandRx, CommandTx, queue};
 use crate::registry::{ConnEntry, lock};
 use crate::request::{ReplyItem, RequestOutcome};
@@ -87,6 +89,8 @@ pub(crate) struct Connection {
     close: Option<(CloseCode, String)>,
     /// The client's WebSocket close frame, if it sent one.
     peer_ws_close: Option<(u16, String)>,
+    /// Reports of this client's channel messages that did not arrive.
+    drop_reports: DropReports,
 }
 
 impl Connection {
@@ -109,6 +113,7 @@ impl Connection {
             stalled: VecDeque::new(),
             close: None,
             peer_ws_close: None,
+            drop_reports: DropReports::default(),
         }
     }
 
@@ -145,6 +150,7 @@ impl Connection {
                 .session
                 .poll_timeout()
                 .map(|t| self.shared.clock.deadline(t));
+            let deadline = publishing::earliest(deadline, self.drop_reports.next_due());
             let reading = self.stalled.is_empty();
             tokio::select! {
                 () = self.shared.shutdown.cancelled() => {
@@ -173,6 +179,7 @@ impl Connection {
                 () = sleep_until(deadline) => {
                     let now = self.shared.clock.now();
                     self.session.handle_timeout(now);
+                    self.send_due_drop_reports();
                 }
             }
         }
