@@ -501,6 +501,10 @@ impl<R: Runtime> Driver<R> {
                 error: (ack.error != sentelite_core::frame::SubscribeError::NONE)
                     .then_some(ack.error),
             }),
+            Frame::PublishDropped(report) => self.emit(ClientEvent::PublishDropped {
+                channel: report.channel.to_owned(),
+                dropped: report.dropped,
+            }),
             // Welcome is reported through SessionEvent::Opened; the core refuses the rest.
             _ => {}
         }
