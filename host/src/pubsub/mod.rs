@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::ConnectionId;
 use crate::registry::ConnEntry;
 
-pub(crate) use table::{ChannelTable, Limits, Member, valid_name};
+pub(crate) use table::{ChannelTable, Limits, Member, Snapshot, valid_name};
 
 /// The server's channel table; a snapshot hands publishers the subscribers' queues directly,
 /// so publishing looks nothing up in the registry.

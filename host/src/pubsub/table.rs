@@ -6,7 +6,8 @@
 //! `Arc<[M]>` snapshot of the members, so the caller holds the table's lock only long enough
 //! to clone one `Arc` and does the per-subscriber work outside it. The snapshot is rebuilt on
 //! the first publish after a change, so N joins or leaves in a row cost O(N) in total, not
-//! O(N²).
+//! O(N²). Freeing a snapshot is O(members) too, so a change does not free it: it is handed to
+//! the next publish, which frees it after releasing the lock.
 //!
 //! The table only uses `std`, `indexmap` and the core's `SubscribeError`, so the fan-out
 //! benchmark can compile it as it is.
@@ -51,6 +52,23 @@ struct Members<M> {
     by_conn: IndexMap<ConnectionId, M>,
     /// The members as publishing sees them; `None` after a change until the next publish.
     snapshot: Option<Arc<[M]>>,
+    /// The snapshot a change replaced, for the next publish to free outside the lock.
+    retired: Option<Arc<[M]>>,
+}
+
+impl<M> Members<M> {
+    fn changed(&mut self) {
+        if let Some(old) = self.snapshot.take() {
+            self.retired = Some(old);
+        }
+    }
+}
+
+/// What a publish gets from the table: the members to send to, and a replaced snapshot that
+/// the caller should drop once it released the table's lock.
+pub(crate) struct Snapshot<M> {
+    pub(crate) members: Arc<[M]>,
+    pub(crate) retired: Option<Arc<[M]>>,
 }
 
 #[derive(Debug)]
@@ -98,9 +116,10 @@ impl<M: Member> ChannelTable<M> {
             .or_insert_with(|| Members {
                 by_conn: IndexMap::new(),
                 snapshot: None,
+                retired: None,
             });
         members.by_conn.insert(conn, member.clone());
-        members.snapshot = None;
+        members.changed();
         self.joined.entry(conn).or_default().push(name);
         Ok(())
     }
@@ -134,12 +153,15 @@ impl<M: Member> ChannelTable<M> {
 
     /// The members of `channel` for a publish, `None` when nobody joined it. Cheap unless
     /// the membership changed since the last call (then O(members), once).
-    pub(crate) fn snapshot(&mut self, channel: &str) -> Option<Arc<[M]>> {
+    pub(crate) fn snapshot(&mut self, channel: &str) -> Option<Snapshot<M>> {
         let members = self.channels.get_mut(channel)?;
         let snapshot = members
             .snapshot
             .get_or_insert_with(|| members.by_conn.values().cloned().collect());
-        Some(snapshot.clone())
+        Some(Snapshot {
+            members: snapshot.clone(),
+            retired: members.retired.take(),
+        })
     }
 
     /// The connections that joined `channel`, in no particular order.
@@ -159,7 +181,7 @@ impl<M: Member> ChannelTable<M> {
     fn leave(&mut self, conn: ConnectionId, channel: &str) {
         if let Some(members) = self.channels.get_mut(channel) {
             if members.by_conn.swap_remove(&conn).is_some() {
-                members.snapshot = None;
+                members.changed();
             }
             if members.by_conn.is_empty() {
                 self.channels.remove(channel);
@@ -193,7 +215,11 @@ mod tests {
     }
 
     fn snapshot_ids(ch: &mut ChannelTable<ConnectionId>, channel: &str) -> Vec<ConnectionId> {
-        sorted(ch.snapshot(channel).map(|s| s.to_vec()).unwrap_or_default())
+        sorted(
+            ch.snapshot(channel)
+                .map(|s| s.members.to_vec())
+                .unwrap_or_default(),
+        )
     }
 
     #[test]
@@ -245,19 +271,30 @@ mod tests {
         assert!(ch.snapshot("a").is_none());
         ch.subscribe(&1, "a").unwrap();
         let first = ch.snapshot("a").unwrap();
+        assert!(first.retired.is_none(), "nothing to free yet");
         let again = ch.snapshot("a").unwrap();
-        assert!(Arc::ptr_eq(&first, &again), "no change, no rebuild");
+        assert!(
+            Arc::ptr_eq(&first.members, &again.members),
+            "no change, no rebuild"
+        );
         ch.subscribe(&2, "a").unwrap();
+        ch.subscribe(&2, "b").unwrap();
         let after_join = ch.snapshot("a").unwrap();
-        assert_eq!(&*first, &[1], "a taken snapshot never changes");
+        assert_eq!(&*first.members, &[1], "a taken snapshot never changes");
+        // The replaced snapshot goes to the publish, once.
+        let retired = after_join.retired.expect("the join replaced a snapshot");
+        assert!(Arc::ptr_eq(&retired, &first.members));
+        assert!(ch.snapshot("a").unwrap().retired.is_none());
         assert_eq!(snapshot_ids(&mut ch, "a"), vec![1, 2]);
         ch.remove_connection(1);
         assert_eq!(snapshot_ids(&mut ch, "a"), vec![2]);
-        assert_eq!(after_join.len(), 2);
+        assert_eq!(after_join.members.len(), 2);
         // Leaving a channel one never joined changes nothing.
         let before = ch.snapshot("a").unwrap();
         ch.remove_connection(7);
-        assert!(Arc::ptr_eq(&before, &ch.snapshot("a").unwrap()));
+        let after = ch.snapshot("a").unwrap();
+        assert!(Arc::ptr_eq(&before.members, &after.members));
+        assert!(after.retired.is_none());
     }
 
     #[test]
