@@ -418,6 +418,20 @@ pub struct SubscribeAck<'a> {
     pub error: SubscribeError,
 }
 
+/// Server tells a publishing client that some of its channel messages were not delivered:
+/// a subscriber's queue was full (it reads too slowly) or the message was larger than the
+/// subscriber accepts. Sent at most once per report interval per channel, and only while
+/// drops happen, so a publisher whose messages all arrive never sees one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PublishDropped<'a> {
+    /// Channel id the messages were published to.
+    pub channel: &'a str,
+    /// Deliveries that failed since the previous report for this channel (one per
+    /// subscriber that missed one message), saturating.
+    pub dropped: u32,
+}
+
 /// Every frame of protocol version 1, in wire-tag order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -464,6 +478,9 @@ pub enum Frame<'a> {
     /// Tag 14: server → client, answers Subscribe and Unsubscribe.
     #[serde(borrow)]
     SubscribeAck(SubscribeAck<'a>),
+    /// Tag 15: server → client, channel deliveries of this client's publishes that failed.
+    #[serde(borrow)]
+    PublishDropped(PublishDropped<'a>),
 }
 
 impl Frame<'_> {
@@ -485,6 +502,7 @@ impl Frame<'_> {
             Frame::Publish(_) => "publish",
             Frame::ChannelMsg(_) => "channel-msg",
             Frame::SubscribeAck(_) => "subscribe-ack",
+            Frame::PublishDropped(_) => "publish-dropped",
         }
     }
 }

@@ -8,7 +8,8 @@ use sentelite_core::cobs::{CobsAccumulator, Feed, encode_cobs};
 use sentelite_core::codec::{DecodeError, decode, encode, encoded_len};
 use sentelite_core::frame::{
     Cancel, ChannelMsg, ChannelRef, Close, CloseCode, End, Event, Frame, Hello, Payload, Ping,
-    Publish, Reply, Request, Status, SubscribeAck, SubscribeError, Welcome, capability,
+    Publish, PublishDropped, Reply, Request, Status, SubscribeAck, SubscribeError, Welcome,
+    capability,
 };
 use sentelite_core::value::{encoder, finish, keyword};
 use sentelite_core::{Instant, ServerConfig, ServerSession};
@@ -210,6 +211,13 @@ fn channel_frames() {
             error: SubscribeError::MAX_SUBSCRIPTIONS_PER_CONN,
         }),
         "01 0e 02 63 31 00 01",
+    );
+    assert_wire(
+        Frame::PublishDropped(PublishDropped {
+            channel: "c1",
+            dropped: 300,
+        }),
+        "01 0f 02 63 31 ac 02",
     );
 }
 

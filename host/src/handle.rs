@@ -19,7 +19,7 @@ use crate::ConnectionId;
 use crate::command::{Command, OutboundRequest};
 use crate::error::DeliveryError;
 use crate::lifecycle::LifecycleEvent;
-use crate::pubsub::valid_name;
+use crate::pubsub::{Snapshot, valid_name};
 use crate::queue::TrySendError;
 use crate::registry::{ConnEntry, lock};
 use crate::request::{REPLY_BUFFER, ReplyStream};
@@ -65,6 +65,20 @@ pub struct ConnectionInfo {
     pub events_unhandled: u64,
     /// Channels the connection joined.
     pub channels: Vec<Arc<str>>,
+    /// Channel messages that did not arrive, as subscriber and as publisher.
+    pub channel_drops: ChannelDrops,
+}
+
+/// Channel deliveries that failed for one connection, counted since its handshake. A
+/// delivery fails when the subscriber's queue is full (it reads more slowly than its
+/// channels publish) or the message is larger than the subscriber accepts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChannelDrops {
+    /// Channel messages this connection did not get.
+    pub missed: u64,
+    /// Deliveries of this connection's own publishes that failed: one per subscriber that
+    /// missed one of its messages.
+    pub undelivered: u64,
 }
 
 /// The result of a send to several connections.
@@ -126,8 +140,13 @@ impl ServerHandle {
     }
 
     /// Publishes a server-originated message (`from` is empty) to a channel's subscribers.
+    /// Subscribers that miss it count it in their [`ChannelDrops::missed`].
     pub fn publish(&self, channel: &str, payload: PayloadBuf) -> Result<Delivery, DeliveryError> {
-        self.publish_from(channel, Arc::from(""), payload, None)
+        let mut delivery = Delivery::default();
+        delivery.delivered = self.publish_from(channel, Arc::from(""), payload, None, |_, e| {
+            delivery.failed.push(e);
+        })?;
+        Ok(delivery)
     }
 
     /// Sends a request to one connection. Parts and the outcome arrive on the returned
@@ -199,9 +218,11 @@ impl ServerHandle {
         lock(&self.shared.registry).len()
     }
 
-    /// The connections that joined `channel`.
+    /// The connections that joined `channel`, in ascending order.
     pub fn subscribers(&self, channel: &str) -> Vec<ConnectionId> {
-        lock(&self.shared.channels).subscribers(channel)
+        let mut ids = lock(&self.shared.channels).subscribers(channel);
+        ids.sort_unstable();
+        ids
     }
 
     /// A receiver of lifecycle events from now on.
@@ -225,26 +246,28 @@ impl ServerHandle {
     }
 
     /// Publishes to a channel on behalf of `from` (a uid, or empty for the server), skipping
-    /// the connection `exclude` when given.
+    /// the connection `exclude` when given. Returns how many subscribers took the message;
+    /// each that did not is counted as a miss and handed to `failed`.
+    ///
+    /// The channel table's lock is held only to clone the channel's member snapshot; the
+    /// queueing, one short per-connection lock each, happens outside it.
     pub(crate) fn publish_from(
         &self,
         channel: &str,
         from: Arc<str>,
         payload: PayloadBuf,
         exclude: Option<ConnectionId>,
-    ) -> Result<Delivery, DeliveryError> {
+        mut failed: impl FnMut(ConnectionId, DeliveryError),
+    ) -> Result<usize, DeliveryError> {
         if !valid_name(channel, self.shared.settings.max_channel_name_bytes) {
             return Err(DeliveryError::InvalidChannel);
         }
-        let members = lock(&self.shared.channels).subscribers(channel);
-        let entries: Vec<_> = {
-            let registry = lock(&self.shared.registry);
-            members
-                .into_iter()
-                .filter(|id| Some(*id) != exclude)
-                .filter_map(|id| registry.get(id))
-                .collect()
+        let Some(Snapshot { members, retired }) = lock(&self.shared.channels).snapshot(channel)
+        else {
+            return Ok(0);
         };
+        // Freeing a replaced snapshot is O(its members): done here, outside the lock.
+        drop(retired);
         let len = encoded_len(&Frame::ChannelMsg(ChannelMsg {
             channel,
             from: &from,
@@ -252,19 +275,22 @@ impl ServerHandle {
         }));
         let channel: Arc<str> = channel.into();
         let payload = Arc::new(payload);
-        let mut delivery = Delivery::default();
-        for entry in &entries {
-            delivery.record(enqueue(
-                entry,
-                len,
-                Command::ChannelMsg {
-                    channel: channel.clone(),
-                    from: from.clone(),
-                    payload: payload.clone(),
-                },
-            ));
+        let mut delivered = 0;
+        for entry in members.iter().filter(|e| Some(e.id) != exclude) {
+            let command = Command::ChannelMsg {
+                channel: channel.clone(),
+                from: from.clone(),
+                payload: payload.clone(),
+            };
+            match enqueue(entry, len, command) {
+                Ok(()) => delivered += 1,
+                Err(e) => {
+                    entry.channel_drops.count_missed();
+                    failed(entry.id, e);
+                }
+            }
         }
-        Ok(delivery)
+        Ok(delivered)
     }
 
     fn fan_out_event(
@@ -311,6 +337,7 @@ impl ServerHandle {
                 .events_unhandled
                 .load(std::sync::atomic::Ordering::Relaxed),
             channels: lock(&self.shared.channels).channels_of(entry.id),
+            channel_drops: entry.channel_drops.snapshot(),
         }
     }
 }

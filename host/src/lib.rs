@@ -70,7 +70,7 @@ mod registry;
 mod transport;
 
 pub use error::{ConfigError, DeliveryError, ResponderError, ServerError};
-pub use handle::{ConnectionInfo, Delivery, ServerHandle};
+pub use handle::{ChannelDrops, ConnectionInfo, Delivery, ServerHandle};
 pub use handler::{EventContext, RequestContext, Responder};
 pub use lifecycle::LifecycleEvent;
 pub use request::{ReplyItem, ReplyStream, RequestOutcome};

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use sentelite_core::Stats;
 
 use crate::ConnectionId;
+use crate::pubsub::drops::DropCounters;
 use crate::queue::CommandTx;
 use crate::settings::DuplicateClientId;
 
@@ -33,6 +34,8 @@ pub(crate) struct ConnEntry {
     pub(crate) stats: Mutex<Stats>,
     /// Events from this client that found no handler.
     pub(crate) events_unhandled: AtomicU64,
+    /// Channel messages missed as a subscriber and undelivered as a publisher.
+    pub(crate) channel_drops: DropCounters,
 }
 
 impl ConnEntry {
@@ -145,6 +148,7 @@ mod tests {
             commands,
             stats: Mutex::new(Stats::default()),
             events_unhandled: AtomicU64::new(0),
+            channel_drops: Default::default(),
         })
     }
 

@@ -85,6 +85,9 @@ pub struct ServerSettings {
     /// Event handler tasks one connection may have running. When all are busy the connection
     /// stops reading its socket until one ends, so a fast sender is slowed, not dropped.
     pub max_event_tasks_per_conn: usize,
+    /// Shortest time between two reports of undelivered channel messages to one publishing
+    /// client (a `PublishDropped` frame per channel) and between two log lines about them.
+    pub drop_report_interval_ms: u64,
     /// The `[logs]` table: storing and keeping client logs.
     pub logs: crate::logs::LogsSettings,
 }
@@ -144,6 +147,7 @@ impl Default for ServerSettings {
             max_client_id_bytes: 128,
             max_firmware_bytes: 128,
             max_event_tasks_per_conn: 16,
+            drop_report_interval_ms: 1000,
             logs: crate::logs::LogsSettings::default(),
         }
     }
@@ -215,6 +219,9 @@ impl ServerSettings {
         }
         if self.write_timeout_ms == 0 {
             return invalid("write-timeout-ms must be above 0");
+        }
+        if self.drop_report_interval_ms == 0 {
+            return invalid("drop-report-interval-ms must be above 0");
         }
         self.validate_transport()?;
         self.logs.validate()
@@ -291,6 +298,10 @@ impl ServerSettings {
         self.allowed_origins
             .iter()
             .any(|allowed| allowed.as_bytes() == origin)
+    }
+
+    pub(crate) fn drop_report_interval(&self) -> Duration {
+        Duration::from_millis(self.drop_report_interval_ms)
     }
 }
 
@@ -451,6 +462,10 @@ mod tests {
         assert!(err.to_string().contains("heartbeat-timeout-ms"), "{err}");
         assert!(FileConfig::parse("max-frame-bytes = 16\n").is_err());
         assert!(FileConfig::parse("max-connections = 0\n").is_err());
+        let err = FileConfig::parse("drop-report-interval-ms = 0\n").unwrap_err();
+        assert!(err.to_string().contains("drop-report-interval-ms"), "{err}");
+        let cfg = FileConfig::parse("drop-report-interval-ms = 250\n").unwrap();
+        assert_eq!(cfg.settings.drop_report_interval_ms, 250);
     }
 
     #[test]

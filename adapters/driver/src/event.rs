@@ -69,6 +69,16 @@ pub enum ClientEvent {
         /// Why it failed, if it did.
         error: Option<SubscribeError>,
     },
+    /// Some of this client's channel messages did not reach every subscriber (a subscriber
+    /// read too slowly or accepts smaller frames). The server sends at most one such report
+    /// per channel per interval, and none while every delivery succeeds.
+    PublishDropped {
+        /// Channel id the messages were published to.
+        channel: String,
+        /// Failed deliveries since the previous report for this channel: one per subscriber
+        /// that missed one message.
+        dropped: u32,
+    },
     /// The server asks something of this client; answer with [`IncomingRequest::part`] and
     /// [`IncomingRequest::end`].
     Request(IncomingRequest),

@@ -57,6 +57,13 @@ fn subscribe_and_publish() {
 }
 
 #[test]
+fn publish_drop_report_is_an_event() {
+    smol::block_on(scenarios::publish_drop_report_is_an_event(
+        sentelite_smol::connect,
+    ));
+}
+
+#[test]
 fn text_message_is_a_protocol_error() {
     smol::block_on(scenarios::text_message_is_a_protocol_error(
         sentelite_smol::connect,

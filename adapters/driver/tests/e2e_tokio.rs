@@ -46,6 +46,11 @@ async fn subscribe_and_publish() {
     scenarios::subscribe_and_publish(sentelite_tokio::connect).await;
 }
 
+#[tokio::test]
+async fn publish_drop_report_is_an_event() {
+    scenarios::publish_drop_report_is_an_event(sentelite_tokio::connect).await;
+}
+
 #[test]
 fn connect_outside_a_runtime_is_a_typed_error() {
     let options = sentelite_tokio::ClientOptions::new("ws://127.0.0.1:9/", "dev-test");

@@ -246,7 +246,11 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
                 });
                 Ok(Some(frame))
             }
-            Frame::ChannelMsg(_) if self.endpoint.state == State::Open => Ok(Some(frame)),
+            Frame::ChannelMsg(_) | Frame::PublishDropped(_)
+                if self.endpoint.state == State::Open =>
+            {
+                Ok(Some(frame))
+            }
             Frame::SubscribeAck(ack) if self.endpoint.state == State::Open => {
                 self.subscriptions.on_ack(ack.channel, ack.subscribed);
                 Ok(Some(frame))

@@ -8,7 +8,9 @@ use super::endpoint::{Endpoint, Routed};
 use super::{ProtocolError, SendError, SessionEvent, State};
 use crate::answering::DEFAULT_ANSWERING;
 use crate::codec::{self, EncodeError};
-use crate::frame::{ChannelMsg, CloseCode, Frame, Payload, SubscribeAck, SubscribeError, Welcome};
+use crate::frame::{
+    ChannelMsg, CloseCode, Frame, Payload, PublishDropped, SubscribeAck, SubscribeError, Welcome,
+};
 use crate::heartbeat::Heartbeat;
 use crate::time::{Duration, Instant, earliest};
 
@@ -195,6 +197,20 @@ impl<const P: usize, const R: usize> ServerSession<P, R> {
                 subscribed,
                 error,
             }),
+            buf,
+        )
+    }
+
+    /// Tells the client that `dropped` deliveries of its messages on `channel` failed since
+    /// the last report (see [`PublishDropped`]); the host decides how often.
+    pub fn publish_dropped(
+        &mut self,
+        channel: &str,
+        dropped: u32,
+        buf: &mut [u8],
+    ) -> Result<usize, SendError> {
+        self.endpoint.encode_app(
+            &Frame::PublishDropped(PublishDropped { channel, dropped }),
             buf,
         )
     }

@@ -206,6 +206,10 @@ fn every_variant_round_trips() {
             subscribed: false,
             error: 3,
         },
+        OwnedFrame::PublishDropped {
+            channel: "c".into(),
+            dropped: u32::MAX,
+        },
     ];
     let mut tags = Vec::new();
     for owned in &all {
@@ -216,7 +220,7 @@ fn every_variant_round_trips() {
     }
     assert_eq!(
         tags,
-        (0u8..15).collect::<Vec<_>>(),
+        (0u8..16).collect::<Vec<_>>(),
         "variant order is the wire tag"
     );
 }

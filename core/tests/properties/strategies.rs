@@ -5,8 +5,8 @@
 
 use proptest::prelude::*;
 use sentelite_core::frame::{
-    Cancel, ChannelMsg, ChannelRef, Close, End, Event, Hello, Ping, Publish, Reply, Request,
-    SubscribeAck, SubscribeError, Welcome,
+    Cancel, ChannelMsg, ChannelRef, Close, End, Event, Hello, Ping, Publish, PublishDropped, Reply,
+    Request, SubscribeAck, SubscribeError, Welcome,
 };
 use sentelite_core::{CloseCode, Frame, Payload, Status};
 
@@ -93,6 +93,10 @@ pub enum OwnedFrame {
         channel: String,
         subscribed: bool,
         error: u8,
+    },
+    PublishDropped {
+        channel: String,
+        dropped: u32,
     },
 }
 
@@ -197,6 +201,12 @@ impl OwnedFrame {
                 subscribed: *subscribed,
                 error: SubscribeError(*error),
             }),
+            OwnedFrame::PublishDropped { channel, dropped } => {
+                Frame::PublishDropped(PublishDropped {
+                    channel,
+                    dropped: *dropped,
+                })
+            }
         }
     }
 }
@@ -327,6 +337,8 @@ pub fn frame() -> impl Strategy<Value = OwnedFrame> {
                 error,
             }
         }),
+        (text(), prop_oneof![1u32..1000, any::<u32>()])
+            .prop_map(|(channel, dropped)| OwnedFrame::PublishDropped { channel, dropped }),
     ]
 }
 

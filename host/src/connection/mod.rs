@@ -13,6 +13,7 @@
 mod client_events;
 mod client_requests;
 mod commands;
+mod publishing;
 mod receive;
 mod server_requests;
 
@@ -34,6 +35,7 @@ use server_requests::ServerRequests;
 use crate::ConnectionId;
 use crate::handle::ServerHandle;
 use crate::lifecycle::LifecycleEvent;
+use crate::pubsub::drops::DropReports;
 use crate::queue::{CommandRx, CommandTx, queue};
 use crate::registry::{ConnEntry, lock};
 use crate::server::Shared;
@@ -92,6 +94,8 @@ pub(crate) struct Connection {
     peer_ws_close: Option<(u16, String)>,
     /// WebSocket control frames received before the Hello was accepted.
     ws_control_before_hello: u8,
+    /// Reports of this client's channel messages that did not arrive.
+    drop_reports: DropReports,
 }
 
 impl Connection {
@@ -115,6 +119,7 @@ impl Connection {
             close: None,
             peer_ws_close: None,
             ws_control_before_hello: 0,
+            drop_reports: DropReports::default(),
         }
     }
 
@@ -159,6 +164,7 @@ impl Connection {
                 .session
                 .poll_timeout()
                 .map(|t| self.shared.clock.deadline(t));
+            let deadline = publishing::earliest(deadline, self.drop_reports.next_due());
             tokio::select! {
                 () = self.shared.shutdown.cancelled() => {
                     self.session.close(CloseCode::GOING_AWAY, "server shutting down");
@@ -196,6 +202,7 @@ impl Connection {
                 () = sleep_until(deadline) => {
                     let now = self.shared.clock.now();
                     self.session.handle_timeout(now);
+                    self.send_due_drop_reports();
                 }
             }
         }

@@ -55,7 +55,9 @@ impl Connection {
                 self.cancel_abandoned(abandoned);
             }
             Frame::Subscribe(r) => {
-                let result = lock(&self.shared.channels).subscribe(self.id, r.channel);
+                // The session delivers Subscribe only once open, when the entry exists.
+                let Some(entry) = &self.entry else { return };
+                let result = lock(&self.shared.channels).subscribe(entry, r.channel);
                 self.send_ack(r.channel, result.is_ok(), result.err());
             }
             Frame::Unsubscribe(r) => {
@@ -109,6 +111,7 @@ impl Connection {
             commands: self.commands_tx.clone(),
             stats: Mutex::new(self.session.stats()),
             events_unhandled: AtomicU64::new(0),
+            channel_drops: Default::default(),
         });
         let registered = lock(&self.shared.registry).try_insert(
             entry.clone(),
@@ -223,29 +226,6 @@ impl Connection {
             server: self.handle(),
         };
         tokio::spawn(handler(ctx, responder));
-    }
-
-    fn on_publish(&mut self, publish: frame::Publish<'_>) {
-        let Some(entry) = self.entry.as_ref() else {
-            return;
-        };
-        let exclude = publish.exclude_sender.then_some(self.id);
-        let result = self.handle().publish_from(
-            publish.channel,
-            entry.uid.clone(),
-            publish.payload.into(),
-            exclude,
-        );
-        match result {
-            Ok(delivery) if !delivery.failed.is_empty() => tracing::warn!(
-                connection = self.id,
-                channel = publish.channel,
-                failed = ?delivery.failed,
-                "channel message not delivered to every subscriber"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::debug!(connection = self.id, error = %e, "publish refused"),
-        }
     }
 }
 

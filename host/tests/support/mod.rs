@@ -125,6 +125,10 @@ pub enum Got {
     Cancel {
         id: RequestId,
     },
+    PublishDropped {
+        channel: String,
+        dropped: u32,
+    },
     /// The server's native Close frame.
     Close {
         code: CloseCode,
@@ -178,6 +182,10 @@ fn owned(frame: Frame<'_>) -> Option<Got> {
             error: a.error,
         },
         Frame::Cancel(c) => Got::Cancel { id: c.id },
+        Frame::PublishDropped(d) => Got::PublishDropped {
+            channel: d.channel.to_owned(),
+            dropped: d.dropped,
+        },
         Frame::Close(c) => Got::Close {
             code: c.code,
             reason: c.reason.to_owned(),
@@ -391,7 +399,7 @@ impl TestClient {
     }
 
     pub async fn publish(&mut self, channel: &str, payload: Payload<'_>, exclude_sender: bool) {
-        let mut buf = [0u8; 512];
+        let mut buf = vec![0u8; 512 + payload.len()];
         let n = self
             .session
             .publish(channel, payload, exclude_sender, &mut buf)

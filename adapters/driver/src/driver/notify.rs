@@ -110,6 +110,10 @@ impl<R: Runtime> Driver<R> {
                 subscribed: ack.subscribed,
                 error: (ack.error != SubscribeError::NONE).then_some(ack.error),
             }),
+            Frame::PublishDropped(report) => self.app.emit(ClientEvent::PublishDropped {
+                channel: report.channel.to_owned(),
+                dropped: report.dropped,
+            }),
             // Welcome is reported through SessionEvent::Opened; the core refuses the rest.
             _ => {}
         }

@@ -15,6 +15,7 @@
 //! | event `test/bye` | closes with `GOING_AWAY` |
 //! | event `test/text` | sends a WebSocket text message, which the native link forbids |
 //! | subscribe / publish | acks; echoes publishes to the publisher unless excluded |
+//! | publish to `test/lossy` | reports 3 dropped deliveries on that channel (PublishDropped) |
 #![allow(dead_code)]
 
 pub mod scenarios;
@@ -444,6 +445,12 @@ impl Connection {
                     SubscribeError::NONE,
                     &mut self.buf,
                 );
+                self.push(result);
+            }
+            Frame::Publish(publish) if publish.channel == "test/lossy" => {
+                let result = self
+                    .session
+                    .publish_dropped(publish.channel, 3, &mut self.buf);
                 self.push(result);
             }
             Frame::Publish(publish) if !publish.exclude_sender => {

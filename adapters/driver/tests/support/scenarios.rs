@@ -389,6 +389,25 @@ pub async fn subscribe_and_publish(connect: Connect) {
     within("close", client.close()).await;
 }
 
+/// The server's drop report for a publish arrives as an event.
+pub async fn publish_drop_report_is_an_event(connect: Connect) {
+    let server = TestServer::start(ServerConfig::default());
+    let client = connect(options(&server)).expect("valid options");
+    let events = client.events();
+    opened(&client).await;
+    client
+        .publish("test/lossy", bytes(b"x"), true)
+        .await
+        .expect("publish");
+    let report = wait_for(&events, "drop report", |event| match event {
+        ClientEvent::PublishDropped { channel, dropped } => Some((channel, dropped)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(report, ("test/lossy".to_owned(), 3));
+    within("close", client.close()).await;
+}
+
 /// A text message breaks the native protocol: the client closes with `PROTOCOL_ERROR`,
 /// tells the server why, and reconnects.
 pub async fn text_message_is_a_protocol_error(connect: Connect) {
