@@ -20,6 +20,7 @@
 //! | [`channels`] | the client's wanted subscriptions, restored after reconnects |
 //! | [`heartbeat`] | ping schedule, RTT, silence detection |
 //! | `outcome` | `RequestOutcome`: how a request ended, owned (`alloc`) |
+//! | [`log`] | log records, levels, the acknowledged log queue with exact loss accounting |
 //! | [`backoff`] | capped exponential reconnect backoff with seeded jitter |
 //! | [`value`] | the self-describing CBOR payload form |
 //! | [`websocket`] | native closes in WebSocket close frames, both ways |
@@ -44,6 +45,7 @@ pub mod frame;
 pub mod heartbeat;
 #[cfg(feature = "alloc")]
 pub mod outcome;
+pub mod log;
 pub mod session;
 pub mod time;
 pub mod value;

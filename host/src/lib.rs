@@ -45,6 +45,7 @@
 //! | [`builtin`] | `sentelite/echo` and `sentelite/relay`, answered by the binary |
 //! | [`device`] | a demo device client for `sentelite device` |
 //! | [`translate`] | payload translation to JSON and EDN |
+//! | [`logs`] | the log pipeline: ingest, SQLite store, JSON-lines file, query |
 
 pub mod builtin;
 pub mod device;
@@ -52,6 +53,7 @@ pub mod error;
 pub mod handle;
 pub mod handler;
 pub mod lifecycle;
+pub mod logs;
 pub mod request;
 pub mod server;
 pub mod settings;

@@ -3,17 +3,20 @@
 //! Logs go to stderr, filtered by `SENTELITE_LOG` (e.g. `SENTELITE_LOG=sentelite_host=debug`);
 //! stdout carries only the `listening on ws://ADDR/ws` line, so scripts can read the port.
 
+mod cli;
+
 use std::error::Error;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use sentelite_host::logs::LogService;
 use sentelite_host::server::{DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 use sentelite_host::{FileConfig, Server};
 use tracing_subscriber::EnvFilter;
 
-type BoxError = Box<dyn Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn Error + Send + Sync>;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,6 +35,9 @@ enum Command {
     Serve(ServeArgs),
     /// Run a demo device that connects to a server.
     Device(DeviceArgs),
+    /// Query or follow the logs clients sent.
+    #[command(subcommand)]
+    Logs(cli::logs::LogsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +77,9 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Device(args) => device(args).await,
+        Command::Logs(command) => tokio::task::spawn_blocking(move || cli::logs::run(command))
+            .await
+            .unwrap_or_else(|e| Err(e.into())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -109,11 +118,22 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
         settings.token = args.token;
     }
     let stop = StopSignals::register()?;
-    let server = Server::builder()
+    settings.validate()?;
+    let mut builder = Server::builder();
+    let logs = if settings.logs.enabled {
+        Some(LogService::start(&data_dir, &settings.logs)?)
+    } else {
+        None
+    };
+    if let Some(logs) = &logs {
+        builder = builder.with_logs(logs.clone());
+    }
+    let server = builder
         .listen(listen)
         .data_dir(data_dir)
         .config(settings)
         .with_builtin_handlers()
+        .on_lifecycle(connection_log())
         .bind()
         .await?;
     {
@@ -122,8 +142,76 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
         out.flush()?;
     }
     stop.wait().await;
+    if let Some(logs) = &logs {
+        logs.close();
+    }
     server.shutdown().await;
     Ok(())
+}
+
+/// One line in the server's own log per client that connects or leaves, with its address.
+/// Peer-supplied strings are printed with `?` so control characters arrive escaped.
+fn connection_log() -> impl Fn(&sentelite_host::LifecycleEvent) + Send + Sync + 'static {
+    use sentelite_host::LifecycleEvent;
+    let remotes = std::sync::Mutex::new(std::collections::HashMap::new());
+    move |event| match event {
+        LifecycleEvent::Connected {
+            connection_id,
+            remote,
+        } => {
+            if let Ok(mut map) = remotes.lock() {
+                map.insert(*connection_id, *remote);
+            }
+        }
+        LifecycleEvent::Handshake {
+            connection_id,
+            uid,
+            client_id,
+            boot_id,
+            ..
+        } => {
+            let remote = remotes
+                .lock()
+                .ok()
+                .and_then(|m| m.get(connection_id).copied());
+            tracing::info!(
+                connection = connection_id,
+                client = ?client_id,
+                %uid,
+                boot_id,
+                remote = ?remote,
+                "client connected"
+            );
+        }
+        LifecycleEvent::Closed {
+            connection_id,
+            uid,
+            client_id,
+            code,
+            reason,
+            initiator,
+        } => {
+            let remote = remotes
+                .lock()
+                .ok()
+                .and_then(|mut m| m.remove(connection_id));
+            // Connections that never finished a handshake are not clients: debug only.
+            if client_id.is_some() {
+                tracing::info!(
+                    connection = connection_id,
+                    client = ?client_id.as_deref().unwrap_or("-"),
+                    uid = uid.as_deref().unwrap_or("-"),
+                    remote = ?remote,
+                    code = code.name(),
+                    ?initiator,
+                    reason = ?reason,
+                    "client disconnected"
+                );
+            } else {
+                tracing::debug!(connection = connection_id, remote = ?remote, code = code.name(), "connection closed before its handshake");
+            }
+        }
+    }
 }
 
 async fn device(args: DeviceArgs) -> Result<(), BoxError> {

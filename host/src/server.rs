@@ -57,6 +57,8 @@ pub struct ServerBuilder {
     token: Option<Option<String>>,
     handlers: Handlers,
     hooks: Vec<LifecycleHook>,
+    /// HTTP routes of modules (the log API, …), served beside `/ws` and `/health`.
+    routes: Vec<axum::Router>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -78,6 +80,7 @@ impl Default for ServerBuilder {
             token: None,
             handlers: Handlers::default(),
             hooks: Vec::new(),
+            routes: Vec::new(),
         }
     }
 }
@@ -142,6 +145,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves `router`'s routes beside `/ws` and `/health` (paths must not collide).
+    pub fn http_routes(mut self, router: axum::Router) -> Self {
+        self.routes.push(router);
+        self
+    }
+
     /// Validates the settings, creates the data directory, binds the listener and starts
     /// serving.
     pub async fn bind(self) -> Result<Server, ServerError> {
@@ -183,8 +192,11 @@ impl ServerBuilder {
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
         });
-        let app =
-            transport::router(shared.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let app = self
+            .routes
+            .into_iter()
+            .fold(transport::router(shared.clone()), axum::Router::merge)
+            .into_make_service_with_connect_info::<SocketAddr>();
         let stop = shared.shutdown.clone();
         let serve = tokio::spawn(async move {
             axum::serve(listener, app)

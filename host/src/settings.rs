@@ -51,6 +51,8 @@ pub struct ServerSettings {
     pub write_timeout_ms: u64,
     /// After sending a WebSocket close, how long to wait for the client's answering close.
     pub close_linger_ms: u64,
+    /// The `[logs]` table: storing and keeping client logs.
+    pub logs: crate::logs::LogsSettings,
 }
 
 impl Default for ServerSettings {
@@ -73,6 +75,7 @@ impl Default for ServerSettings {
             write_buffer_bytes: 4096,
             write_timeout_ms: 10_000,
             close_linger_ms: 1000,
+            logs: crate::logs::LogsSettings::default(),
         }
     }
 }
@@ -122,7 +125,7 @@ impl ServerSettings {
         if self.write_timeout_ms == 0 {
             return invalid("write-timeout-ms must be above 0");
         }
-        Ok(())
+        self.logs.validate()
     }
 
     /// The per-connection configuration handed to each [`sentelite_core::ServerSession`].

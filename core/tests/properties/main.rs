@@ -5,6 +5,8 @@
 
 mod codec;
 mod garbage;
+mod log_batch;
+mod log_queue;
 mod pending;
 mod sessions;
 mod strategies;

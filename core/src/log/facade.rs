@@ -1,0 +1,169 @@
+//! A `log::Log` front end: `log::warn!` and friends on a device (or a host) go into the
+//! [`LogShipper`] the connection drains. The logger is a `static`, shared between the code
+//! that logs and the code that ships, behind a critical section: no allocation, no lock that
+//! an interrupt could deadlock on.
+//!
+//! ```ignore
+//! static LOGGER: RemoteLogger<[u8; 4096]> = RemoteLogger::new(uptime_millis);
+//! LOGGER.install([0; 4096], LogConfig::default(), 0);
+//! log::set_logger(&LOGGER).unwrap();
+//! log::set_max_level(log::LevelFilter::Info);
+//! // the connection task: LOGGER.with(|s| s.poll_batch(now, &mut buf))
+//! ```
+
+use core::cell::RefCell;
+use core::fmt::Write;
+
+use critical_section::Mutex;
+use heapless::String;
+
+use super::level::Level;
+use super::record::NewRecord;
+use super::shipper::{LogConfig, LogShipper, Logged};
+use crate::time::Instant;
+
+/// Longest message kept; longer ones are cut and end with `…`.
+pub const MESSAGE_BYTES: usize = 256;
+
+/// The clock a logger stamps records with: the session's [`Instant`] and the record
+/// timestamp in milliseconds (Unix time where the device knows it, else time since boot).
+pub type Clock = fn() -> (Instant, u64);
+
+/// A `log::Log` that queues records for the server, and optionally also passes them to a
+/// local logger while they cannot be sent (sente-lite's `fallback-to-local`).
+pub struct RemoteLogger<B: 'static> {
+    shipper: Mutex<RefCell<Option<LogShipper<B>>>>,
+    clock: Clock,
+    local: Option<&'static (dyn log::Log + Sync)>,
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]> + Send> RemoteLogger<B> {
+    /// A logger with no queue yet (records are ignored until [`Self::install`]).
+    pub const fn new(clock: Clock) -> Self {
+        Self {
+            shipper: Mutex::new(RefCell::new(None)),
+            clock,
+            local: None,
+        }
+    }
+
+    /// The same, also handing records to `local` when they cannot be sent.
+    pub const fn with_local(clock: Clock, local: &'static (dyn log::Log + Sync)) -> Self {
+        Self {
+            shipper: Mutex::new(RefCell::new(None)),
+            clock,
+            local: Some(local),
+        }
+    }
+
+    /// Gives the logger its queue storage and configuration; `first_seq` is 0 on a fresh boot.
+    pub fn install(&self, storage: B, config: LogConfig, first_seq: u32) {
+        critical_section::with(|cs| {
+            *self.shipper.borrow_ref_mut(cs) = Some(LogShipper::new(storage, config, first_seq));
+        });
+    }
+
+    /// Runs `f` on the shipper (inside a critical section: keep it short). `None` before
+    /// [`Self::install`].
+    pub fn with<T>(&self, f: impl FnOnce(&mut LogShipper<B>) -> T) -> Option<T> {
+        critical_section::with(|cs| self.shipper.borrow_ref_mut(cs).as_mut().map(f))
+    }
+
+    /// Queues a record of any level (fatal and report included, which `log` has no macro
+    /// for).
+    pub fn log_record(&self, record: &NewRecord<'_>) -> Option<Logged> {
+        let (now, _) = (self.clock)();
+        self.with(|s| s.log(now, record))
+    }
+}
+
+/// The sentelite level of a `log` level.
+pub fn level_of(level: log::Level) -> Level {
+    match level {
+        log::Level::Error => Level::Error,
+        log::Level::Warn => Level::Warn,
+        log::Level::Info => Level::Info,
+        log::Level::Debug => Level::Debug,
+        log::Level::Trace => Level::Trace,
+    }
+}
+
+/// Formats `args` into at most [`MESSAGE_BYTES`], marking a cut with `…`.
+pub fn format_message(args: &core::fmt::Arguments<'_>) -> String<MESSAGE_BYTES> {
+    let mut out = Truncating {
+        text: String::new(),
+        cut: false,
+    };
+    let _ = out.write_fmt(*args);
+    if out.cut {
+        while out.text.len() > MESSAGE_BYTES - '…'.len_utf8() {
+            out.text.pop();
+        }
+        let _ = out.text.push('…');
+    }
+    out.text
+}
+
+/// Keeps as much of each piece as fits (on a character boundary) and remembers the cut.
+struct Truncating {
+    text: String<MESSAGE_BYTES>,
+    cut: bool,
+}
+
+impl Write for Truncating {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let room = MESSAGE_BYTES - self.text.len();
+        let mut end = s.len().min(room);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        let _ = self.text.push_str(&s[..end]);
+        if end < s.len() {
+            self.cut = true;
+            return Err(core::fmt::Error);
+        }
+        Ok(())
+    }
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]> + Send> log::Log for RemoteLogger<B> {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        let level = level_of(metadata.level());
+        let remote = self.with(|s| s.wants(level)).unwrap_or(false);
+        remote || self.local.is_some_and(|l| l.enabled(metadata))
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let level = level_of(record.level());
+        let (now, time_ms) = (self.clock)();
+        let mut local_too = false;
+        self.with(|s| {
+            local_too = s.should_log_locally(now);
+            if s.wants(level) {
+                let message = format_message(record.args());
+                let _ = s.log(
+                    now,
+                    &NewRecord {
+                        time_ms,
+                        level,
+                        namespace: record.target(),
+                        id: None,
+                        message: &message,
+                        data: &[],
+                    },
+                );
+            }
+        });
+        if let Some(local) = self.local
+            && (local_too || self.with(|_| ()).is_none())
+        {
+            local.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        if let Some(local) = self.local {
+            local.flush();
+        }
+    }
+}

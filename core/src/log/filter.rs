@@ -1,0 +1,237 @@
+//! Which records are kept at all: the enabled switch, the level set, 1-in-N sampling per level
+//! and a token-bucket rate limit per level. Deterministic: time is passed in, sampling counts
+//! rather than draws, so a test (or a user reading counters) can predict every decision.
+//!
+//! Records refused here never get a sequence number, so they are not losses of the queue; they
+//! are counted per level in [`FilterStats`] so a user can still see how much was held back.
+
+use serde::{Deserialize, Serialize};
+
+use super::level::{Level, LevelSet};
+use crate::time::{Duration, Instant};
+
+/// A token bucket: `per_second` records on average, bursts of up to `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Rate {
+    /// Tokens added per second.
+    pub per_second: u32,
+    /// Most tokens held.
+    pub burst: u32,
+}
+
+/// The filter's settings; the server may replace them at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct FilterConfig {
+    /// Master switch: when false nothing is kept.
+    pub enabled: bool,
+    /// Levels kept (default warn and error).
+    pub levels: LevelSet,
+    /// Keep one record in N per level (0 and 1 keep all).
+    pub sample_every: [u16; 7],
+    /// Rate limit per level; `None` is unlimited.
+    pub rate: [Option<Rate>; 7],
+}
+
+impl Default for FilterConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            levels: LevelSet::default(),
+            sample_every: [1; 7],
+            rate: [None; 7],
+        }
+    }
+}
+
+/// The filter's verdict on one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Verdict {
+    /// Keep it.
+    Keep,
+    /// Remote logging is switched off.
+    Disabled,
+    /// Its level is not in the set.
+    LevelOff,
+    /// Sampling skipped it.
+    Sampled,
+    /// Its level's rate limit is exhausted.
+    RateLimited,
+}
+
+/// Records held back, per level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct FilterStats {
+    /// Skipped by sampling.
+    pub sampled: [u32; 7],
+    /// Refused by the rate limit.
+    pub rate_limited: [u32; 7],
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    /// Tokens in thousandths, so slow rates refill smoothly without floats.
+    milli_tokens: u64,
+    refilled: Instant,
+}
+
+/// Filter state for one client.
+#[derive(Debug, Clone)]
+pub struct LogFilter {
+    config: FilterConfig,
+    seen: [u16; 7],
+    buckets: [Option<Bucket>; 7],
+    stats: FilterStats,
+}
+
+impl LogFilter {
+    /// A filter with `config`.
+    pub fn new(config: FilterConfig) -> Self {
+        Self {
+            config,
+            seen: [0; 7],
+            buckets: [None; 7],
+            stats: FilterStats::default(),
+        }
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> FilterConfig {
+        self.config
+    }
+
+    /// Replaces the settings; sampling counters and buckets start afresh.
+    pub fn set_config(&mut self, config: FilterConfig) {
+        self.config = config;
+        self.seen = [0; 7];
+        self.buckets = [None; 7];
+    }
+
+    /// Counters of records held back.
+    pub fn stats(&self) -> FilterStats {
+        self.stats
+    }
+
+    /// True when a record of `level` could be kept: a cheap check before formatting a message.
+    pub fn wants(&self, level: Level) -> bool {
+        self.config.enabled && self.config.levels.contains(level)
+    }
+
+    /// Decides on one record of `level` logged at `now`.
+    pub fn admit(&mut self, now: Instant, level: Level) -> Verdict {
+        if !self.config.enabled {
+            return Verdict::Disabled;
+        }
+        if !self.config.levels.contains(level) {
+            return Verdict::LevelOff;
+        }
+        let i = level.index();
+        let every = self.config.sample_every[i].max(1);
+        let nth = self.seen[i];
+        self.seen[i] = if nth + 1 >= every { 0 } else { nth + 1 };
+        if nth != 0 {
+            self.stats.sampled[i] = self.stats.sampled[i].saturating_add(1);
+            return Verdict::Sampled;
+        }
+        if let Some(rate) = self.config.rate[i] {
+            let bucket = self.buckets[i].get_or_insert(Bucket {
+                milli_tokens: u64::from(rate.burst) * 1000,
+                refilled: now,
+            });
+            let elapsed = now.saturating_since(bucket.refilled);
+            // per_second tokens per 1e6 µs = per_second / 1000 milli-tokens per µs.
+            let added = elapsed
+                .as_micros()
+                .saturating_mul(u64::from(rate.per_second))
+                / 1000;
+            let cap = u64::from(rate.burst) * 1000;
+            if added > 0 {
+                bucket.milli_tokens = bucket.milli_tokens.saturating_add(added).min(cap);
+                bucket.refilled = now;
+            }
+            if bucket.milli_tokens < 1000 {
+                self.stats.rate_limited[i] = self.stats.rate_limited[i].saturating_add(1);
+                return Verdict::RateLimited;
+            }
+            bucket.milli_tokens -= 1000;
+        }
+        Verdict::Keep
+    }
+}
+
+/// How long `rate` takes to earn one token; for documentation and tests.
+pub fn token_interval(rate: Rate) -> Duration {
+    Duration::from_micros(1_000_000 / u64::from(rate.per_second.max(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_and_switch_decide_first() {
+        let mut f = LogFilter::new(FilterConfig::default());
+        assert_eq!(f.admit(Instant::ZERO, Level::Warn), Verdict::Keep);
+        assert_eq!(f.admit(Instant::ZERO, Level::Info), Verdict::LevelOff);
+        assert!(!f.wants(Level::Debug) && f.wants(Level::Error));
+        f.set_config(FilterConfig {
+            enabled: false,
+            ..FilterConfig::default()
+        });
+        assert_eq!(f.admit(Instant::ZERO, Level::Error), Verdict::Disabled);
+    }
+
+    #[test]
+    fn sampling_keeps_exactly_one_in_n() {
+        let mut config = FilterConfig {
+            levels: LevelSet::ALL,
+            ..FilterConfig::default()
+        };
+        config.sample_every[Level::Debug.index()] = 3;
+        let mut f = LogFilter::new(config);
+        let kept: usize = (0..30)
+            .filter(|_| f.admit(Instant::ZERO, Level::Debug) == Verdict::Keep)
+            .count();
+        assert_eq!(kept, 10);
+        assert_eq!(f.stats().sampled[Level::Debug.index()], 20);
+        assert_eq!(
+            f.admit(Instant::ZERO, Level::Info),
+            Verdict::Keep,
+            "other levels unaffected"
+        );
+    }
+
+    #[test]
+    fn the_rate_limit_allows_a_burst_then_the_refill_rate() {
+        let mut config = FilterConfig::default();
+        let rate = Rate {
+            per_second: 10,
+            burst: 3,
+        };
+        config.rate[Level::Error.index()] = Some(rate);
+        let mut f = LogFilter::new(config);
+        let t0 = Instant::from_millis(1000);
+        let burst = (0..5)
+            .filter(|_| f.admit(t0, Level::Error) == Verdict::Keep)
+            .count();
+        assert_eq!(burst, 3);
+        // One token every 100 ms afterwards: over one second, ten more.
+        let mut kept = 0;
+        for ms in (10..=1000).step_by(10) {
+            if f.admit(t0 + Duration::from_millis(ms), Level::Error) == Verdict::Keep {
+                kept += 1;
+            }
+        }
+        assert_eq!(kept, 10);
+        assert_eq!(token_interval(rate), Duration::from_millis(100));
+        assert_eq!(f.stats().rate_limited[Level::Error.index()], 2 + 90);
+        assert_eq!(
+            f.admit(t0, Level::Warn),
+            Verdict::Keep,
+            "other levels unaffected"
+        );
+    }
+}

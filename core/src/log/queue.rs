@@ -1,0 +1,673 @@
+//! The client's log queue: encoded records in a byte buffer the caller owns, sent in batches,
+//! kept until the server acknowledges them, and never dropped without being counted.
+//!
+//! Records live in `buf[start..end]`, oldest first, each as `[len: u16 LE][level: u8][postcard
+//! record]`. Taking a batch marks the oldest records as in flight; an ack removes them, a
+//! disconnect or a refusal puts them back in line. At most one batch is in flight, so an ack
+//! can never be matched to the wrong records, and a stale ack (from before a reconnect) is
+//! recognised by its batch id and ignored.
+//!
+//! When a record does not fit, the [`Overflow`] policy decides what goes: the oldest record not
+//! in flight (optionally the lowest level first), the new record, or nothing (`Block`, for hosts
+//! that can wait). Every dropped record is summed into a [`Gap`] that rides along with the next
+//! batch, so the server knows exactly which sequence numbers it will never see.
+
+use postcard::ser_flavors::Size;
+
+use super::record::{Gap, NewRecord, Record, tally};
+
+/// Bytes before each stored record: its length and its level.
+const ENTRY_HEADER: usize = 3;
+
+/// What makes room when the queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Overflow {
+    /// Drop the oldest record never sent (the default: the newest records usually explain the
+    /// state a device is in). Records sent once stay until acknowledged: the server may hold
+    /// them already, and a loss must be certain to be counted.
+    #[default]
+    DropOldest,
+    /// Drop the record being logged.
+    DropNewest,
+    /// Queue nothing and report [`Full`]; for hosts whose callers can wait.
+    Block,
+}
+
+/// Limits of a [`LogQueue`]; its byte capacity is the length of the buffer it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct QueueConfig {
+    /// Most records held at once (in flight included).
+    pub max_records: usize,
+    /// What to do when a record does not fit.
+    pub overflow: Overflow,
+    /// With [`Overflow::DropOldest`]: drop the oldest record of the lowest level present
+    /// first, so debug lines go before errors.
+    pub evict_lower_levels_first: bool,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            max_records: 1000,
+            overflow: Overflow::DropOldest,
+            evict_lower_levels_first: false,
+        }
+    }
+}
+
+/// What became of a pushed record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Pushed {
+    /// Queued as `seq`, after dropping `evicted` older records to make room.
+    Queued {
+        /// The record's sequence number.
+        seq: u32,
+        /// Older records dropped for it (counted in the next gap).
+        evicted: u32,
+    },
+    /// Not kept (no room under the policy, or larger than the whole buffer); counted in the
+    /// next gap as `seq`.
+    Dropped {
+        /// The sequence number the record would have had.
+        seq: u32,
+    },
+}
+
+/// [`Overflow::Block`] found no room: nothing was queued or dropped, no sequence number used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Full;
+
+/// Names one batch, so its ack cannot be confused with another's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BatchId(pub u32);
+
+/// Counters of a queue's life.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct QueueStats {
+    /// Records queued.
+    pub queued: u64,
+    /// Records dropped (each also reported in a gap).
+    pub dropped: u64,
+    /// Records the server acknowledged.
+    pub acked: u64,
+    /// Batches taken (resends included).
+    pub batches: u64,
+    /// Batches put back after a disconnect or refusal.
+    pub requeued: u64,
+}
+
+/// The records of the batch in flight, the gap sent with them, and the id its ack must carry.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'q> {
+    /// Matches the ack to this batch.
+    pub id: BatchId,
+    /// Records dropped and not yet acknowledged, if any. A gap sent again after a failure is
+    /// the same gap, byte for byte; newer drops follow in a later batch.
+    pub gap: Option<Gap>,
+    entries: &'q [u8],
+    records: usize,
+}
+
+impl<'q> Batch<'q> {
+    /// Number of records in the batch.
+    pub fn len(&self) -> usize {
+        self.records
+    }
+
+    /// True for a batch that only carries a gap.
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// The records, oldest first.
+    pub fn records(&self) -> Entries<'q> {
+        Entries {
+            bytes: self.entries,
+        }
+    }
+}
+
+/// Iterates stored records. Entries were encoded by the queue itself; one that did not decode
+/// would end the iteration rather than panic.
+#[derive(Debug, Clone)]
+pub struct Entries<'q> {
+    bytes: &'q [u8],
+}
+
+impl<'q> Iterator for Entries<'q> {
+    type Item = Record<'q>;
+
+    fn next(&mut self) -> Option<Record<'q>> {
+        let (body, rest) = split_entry(self.bytes)?;
+        self.bytes = rest;
+        postcard::from_bytes(body).ok()
+    }
+}
+
+/// Splits the first stored entry off `bytes`: its postcard body and what follows.
+fn split_entry(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let header = bytes.get(..ENTRY_HEADER)?;
+    let len = usize::from(u16::from_le_bytes([header[0], header[1]]));
+    let body = bytes.get(ENTRY_HEADER..ENTRY_HEADER + len)?;
+    Some((body, &bytes[ENTRY_HEADER + len..]))
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    id: BatchId,
+    records: usize,
+    bytes: usize,
+    gap: Option<Gap>,
+}
+
+/// A bounded, acknowledged log queue over a caller-owned byte buffer: a `&mut [u8]` or an
+/// array on a device, a `Vec<u8>` on a host. Its length is the queue's byte capacity.
+pub struct LogQueue<B> {
+    buf: B,
+    start: usize,
+    end: usize,
+    records: usize,
+    next_seq: u32,
+    next_batch: u32,
+    /// Drops not yet handed to a batch.
+    gap: Option<Gap>,
+    /// A gap that was sent but not acknowledged: it goes again exactly as it was, never
+    /// merged with newer drops, so a server that stored it the first time can recognise the
+    /// repeat (by its first sequence number) instead of counting its losses twice.
+    resend_gap: Option<Gap>,
+    in_flight: Option<InFlight>,
+    /// The oldest records that were sent at least once (records, bytes): the server may hold
+    /// them already, so they are never evicted. Dropping one would make its loss uncertain
+    /// and a gap could count a record the server did store.
+    sent_once: (usize, usize),
+    config: QueueConfig,
+    stats: QueueStats,
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
+    /// An empty queue holding at most `buf.len()` bytes of records; the first record gets
+    /// sequence number `first_seq` (0 on a fresh boot).
+    pub fn new(buf: B, config: QueueConfig, first_seq: u32) -> Self {
+        Self {
+            buf,
+            start: 0,
+            end: 0,
+            records: 0,
+            next_seq: first_seq,
+            next_batch: 0,
+            gap: None,
+            resend_gap: None,
+            in_flight: None,
+            sent_once: (0, 0),
+            config,
+            stats: QueueStats::default(),
+        }
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> QueueConfig {
+        self.config
+    }
+
+    /// Changes the limits; records already queued stay even above a lowered `max_records`
+    /// until they are sent or evicted by the next push.
+    pub fn set_config(&mut self, config: QueueConfig) {
+        self.config = config;
+    }
+
+    /// Records held, in flight included.
+    pub fn len(&self) -> usize {
+        self.records
+    }
+
+    /// True when no record is held.
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// Bytes of the buffer in use.
+    pub fn bytes_used(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Records waiting to be taken into a batch.
+    pub fn unsent(&self) -> usize {
+        self.records - self.in_flight.map_or(0, |f| f.records)
+    }
+
+    /// Drops not yet acknowledged and not in flight: a gap to send again, else the newer
+    /// drops (the other follows in the next batch).
+    pub fn pending_gap(&self) -> Option<Gap> {
+        self.resend_gap.or(self.gap)
+    }
+
+    fn gap_waiting(&self) -> bool {
+        self.resend_gap.is_some() || self.gap.is_some()
+    }
+
+    /// True when a batch is waiting for its ack.
+    pub fn in_flight(&self) -> Option<BatchId> {
+        self.in_flight.map(|f| f.id)
+    }
+
+    /// The sequence number the next record gets.
+    pub fn next_seq(&self) -> u32 {
+        self.next_seq
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> QueueStats {
+        self.stats
+    }
+
+    /// True when there is something to send now: unsent records or an unreported gap, and no
+    /// batch in flight.
+    pub fn has_batch(&self) -> bool {
+        self.in_flight.is_none() && (self.unsent() > 0 || self.gap_waiting())
+    }
+
+    /// True when records or a gap remain beside the batch in flight.
+    pub fn has_batch_after_flight(&self) -> bool {
+        self.unsent() > 0 || self.gap_waiting()
+    }
+
+    /// Queues a record, making room by the overflow policy. Only [`Overflow::Block`] returns
+    /// an error; every other outcome either queues the record or counts it in the next gap.
+    pub fn push(&mut self, record: &NewRecord<'_>) -> Result<Pushed, Full> {
+        let seq = self.next_seq;
+        let stored = record.with_seq(seq);
+        let body = postcard::serialize_with_flavor(&stored, Size::default()).unwrap_or(usize::MAX);
+        let need = body.saturating_add(ENTRY_HEADER);
+        if body > usize::from(u16::MAX) || need > self.buf.as_ref().len() {
+            if self.config.overflow == Overflow::Block {
+                return Err(Full);
+            }
+            return Ok(self.drop_incoming(&stored));
+        }
+        let mut evicted = 0u32;
+        while self.records >= self.config.max_records || self.free() < need {
+            match self.config.overflow {
+                Overflow::Block => return Err(Full),
+                Overflow::DropNewest => return Ok(self.drop_incoming(&stored)),
+                Overflow::DropOldest => match self.victim() {
+                    Some(at) => {
+                        self.evict(at);
+                        evicted += 1;
+                    }
+                    // Everything left is in flight and may already be stored by the server.
+                    None => return Ok(self.drop_incoming(&stored)),
+                },
+            }
+        }
+        if self.buf.as_ref().len() - self.end < need {
+            self.compact();
+        }
+        let at = self.end;
+        let Ok(written) = postcard::to_slice(
+            &stored,
+            &mut self.buf.as_mut()[at + ENTRY_HEADER..at + need],
+        ) else {
+            // The size was computed from the same value; refuse rather than panic if not.
+            return Ok(self.drop_incoming(&stored));
+        };
+        let len = written.len();
+        self.buf.as_mut()[at..at + 2].copy_from_slice(&(len as u16).to_le_bytes());
+        self.buf.as_mut()[at + 2] = record.level as u8;
+        self.end = at + ENTRY_HEADER + len;
+        self.records += 1;
+        self.next_seq = seq.wrapping_add(1);
+        self.stats.queued += 1;
+        Ok(Pushed::Queued { seq, evicted })
+    }
+
+    /// Takes up to `max_records` of the oldest unsent records, whose stored size adds up to at
+    /// most `max_bytes`, together with the unreported gap, as the batch in flight. `None` when
+    /// a batch is already in flight or there is nothing to send. A record larger than
+    /// `max_bytes` on its own could never be sent: it is dropped and counted in the gap.
+    pub fn begin_batch(&mut self, max_records: usize, max_bytes: usize) -> Option<Batch<'_>> {
+        if self.in_flight.is_some() {
+            return None;
+        }
+        let (mut records, mut bytes) = (0usize, 0usize);
+        while records < max_records {
+            let at = self.start + bytes;
+            let Some(len) = self.entry_len(at) else {
+                break;
+            };
+            if len > max_bytes && records == 0 && records >= self.sent_once.0 {
+                // It could never be sent alone. A record sent before is kept (the server may
+                // have it); the caller keeps its batch budget stable, so that cannot happen.
+                self.evict(at);
+                continue;
+            }
+            if bytes + len > max_bytes && records > 0 {
+                break;
+            }
+            records += 1;
+            bytes += len;
+        }
+        if records == 0 && !self.gap_waiting() {
+            return None;
+        }
+        let id = BatchId(self.next_batch);
+        self.next_batch = self.next_batch.wrapping_add(1);
+        let gap = self.resend_gap.take().or_else(|| self.gap.take());
+        if records > self.sent_once.0 {
+            self.sent_once = (records, bytes);
+        }
+        self.in_flight = Some(InFlight {
+            id,
+            records,
+            bytes,
+            gap,
+        });
+        self.stats.batches += 1;
+        self.current_batch()
+    }
+
+    /// The batch in flight, to encode it again (e.g. into a larger buffer).
+    pub fn current_batch(&self) -> Option<Batch<'_>> {
+        let f = self.in_flight?;
+        Some(Batch {
+            id: f.id,
+            gap: f.gap,
+            entries: &self.buf.as_ref()[self.start..self.start + f.bytes],
+            records: f.records,
+        })
+    }
+
+    /// The server stored batch `id`: its records leave the queue. Returns false (and changes
+    /// nothing) for an id that is not the batch in flight, such as an ack from before a
+    /// reconnect.
+    pub fn ack(&mut self, id: BatchId) -> bool {
+        let Some(f) = self.in_flight.filter(|f| f.id == id) else {
+            return false;
+        };
+        self.in_flight = None;
+        self.sent_once = (
+            self.sent_once.0.saturating_sub(f.records),
+            self.sent_once.1.saturating_sub(f.bytes),
+        );
+        self.start += f.bytes;
+        self.records -= f.records;
+        self.stats.acked += f.records as u64;
+        if self.records == 0 {
+            self.start = 0;
+            self.end = 0;
+        }
+        true
+    }
+
+    /// Batch `id` was not stored (refused, timed out): its records and gap go back to the
+    /// front of the line. Returns false for an id that is not in flight.
+    pub fn requeue(&mut self, id: BatchId) -> bool {
+        if self.in_flight.is_some_and(|f| f.id == id) {
+            self.return_in_flight();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The connection dropped: whatever was in flight is sent again on the next connection.
+    /// The server deduplicates on `(client, boot_id, seq)`, so a batch it did store before the
+    /// drop is not stored twice.
+    pub fn on_disconnect(&mut self) {
+        self.return_in_flight();
+    }
+
+    fn return_in_flight(&mut self) {
+        if let Some(f) = self.in_flight.take() {
+            // Only one batch is in flight and a resend gap is always taken first, so there is
+            // never an older one to overwrite here.
+            if f.gap.is_some() {
+                self.resend_gap = f.gap;
+            }
+            self.stats.requeued += 1;
+        }
+    }
+
+    fn free(&self) -> usize {
+        self.buf.as_ref().len() - (self.end - self.start)
+    }
+
+    fn compact(&mut self) {
+        self.buf.as_mut().copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+    }
+
+    /// Total length of the entry at `at`, if one starts there.
+    fn entry_len(&self, at: usize) -> Option<usize> {
+        if at >= self.end {
+            return None;
+        }
+        let (body, _) = split_entry(&self.buf.as_ref()[at..self.end])?;
+        Some(ENTRY_HEADER + body.len())
+    }
+
+    /// The entry to evict under [`Overflow::DropOldest`]: the oldest one never sent, or the
+    /// oldest never-sent one of the lowest level present.
+    fn victim(&self) -> Option<usize> {
+        let mut at = self.start + self.sent_once.1.max(self.in_flight.map_or(0, |f| f.bytes));
+        let mut best: Option<(usize, u8)> = None;
+        while let Some(len) = self.entry_len(at) {
+            let level = self.buf.as_ref()[at + 2];
+            if !self.config.evict_lower_levels_first {
+                return Some(at);
+            }
+            if best.is_none_or(|(_, l)| level < l) {
+                best = Some((at, level));
+            }
+            at += len;
+        }
+        best.map(|(at, _)| at)
+    }
+
+    /// Removes the entry at `at` and counts it in the gap.
+    fn evict(&mut self, at: usize) {
+        let Some(len) = self.entry_len(at) else {
+            return;
+        };
+        if let Ok(record) =
+            postcard::from_bytes::<Record<'_>>(&self.buf.as_ref()[at + ENTRY_HEADER..at + len])
+        {
+            let gap = Gap::of(record.seq, record.level, record.time_ms);
+            tally(&mut self.gap, &gap);
+        }
+        self.buf.as_mut().copy_within(at + len..self.end, at);
+        self.end -= len;
+        self.records -= 1;
+        self.stats.dropped += 1;
+    }
+
+    fn drop_incoming(&mut self, record: &Record<'_>) -> Pushed {
+        tally(
+            &mut self.gap,
+            &Gap::of(record.seq, record.level, record.time_ms),
+        );
+        self.next_seq = record.seq.wrapping_add(1);
+        self.stats.dropped += 1;
+        Pushed::Dropped { seq: record.seq }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::Level;
+
+    fn rec(level: Level, time_ms: u64, message: &str) -> NewRecord<'_> {
+        NewRecord {
+            time_ms,
+            level,
+            namespace: "app.sensor",
+            id: None,
+            message,
+            data: &[],
+        }
+    }
+
+    fn seqs(batch: &Batch<'_>) -> [Option<u32>; 8] {
+        let mut out = [None; 8];
+        for (slot, r) in out.iter_mut().zip(batch.records()) {
+            *slot = Some(r.seq);
+        }
+        out
+    }
+
+    #[test]
+    fn records_come_out_in_order_and_leave_only_when_acked() {
+        let mut buf = [0u8; 256];
+        let mut q = LogQueue::new(&mut buf, QueueConfig::default(), 0);
+        for i in 0..3 {
+            assert_eq!(
+                q.push(&rec(Level::Warn, i, "x")),
+                Ok(Pushed::Queued {
+                    seq: i as u32,
+                    evicted: 0
+                })
+            );
+        }
+        let batch = q.begin_batch(2, usize::MAX).unwrap();
+        let id = batch.id;
+        assert_eq!(seqs(&batch)[..3], [Some(0), Some(1), None]);
+        assert!(batch.gap.is_none());
+        assert!(
+            q.begin_batch(8, usize::MAX).is_none(),
+            "one batch in flight"
+        );
+        assert!(!q.ack(BatchId(id.0 + 1)), "a foreign ack changes nothing");
+        assert_eq!(q.len(), 3);
+        assert!(q.ack(id));
+        assert_eq!((q.len(), q.unsent()), (1, 1));
+        let next = q.begin_batch(8, usize::MAX).unwrap();
+        assert_eq!(next.records().next().map(|r| r.seq), Some(2));
+    }
+
+    #[test]
+    fn a_disconnect_sends_the_same_records_again() {
+        let mut buf = [0u8; 256];
+        let mut q = LogQueue::new(&mut buf, QueueConfig::default(), 40);
+        q.push(&rec(Level::Error, 1, "a")).unwrap();
+        let first = q.begin_batch(8, usize::MAX).unwrap().id;
+        q.on_disconnect();
+        assert!(!q.ack(first), "an ack from the old connection is stale");
+        let again = q.begin_batch(8, usize::MAX).unwrap();
+        assert_ne!(again.id, first);
+        assert_eq!(again.records().next().map(|r| r.seq), Some(40));
+        assert_eq!(q.stats().requeued, 1);
+    }
+
+    #[test]
+    fn drop_oldest_spares_the_batch_in_flight_and_reports_a_gap() {
+        let mut buf = [0u8; 256];
+        let config = QueueConfig {
+            max_records: 3,
+            ..QueueConfig::default()
+        };
+        let mut q = LogQueue::new(&mut buf, config, 0);
+        for i in 0..3 {
+            q.push(&rec(Level::Info, i, "x")).unwrap();
+        }
+        let id = q.begin_batch(1, usize::MAX).unwrap().id;
+        assert_eq!(
+            q.push(&rec(Level::Info, 10, "y")),
+            Ok(Pushed::Queued { seq: 3, evicted: 1 })
+        );
+        let gap = q.pending_gap().unwrap();
+        assert_eq!((gap.count, gap.first_seq, gap.last_seq), (1, 1, 1));
+        assert!(q.ack(id));
+        let batch = q.begin_batch(8, usize::MAX).unwrap();
+        assert_eq!(batch.gap.map(|g| g.first_seq), Some(1));
+        assert_eq!(seqs(&batch)[..3], [Some(2), Some(3), None]);
+    }
+
+    #[test]
+    fn lower_levels_are_evicted_first_when_asked() {
+        let mut buf = [0u8; 256];
+        let config = QueueConfig {
+            max_records: 3,
+            evict_lower_levels_first: true,
+            ..QueueConfig::default()
+        };
+        let mut q = LogQueue::new(&mut buf, config, 0);
+        q.push(&rec(Level::Error, 0, "e")).unwrap();
+        q.push(&rec(Level::Debug, 1, "d")).unwrap();
+        q.push(&rec(Level::Warn, 2, "w")).unwrap();
+        q.push(&rec(Level::Error, 3, "e2")).unwrap();
+        let gap = q.pending_gap().unwrap();
+        assert_eq!(gap.by_level[Level::Debug.index()], 1);
+        assert_eq!(gap.first_seq, 1);
+    }
+
+    #[test]
+    fn drop_newest_and_block_keep_what_is_queued() {
+        let mut buf = [0u8; 256];
+        let config = QueueConfig {
+            max_records: 1,
+            overflow: Overflow::DropNewest,
+            ..QueueConfig::default()
+        };
+        let mut q = LogQueue::new(&mut buf, config, 0);
+        q.push(&rec(Level::Warn, 0, "kept")).unwrap();
+        assert_eq!(
+            q.push(&rec(Level::Warn, 1, "new")),
+            Ok(Pushed::Dropped { seq: 1 })
+        );
+        q.set_config(QueueConfig {
+            overflow: Overflow::Block,
+            ..config
+        });
+        assert_eq!(q.push(&rec(Level::Warn, 2, "new")), Err(Full));
+        assert_eq!(q.next_seq(), 2, "a blocked push uses no sequence number");
+        let batch = q.begin_batch(8, usize::MAX).unwrap();
+        assert_eq!(batch.records().next().map(|r| r.message), Some("kept"));
+        assert_eq!(batch.gap.map(|g| (g.count, g.first_seq)), Some((1, 1)));
+    }
+
+    #[test]
+    fn byte_capacity_is_respected_and_space_is_reused() {
+        let mut buf = [0u8; 64];
+        let mut q = LogQueue::new(&mut buf, QueueConfig::default(), 0);
+        let long = "0123456789012345678901234567890123456789";
+        let mut evicted = 0;
+        for i in 0..20 {
+            match q.push(&rec(Level::Warn, i, long)).unwrap() {
+                Pushed::Queued { evicted: e, .. } => evicted += e,
+                Pushed::Dropped { .. } => panic!("one record always fits"),
+            }
+            assert!(q.bytes_used() <= 64);
+        }
+        assert_eq!(q.len(), 1);
+        assert_eq!(evicted, 19);
+        assert_eq!(
+            q.pending_gap().map(|g| (g.count, g.last_seq)),
+            Some((19, 18))
+        );
+        let huge = [b'x'; 100];
+        let huge = core::str::from_utf8(&huge).unwrap();
+        assert_eq!(
+            q.push(&rec(Level::Error, 99, huge)),
+            Ok(Pushed::Dropped { seq: 20 })
+        );
+    }
+
+    #[test]
+    fn a_record_too_large_for_any_batch_is_dropped_not_stuck() {
+        let mut buf = [0u8; 256];
+        let mut q = LogQueue::new(&mut buf, QueueConfig::default(), 0);
+        q.push(&rec(Level::Warn, 0, "a long message that will not fit"))
+            .unwrap();
+        q.push(&rec(Level::Warn, 1, "ok")).unwrap();
+        let batch = q.begin_batch(8, 24).unwrap();
+        assert_eq!(batch.records().next().map(|r| r.seq), Some(1));
+        assert_eq!(batch.gap.map(|g| g.first_seq), Some(0));
+    }
+}

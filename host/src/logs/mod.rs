@@ -1,0 +1,250 @@
+//! Remote logging, the host's half: clients' log batches go through one pipeline — decode,
+//! deduplicate, store durably, acknowledge, hand to live subscribers — and can be queried.
+//!
+//! Owns two inputs: the `telemetry/log-batch` request (the compact batch of
+//! [`sentelite_core::log`], answered `ok` only once the batch is committed to the store, which
+//! is the client's ack) and the `telemetry/log-msg` event (sente-lite's single record, stored
+//! without a sequence number). The store is a SQLite file in the data dir
+//! ([`store::STORE_FILE`]); every record is also appended to `logs/all-clients.log` as a JSON
+//! line unless the settings turn the file off.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`entry`] | stored record, gap and per-client counter types |
+//! | [`http`] | `/api/logs`, `/api/logs/tail`, `/api/logs/clients` |
+//! | [`ingest`] | payloads → batches for the store |
+//! | [`store`] | the SQLite store: insert with dedup, query, counters, retention |
+//! | [`query`] | the filters shared by CLI, HTTP and tail |
+//! | [`sink`] | the rotating JSON-lines file |
+//! | [`settings`] | the `[logs]` settings table |
+
+pub mod entry;
+pub mod http;
+pub mod ingest;
+pub mod query;
+pub mod settings;
+pub mod sink;
+pub mod store;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sentelite_core::Status;
+use sentelite_core::frame::PayloadBuf;
+use sentelite_core::log::BATCH_EVENT;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub use entry::{ClientCounters, GapEntry, LogEntry};
+pub use ingest::IngestError;
+pub use query::LogQuery;
+pub use settings::LogsSettings;
+pub use store::{IngestBatch, LogStore, StoreError, Stored};
+
+use crate::handler::{EventContext, RequestContext, Responder};
+use crate::registry::lock;
+use crate::server::ServerBuilder;
+use ingest::Sender;
+use writer::{Job, Writer, unix_millis};
+
+/// The event of sente-lite's single-record log message.
+pub const LOG_MSG_EVENT: &str = "telemetry/log-msg";
+
+/// Live records kept for a slow tail subscriber before it starts missing some (it is told how
+/// many it missed).
+const LIVE_BUFFER: usize = 4096;
+
+/// Why a batch was not stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogsError {
+    /// The payload was refused.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// The store failed; the client keeps the batch and sends it again.
+    #[error("log store: {0}")]
+    Store(String),
+    /// The log service has stopped.
+    #[error("log service stopped")]
+    Stopped,
+}
+
+/// The running log pipeline: a writer thread, a read connection for queries, and the live
+/// feed. Cheap to clone.
+#[derive(Clone)]
+pub struct LogService {
+    jobs: mpsc::Sender<Job>,
+    /// Cancelled by [`LogService::close`]: ends live tails so a graceful shutdown need not
+    /// wait for them.
+    closing: tokio_util::sync::CancellationToken,
+    live: broadcast::Sender<Arc<LogEntry>>,
+    reader: Arc<Mutex<LogStore>>,
+    data_dir: PathBuf,
+}
+
+impl std::fmt::Debug for LogService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogService")
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
+}
+
+impl LogService {
+    /// Opens the store in `data_dir` and starts the writer thread. Call within a tokio
+    /// runtime: retention runs on a task of it.
+    pub fn start(data_dir: &Path, settings: &LogsSettings) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Sqlite {
+            path: data_dir.to_path_buf(),
+            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+        })?;
+        let (live, _) = broadcast::channel(LIVE_BUFFER);
+        let writer = Writer::open(data_dir, settings, live.clone())?;
+        let reader = LogStore::open(data_dir)?;
+        let (jobs, rx) = mpsc::channel(settings.ingest_queue.max(1));
+        std::thread::Builder::new()
+            .name("sentelite-log-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::Sqlite {
+                path: data_dir.to_path_buf(),
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+            })?;
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let retain = jobs.clone();
+            let every = Duration::from_millis(settings.retention_interval_ms.max(1));
+            rt.spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tick.tick().await;
+                    if retain.send(Job::Retain).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Ok(Self {
+            jobs,
+            closing: tokio_util::sync::CancellationToken::new(),
+            live,
+            reader: Arc::new(Mutex::new(reader)),
+            data_dir: data_dir.to_path_buf(),
+        })
+    }
+
+    /// Stores a batch; resolves once it is committed (or failed).
+    pub async fn ingest(&self, batch: IngestBatch) -> Result<Stored, LogsError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Ingest(batch, tx))
+            .await
+            .map_err(|_| LogsError::Stopped)?;
+        match rx.await {
+            Ok(Ok(stored)) => Ok(stored),
+            Ok(Err(message)) => Err(LogsError::Store(message)),
+            Err(_) => Err(LogsError::Stopped),
+        }
+    }
+
+    /// Ends every live tail (their HTTP responses finish). Call before shutting the server
+    /// down; storing goes on until the last handler is gone.
+    pub fn close(&self) {
+        self.closing.cancel();
+    }
+
+    /// Resolves once [`LogService::close`] was called.
+    pub async fn closed(&self) {
+        self.closing.cancelled().await;
+    }
+
+    /// New records as they are stored.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LogEntry>> {
+        self.live.subscribe()
+    }
+
+    /// Runs `f` on the read connection (blocking; call from `spawn_blocking` in async code).
+    pub fn read<T>(&self, f: impl FnOnce(&LogStore) -> T) -> T {
+        f(&lock(&self.reader))
+    }
+
+    fn refused(&self, client_id: &str, at_ms: u64) {
+        let _ = self.jobs.try_send(Job::Refused {
+            client_id: client_id.to_owned(),
+            at_ms,
+        });
+    }
+}
+
+impl ServerBuilder {
+    /// Registers the log pipeline's `telemetry/log-batch` request, `telemetry/log-msg` event and the
+    /// `/api/logs` HTTP routes.
+    pub fn with_logs(self, logs: LogService) -> Self {
+        let for_events = logs.clone();
+        self.http_routes(http::routes(logs.clone()))
+            .on_request(BATCH_EVENT, move |ctx, responder| {
+                let logs = logs.clone();
+                async move { on_batch(&logs, ctx, responder).await }
+            })
+            .on_event(LOG_MSG_EVENT, move |ctx| {
+                let logs = for_events.clone();
+                async move { on_message(&logs, ctx).await }
+            })
+    }
+}
+
+async fn on_batch(logs: &LogService, ctx: RequestContext, responder: Responder) {
+    let now = unix_millis();
+    let boot_id = ctx
+        .server
+        .connection(ctx.connection_id)
+        .map_or(0, |c| c.boot_id);
+    let from = Sender {
+        client_id: &ctx.client_id,
+        boot_id,
+        uid: &ctx.uid,
+    };
+    let batch = match ingest::batch_from_payload(&from, &ctx.payload, now) {
+        Ok(batch) => batch,
+        Err(e) => {
+            logs.refused(&ctx.client_id, now);
+            tracing::debug!(client = %ctx.client_id, error = %e, "log batch refused");
+            let _ = responder.fail(error_payload(&e.to_string())).await;
+            return;
+        }
+    };
+    match logs.ingest(batch).await {
+        Ok(_) => {
+            let _ = responder.end(Status::OK, PayloadBuf::Empty).await;
+        }
+        Err(e) => {
+            let _ = responder.fail(error_payload(&e.to_string())).await;
+        }
+    }
+}
+
+async fn on_message(logs: &LogService, ctx: EventContext) {
+    let now = unix_millis();
+    let boot_id = ctx
+        .server
+        .connection(ctx.connection_id)
+        .map_or(0, |c| c.boot_id);
+    let from = Sender {
+        client_id: &ctx.client_id,
+        boot_id,
+        uid: &ctx.uid,
+    };
+    match ingest::message_from_payload(&from, &ctx.payload, now) {
+        Ok(batch) => {
+            if let Err(e) = logs.ingest(batch).await {
+                tracing::warn!(client = %ctx.client_id, error = %e, "log message not stored");
+            }
+        }
+        Err(e) => {
+            logs.refused(&ctx.client_id, now);
+            tracing::debug!(client = %ctx.client_id, error = %e, "log message refused");
+        }
+    }
+}
+
+fn error_payload(message: &str) -> PayloadBuf {
+    PayloadBuf::Json(serde_json::json!({ "error": message }).to_string())
+}

@@ -1,0 +1,91 @@
+//! The centralized log file: every stored record appended as one JSON line to
+//! `logs/all-clients.log` in the data dir, for people who tail files or ship them on (Vector,
+//! promtail). When the file passes its size limit it is rotated: `all-clients.log.1` is the
+//! previous file, `.2` the one before, and the oldest beyond `keep` is deleted.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::entry::LogEntry;
+
+/// Folder of the file inside the data dir.
+pub const SINK_DIR: &str = "logs";
+/// The file's name.
+pub const SINK_FILE: &str = "all-clients.log";
+
+/// Appends records as JSON lines, rotating by size.
+#[derive(Debug)]
+pub struct FileSink {
+    path: PathBuf,
+    out: BufWriter<File>,
+    written: u64,
+    max_bytes: u64,
+    keep: usize,
+}
+
+impl FileSink {
+    /// Opens (creating) `logs/all-clients.log` under `data_dir`, rotating past `max_bytes` and
+    /// keeping `keep` old files.
+    pub fn open(data_dir: &Path, max_bytes: u64, keep: usize) -> std::io::Result<Self> {
+        let dir = data_dir.join(SINK_DIR);
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(SINK_FILE);
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let written = file.metadata()?.len();
+        Ok(Self {
+            path,
+            out: BufWriter::new(file),
+            written,
+            max_bytes: max_bytes.max(1),
+            keep,
+        })
+    }
+
+    /// The current file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `entries`, rotating first when the file is full. Flushed before returning, so
+    /// a reader sees whole lines.
+    pub fn append<'e>(
+        &mut self,
+        entries: impl IntoIterator<Item = &'e LogEntry>,
+    ) -> std::io::Result<()> {
+        for entry in entries {
+            if self.written >= self.max_bytes {
+                self.rotate()?;
+            }
+            let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
+            line.push(b'\n');
+            self.out.write_all(&line)?;
+            self.written += line.len() as u64;
+        }
+        self.out.flush()
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        self.out.flush()?;
+        let numbered = |n: usize| self.path.with_extension(format!("log.{n}"));
+        if self.keep == 0 {
+            std::fs::remove_file(&self.path)?;
+        } else {
+            let _ = std::fs::remove_file(numbered(self.keep));
+            for n in (1..self.keep).rev() {
+                let from = numbered(n);
+                if from.exists() {
+                    std::fs::rename(&from, numbered(n + 1))?;
+                }
+            }
+            std::fs::rename(&self.path, numbered(1))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        self.out = BufWriter::new(file);
+        self.written = 0;
+        Ok(())
+    }
+}
