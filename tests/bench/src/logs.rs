@@ -1,0 +1,225 @@
+//! Log ingest: `sentelite serve` storing `telemetry/log-batch` requests, against mosquitto
+//! acknowledging QoS 1 messages, per CPU-second of each server.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use sentelite_core::RequestOutcome;
+use sentelite_core::frame::PayloadBuf;
+use sentelite_core::log::{BATCH_EVENT, Level, LogConfig, LogShipper, NewRecord, QueueConfig};
+use sentelite_core::{Instant as CoreInstant, Status};
+use sentelite_host::logs::{LogQuery, LogStore};
+use sentelite_tokio::ClientOptions;
+
+use crate::cpu::cpu_time;
+use crate::{mqtt, serve};
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Client counts to measure, comma-separated
+    #[arg(long, value_delimiter = ',', default_value = "16,256")]
+    clients: Vec<usize>,
+    /// Length of each measured window
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Windows per configuration; the median is printed
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+    /// Records per sentelite batch
+    #[arg(long, default_value_t = 50)]
+    batch: usize,
+}
+
+/// One measured window.
+#[derive(Debug, Clone, Copy)]
+pub struct Measure {
+    /// Records acknowledged (and, for sentelite, found in the store afterwards).
+    pub records: u64,
+    /// Wall time of the window.
+    pub elapsed: Duration,
+    /// CPU time the server used in the window.
+    pub server_cpu: Duration,
+    /// Payload bytes per record on the wire.
+    pub bytes_per_record: f64,
+}
+
+impl Measure {
+    pub fn per_cpu_second(&self) -> f64 {
+        self.records as f64 / self.server_cpu.as_secs_f64().max(1e-9)
+    }
+
+    pub fn per_second(&self) -> f64 {
+        self.records as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// A typical device record: a namespace, an event id, a short message and a little data.
+fn record(time_ms: u64) -> NewRecord<'static> {
+    NewRecord {
+        time_ms,
+        level: Level::Warn,
+        namespace: "my.app.sensor",
+        id: Some("my.app.sensor/sampled"),
+        message: "sample out of range",
+        data: &[0xa2, 0xd8, 0x27, 0x61, 0x6e, 0x19, 0x04, 0xd2],
+    }
+}
+
+pub async fn run(args: LogsArgs) -> Result<(), String> {
+    let binary = serve::build_sentelite()?;
+    let mosquitto = mqtt::mosquitto_path();
+    println!(
+        "| clients | system | records acked/s | server CPU-s | records per server CPU-second | bytes/record | vs mosquitto QoS 1 |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|");
+    for &clients in &args.clients {
+        let mut ours = Vec::new();
+        for _ in 0..args.runs.max(1) {
+            ours.push(sentelite_window(&binary, clients, args.seconds, args.batch).await?);
+        }
+        let ours = median(ours);
+        let theirs = match &mosquitto {
+            Some(path) => {
+                let payload = ours.bytes_per_record.round() as usize;
+                let mut runs = Vec::new();
+                for _ in 0..args.runs.max(1) {
+                    runs.push(mqtt::window(path, clients, args.seconds, payload).await?);
+                }
+                Some(median(runs))
+            }
+            None => None,
+        };
+        let ratio = theirs.map_or("mosquitto not installed".to_owned(), |t| {
+            format!("{:.1}×", ours.per_cpu_second() / t.per_cpu_second())
+        });
+        print_row(clients, "sentelite", &ours, &ratio);
+        if let Some(t) = theirs {
+            print_row(clients, "mosquitto QoS 1", &t, "1.0×");
+        }
+    }
+    Ok(())
+}
+
+fn print_row(clients: usize, system: &str, m: &Measure, ratio: &str) {
+    println!(
+        "| {clients} | {system} | {:.0} | {:.2} | {:.0} | {:.1} | {ratio} |",
+        m.per_second(),
+        m.server_cpu.as_secs_f64(),
+        m.per_cpu_second(),
+        m.bytes_per_record,
+    );
+}
+
+fn median(mut runs: Vec<Measure>) -> Measure {
+    runs.sort_by(|a, b| a.per_cpu_second().total_cmp(&b.per_cpu_second()));
+    runs[runs.len() / 2]
+}
+
+/// A fresh data directory under the system temp dir.
+fn data_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "sentelite-bench-{tag}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+async fn sentelite_window(
+    binary: &std::path::Path,
+    clients: usize,
+    seconds: u64,
+    batch: usize,
+) -> Result<Measure, String> {
+    let dir = data_dir("logs");
+    let server = serve::start(binary, &dir)?;
+    let url = format!("ws://{}/ws", server.addr);
+    let mut handles = Vec::new();
+    for i in 0..clients {
+        let client =
+            sentelite_tokio::connect(ClientOptions::new(url.clone(), format!("bench-{i}")))
+                .map_err(|e| e.to_string())?;
+        handles.push(client);
+    }
+    // Everyone connected before the clock starts.
+    let ready = Instant::now() + Duration::from_secs(30);
+    while !handles.iter().all(|c| c.is_open()) {
+        if Instant::now() > ready {
+            return Err("clients did not connect within 30 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let acked = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
+    let cpu_before = cpu_time(server.pid()).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for client in handles {
+        let (acked, bytes) = (acked.clone(), bytes.clone());
+        tasks.push(tokio::spawn(async move {
+            let config = LogConfig {
+                queue: QueueConfig {
+                    max_records: batch * 2,
+                    ..QueueConfig::default()
+                },
+                batch_size: batch,
+                ..LogConfig::default()
+            };
+            let mut shipper = LogShipper::new(vec![0u8; 64 * 1024], config, 0);
+            shipper.on_connected(CoreInstant::ZERO);
+            let mut out = vec![0u8; 32 * 1024];
+            let mut t = 0u64;
+            while Instant::now() < deadline {
+                for _ in 0..batch {
+                    t += 1;
+                    shipper.log(CoreInstant::ZERO, &record(t));
+                }
+                let Some(ready) = shipper.poll_batch(CoreInstant::ZERO, &mut out) else {
+                    return Err("no batch due after a full batch was logged".to_owned());
+                };
+                let payload = PayloadBuf::Bytes(out[..ready.len].to_vec());
+                let response = client
+                    .request(BATCH_EVENT, payload, Duration::from_secs(30))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match response.finish().await {
+                    RequestOutcome::Completed { status, .. } if status == Status::OK => {
+                        shipper.on_ack(ready.id);
+                        acked.fetch_add(ready.records as u64, Ordering::Relaxed);
+                        bytes.fetch_add(ready.len as u64, Ordering::Relaxed);
+                    }
+                    other => return Err(format!("batch not acked: {other:?}")),
+                }
+            }
+            client.close().await;
+            Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(|e| e.to_string())??;
+    }
+    let elapsed = start.elapsed();
+    let server_cpu = cpu_time(server.pid()).map_err(|e| e.to_string())? - cpu_before;
+    drop(server);
+    let records = acked.load(Ordering::Relaxed);
+    let stored = LogStore::open(&dir)
+        .and_then(|s| s.count(&LogQuery::default()))
+        .map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&dir);
+    if stored != records {
+        return Err(format!("{records} records acked but {stored} stored"));
+    }
+    Ok(Measure {
+        records,
+        elapsed,
+        server_cpu,
+        bytes_per_record: bytes.load(Ordering::Relaxed) as f64 / records.max(1) as f64,
+    })
+}

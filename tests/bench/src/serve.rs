@@ -1,0 +1,77 @@
+//! Starting the real `sentelite serve`, built in release from this source tree.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A running server process, killed on drop.
+pub struct Served {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+}
+
+impl Served {
+    /// The process id, for its CPU time.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Builds `sentelite` (release) next to this program and returns its path.
+pub fn build_sentelite() -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let profile_dir = me.parent().ok_or("no directory for this program")?;
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target_dir = profile_dir.parent().ok_or("no target directory")?;
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&workspace)
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "sentelite-host",
+            "--bin",
+            "sentelite",
+        ])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .status()
+        .map_err(|e| format!("cargo build: {e}"))?;
+    if !status.success() {
+        return Err("building sentelite failed".into());
+    }
+    Ok(target_dir.join("release/sentelite"))
+}
+
+/// Starts `sentelite serve` on an ephemeral loopback port with `data_dir`.
+pub fn start(binary: &Path, data_dir: &Path) -> Result<Served, String> {
+    let mut child = Command::new(binary)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("SENTELITE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("start {}: {e}", binary.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ws://")
+        .and_then(|rest| rest.strip_suffix("/ws"))
+        .ok_or_else(|| format!("unexpected first line {line:?}"))?
+        .to_owned();
+    Ok(Served { child, addr })
+}
