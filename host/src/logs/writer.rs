@@ -109,9 +109,11 @@ impl Writer {
                 {
                     tracing::warn!(error = %e, path = %sink.path().display(), "log file not written");
                 }
-                for entry in fresh {
-                    // No subscriber is the normal case.
-                    let _ = self.live.send(Arc::new(entry.clone()));
+                // No subscriber is the normal case: then nothing is copied.
+                if self.live.receiver_count() > 0 {
+                    for entry in fresh {
+                        let _ = self.live.send(Arc::new(entry.clone()));
+                    }
                 }
                 for (answer, outcome) in answers.into_iter().zip(outcomes) {
                     let _ = answer.send(Ok(outcome));
