@@ -45,9 +45,9 @@ pub mod codec;
 pub mod correlate;
 pub mod frame;
 pub mod heartbeat;
+pub mod log;
 #[cfg(feature = "alloc")]
 pub mod outcome;
-pub mod log;
 pub mod session;
 pub mod time;
 pub mod value;

@@ -4,10 +4,10 @@
 use std::pin::pin;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
+use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
 use futures_lite::future;
 use futures_util::{SinkExt, StreamExt};
 use sentelite_core::{CloseCode, Instant, RequestId, State, websocket};
@@ -22,6 +22,11 @@ const CLOSE_GRACE: StdDuration = StdDuration::from_secs(1);
 
 /// The WebSocket over a plain or TLS stream: one type, so one loop serves `ws://` and `wss://`.
 pub(super) type Ws = WebSocketStream<transport::Stream>;
+/// The writing half of a [`Ws`].
+type Sink = WebSocketSender<transport::Stream>;
+/// The reading half of a [`Ws`]: read while a write is stuck too, so the server's frames
+/// (its pings while it holds our data back) are seen.
+type Source = WebSocketReceiver<transport::Stream>;
 
 /// What the connection loop waits for.
 enum Input {
@@ -29,6 +34,12 @@ enum Input {
     Message(Option<Result<Message, WsError>>),
     /// Room for the part that waited (`delivered` false: the response was dropped).
     Room { id: RequestId, delivered: bool },
+}
+
+/// What finished first while a write was in progress.
+enum WriteOrRead {
+    Written(Result<(), WsError>),
+    Read(Option<Result<Message, WsError>>),
 }
 
 /// Whether the transport is still usable after a received message.
@@ -59,21 +70,22 @@ impl CloseNote {
 
 impl<R: Runtime> Driver<R> {
     /// Serves one WebSocket until the session or the transport ends it.
-    pub(super) async fn serve(&mut self, mut ws: Ws) {
+    pub(super) async fn serve(&mut self, ws: Ws) {
+        let (mut sink, mut source) = ws.split();
         loop {
             self.expire(self.clock.now());
-            if let Err(reason) = self.flush(&mut ws).await {
+            if let Err(reason) = self.flush(&mut sink, &mut source).await {
                 self.lost(reason);
                 return;
             }
             self.drain_session();
             if self.session.wants_disconnect() {
-                self.close_transport(&mut ws).await;
+                self.close_transport(&mut sink, &mut source).await;
                 self.session.handle_disconnected(self.clock.now());
                 self.drain_session();
                 return;
             }
-            let wake = self.next_input(&mut ws).await;
+            let wake = self.next_input(&mut source).await;
             let now = self.clock.now();
             let flow = match wake {
                 Wake::Io(Input::Message(Some(Ok(message)))) => self.on_message(now, message),
@@ -99,7 +111,7 @@ impl<R: Runtime> Driver<R> {
             };
             if let Flow::Gone(reason) = flow {
                 // Answer a WebSocket close if there was one; bounded, and harmless otherwise.
-                self.close_transport(&mut ws).await;
+                self.close_transport(&mut sink, &mut source).await;
                 self.lost(reason);
                 return;
             }
@@ -110,12 +122,12 @@ impl<R: Runtime> Driver<R> {
     /// Waits for the next message, or, while a response's queue is full, for room in it
     /// instead: the connection is not read until then, and the session knows, so the
     /// server's silence meanwhile is not held against it.
-    async fn next_input(&mut self, ws: &mut Ws) -> Wake<Input> {
+    async fn next_input(&mut self, source: &mut Source) -> Wake<Input> {
         let stalled = self.ours.take_stalled();
         self.session
             .set_read_paused(self.clock.now(), stalled.is_some());
         let Some(mut stalled) = stalled else {
-            return self.wait(ws.next()).await.map(Input::Message);
+            return self.wait(source.next()).await.map(Input::Message);
         };
         let id = stalled.id;
         let wake = self.wait(stalled.delivery.as_mut()).await;
@@ -138,9 +150,12 @@ impl<R: Runtime> Driver<R> {
         self.drain_session();
     }
 
-    /// Writes everything the session and the application queued. Timers keep running while
-    /// a write is stuck, so a peer that stops reading is still declared dead.
-    async fn flush(&mut self, ws: &mut Ws) -> Result<(), String> {
+    /// Writes everything the session and the application queued. While a write is stuck the
+    /// connection is still read (unless a full response holds reading back), so frames the
+    /// server sends meanwhile, its pings above all, keep its heartbeat alive: a server that
+    /// holds our data back on purpose is not mistaken for a dead one. Timers keep running,
+    /// so a server that sends nothing at all is still declared dead.
+    async fn flush(&mut self, sink: &mut Sink, source: &mut Source) -> Result<(), String> {
         loop {
             self.collect_transmit();
             if self.outbox.is_empty() {
@@ -150,14 +165,37 @@ impl<R: Runtime> Driver<R> {
             let mut state_before = self.session.state();
             let mut write = pin!(async {
                 for message in batch {
-                    ws.feed(message).await?;
+                    sink.feed(message).await?;
                 }
-                ws.flush().await
+                sink.flush().await
             });
             loop {
-                match self.wait_io_or_timer(write.as_mut()).await {
-                    Wake::Io(Ok(())) => break,
-                    Wake::Io(Err(error)) => return Err(format!("write failed: {error}")),
+                let reading = !self.session.is_read_paused();
+                let read = async {
+                    if reading {
+                        WriteOrRead::Read(source.next().await)
+                    } else {
+                        std::future::pending().await
+                    }
+                };
+                let written = async { WriteOrRead::Written(write.as_mut().await) };
+                match self.wait_io_or_timer(future::or(written, read)).await {
+                    Wake::Io(WriteOrRead::Written(Ok(()))) => break,
+                    Wake::Io(WriteOrRead::Written(Err(error))) => {
+                        return Err(format!("write failed: {error}"));
+                    }
+                    Wake::Io(WriteOrRead::Read(message)) => {
+                        let now = self.clock.now();
+                        let flow = match message {
+                            Some(Ok(message)) => self.on_message(now, message),
+                            Some(Err(error)) => self.on_ws_error(error),
+                            None => Flow::Gone("connection closed".into()),
+                        };
+                        if let Flow::Gone(reason) = flow {
+                            return Err(reason);
+                        }
+                        self.drain_session();
+                    }
                     Wake::Timer => {
                         self.expire(self.clock.now());
                         self.drain_session();
@@ -196,7 +234,7 @@ impl<R: Runtime> Driver<R> {
 
     /// Sends our WebSocket close (echoing the protocol close code) and waits briefly for the
     /// peer's.
-    async fn close_transport(&mut self, ws: &mut Ws) {
+    async fn close_transport(&mut self, sink: &mut Sink, source: &mut Source) {
         let (code, reason) = websocket::close_frame(
             self.close.code.unwrap_or(CloseCode::NORMAL),
             self.close.detail.as_deref().unwrap_or(""),
@@ -206,8 +244,8 @@ impl<R: Runtime> Driver<R> {
             reason: reason.to_owned().into(),
         };
         let finish = async {
-            if ws.close(Some(frame)).await.is_ok() {
-                while let Some(Ok(_)) = ws.next().await {}
+            if sink.close(Some(frame)).await.is_ok() {
+                while let Some(Ok(_)) = source.next().await {}
             }
         };
         // A shutdown's own deadline wins over the usual grace.
