@@ -133,6 +133,17 @@ fn a_cancelled_request_ends_once_and_its_late_end_is_ignored() {
         let parts = p.records().reply_seqs(Side::Client, id);
         assert!(parts.iter().all(|(at, _)| *at <= cancelled_at));
         assert!(parts.len() < 10);
+        // Ignored means ignored: no violation, the same connection, and it still works.
+        assert_no_protocol_errors(&p);
+        assert!(p.client.is_open(), "seed {seed}");
+        assert_eq!(opens(&p, Side::Client).len(), 1, "seed {seed}: reconnected");
+        let next = issue(&mut p, &[Some(5000)])[0];
+        p.run_for(Duration::from_secs(1));
+        assert_eq!(
+            single_outcome(&p, Side::Client, next).1,
+            Outcome::Completed(sentelite_core::Status::OK),
+            "seed {seed}"
+        );
     }
 }
 
