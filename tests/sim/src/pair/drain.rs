@@ -106,13 +106,14 @@ impl Pair {
 
     pub(super) fn put(&mut self, direction: Direction, conn: u64, wire: Wire) {
         let (now, link) = (self.now, self.link);
-        if let (Some((swallowed, filter)), Wire::Frame(bytes)) = (self.swallow, &wire) {
-            if swallowed == direction && decode(bytes).is_ok_and(|f| filter(&f)) {
-                let stats = &mut self.lane_mut(direction).stats;
-                stats.frames_sent += 1;
-                stats.frames_lost += 1;
-                return;
-            }
+        if let (Some((swallowed, filter)), Wire::Frame(bytes)) = (self.swallow, &wire)
+            && swallowed == direction
+            && decode(bytes).is_ok_and(|f| filter(&f))
+        {
+            let stats = &mut self.lane_mut(direction).stats;
+            stats.frames_sent += 1;
+            stats.frames_lost += 1;
+            return;
         }
         let lane = match direction {
             Direction::ClientToServer => &mut self.c2s,
