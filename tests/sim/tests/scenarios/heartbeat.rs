@@ -23,10 +23,10 @@ fn rtt_changes(p: &mut Pair, secs: u64) -> Vec<Duration> {
     let end = p.now() + Duration::from_secs(secs);
     while p.now() < end {
         p.run_for(ms(50));
-        if let Some(rtt) = p.client.rtt() {
-            if seen.last() != Some(&rtt) {
-                seen.push(rtt);
-            }
+        if let Some(rtt) = p.client.rtt()
+            && seen.last() != Some(&rtt)
+        {
+            seen.push(rtt);
         }
     }
     seen
