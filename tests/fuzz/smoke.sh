@@ -8,7 +8,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-30}"
-targets=(frame_decoder cobs_accumulator)
+targets=(frame_decoder cobs_accumulator translate)
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
     echo "fuzz smoke: SKIPPED (no nightly toolchain; install one with 'rustup toolchain install nightly')"
