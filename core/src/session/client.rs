@@ -44,7 +44,8 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     /// Defaults matching sente-lite: reconnect from 1 s up to 30 s, 10 s handshake timeout,
-    /// 4 KiB frames. Returns `None` if `client_id` is empty or longer than [`MAX_ID_LEN`].
+    /// 4 KiB frames. Returns `None` if `client_id` is empty or longer than `MAX_ID_LEN`
+    /// (64) bytes.
     pub fn new(client_id: &str) -> Option<Self> {
         if client_id.is_empty() {
             return None;
