@@ -192,6 +192,33 @@ fn our_frames_are_held_to_the_limit_the_peer_announced() {
 }
 
 #[test]
+fn a_request_too_large_to_send_does_not_hold_a_slot() {
+    let (mut client, _) = open(4096, 256);
+    let mut buf = [0u8; 1024];
+    let big = [1u8; 300];
+    for _ in 0..32 {
+        let err = client
+            .request(T0, "op", Payload::Bytes(&big), None, &mut buf)
+            .expect_err("over the server's limit");
+        assert!(
+            matches!(err, SendError::Encode(EncodeError::TooLarge { .. })),
+            "{err:?}"
+        );
+    }
+    assert_eq!(client.requests_in_flight(), 0);
+    // All 16 slots are still free.
+    for _ in 0..16 {
+        client
+            .request(T0, "op", Payload::Empty, None, &mut buf)
+            .expect("a free slot");
+    }
+    assert!(
+        client.poll_event().is_none(),
+        "no end reported for the refused ones"
+    );
+}
+
+#[test]
 fn an_undrained_event_queue_keeps_the_newest_and_counts_the_dropped() {
     let mut config = ClientConfig::new("dev-queue").unwrap();
     config.backoff_initial = Duration::from_millis(10);

@@ -1,7 +1,8 @@
 //! The core's small public building blocks checked exactly, from outside the crate: reconnect
 //! backoff (growth, cap, jitter range and its seeded generator), heartbeat (ping schedule,
-//! RTT and its smoothing, silence timeout) and fake-time arithmetic. These are the pieces
-//! whose arithmetic mutation testing showed the scenario tests could not pin down.
+//! RTT and its smoothing, silence timeout), fake-time arithmetic, the client's subscription
+//! table and the request table's bookkeeping. These are the pieces whose details mutation
+//! testing showed the scenario tests could not pin down (see docs/TESTING.md).
 
 use sentelite_core::backoff::Backoff;
 use sentelite_core::heartbeat::{Heartbeat, HeartbeatAction};
@@ -202,4 +203,72 @@ fn time_arithmetic_saturates_and_orders() {
     assert_eq!(earliest(None, Some(at(3))), Some(at(3)));
     assert_eq!(earliest(Some(at(3)), None), Some(at(3)));
     assert_eq!(earliest(None, None), None);
+}
+
+#[test]
+fn subscription_table_counts_states_and_limits() {
+    use sentelite_core::channels::{ChannelError, Subscriptions};
+    let mut table: Subscriptions<2, 4> = Subscriptions::new();
+    assert!(table.is_empty());
+    assert_eq!(table.len(), 0);
+    assert_eq!(table.add(""), Err(ChannelError::InvalidName));
+    assert_eq!(table.add("toolong"), Err(ChannelError::InvalidName));
+    assert_eq!(table.add("a"), Ok(true));
+    assert!(!table.is_empty());
+    assert_eq!(table.len(), 1);
+    assert_eq!(table.add("a"), Ok(false), "already wanted");
+    assert_eq!(table.len(), 1);
+    assert_eq!(table.add("b"), Ok(true));
+    assert_eq!(table.len(), 2);
+    assert_eq!(table.add("c"), Err(ChannelError::Full));
+    // Sent once each, in order, then nothing more until a reconnect.
+    assert_eq!(table.take_unsent(), Some("a"));
+    assert_eq!(table.take_unsent(), Some("b"));
+    assert_eq!(table.take_unsent(), None);
+    assert!(!table.is_active("a"), "requested is not active yet");
+    table.on_ack("a", true);
+    table.on_ack("b", false);
+    assert!(table.is_active("a") && !table.is_active("b"));
+    // A refused channel is not retried, unless wanted again.
+    table.on_disconnect();
+    assert!(!table.is_active("a"));
+    assert_eq!(table.take_unsent(), Some("a"));
+    assert_eq!(table.take_unsent(), Some("b"));
+    table.on_ack("b", false);
+    assert_eq!(table.add("b"), Ok(false));
+    assert_eq!(table.take_unsent(), Some("b"));
+    // A frame that could not go out is due again.
+    table.mark_unsent("a");
+    assert_eq!(table.take_unsent(), Some("a"));
+    assert!(table.remove("a"));
+    assert!(!table.remove("a"));
+    assert_eq!(table.len(), 1);
+    assert!(table.remove("b"));
+    assert!(table.is_empty());
+}
+
+#[test]
+fn request_table_reports_its_capacity_and_fills_to_it() {
+    use sentelite_core::correlate::{Pending, PendingFull};
+    let mut table: Pending<3> = Pending::new();
+    assert_eq!(table.capacity(), 3);
+    for _ in 0..3 {
+        table.insert(at(0), None).unwrap();
+    }
+    assert_eq!(table.occupied(), table.capacity());
+    assert_eq!(table.insert(at(0), None), Err(PendingFull));
+}
+
+#[test]
+fn a_forgotten_request_leaves_no_trace() {
+    use sentelite_core::correlate::Pending;
+    let mut table: Pending<2> = Pending::new();
+    let id = table.insert(at(0), Some(ms(10))).unwrap();
+    table.forget(id);
+    assert!(!table.contains(id));
+    assert_eq!((table.occupied(), table.in_flight()), (0, 0));
+    // Nothing is reported for it, not even at its deadline.
+    table.expire(at(100));
+    assert_eq!(table.poll_ended(), None);
+    assert_eq!(table.next_deadline(), None);
 }
