@@ -621,3 +621,22 @@ fn arbitrary_input_never_panics() {
         }
     }
 }
+
+#[test]
+fn an_empty_date_time_is_refused_like_the_edn_reader_does() {
+    // Found by the `translate` fuzz target: CBOR tag 0 over "" printed as `#inst ""`,
+    // which the EDN reader then refused.
+    assert!(matches!(
+        cbor_to_edn(&[0xc0, 0x60]),
+        Err(TranslateError::Unsupported(_))
+    ));
+    assert!(matches!(
+        cbor_to_json(&[0xc0, 0x60]),
+        Err(TranslateError::Unsupported(_))
+    ));
+    assert!(edn_to_cbor("#inst \"\"").is_err());
+    // A real timestamp still goes both ways.
+    let edn = "#inst \"2026-12-01T12:00:00Z\"";
+    let cbor = edn_to_cbor(edn).unwrap();
+    assert_eq!(cbor_to_edn(&cbor).unwrap(), edn);
+}
