@@ -1,8 +1,13 @@
-//! The worked examples of `docs/PROTOCOL.md`, byte for byte.
+//! The worked examples of `docs/PROTOCOL.md`, byte for byte, read from the document itself.
 //!
-//! Every hex string below appears verbatim in the protocol document. Each test encodes the
-//! frame with the real encoder and compares, then decodes the hex and compares the frame, so
+//! The tests parse section 7 of the protocol document at run time: every fenced block there
+//! is a list of examples (a hex line followed by a label is one example; unlabelled hex lines
+//! together form one). Each test looks its example up by section and label, encodes the frame
+//! with the real encoder and compares, then decodes the document's hex and compares the
+//! frame. A count check makes sure every example in the document is found and checked, so
 //! the document cannot drift from the code in either direction.
+
+use std::sync::OnceLock;
 
 use sentelite_core::cobs::{CobsAccumulator, Feed, encode_cobs};
 use sentelite_core::codec::{DecodeError, decode, encode, encoded_len};
@@ -13,6 +18,9 @@ use sentelite_core::frame::{
 };
 use sentelite_core::value::{encoder, finish, keyword};
 use sentelite_core::{Instant, ServerConfig, ServerSession};
+
+/// Worked examples in section 7 of the document; a new one must get a test here.
+const EXAMPLES_IN_SECTION_7: usize = 20;
 
 fn hex(bytes: &[u8]) -> String {
     bytes
@@ -26,6 +34,172 @@ fn unhex(text: &str) -> Vec<u8> {
     text.split_whitespace()
         .map(|pair| u8::from_str_radix(pair, 16).expect("test hex is valid"))
         .collect()
+}
+
+/// One worked example of the document.
+#[derive(Debug)]
+struct Example {
+    /// The heading it is under, such as "7.3 Ping and Pong".
+    section: String,
+    /// The text after the hex on its line (empty for multi-line examples).
+    label: String,
+    /// The bytes, as normalised hex ("01 02 01").
+    hex: String,
+}
+
+/// The protocol document as text, read when the tests run.
+fn document() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md");
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"))
+    })
+}
+
+fn is_hex_byte(word: &str) -> bool {
+    word.len() == 2 && word.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Splits a line into its leading hex bytes and the label after them.
+fn split_hex_line(line: &str) -> (String, String) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let n = words.iter().take_while(|w| is_hex_byte(w)).count();
+    (words[..n].join(" "), words[n..].join(" "))
+}
+
+/// Every fenced block of section 7, parsed into examples.
+fn examples() -> &'static [Example] {
+    static EXAMPLES: OnceLock<Vec<Example>> = OnceLock::new();
+    EXAMPLES.get_or_init(|| {
+        let mut out = Vec::new();
+        let mut section = None::<String>;
+        let mut in_block = false;
+        let mut joined = String::new();
+        for line in document().lines() {
+            if line.starts_with("## ") {
+                in_block = false;
+                section = None;
+            }
+            if let Some(heading) = line.strip_prefix("### 7.") {
+                section = Some(format!("7.{heading}"));
+                continue;
+            }
+            let Some(section) = &section else { continue };
+            if line.trim() == "```" {
+                if in_block && !joined.is_empty() {
+                    out.push(Example {
+                        section: section.clone(),
+                        label: String::new(),
+                        hex: std::mem::take(&mut joined),
+                    });
+                }
+                in_block = !in_block;
+                continue;
+            }
+            if !in_block {
+                continue;
+            }
+            let (bytes, label) = split_hex_line(line);
+            assert!(
+                !bytes.is_empty(),
+                "{section}: no hex in example line {line:?}"
+            );
+            if label.is_empty() {
+                if !joined.is_empty() {
+                    joined.push(' ');
+                }
+                joined.push_str(&bytes);
+            } else {
+                out.push(Example {
+                    section: section.clone(),
+                    label,
+                    hex: bytes,
+                });
+            }
+        }
+        out
+    })
+}
+
+/// The hex of the one example under heading number `section` ("7.3") whose label starts
+/// with `label`.
+fn example(section: &str, label: &str) -> &'static str {
+    let found: Vec<&Example> = examples()
+        .iter()
+        .filter(|e| e.section.split_whitespace().next() == Some(section))
+        .filter(|e| e.label.starts_with(label))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "examples under {section:?} labelled {label:?} in docs/PROTOCOL.md: {found:?}"
+    );
+    &found[0].hex
+}
+
+/// The text of the section headed `heading` (up to the next heading), lines joined.
+fn section_text(heading: &str) -> String {
+    let doc = document();
+    let start = doc
+        .find(heading)
+        .unwrap_or_else(|| panic!("no {heading:?} in docs/PROTOCOL.md"));
+    let rest = &doc[start + heading.len()..];
+    let end = rest.find("\n#").unwrap_or(rest.len());
+    rest[..end].split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The hex inside the first pair of backticks after `marker` in `text`.
+fn backticked_after(text: &str, marker: &str) -> String {
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker:?} not found in {text:?}"));
+    let rest = &text[at + marker.len()..];
+    let open = rest.find('`').expect("opening backtick") + 1;
+    let close = open + rest[open..].find('`').expect("closing backtick");
+    let (bytes, label) = split_hex_line(&rest[open..close]);
+    assert!(
+        label.is_empty() && !bytes.is_empty(),
+        "not hex: {:?}",
+        &rest[open..close]
+    );
+    bytes
+}
+
+#[test]
+fn every_example_of_the_document_is_found() {
+    let all = examples();
+    assert_eq!(
+        all.len(),
+        EXAMPLES_IN_SECTION_7,
+        "docs/PROTOCOL.md section 7 examples: {all:#?}"
+    );
+    // Every one is claimed by exactly one lookup of the tests below.
+    let claimed = [
+        ("7.1", ""),
+        ("7.2", ""),
+        ("7.3", "Ping"),
+        ("7.3", "Pong"),
+        ("7.4", ""),
+        ("7.5", ""),
+        ("7.6", ""),
+        ("7.7", ""),
+        ("7.8", "Cancel"),
+        ("7.8", "Close"),
+        ("7.9", ""),
+        ("7.10", "Subscribe "),
+        ("7.10", "Unsubscribe"),
+        ("7.10", "Publish"),
+        ("7.10", "ChannelMsg"),
+        ("7.10", "SubscribeAck"),
+        ("7.11", ""),
+        ("7.12", "Close"),
+        ("7.12", "Cancel"),
+        ("7.12", "End"),
+    ];
+    for (section, label) in claimed {
+        example(section, label);
+    }
+    assert_eq!(claimed.len(), EXAMPLES_IN_SECTION_7);
 }
 
 /// Encodes `frame`, compares with `expected`, and decodes `expected` back to `frame`.
@@ -53,9 +227,12 @@ fn log_value(buf: &mut [u8]) -> usize {
 fn value_payload_example() {
     let mut buf = [0u8; 64];
     let n = log_value(&mut buf);
-    assert_eq!(
-        hex(&buf[..n]),
-        "a2 d8 27 65 6c 65 76 65 6c d8 27 64 69 6e 66 6f d8 27 63 6d 73 67 62 75 70"
+    // The document's Event example ends with this value, after its length byte 0x19 = 25.
+    assert_eq!(n, 25);
+    let event = example("7.4", "");
+    assert!(
+        event.ends_with(&format!(" 19 {}", hex(&buf[..n]))),
+        "{event}"
     );
 }
 
@@ -70,7 +247,7 @@ fn hello() {
             max_frame: 4096,
             firmware: Some("fw-1.2"),
         }),
-        "01 00 05 64 65 76 2d 31 ac 02 00 13 80 20 01 06 66 77 2d 31 2e 32",
+        example("7.1", ""),
     );
 }
 
@@ -86,14 +263,14 @@ fn welcome() {
             max_pending: 64,
             max_subscriptions: 32,
         }),
-        "01 01 03 75 2d 31 2a b0 ea 01 e0 d4 03 80 80 04 40 20",
+        example("7.2", ""),
     );
 }
 
 #[test]
 fn ping_and_pong() {
-    assert_wire(Frame::Ping(Ping { nonce: 1 }), "01 02 01");
-    assert_wire(Frame::Pong(Ping { nonce: 1 }), "01 03 01");
+    assert_wire(Frame::Ping(Ping { nonce: 1 }), example("7.3", "Ping"));
+    assert_wire(Frame::Pong(Ping { nonce: 1 }), example("7.3", "Pong"));
 }
 
 #[test]
@@ -103,7 +280,7 @@ fn close() {
             code: CloseCode::NORMAL,
             reason: "bye",
         }),
-        "01 04 00 03 62 79 65",
+        example("7.8", "Close"),
     );
 }
 
@@ -116,8 +293,7 @@ fn event_with_value_payload() {
             event: "telemetry/log-msg",
             payload: Payload::Value(&value[..n]),
         }),
-        "01 05 11 74 65 6c 65 6d 65 74 72 79 2f 6c 6f 67 2d 6d 73 67 02 19 \
-         a2 d8 27 65 6c 65 76 65 6c d8 27 64 69 6e 66 6f d8 27 63 6d 73 67 62 75 70",
+        example("7.4", ""),
     );
 }
 
@@ -128,7 +304,7 @@ fn event_with_bytes_payload() {
             event: "app/raw",
             payload: Payload::Bytes(&[0x00, 0xff]),
         }),
-        "01 05 07 61 70 70 2f 72 61 77 01 02 00 ff",
+        example("7.9", ""),
     );
 }
 
@@ -149,8 +325,7 @@ fn request_reply_end_cancel() {
             timeout_ms: 5000,
             payload: Payload::Value(&value[..n]),
         }),
-        "01 06 01 0d 6e 72 65 70 6c 2f 72 65 71 75 65 73 74 88 27 02 1a \
-         a2 d8 27 62 6f 70 64 65 76 61 6c d8 27 64 63 6f 64 65 67 28 2b 20 31 20 32 29",
+        example("7.5", ""),
     );
 
     let mut e = encoder(&mut value);
@@ -164,7 +339,7 @@ fn request_reply_end_cancel() {
             seq: 0,
             payload: Payload::Value(&value[..n]),
         }),
-        "01 07 01 00 02 0b a1 d8 27 65 76 61 6c 75 65 61 33",
+        example("7.6", ""),
     );
 
     assert_wire(
@@ -173,20 +348,20 @@ fn request_reply_end_cancel() {
             status: Status::OK,
             payload: Payload::Empty,
         }),
-        "01 08 01 00 00",
+        example("7.7", ""),
     );
-    assert_wire(Frame::Cancel(Cancel { id: 1 }), "01 09 01");
+    assert_wire(Frame::Cancel(Cancel { id: 1 }), example("7.8", "Cancel"));
 }
 
 #[test]
 fn channel_frames() {
     assert_wire(
         Frame::Subscribe(ChannelRef { channel: "c1" }),
-        "01 0a 02 63 31",
+        example("7.10", "Subscribe "),
     );
     assert_wire(
         Frame::Unsubscribe(ChannelRef { channel: "c1" }),
-        "01 0b 02 63 31",
+        example("7.10", "Unsubscribe"),
     );
     assert_wire(
         Frame::Publish(Publish {
@@ -194,7 +369,7 @@ fn channel_frames() {
             exclude_sender: true,
             payload: Payload::Json("{\"n\":1}"),
         }),
-        "01 0c 02 63 31 01 03 07 7b 22 6e 22 3a 31 7d",
+        example("7.10", "Publish"),
     );
     assert_wire(
         Frame::ChannelMsg(ChannelMsg {
@@ -202,7 +377,7 @@ fn channel_frames() {
             from: "u-1",
             payload: Payload::Json("{\"n\":1}"),
         }),
-        "01 0d 02 63 31 03 75 2d 31 03 07 7b 22 6e 22 3a 31 7d",
+        example("7.10", "ChannelMsg"),
     );
     assert_wire(
         Frame::SubscribeAck(SubscribeAck {
@@ -210,7 +385,7 @@ fn channel_frames() {
             subscribed: false,
             error: SubscribeError::MAX_SUBSCRIPTIONS_PER_CONN,
         }),
-        "01 0e 02 63 31 00 01",
+        example("7.10", "SubscribeAck"),
     );
     assert_wire(
         Frame::PublishDropped(PublishDropped {
@@ -224,18 +399,30 @@ fn channel_frames() {
 #[test]
 fn cobs_examples() {
     let mut buf = [0u8; 64];
+    // Section 1.2: "the Ping frame `01 02 01` becomes `04 01 02 01 00`; the Event frame
+    // `…` (section 7.9) becomes `…`"; section 7.9 repeats the latter.
+    let transport = section_text("### 1.2 Byte streams");
+    let ping_frame = backticked_after(&transport, "the Ping frame");
+    assert_eq!(ping_frame, example("7.3", "Ping"));
     let n = encode_cobs(&Frame::Ping(Ping { nonce: 1 }), &mut buf).unwrap();
-    assert_eq!(hex(&buf[..n]), "04 01 02 01 00");
+    assert_eq!(
+        hex(&buf[..n]),
+        backticked_after(&transport, "`01 02 01` becomes")
+    );
+    let event_frame = backticked_after(&transport, "the Event frame");
+    assert_eq!(event_frame, example("7.9", ""));
+    let event_cobs = backticked_after(&transport, "(section 7.9) becomes");
+    assert_eq!(
+        event_cobs,
+        backticked_after(&section_text("### 7.9"), "As a COBS packet:")
+    );
 
     let raw = Frame::Event(Event {
         event: "app/raw",
         payload: Payload::Bytes(&[0x00, 0xff]),
     });
     let n = encode_cobs(&raw, &mut buf).unwrap();
-    assert_eq!(
-        hex(&buf[..n]),
-        "0d 01 05 07 61 70 70 2f 72 61 77 01 02 02 ff 00"
-    );
+    assert_eq!(hex(&buf[..n]), event_cobs);
 
     // Leading zeros (empty packets) are skipped; the packet decodes to the same frame.
     let mut stream = vec![0u8, 0u8];
@@ -258,11 +445,11 @@ fn scalar_encoding_rules() {
             code: CloseCode(u16::MAX),
             reason: "",
         }),
-        "01 04 ff ff 03 00",
+        example("7.12", "Close"),
     );
     assert_wire(
         Frame::Cancel(Cancel { id: u32::MAX }),
-        "01 09 ff ff ff ff 0f",
+        example("7.12", "Cancel"),
     );
     assert_wire(
         Frame::End(End {
@@ -270,7 +457,7 @@ fn scalar_encoding_rules() {
             status: Status(200),
             payload: Payload::Empty,
         }),
-        "01 08 ac 02 c8 00",
+        example("7.12", "End"),
     );
     // A varint that overflows its type, a bool or Option tag other than 0/1, an unknown frame
     // or payload tag, and invalid UTF-8 are all malformed.
@@ -294,9 +481,11 @@ fn scalar_encoding_rules() {
 
 #[test]
 fn other_versions_are_answered_with_a_version_one_close() {
+    let refused = backticked_after(&section_text("### 7.11"), "A server that receives");
+    assert_eq!(refused, "02 02 01");
     let mut server: ServerSession = ServerSession::new(ServerConfig::default(), Instant::ZERO);
     let err = server
-        .handle_frame(Instant::ZERO, &unhex("02 02 01"))
+        .handle_frame(Instant::ZERO, &unhex(&refused))
         .expect_err("a version 2 frame is refused");
     assert_eq!(err.code, CloseCode::UNSUPPORTED_VERSION);
     let mut buf = [0u8; 128];
@@ -304,11 +493,7 @@ fn other_versions_are_answered_with_a_version_one_close() {
         .poll_transmit(&mut buf)
         .unwrap()
         .expect("a Close frame");
-    assert_eq!(
-        hex(&buf[..n]),
-        "01 04 04 31 75 6e 73 75 70 70 6f 72 74 65 64 20 70 72 6f 74 6f 63 6f 6c 20 76 \
-         65 72 73 69 6f 6e 20 28 74 68 69 73 20 73 69 64 65 20 73 70 65 61 6b 73 20 31 29"
-    );
+    assert_eq!(hex(&buf[..n]), example("7.11", ""));
     assert_eq!(
         decode(&buf[..n]),
         Ok(Frame::Close(Close {

@@ -425,7 +425,13 @@ const TEXT_CHARS: &[char] = &[
 const KEYWORD_CHARS: &[u8] = b"abcxyz019.-_?!*+<>=";
 
 fn random_text(rng: &mut Rng) -> String {
-    (0..rng.below(8))
+    // Mostly short, like keys and log words; now and then a message-sized string.
+    let len = if rng.below(8) == 0 {
+        rng.below(400)
+    } else {
+        rng.below(12)
+    };
+    (0..len)
         .map(|_| TEXT_CHARS[rng.below(TEXT_CHARS.len() as u64) as usize])
         .collect()
 }
@@ -446,7 +452,13 @@ fn random_keyword(rng: &mut Rng) -> String {
 
 fn random_value(e: &mut ValueEncoder<'_>, rng: &mut Rng, depth: u32) {
     let kinds = if depth >= 4 { 8 } else { 10 };
-    match rng.below(kinds) {
+    // A payload is a map or a vector at the top, like the records devices send.
+    let kind = if depth == 0 {
+        8 + rng.below(2)
+    } else {
+        rng.below(kinds)
+    };
+    match kind {
         0 => {
             e.null().unwrap();
         }
@@ -472,18 +484,18 @@ fn random_value(e: &mut ValueEncoder<'_>, rng: &mut Rng, depth: u32) {
             keyword(e, &random_keyword(rng)).unwrap();
         }
         7 => {
-            let bytes: Vec<u8> = (0..rng.below(6)).map(|_| rng.next() as u8).collect();
+            let bytes: Vec<u8> = (0..rng.below(300)).map(|_| rng.next() as u8).collect();
             e.bytes(&bytes).unwrap();
         }
         8 => {
-            let n = rng.below(4);
+            let n = rng.below(if depth == 0 { 40 } else { 6 });
             e.array(n).unwrap();
             for _ in 0..n {
                 random_value(e, rng, depth + 1);
             }
         }
         _ => {
-            let n = rng.below(4);
+            let n = rng.below(if depth == 0 { 24 } else { 6 });
             e.map(n).unwrap();
             for _ in 0..n {
                 if rng.below(2) == 0 {
@@ -500,8 +512,10 @@ fn random_value(e: &mut ValueEncoder<'_>, rng: &mut Rng, depth: u32) {
 #[test]
 fn random_device_values_survive_edn_and_json() {
     let mut rng = Rng(0x5e47_e11e_0bad_cafe);
+    let mut sizes = Vec::new();
     for round in 0..400 {
         let cbor = device_value(|e| random_value(e, &mut rng, 0));
+        sizes.push(cbor.len());
         let edn = cbor_to_edn(&cbor).unwrap_or_else(|e| panic!("round {round}: {e}"));
         let back = edn_to_cbor(&edn).unwrap_or_else(|e| panic!("round {round}: {edn}: {e}"));
         assert_eq!(back, cbor, "round {round}: {edn}");
@@ -514,6 +528,67 @@ fn random_device_values_survive_edn_and_json() {
             "round {round}"
         );
     }
+    // Sizes like real payloads: many small, a good share of kilobytes.
+    sizes.sort_unstable();
+    let (median, largest) = (sizes[sizes.len() / 2], sizes[sizes.len() - 1]);
+    assert!(
+        sizes.iter().filter(|&&n| n >= 1024).count() >= 40,
+        "{sizes:?}"
+    );
+    assert!(
+        median >= 256 && largest >= 2048,
+        "median {median}, largest {largest}"
+    );
+}
+
+/// `bytes` with a few random bytes changed and, half the time, cut short.
+fn mutated(rng: &mut Rng, bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    if out.is_empty() {
+        return out;
+    }
+    for _ in 0..=rng.below(4) {
+        let at = rng.below(out.len() as u64) as usize;
+        out[at] = rng.next() as u8;
+    }
+    if rng.below(2) == 0 {
+        out.truncate(rng.below(out.len() as u64) as usize);
+    }
+    out
+}
+
+#[test]
+fn damaged_real_payloads_give_values_or_typed_errors() {
+    // Valid documents with a few bytes changed reach much deeper into the readers than
+    // random bytes do.
+    let mut rng = Rng(0xda_3a9e);
+    let (mut refused, mut accepted) = (0, 0);
+    for _ in 0..600 {
+        let cbor = device_value(|e| random_value(e, &mut rng, 0));
+        let edn = cbor_to_edn(&cbor).unwrap();
+        let bad_cbor = mutated(&mut rng, &cbor);
+        match cbor_to_edn(&bad_cbor) {
+            Ok(text) => {
+                accepted += 1;
+                // What the writer prints, the reader reads, and it prints the same again
+                // (damage may leave tags the writer drops, so the bytes can differ once).
+                let read = edn_to_cbor(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+                assert_eq!(cbor_to_edn(&read).as_deref(), Ok(text.as_str()));
+            }
+            Err(_) => refused += 1,
+        }
+        let _ = cbor_to_json(&bad_cbor);
+        let bad_edn = String::from_utf8_lossy(&mutated(&mut rng, edn.as_bytes())).into_owned();
+        if let Ok(cbor) = edn_to_cbor(&bad_edn)
+            && let Ok(again) = cbor_to_edn(&cbor)
+        {
+            assert_eq!(edn_to_cbor(&again).as_ref(), Ok(&cbor), "{bad_edn:?}");
+        }
+    }
+    assert!(
+        refused > 100 && accepted > 10,
+        "{refused} refused, {accepted} accepted"
+    );
 }
 
 #[test]
@@ -523,8 +598,13 @@ fn arbitrary_input_never_panics() {
         'a', '/', '1', '0', '.', 'e', '-', '+', 'N', 'M', 'u', 'é', '😀', '?', '=',
     ];
     let mut rng = Rng(0x0dd_ba11);
-    for _ in 0..3000 {
-        let len = rng.below(24) as usize;
+    for round in 0..3000 {
+        // Mostly short inputs, every tenth one up to 4 KiB.
+        let len = if round % 10 == 0 {
+            rng.below(4096)
+        } else {
+            rng.below(64)
+        } as usize;
         let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         // Any outcome is fine as long as it is a value or a typed error.
         let _ = cbor_to_edn(&bytes);
@@ -540,4 +620,23 @@ fn arbitrary_input_never_panics() {
             }
         }
     }
+}
+
+#[test]
+fn an_empty_date_time_is_refused_like_the_edn_reader_does() {
+    // Found by the `translate` fuzz target: CBOR tag 0 over "" printed as `#inst ""`,
+    // which the EDN reader then refused.
+    assert!(matches!(
+        cbor_to_edn(&[0xc0, 0x60]),
+        Err(TranslateError::Unsupported(_))
+    ));
+    assert!(matches!(
+        cbor_to_json(&[0xc0, 0x60]),
+        Err(TranslateError::Unsupported(_))
+    ));
+    assert!(edn_to_cbor("#inst \"\"").is_err());
+    // A real timestamp still goes both ways.
+    let edn = "#inst \"2026-12-01T12:00:00Z\"";
+    let cbor = edn_to_cbor(edn).unwrap();
+    assert_eq!(cbor_to_edn(&cbor).unwrap(), edn);
 }

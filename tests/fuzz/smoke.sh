@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for a bounded time. Needs a nightly toolchain (libFuzzer and the
-# sanitizer flags are nightly-only); without one it says so and exits 0.
+# sanitizer flags are nightly-only). Without one it says so and exits 0 on a developer's
+# machine, but fails under CI (`CI` set to anything but "false" or empty): a check that
+# could not run must not pass.
 #
 #   tests/fuzz/smoke.sh            # 30 s per target
 #   FUZZ_SECONDS=300 tests/fuzz/smoke.sh
@@ -8,10 +10,16 @@ set -euo pipefail
 
 cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-30}"
-targets=(frame_decoder cobs_accumulator log_batch)
+targets=(frame_decoder cobs_accumulator translate log_batch)
+
+under_ci() { [[ -n "${CI:-}" && "${CI}" != "false" ]]; }
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
-    echo "fuzz smoke: SKIPPED (no nightly toolchain; install one with 'rustup toolchain install nightly')"
+    if under_ci; then
+        echo "fuzz smoke: FAILED (no nightly toolchain under CI; .ci/run installs one)" >&2
+        exit 1
+    fi
+    echo "fuzz smoke: SKIPPED (no nightly toolchain; install one with 'rustup toolchain install nightly --profile minimal')"
     exit 0
 fi
 

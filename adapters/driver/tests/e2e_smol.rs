@@ -99,3 +99,10 @@ fn wss_stalled_tls_handshake_times_out() {
         sentelite_smol::connect,
     ));
 }
+
+#[test]
+fn out_of_range_options_are_refused() {
+    smol::block_on(scenarios::out_of_range_options_are_refused(
+        sentelite_smol::connect,
+    ));
+}

@@ -109,3 +109,8 @@ async fn wss_stalled_tls_handshake_times_out() {
 async fn text_message_is_a_protocol_error() {
     scenarios::text_message_is_a_protocol_error(sentelite_tokio::connect).await;
 }
+
+#[tokio::test]
+async fn out_of_range_options_are_refused() {
+    scenarios::out_of_range_options_are_refused(sentelite_tokio::connect).await;
+}

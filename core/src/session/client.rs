@@ -58,7 +58,8 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     /// Defaults matching sente-lite: reconnect from 1 s up to 30 s, 10 s handshake timeout,
-    /// 4 KiB frames, heartbeat every 30 s with a 60 s timeout unless the server says. Returns `None` if `client_id` is empty or longer than [`MAX_ID_LEN`].
+    /// 4 KiB frames, heartbeat every 30 s with a 60 s timeout unless the server says. Returns
+    /// `None` if `client_id` is empty or longer than [`MAX_ID_LEN`] bytes.
     pub fn new(client_id: &str) -> Option<Self> {
         if client_id.is_empty() {
             return None;

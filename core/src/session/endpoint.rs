@@ -127,7 +127,9 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
         self.stats
     }
 
-    /// Last measured round-trip time (client side, which sends the pings).
+    /// Smoothed round-trip time (RFC 6298: each pong moves it an eighth of the way to the
+    /// new sample), measured on the client side, which sends the pings. `None` until the
+    /// first pong of the current connection.
     pub fn rtt(&self) -> Option<Duration> {
         self.heartbeat.as_ref().and_then(Heartbeat::smoothed_rtt)
     }

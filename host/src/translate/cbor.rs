@@ -121,7 +121,13 @@ fn read_tagged(d: &mut Decoder<'_>, tag: u64, depth: usize) -> Result<Item, Tran
     let is_bytes = matches!(kind, Type::Bytes | Type::BytesIndef);
     match tag {
         KEYWORD_TAG if is_text => Ok(Item::Keyword(read_text(d)?)),
-        TAG_DATETIME if is_text => Ok(Item::Inst(read_text(d)?)),
+        // The EDN reader refuses `#inst ""`, so an empty date/time must not get through here.
+        TAG_DATETIME if is_text => match read_text(d)? {
+            text if text.is_empty() => Err(TranslateError::Unsupported(
+                "an empty date/time (tag 0)".to_owned(),
+            )),
+            text => Ok(Item::Inst(text)),
+        },
         TAG_UUID if is_bytes => {
             let bytes = read_bytes(d)?;
             <[u8; 16]>::try_from(bytes.as_slice())

@@ -109,22 +109,51 @@ impl Drop for ServeProcess {
     }
 }
 
-/// Path of the `sentelite` binary, building it first when a bare `cargo test -p` run did not.
+/// Path of the `sentelite` binary built from the current source.
+///
+/// This crate is not `sentelite-host`, so cargo neither builds that binary for its tests nor
+/// tells them where it is; a binary left in `target/` by an earlier build could be stale. The
+/// first call in each test process therefore runs `cargo build` for it (a no-op when it is
+/// up to date) into the same target directory and profile as the running test.
 pub fn sentelite_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_sentelite).clone()
+}
+
+fn build_sentelite() -> PathBuf {
     let test_exe = std::env::current_exe().expect("current exe");
     // target/<profile>/deps/<test-binary> → target/<profile>/sentelite
     let profile_dir = test_exe
         .parent()
         .and_then(Path::parent)
         .expect("test binary lives in target/<profile>/deps");
+    let target_dir = profile_dir
+        .parent()
+        .expect("the profile directory lives in the target directory");
+    let profile = profile_dir
+        .file_name()
+        .and_then(|name| name.to_str())
+        .expect("profile directory name");
+    // `cargo test` builds the `test` profile into `debug/`.
+    let profile = if profile == "debug" { "dev" } else { profile };
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&workspace)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "sentelite-host",
+            "--bin",
+            "sentelite",
+        ])
+        .args(["--profile", profile])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .status()
+        .expect("run cargo build for the sentelite binary");
+    assert!(status.success(), "building the sentelite binary failed");
     let binary = profile_dir.join("sentelite");
-    if !binary.exists() {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "-p", "sentelite-host", "--bin", "sentelite"])
-            .status()
-            .expect("run cargo build for the sentelite binary");
-        assert!(status.success(), "building the sentelite binary failed");
-    }
     assert!(
         binary.exists(),
         "no sentelite binary at {}",

@@ -35,6 +35,6 @@ pub mod rng;
 pub mod server_app;
 
 pub use link::{Direction, LaneStats, LinkConfig};
-pub use pair::{Pair, ServerConn, SimClient, SimServer};
+pub use pair::{FrameFilter, Pair, ServerConn, SimClient, SimServer};
 pub use record::{DeliveredFrame, Observed, Outcome, Record, Records, Side, TransportNote};
 pub use server_app::{ReplyMode, ServerBehaviour, part_payload};

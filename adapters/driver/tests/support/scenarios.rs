@@ -174,7 +174,12 @@ pub async fn silent_server_is_detected_and_client_reconnects(connect: Connect) {
 
     let attempt = wait_for(&events, "reconnect", |event| match event {
         ClientEvent::ReconnectScheduled { attempt, delay } => {
-            assert!(delay <= Duration::from_millis(200), "delay {delay:?}");
+            // The handshake succeeded before, so the backoff starts over: the first delay
+            // is drawn from [initial / 2, initial] = [25, 50] ms, far below the 200 ms cap.
+            assert!(
+                (Duration::from_millis(25)..=Duration::from_millis(50)).contains(&delay),
+                "delay {delay:?}"
+            );
             Some(attempt)
         }
         _ => None,
@@ -448,5 +453,47 @@ pub async fn text_message_is_a_protocol_error(connect: Connect) {
         .await;
     let (_, connection_id) = opened(&client).await;
     assert_eq!(connection_id, 2);
+    within("close", client.close()).await;
+}
+
+/// Options out of range are refused by `connect` with the field named, before any
+/// connection is tried; the smallest valid value of each is accepted.
+pub async fn out_of_range_options_are_refused(connect: Connect) {
+    let server = TestServer::start(ServerConfig::default());
+    let refused = |change: fn(&mut ClientOptions), expected: &str| {
+        let mut o = options(&server);
+        change(&mut o);
+        match connect(o) {
+            Err(ClientError::InvalidOptions(message)) => assert_eq!(message, expected),
+            Err(other) => panic!("expected InvalidOptions({expected:?}), got {other:?}"),
+            Ok(_) => panic!("accepted options that should fail with {expected:?}"),
+        }
+    };
+    refused(
+        |o| o.handshake_timeout = Duration::ZERO,
+        "handshake_timeout must be above zero",
+    );
+    refused(
+        |o| o.event_capacity = 0,
+        "event_capacity must be above zero",
+    );
+    refused(
+        |o| o.backoff_initial = Duration::ZERO,
+        "backoff_initial must be above zero and at most backoff_max",
+    );
+    refused(
+        |o| o.backoff_max = Duration::from_millis(10),
+        "backoff_initial must be above zero and at most backoff_max",
+    );
+
+    // The smallest valid values work end to end: with room for one event, the client opens
+    // and still reports what happens.
+    let mut o = options(&server);
+    o.handshake_timeout = Duration::from_millis(1000);
+    o.event_capacity = 1;
+    o.backoff_max = o.backoff_initial;
+    let client = connect(o).expect("valid options");
+    opened(&client).await;
+    assert!(client.is_open());
     within("close", client.close()).await;
 }

@@ -1,7 +1,7 @@
 //! Timers and outputs: fire what is due, drain every session's transmit and event queues,
 //! and drop transports the sessions are done with.
 
-use sentelite_core::State;
+use sentelite_core::{State, decode};
 
 use super::{BUF, Pair};
 use crate::link::{Direction, Lane, Wire};
@@ -106,6 +106,15 @@ impl Pair {
 
     pub(super) fn put(&mut self, direction: Direction, conn: u64, wire: Wire) {
         let (now, link) = (self.now, self.link);
+        if let (Some((swallowed, filter)), Wire::Frame(bytes)) = (self.swallow, &wire)
+            && swallowed == direction
+            && decode(bytes).is_ok_and(|f| filter(&f))
+        {
+            let stats = &mut self.lane_mut(direction).stats;
+            stats.frames_sent += 1;
+            stats.frames_lost += 1;
+            return;
+        }
         let lane = match direction {
             Direction::ClientToServer => &mut self.c2s,
             Direction::ServerToClient => &mut self.s2c,

@@ -7,8 +7,8 @@ mod deliver;
 mod drain;
 
 use sentelite_core::{
-    ClientConfig, ClientSession, Duration, Instant, Payload, RequestId, SendError, ServerConfig,
-    ServerSession,
+    ClientConfig, ClientSession, Duration, Frame, Instant, Payload, RequestId, SendError,
+    ServerConfig, ServerSession,
 };
 
 use crate::link::{Direction, Lane, LaneStats, LinkConfig};
@@ -60,7 +60,11 @@ pub struct Pair {
     jobs: Vec<StreamJob>,
     records: Vec<Record>,
     buf: Vec<u8>,
+    swallow: Option<(Direction, FrameFilter)>,
 }
+
+/// Decides from a frame whether the link swallows it (see [`Pair::swallow_frames`]).
+pub type FrameFilter = fn(&Frame<'_>) -> bool;
 
 impl Pair {
     /// A client that wants to connect at time zero, a server that accepts, and the link.
@@ -82,7 +86,21 @@ impl Pair {
             jobs: Vec::new(),
             records: Vec::new(),
             buf: vec![0; BUF],
+            swallow: None,
         }
+    }
+
+    /// Changes how the link treats frames sent from now on (those in flight keep their
+    /// delay), for scenarios where latency or loss changes mid-run.
+    pub fn set_link(&mut self, link: LinkConfig) {
+        self.link = link;
+    }
+
+    /// From now on, frames in `direction` for which `filter` is true are lost (and counted
+    /// as lost); `None` stops swallowing. Lets a scenario take away one kind of frame, for
+    /// example every Pong, while the rest of the traffic flows.
+    pub fn swallow_frames(&mut self, filter: Option<(Direction, FrameFilter)>) {
+        self.swallow = filter;
     }
 
     /// Fake time.

@@ -138,3 +138,32 @@ fn a_transport_lost_while_connecting_schedules_the_next_attempt_at_once() {
         assert_eq!(opens(&p, Side::Client)[0].0, at + delay + ms(200));
     }
 }
+
+#[test]
+fn refused_handshakes_keep_backing_off() {
+    // The transport connects every time, but the server rejects the Hello: a connection
+    // that never opened is no success, so the delays grow to the cap as for refusals.
+    for seed in SEEDS {
+        let mut p = pair(seed, LinkConfig::clean(ms(5), seed));
+        p.behaviour.accept_hello = false;
+        p.run_for(Duration::from_secs(15));
+        assert!(opens(&p, Side::Client).is_empty(), "seed {seed}");
+        let scheduled = reconnects(&p);
+        assert!(scheduled.len() >= 8, "seed {seed}: {}", scheduled.len());
+        // Each attempt connected and was rejected: one Close per attempt, from the server.
+        let starts = connect_starts(&p);
+        let rejected = closes(&p, Side::Client);
+        assert_eq!(rejected.len(), scheduled.len(), "seed {seed}");
+        for ((i, &(at, _, _)), (closed_at, code, _)) in scheduled.iter().enumerate().zip(rejected) {
+            assert_eq!(code, sentelite_core::CloseCode::AUTH_FAILED);
+            assert_eq!(at, closed_at, "seed {seed}: rescheduled on the rejection");
+            // Connect (5 ms), accept (5 ms), Hello (5 ms), Close (5 ms).
+            assert_eq!(at, starts[i] + ms(20), "seed {seed}");
+        }
+        let delays = check_schedule(&p, seed);
+        assert!(
+            delays.iter().filter(|d| **d >= half(BACKOFF_MAX)).count() >= 3,
+            "seed {seed}: the cap is reached: {delays:?}"
+        );
+    }
+}

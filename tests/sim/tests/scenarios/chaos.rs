@@ -1,7 +1,8 @@
-//! Many seeds of random trouble — cuts, one-way blackholes, resets, refusals, loss — while
-//! the application keeps issuing, cancelling and subscribing. Whatever happens, every request
-//! on either side ends exactly once, a violation caused by a lost frame closes the connection
-//! at once, and the client recovers once the trouble stops.
+//! Many seeds of random trouble — cuts, one-way blackholes, resets, refusals, loss,
+//! duplicated and reordered frames — while the application keeps issuing, cancelling and
+//! subscribing. Whatever happens, every request on either side ends exactly once, a violation
+//! caused by a lost, duplicated or reordered frame closes the connection at once, and the
+//! client recovers once the trouble stops.
 
 use std::collections::HashMap;
 
@@ -105,10 +106,16 @@ fn each_request_ended_once(p: &Pair, side: Side, seed: u64) {
 fn random_trouble_never_breaks_the_guarantees() {
     let mut reconnects_seen = 0;
     let mut frames_carried = 0;
+    let mut duplicated = 0;
     for seed in 0..100u64 {
         let mut rng = SimRng::new(seed ^ 0xc4a0_5eed);
         let loss = [0.0, 0.02, 0.1][(seed % 3) as usize];
-        let link = LinkConfig::lossy(ms(5 + seed % 30), ms(seed % 15), loss, seed);
+        // Every other seed reorders; duplication cycles independently of the loss.
+        let link = LinkConfig {
+            duplicate: [0.0, 0.03, 0.1][(seed / 3 % 3) as usize],
+            reorder: seed % 2 == 1,
+            ..LinkConfig::lossy(ms(5 + seed % 30), ms(seed % 15), loss, seed)
+        };
         let mut p = pair(seed, link);
         let until = Duration::from_secs(60);
         while p.now() < sentelite_core::Instant::ZERO + until {
@@ -160,13 +167,14 @@ fn random_trouble_never_breaks_the_guarantees() {
             .iter()
             .map(|&d| {
                 let s = p.lane_stats(d);
-                s.frames_lost + s.packets_blackholed
+                s.frames_lost + s.packets_blackholed + s.frames_duplicated
             })
             .sum();
         assert!(
-            violations == 0 || dropped > 0,
+            violations == 0 || dropped > 0 || link.reorder,
             "seed {seed}: violations on a perfect link"
         );
+        duplicated += p.lane_stats(Direction::ServerToClient).frames_duplicated;
         frames_carried += p.lane_stats(Direction::ServerToClient).frames_sent;
     }
     assert!(
@@ -174,4 +182,5 @@ fn random_trouble_never_breaks_the_guarantees() {
         "only {frames_carried} frames carried"
     );
     assert!(reconnects_seen > 300, "the trouble did force reconnects");
+    assert!(duplicated > 1000, "only {duplicated} frames duplicated");
 }

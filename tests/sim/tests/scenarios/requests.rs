@@ -1,7 +1,7 @@
 //! Requests in flight when the connection goes away, deadlines and cancels: every request
 //! ends exactly once.
 
-use sentelite_core::{CloseCode, Duration, Payload, RequestEnd, RequestId};
+use sentelite_core::{CloseCode, Duration, Payload, RequestEnd, RequestId, Status};
 use sentelite_sim::{LinkConfig, Outcome, Pair, Records, ReplyMode, Side};
 
 use crate::common::*;
@@ -133,6 +133,17 @@ fn a_cancelled_request_ends_once_and_its_late_end_is_ignored() {
         let parts = p.records().reply_seqs(Side::Client, id);
         assert!(parts.iter().all(|(at, _)| *at <= cancelled_at));
         assert!(parts.len() < 10);
+        // Ignored means ignored: no violation, the same connection, and it still works.
+        assert_no_protocol_errors(&p);
+        assert!(p.client.is_open(), "seed {seed}");
+        assert_eq!(opens(&p, Side::Client).len(), 1, "seed {seed}: reconnected");
+        let next = issue(&mut p, &[Some(5000)])[0];
+        p.run_for(Duration::from_secs(1));
+        assert_eq!(
+            single_outcome(&p, Side::Client, next).1,
+            Outcome::Completed(sentelite_core::Status::OK),
+            "seed {seed}"
+        );
     }
 }
 
@@ -153,5 +164,57 @@ fn unanswered_requests_time_out_on_their_own_deadlines() {
             );
         }
         assert!(p.client.is_open(), "timeouts do not close the connection");
+    }
+}
+
+/// Ids of the server requests delivered to the client.
+fn server_requests_seen_by_client(p: &Pair) -> Vec<RequestId> {
+    p.records()
+        .frames(Side::Client)
+        .into_iter()
+        .filter_map(|(_, f)| match f.frame() {
+            sentelite_core::Frame::Request(r) => Some(r.id),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_server_cancel_reaches_the_client_and_ends_the_request_once() {
+    for seed in SEEDS {
+        let mut p = open_pair(seed, LinkConfig::clean(ms(10), seed));
+        let id = p
+            .server_request("srv/ask", Some(ms(5000)))
+            .unwrap()
+            .unwrap();
+        p.run_for(ms(50));
+        assert_eq!(server_requests_seen_by_client(&p), [id]);
+        let cancelled_at = p.now();
+        let n = p
+            .server_send(|s, _, buf| s.cancel(id, buf))
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "an open session sends the Cancel");
+        p.run_for(ms(50));
+        // The client application is told; the server's request ended at the cancel, once.
+        let cancels: Vec<_> = p
+            .records()
+            .frames(Side::Client)
+            .into_iter()
+            .filter(|(_, f)| matches!(f.frame(), sentelite_core::Frame::Cancel(c) if c.id == id))
+            .collect();
+        assert_eq!(cancels.len(), 1, "seed {seed}");
+        assert_eq!(
+            single_outcome(&p, Side::Server(1), id),
+            (cancelled_at, Outcome::Ended(RequestEnd::Cancelled))
+        );
+        // The client answers End anyway (it had started): a late End, ignored quietly.
+        p.client_send(|c, _, buf| c.end(id, Status::CANCELLED, Payload::Empty, buf))
+            .expect("the client may still end what it was asked");
+        p.run_for(Duration::from_secs(6));
+        single_outcome(&p, Side::Server(1), id);
+        assert_eq!(p.server(1).unwrap().session.stats().late_replies, 1);
+        assert!(p.client.is_open());
+        assert_no_protocol_errors(&p);
     }
 }

@@ -101,5 +101,26 @@ fn subscriptions_survive_a_lossy_link_eventually() {
             dedup.dedup();
             assert_eq!(dedup.len(), subs.len(), "no channel requested twice");
         }
+        // And the subscriptions do get through: once the link is clean the client ends up
+        // on a connection whose server got both channels, and both are acknowledged.
+        p.set_link(LinkConfig::lossy(ms(10), ms(5), 0.0, seed));
+        p.disconnect_transport();
+        let limit = p.now() + Duration::from_secs(10);
+        assert!(
+            p.run_until(both_active, limit),
+            "seed {seed}: never both subscribed"
+        );
+        let conn = p.client.connection_id();
+        assert_eq!(
+            sorted(subscribed_on(&p, conn)),
+            ["alpha", "beta"],
+            "seed {seed}"
+        );
+        let fully_subscribed = p
+            .servers()
+            .iter()
+            .filter(|s| sorted(subscribed_on(&p, s.id)) == ["alpha", "beta"])
+            .count();
+        assert!(fully_subscribed >= 1);
     }
 }
