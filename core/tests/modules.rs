@@ -106,26 +106,26 @@ fn backoff_grows_doubling_to_its_cap_and_holds_there() {
 #[test]
 fn heartbeat_pings_on_schedule_with_fresh_nonces() {
     let mut hb = Heartbeat::new(at(0), ms(1000), ms(3000), true);
-    assert_eq!(hb.next_deadline(), at(1000));
-    assert_eq!(hb.poll(at(999)), HeartbeatAction::Idle);
-    let HeartbeatAction::SendPing(first) = hb.poll(at(1000)) else {
+    assert_eq!(hb.next_deadline(false), at(1000));
+    assert_eq!(hb.poll(at(999), false), HeartbeatAction::Idle);
+    let HeartbeatAction::SendPing(first) = hb.poll(at(1000), false) else {
         panic!("ping due at the interval")
     };
     assert_eq!(
-        hb.poll(at(1000)),
+        hb.poll(at(1000), false),
         HeartbeatAction::Idle,
         "one ping per interval"
     );
-    assert_eq!(hb.next_deadline(), at(2000));
+    assert_eq!(hb.next_deadline(false), at(2000));
     hb.on_receive(at(1500));
-    let HeartbeatAction::SendPing(second) = hb.poll(at(2000)) else {
+    let HeartbeatAction::SendPing(second) = hb.poll(at(2000), false) else {
         panic!("ping due")
     };
     assert_ne!(first, second);
     // A side that does not send pings only watches.
     let mut quiet = Heartbeat::new(at(0), ms(1000), ms(3000), false);
-    assert_eq!(quiet.poll(at(2999)), HeartbeatAction::Idle);
-    assert_eq!(quiet.next_deadline(), at(3000));
+    assert_eq!(quiet.poll(at(2999), false), HeartbeatAction::Idle);
+    assert_eq!(quiet.next_deadline(false), at(3000));
 }
 
 #[test]
@@ -135,7 +135,7 @@ fn heartbeat_rtt_is_the_last_sample_and_the_smoothed_value_blends() {
     let mut now = 0;
     let mut ping = |hb: &mut Heartbeat, rtt: u64| {
         now += 1000;
-        let HeartbeatAction::SendPing(nonce) = hb.poll(at(now)) else {
+        let HeartbeatAction::SendPing(nonce) = hb.poll(at(now), false) else {
             panic!("ping due at {now}")
         };
         // A pong for another nonce is not ours.
@@ -163,15 +163,15 @@ fn heartbeat_declares_the_peer_dead_exactly_at_the_timeout() {
     hb.on_receive(at(500));
     let mut pings = 0;
     for t in (600..3500).step_by(100) {
-        match hb.poll(at(t)) {
+        match hb.poll(at(t), false) {
             HeartbeatAction::SendPing(_) => pings += 1,
             HeartbeatAction::Idle => {}
             HeartbeatAction::PeerDead => panic!("dead at {t}, before 3500"),
         }
     }
     assert_eq!(pings, 3, "pings at 1000, 2000 and 3000");
-    assert_eq!(hb.next_deadline(), at(3500));
-    assert_eq!(hb.poll(at(3500)), HeartbeatAction::PeerDead);
+    assert_eq!(hb.next_deadline(false), at(3500));
+    assert_eq!(hb.poll(at(3500), false), HeartbeatAction::PeerDead);
 }
 
 #[test]

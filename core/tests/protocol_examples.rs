@@ -20,7 +20,7 @@ use sentelite_core::value::{encoder, finish, keyword};
 use sentelite_core::{Instant, ServerConfig, ServerSession};
 
 /// Worked examples in section 7 of the document; a new one must get a test here.
-const EXAMPLES_IN_SECTION_7: usize = 20;
+const EXAMPLES_IN_SECTION_7: usize = 22;
 
 fn hex(bytes: &[u8]) -> String {
     bytes
@@ -188,13 +188,15 @@ fn every_example_of_the_document_is_found() {
         ("7.9", ""),
         ("7.10", "Subscribe "),
         ("7.10", "Unsubscribe"),
-        ("7.10", "Publish"),
+        ("7.10", "Publish {"),
+        ("7.10", "PublishDropped"),
         ("7.10", "ChannelMsg"),
         ("7.10", "SubscribeAck"),
         ("7.11", ""),
         ("7.12", "Close"),
         ("7.12", "Cancel"),
         ("7.12", "End"),
+        ("7.13", ""),
     ];
     for (section, label) in claimed {
         example(section, label);
@@ -369,7 +371,7 @@ fn channel_frames() {
             exclude_sender: true,
             payload: Payload::Json("{\"n\":1}"),
         }),
-        example("7.10", "Publish"),
+        example("7.10", "Publish {"),
     );
     assert_wire(
         Frame::ChannelMsg(ChannelMsg {
@@ -392,7 +394,7 @@ fn channel_frames() {
             channel: "c1",
             dropped: 300,
         }),
-        "01 0f 02 63 31 ac 02",
+        example("7.10", "PublishDropped"),
     );
 }
 
@@ -502,4 +504,48 @@ fn other_versions_are_answered_with_a_version_one_close() {
         }))
     );
     assert_eq!(CloseCode::UNSUPPORTED_VERSION.websocket_code(), 4004);
+}
+
+#[test]
+fn log_batch_example() {
+    use sentelite_core::log::{Gap, Level, Record, decode_batch, encode_batch};
+    let mut by_level = [0; 7];
+    by_level[Level::Debug.index()] = 2;
+    let gap = Gap {
+        count: 2,
+        by_level,
+        first_seq: 3,
+        last_seq: 4,
+        first_time_ms: 1000,
+        last_time_ms: 1200,
+    };
+    let records = [
+        Record {
+            seq: 5,
+            time_ms: 1500,
+            level: Level::Warn,
+            namespace: "pump",
+            id: Some("pump/high"),
+            message: "hot",
+            data: &[],
+        },
+        Record {
+            seq: 6,
+            time_ms: 1750,
+            level: Level::Error,
+            namespace: "pump",
+            id: None,
+            message: "trip",
+            data: &[0xa1, 0x61, 0x6e, 0x03],
+        },
+    ];
+    let expected = example("7.13", "");
+    let mut buf = [0u8; 128];
+    let n = encode_batch(Some(&gap), records.iter().copied(), &mut buf).unwrap();
+    assert_eq!(hex(&buf[..n]), expected);
+    let wire = unhex(expected);
+    let batch = decode_batch(&wire).unwrap();
+    assert_eq!(batch.gap, Some(gap));
+    let back: Vec<Record<'_>> = batch.records().map(Result::unwrap).collect();
+    assert_eq!(back, records);
 }
