@@ -409,8 +409,12 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
             Frame::Request(request) if self.state == State::Open => {
                 match self.answering.admit(request.id) {
                     Admission::Admitted => Ok(Routed::Deliver(frame)),
-                    Admission::Duplicate => Err(self
-                        .protocol_error(CloseCode::PROTOCOL_ERROR, "request id already in flight")),
+                    // A repeat of a request being answered: answering it once is what the
+                    // peer asked for, so the copy is dropped (and counted), not fatal.
+                    Admission::Duplicate => {
+                        self.stats.duplicate_requests += 1;
+                        Ok(Routed::Consumed)
+                    }
                     Admission::Busy => {
                         self.refuse_busy(request.id);
                         Ok(Routed::Consumed)

@@ -183,6 +183,9 @@ pub struct Stats {
     pub requests_refused: u64,
     /// Cancels for peer requests no longer in flight (crossed with our End, or repeated).
     pub late_cancels: u64,
+    /// Requests ignored because a request with the same id was still in flight (a repeated
+    /// frame on a link that duplicates; the first copy is the one answered).
+    pub duplicate_requests: u64,
 }
 
 /// Why an application send was refused. Nothing was queued; the caller still owns its data.

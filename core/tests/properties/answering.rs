@@ -1,7 +1,7 @@
 //! The responder side of both roles against a reference model: whatever mix of requests,
 //! cancels and answers the peer and the application produce, a session never has more peer
 //! requests in flight than its limit, answers every request beyond the limit `BUSY` itself,
-//! closes on a duplicate id, keeps a cancelled request's slot until the application's End,
+//! drops a repeated id in flight, keeps a cancelled request's slot until the application's End,
 //! and refuses answers for requests it is not answering.
 
 use std::collections::HashMap;
@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use proptest::prelude::*;
 use sentelite_core::frame::{Cancel, End, Hello, Request, Welcome};
 use sentelite_core::{
-    ClientConfig, ClientSession, CloseCode, Frame, Instant, Payload, SendError, ServerConfig,
-    ServerSession, Session, State, Status,
+    ClientConfig, ClientSession, Frame, Instant, Payload, SendError, ServerConfig, ServerSession,
+    Session, State, Status,
 };
 
 use crate::strategies::encode_vec;
@@ -101,8 +101,8 @@ fn transmitted<S: Session<2, R>, const R: usize>(s: &mut S) -> Vec<(u32, Status)
     out
 }
 
-/// Runs `ops` against a session and the model (id → cancelled). Returns early once the
-/// session closed on a duplicate id, which must be exactly when the model says so.
+/// Runs `ops` against a session and the model (id → cancelled). A repeated id in flight must
+/// be dropped exactly when the model says it is in flight.
 fn run<S: Session<2, R>, const R: usize>(mut s: S, ops: &[Op]) -> Result<(), TestCaseError> {
     let now = Instant::ZERO;
     let mut model: HashMap<u32, bool> = HashMap::new();
@@ -116,12 +116,17 @@ fn run<S: Session<2, R>, const R: usize>(mut s: S, ops: &[Op]) -> Result<(), Tes
                     timeout_ms: 0,
                     payload: Payload::Empty,
                 }));
+                let repeats_before = s.stats().duplicate_requests;
                 let result = s.handle_frame(now, &bytes);
                 if model.contains_key(&id) {
-                    let err = result.expect_err("a duplicate id must be a protocol error");
-                    prop_assert_eq!(err.code, CloseCode::PROTOCOL_ERROR);
-                    prop_assert_eq!(s.state(), State::Closing);
-                    return Ok(());
+                    prop_assert!(
+                        matches!(result, Ok(None)),
+                        "a repeated id in flight is dropped, not delivered or fatal"
+                    );
+                    prop_assert!(transmitted(&mut s).is_empty(), "nothing answers the repeat");
+                    prop_assert_eq!(s.state(), State::Open);
+                    prop_assert_eq!(s.stats().duplicate_requests, repeats_before + 1);
+                    continue;
                 }
                 let delivered = matches!(result, Ok(Some(Frame::Request(r))) if r.id == id);
                 let sent = transmitted(&mut s);
