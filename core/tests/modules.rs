@@ -272,3 +272,63 @@ fn a_forgotten_request_leaves_no_trace() {
     assert_eq!(table.poll_ended(), None);
     assert_eq!(table.next_deadline(), None);
 }
+
+#[test]
+fn cobs_asks_for_the_room_it_needs_and_counts_partial_packets() {
+    use sentelite_core::cobs::{CobsAccumulator, Feed, encode_cobs};
+    use sentelite_core::codec::{EncodeError, encoded_len};
+    use sentelite_core::frame::{Event, Frame, Payload};
+    for size in [0usize, 10, 253, 254, 600, 2000] {
+        let body = vec![0x11u8; size];
+        let frame = Frame::Event(Event {
+            event: "e",
+            payload: Payload::Bytes(&body),
+        });
+        let mut big = vec![0u8; size + 64];
+        let fits = encode_cobs(&frame, &mut big).unwrap();
+        let mut small = [0u8; 4];
+        let Err(EncodeError::BufferTooSmall { required }) = encode_cobs(&frame, &mut small) else {
+            panic!("a 4-byte buffer is too small")
+        };
+        // The estimate is an upper bound, and a tight one: one byte of slack at most.
+        assert!(
+            required >= fits && required <= fits + 1,
+            "{size}: asked for {required}, needed {fits} (frame {})",
+            encoded_len(&frame)
+        );
+        let mut exact = vec![0u8; required];
+        assert_eq!(encode_cobs(&frame, &mut exact), Ok(fits));
+    }
+    let mut acc = CobsAccumulator::<64>::new();
+    assert_eq!(acc.pending(), 0);
+    assert_eq!(acc.feed(&[0x04, 0x01, 0x02]), Feed::Consumed);
+    assert_eq!(acc.pending(), 3);
+    acc.reset();
+    assert_eq!(acc.pending(), 0);
+}
+
+#[test]
+fn codec_errors_say_what_was_wrong() {
+    use sentelite_core::codec::{DecodeError, EncodeError};
+    assert_eq!(
+        DecodeError::TooLarge { len: 300, max: 256 }.to_string(),
+        "frame of 300 bytes exceeds the limit of 256"
+    );
+    assert_eq!(
+        DecodeError::UnknownVersion(2).to_string(),
+        "unknown protocol version 2"
+    );
+    assert_eq!(
+        DecodeError::Malformed.to_string(),
+        DecodeError::Malformed.reason()
+    );
+    assert!(!DecodeError::Malformed.to_string().is_empty());
+    assert_eq!(
+        EncodeError::BufferTooSmall { required: 9 }.to_string(),
+        "output buffer too small: 9 bytes needed"
+    );
+    assert_eq!(
+        EncodeError::TooLarge { len: 300, max: 256 }.to_string(),
+        "frame of 300 bytes exceeds the peer's limit of 256"
+    );
+}
