@@ -74,13 +74,18 @@ fn bad_request(message: &str) -> Response {
     )
 }
 
-async fn list(
-    State(logs): State<LogService>,
-    params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Query(params) = match params {
+/// The query string as parsed, or why it did not parse.
+type Parsed = Result<Query<Params>, axum::extract::rejection::QueryRejection>;
+
+/// The parameters, or the text of a 400 answer.
+fn params_of(parsed: Parsed) -> Result<Params, String> {
+    parsed.map(|Query(p)| p).map_err(|e| e.body_text())
+}
+
+async fn list(State(logs): State<LogService>, parsed: Parsed) -> Response {
+    let params = match params_of(parsed) {
         Ok(p) => p,
-        Err(e) => return bad_request(&e.body_text()),
+        Err(why) => return bad_request(&why),
     };
     let query = params.query();
     let counting = params.count.unwrap_or(false);
@@ -122,13 +127,10 @@ async fn clients(State(logs): State<LogService>) -> Response {
     }
 }
 
-async fn tail(
-    State(logs): State<LogService>,
-    params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Query(params) = match params {
+async fn tail(State(logs): State<LogService>, parsed: Parsed) -> Response {
+    let params = match params_of(parsed) {
         Ok(p) => p,
-        Err(e) => return bad_request(&e.body_text()),
+        Err(why) => return bad_request(&why),
     };
     let query = params.query();
     if let Err(e) = query.min_level() {

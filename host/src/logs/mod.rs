@@ -191,17 +191,24 @@ impl ServerBuilder {
     }
 }
 
+/// Who sent something on connection `connection_id`; the boot id comes from its Hello.
+fn sender<'a>(
+    server: &crate::ServerHandle,
+    connection_id: crate::ConnectionId,
+    client_id: &'a str,
+    uid: &'a str,
+) -> Sender<'a> {
+    let boot_id = server.connection(connection_id).map_or(0, |c| c.boot_id);
+    Sender {
+        client_id,
+        boot_id,
+        uid,
+    }
+}
+
 async fn on_batch(logs: &LogService, ctx: RequestContext, responder: Responder) {
     let now = unix_millis();
-    let boot_id = ctx
-        .server
-        .connection(ctx.connection_id)
-        .map_or(0, |c| c.boot_id);
-    let from = Sender {
-        client_id: &ctx.client_id,
-        boot_id,
-        uid: &ctx.uid,
-    };
+    let from = sender(&ctx.server, ctx.connection_id, &ctx.client_id, &ctx.uid);
     let batch = match ingest::batch_from_payload(&from, &ctx.payload, now) {
         Ok(batch) => batch,
         Err(e) => {
@@ -223,15 +230,7 @@ async fn on_batch(logs: &LogService, ctx: RequestContext, responder: Responder) 
 
 async fn on_message(logs: &LogService, ctx: EventContext) {
     let now = unix_millis();
-    let boot_id = ctx
-        .server
-        .connection(ctx.connection_id)
-        .map_or(0, |c| c.boot_id);
-    let from = Sender {
-        client_id: &ctx.client_id,
-        boot_id,
-        uid: &ctx.uid,
-    };
+    let from = sender(&ctx.server, ctx.connection_id, &ctx.client_id, &ctx.uid);
     match ingest::message_from_payload(&from, &ctx.payload, now) {
         Ok(batch) => {
             if let Err(e) = logs.ingest(batch).await {
