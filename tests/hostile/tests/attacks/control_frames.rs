@@ -1,4 +1,4 @@
-//! Defect 1: WebSocket control frames must be backpressured like native frames. Peers that
+//! WebSocket control frames must be backpressured like native frames. Peers that
 //! flood 125-byte pings and never read must not make the server queue a pong per ping,
 //! whether they have said Hello or not.
 

@@ -1,4 +1,4 @@
-//! Defect 9: Hello strings are bounded. A 100 KB `client_id` or `firmware` is closed with
+//! Hello strings are bounded. A 100 KB `client_id` or `firmware` is closed with
 //! `LIMIT_EXCEEDED` instead of getting a registry entry, while strings within
 //! `max-client-id-bytes` and `max-firmware-bytes` (default 128) still get in.
 

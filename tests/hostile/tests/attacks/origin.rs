@@ -1,4 +1,4 @@
-//! Defect 4: a web page on the same machine must not reach the server. A WebSocket upgrade
+//! A web page on the same machine must not reach the server. A WebSocket upgrade
 //! carrying an `Origin` not in `allowed-origins` is refused with HTTP 403; a listed origin is
 //! upgraded; a request without `Origin` (every non-browser client) is upgraded.
 

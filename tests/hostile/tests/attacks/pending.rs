@@ -1,4 +1,4 @@
-//! Defect 6: a Cancel must not get round `max-pending`. A request slot is free only once its
+//! A Cancel must not get round `max-pending`. A request slot is free only once its
 //! handler has ended.
 //!
 //! How many handlers run at once is not visible from outside with the built-in handlers

@@ -1,4 +1,4 @@
-//! Defect 2: connections that never finish an HTTP request must not live forever or crowd
+//! Connections that never finish an HTTP request must not live forever or crowd
 //! out real clients. Silent sockets, partial and trickled request headers are closed by
 //! `header-read-timeout-ms`; a keep-alive connection idle after `/health` by
 //! `idle-keepalive-timeout-ms`; past `max-half-open` the oldest half-open connections are

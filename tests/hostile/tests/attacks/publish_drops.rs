@@ -1,4 +1,4 @@
-//! Defect 5: a subscriber that never reads must not flood the server's log. Undelivered
+//! A subscriber that never reads must not flood the server's log. Undelivered
 //! channel messages are counted and summarised at most once per `drop-report-interval-ms`
 //! (default 1 s), and the publisher is told through drop reports (`PublishDropped`, frame
 //! kind 15) whose counts, with what the subscriber finally reads, add up to what was sent.

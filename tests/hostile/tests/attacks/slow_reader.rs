@@ -1,4 +1,4 @@
-//! Defect 7: a slow reader on the server side must not get a healthy client closed. When a
+//! A slow reader on the server side must not get a healthy client closed. When a
 //! relay's asker stops reading, the relay backs up into the target's reply stream and the
 //! server stops reading the target's socket; the target's heartbeat must not be declared
 //! failed for that, on either side (the stall is the server's own), and every part must
