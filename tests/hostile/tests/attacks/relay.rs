@@ -1,4 +1,4 @@
-//! Defect 3: `sentelite/relay` is closed unless the settings open it, and then only for the
+//! `sentelite/relay` is closed unless the settings open it, and then only for the
 //! listed events and to devices that declared `RELAY_TARGET`; a second live connection
 //! claiming a connected client id is refused with `DUPLICATE_CLIENT`.
 
