@@ -51,6 +51,8 @@ pub(crate) enum Call {
         exclude_sender: bool,
         result: ResultSlot<()>,
     },
+    /// Log records were queued: look whether a batch is due.
+    LogsQueued,
 }
 
 /// One piece of our answer to a server request.

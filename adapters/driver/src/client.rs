@@ -68,9 +68,11 @@ pub struct Client {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     calls: Sender<Call>,
+    /// The remote-logging queue, when logging is configured.
+    logs: Option<crate::logs::SharedShipper>,
+    clock: crate::clock::Clock,
     events: Receiver<ClientEvent>,
     /// Closed to tell the driver to shut down; a signal apart from the calls, so a driver
     /// stuck writing to a peer that does not read still hears it.
@@ -78,6 +80,14 @@ struct Inner {
     /// Closed by the driver when it exits.
     done: Receiver<()>,
     shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("logging", &self.logs.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for Inner {
@@ -98,6 +108,10 @@ pub fn start<R: Runtime>(runtime: R, options: ClientOptions) -> Result<Client, C
     let (done_tx, done_rx) = async_channel::bounded(1);
     let (stop_tx, stop_rx) = async_channel::bounded(1);
     let shared = Arc::new(Shared::default());
+    let clock = crate::clock::Clock::start();
+    let logs = options
+        .log
+        .map(|config| crate::logs::shipper(config, options.log_queue_bytes));
     let driver = Driver::new(DriverParts {
         runtime: runtime.clone(),
         target,
@@ -111,11 +125,15 @@ pub fn start<R: Runtime>(runtime: R, options: ClientOptions) -> Result<Client, C
         close_timeout: options.close_timeout,
         response_parts: options.response_parts,
         shared: shared.clone(),
+        clock,
+        shipper: logs.clone(),
     });
     runtime.spawn(driver.run());
     Ok(Client {
         inner: Arc::new(Inner {
             calls: calls_tx,
+            logs,
+            clock,
             stop: stop_tx,
             events: event_rx,
             done: done_rx,
@@ -125,6 +143,56 @@ pub fn start<R: Runtime>(runtime: R, options: ClientOptions) -> Result<Client, C
 }
 
 impl Client {
+    /// Logs a record for the server: `namespace` (`my.app.pump`), an optional event id
+    /// (`my.app.pump/started`), the text, and structured data as a CBOR map (or empty). It
+    /// waits in the client's queue until the server acknowledges it, through reconnects;
+    /// records the queue has no room for are reported to the server as a gap. Returns `None`
+    /// when [`ClientOptions::log`] is not set.
+    pub fn log(
+        &self,
+        level: crate::Level,
+        namespace: &str,
+        id: Option<&str>,
+        message: &str,
+        data: &[u8],
+    ) -> Option<crate::LogOutcome> {
+        let shipper = self.inner.logs.as_ref()?;
+        let now = self.inner.clock.now();
+        let (outcome, due) = {
+            let mut s = crate::logs::lock(shipper);
+            let outcome = s.log(
+                now,
+                &crate::logs::record(level, namespace, id, message, data),
+            );
+            (outcome, s.batch_due(now))
+        };
+        if due {
+            // The driver looks for the batch on its next turn.
+            let _ = self.inner.calls.try_send(Call::LogsQueued);
+        }
+        Some(outcome)
+    }
+
+    /// True when a record of `level` would be kept: check before building an expensive one.
+    pub fn log_enabled(&self, level: crate::Level) -> bool {
+        self.inner
+            .logs
+            .as_ref()
+            .is_some_and(|s| crate::logs::lock(s).wants(level))
+    }
+
+    /// What logging has done so far; `None` when logging is off.
+    pub fn log_stats(&self) -> Option<crate::LogStats> {
+        let shipper = crate::logs::lock(self.inner.logs.as_ref()?);
+        Some(crate::LogStats {
+            queued: shipper.queue().len(),
+            queue: shipper.queue_stats(),
+            filtered: shipper.filter_stats(),
+            unreported_gap: shipper.queue().pending_gap().is_some()
+                || shipper.queue().in_flight().is_some(),
+        })
+    }
+
     /// Sends a one-way event. Fails with [`ClientError::NotConnected`] unless the connection
     /// is open.
     pub async fn send(&self, event: &str, payload: PayloadBuf) -> Result<(), ClientError> {

@@ -31,6 +31,7 @@
 //! | [`event`] | [`ClientEvent`] and [`IncomingRequest`] (the server asking the client) |
 //! | [`response`] | [`Response`]: the streamed answer to one of our requests |
 //! | `driver` | the loop: connect, read, write, timers, calls (split by concern inside) |
+//! | [`logs`] | remote logging: the shared log shipper behind [`Client::log`] |
 //! | `call` | what the handles ask of the driver task, each with a typed result slot |
 //! | `target` | the URL split into host, port, TLS or not, and request target |
 //! | `transport` | the stream under the WebSocket: plain or TLS, as one type |
@@ -46,6 +47,7 @@ pub mod clock;
 mod driver;
 mod error;
 pub mod event;
+pub mod logs;
 pub mod options;
 pub mod response;
 pub mod runtime;
@@ -57,9 +59,11 @@ mod transport;
 pub use client::{Client, ClientStats, Events, start};
 pub use error::ClientError;
 pub use event::{ClientEvent, IncomingRequest};
+pub use logs::{LogOutcome, LogStats};
 pub use options::ClientOptions;
 pub use response::{RequestOutcome, Response};
 pub use runtime::Runtime;
 
 pub use sentelite_core::frame::{PayloadBuf, SubscribeError, capability};
+pub use sentelite_core::log::{Level, LogConfig};
 pub use sentelite_core::{CloseCode, Initiator, RequestId, Status};

@@ -62,6 +62,12 @@ pub struct ClientOptions {
     /// server is always verified against these roots and the URL's host; there is no way
     /// to skip that. Checked when the client starts; unused for `ws://`.
     pub extra_root_certs: Vec<Vec<u8>>,
+    /// Remote logging: `Some` enables [`crate::Client::log`], with the core's levels,
+    /// sampling, rate limits, queue bounds, batch size and timeout. `None` (the default)
+    /// logs nothing.
+    pub log: Option<sentelite_core::log::LogConfig>,
+    /// Bytes of record storage for the log queue (records waiting for the server's ack).
+    pub log_queue_bytes: usize,
 }
 
 impl ClientOptions {
@@ -88,6 +94,8 @@ impl ClientOptions {
             close_timeout: Duration::from_secs(5),
             response_parts: 64,
             extra_root_certs: Vec::new(),
+            log: None,
+            log_queue_bytes: 256 * 1024,
         }
     }
 

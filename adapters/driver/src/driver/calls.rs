@@ -74,6 +74,8 @@ impl<R: Runtime> Driver<R> {
                 });
                 let _ = result.try_send(sent);
             }
+            // The loop looks for a due batch on its next turn.
+            Call::LogsQueued => {}
         }
     }
 

@@ -74,6 +74,7 @@ impl<R: Runtime> Driver<R> {
         let (mut sink, mut source) = ws.split();
         loop {
             self.expire(self.clock.now());
+            self.ship_logs(self.clock.now());
             if let Err(reason) = self.flush(&mut sink, &mut source).await {
                 self.lost(reason);
                 return;

@@ -14,6 +14,7 @@
 //! | `calls` | carrying out what the application's handles ask |
 //! | `requests` | requests in flight: ours (with their responses) and the server's |
 //! | `notify` | frames and session events turned into application events; published stats |
+//! | `shipping` | the log shipper's batches as `telemetry/log-batch` requests |
 
 mod calls;
 mod dial;
@@ -21,6 +22,7 @@ mod link;
 mod notify;
 mod outbox;
 mod requests;
+mod shipping;
 mod wait;
 
 use std::future::pending;
@@ -74,6 +76,10 @@ pub(crate) struct DriverParts<R> {
     /// Parts queued per response before the connection stops being read.
     pub response_parts: usize,
     pub shared: Arc<Shared>,
+    /// The clock shared with the application's handles (log records are stamped with it).
+    pub clock: Clock,
+    /// The remote-logging queue, when logging is configured.
+    pub shipper: Option<crate::logs::SharedShipper>,
 }
 
 /// The driver task's state.
@@ -96,13 +102,15 @@ pub(crate) struct Driver<R: Runtime> {
     /// When a shutdown stops waiting for the peer; set when the shutdown begins.
     close_by: Option<StdInstant>,
     response_parts: usize,
+    /// Remote logging, when configured.
+    shipping: Option<shipping::Shipping>,
     /// Dropped when the driver exits, which wakes [`crate::Client::close`].
     _done: Sender<()>,
 }
 
 impl<R: Runtime> Driver<R> {
     pub(crate) fn new(parts: DriverParts<R>) -> Self {
-        let clock = Clock::start();
+        let clock = parts.clock;
         let dialer = Dialer::new(parts.target, parts.security, parts.config.max_frame);
         Self {
             runtime: parts.runtime,
@@ -120,6 +128,7 @@ impl<R: Runtime> Driver<R> {
             close_timeout: parts.close_timeout,
             close_by: None,
             response_parts: parts.response_parts,
+            shipping: parts.shipper.map(shipping::Shipping::new),
             _done: parts.done,
         }
     }

@@ -9,6 +9,7 @@ use sentelite_core::frame::SubscribeError;
 use sentelite_core::{Frame, SessionEvent, Status, websocket};
 
 use super::requests::PartQueued;
+use super::shipping;
 use super::{Driver, Session};
 use crate::client::{ClientStats, Shared};
 use crate::clock::to_std_duration;
@@ -75,6 +76,8 @@ impl<R: Runtime> Driver<R> {
                 self.close.code.get_or_insert(close.code);
                 self.close.explain(close.reason);
             }
+            // A log control event is applied by the driver, not shown to the application.
+            Frame::Event(event) if self.log_control(event.event, event.payload) => {}
             Frame::Event(event) => self.app.emit(ClientEvent::Message {
                 event: event.event.to_owned(),
                 payload: event.payload.into(),
@@ -90,6 +93,7 @@ impl<R: Runtime> Driver<R> {
                     self.calls_tx.clone(),
                 )));
             }
+            Frame::Reply(reply) if self.is_log_batch(reply.id) => {}
             Frame::Reply(reply) => {
                 match self.ours.queue_part(reply.id, reply.payload.into()) {
                     // A full queue: the connection loop stops reading until there is room.
@@ -98,7 +102,12 @@ impl<R: Runtime> Driver<R> {
                     PartQueued::ResponseDropped => self.cancel(reply.id),
                 }
             }
-            Frame::End(end) => self.ours.end(end.id, RequestOutcome::from(&end)),
+            Frame::End(end) => {
+                let now = self.clock.now();
+                if !self.log_batch_ended(now, end.id, shipping::acked(end.status)) {
+                    self.ours.end(end.id, RequestOutcome::from(&end));
+                }
+            }
             Frame::Cancel(cancel) => self.app.emit(ClientEvent::Cancelled { id: cancel.id }),
             Frame::ChannelMsg(msg) => self.app.emit(ClientEvent::ChannelMessage {
                 channel: msg.channel.to_owned(),
@@ -126,11 +135,13 @@ impl<R: Runtime> Driver<R> {
         while let Some(event) = self.session.poll_event() {
             match event {
                 SessionEvent::Opened { connection_id } => {
+                    self.logs_opened(self.clock.now());
                     let uid = self.session.uid().unwrap_or_default().to_owned();
                     self.app.emit(ClientEvent::Opened { uid, connection_id });
                 }
                 SessionEvent::Closed { code, initiator } => {
                     self.theirs.clear();
+                    self.logs_closed();
                     let peer = self.close.peer_websocket.take();
                     let (code, initiator, peer_reason) = websocket::closed_by_websocket(
                         code,
@@ -149,7 +160,9 @@ impl<R: Runtime> Driver<R> {
                     });
                 }
                 SessionEvent::RequestEnded { id, end } => {
-                    self.ours.end(id, RequestOutcome::from(end));
+                    if !self.log_batch_ended(self.clock.now(), id, false) {
+                        self.ours.end(id, RequestOutcome::from(end));
+                    }
                 }
                 SessionEvent::ReconnectScheduled { attempt, delay } => {
                     self.app.emit(ClientEvent::ReconnectScheduled {

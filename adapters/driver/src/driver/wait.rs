@@ -52,8 +52,12 @@ impl<R: Runtime> Driver<R> {
 
     /// Waits for `io`, the session's next deadline or the shutdown, leaving calls queued.
     pub(super) async fn wait_io_or_timer<T>(&self, io: impl Future<Output = T>) -> Wake<T> {
+        let next = sentelite_core::time::earliest(
+            self.session.poll_timeout(),
+            self.shipping.as_ref().and_then(|s| s.next_timer()),
+        );
         let timer = async {
-            match self.session.poll_timeout() {
+            match next {
                 Some(at) => self.runtime.sleep_until(self.clock.to_std(at)).await,
                 None => pending::<()>().await,
             }

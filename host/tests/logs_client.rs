@@ -1,0 +1,133 @@
+//! A tokio client's remote logging against the server's log pipeline: records logged through
+//! `Client::log` reach the store exactly once, through a dropped connection, and the server's
+//! `telemetry/log-control` changes the client's levels live.
+
+mod support;
+
+use std::time::Duration;
+
+use sentelite_core::CloseCode;
+use sentelite_core::frame::PayloadBuf;
+use sentelite_core::log::{CONTROL_EVENT, FilterConfig, LevelSet, LogControl};
+use sentelite_host::Server;
+use sentelite_host::logs::{LogQuery, LogService, LogsSettings};
+use sentelite_tokio::{Client, ClientOptions, Level, LogConfig};
+use support::{TempDir, quick_settings, start_with};
+
+/// Waits until the client has nothing left to send, or fails after `limit`.
+async fn settled(client: &Client, limit: Duration) {
+    tokio::time::timeout(limit, async {
+        loop {
+            if client.log_stats().is_some_and(|s| s.settled()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("not settled: {:?}", client.log_stats()));
+}
+
+async fn open(client: &Client) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !client.is_open() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the client connects");
+}
+
+#[tokio::test]
+async fn logged_records_reach_the_store_once_through_a_dropped_connection() {
+    let dir = TempDir::new("client-logs");
+    let logs = LogService::start(&dir.0, &LogsSettings::default()).unwrap();
+    let (server, _data) = start_with(
+        Server::builder()
+            .config(quick_settings())
+            .with_logs(logs.clone()),
+    )
+    .await;
+    let mut options = ClientOptions::new(format!("ws://{}/ws", server.local_addr()), "rover-7");
+    options.log = Some(LogConfig {
+        filter: FilterConfig {
+            levels: LevelSet::ALL,
+            ..FilterConfig::default()
+        },
+        batch_size: 10,
+        batch_timeout: sentelite_core::Duration::from_millis(100),
+        ..LogConfig::default()
+    });
+    options.backoff_initial = Duration::from_millis(50);
+    options.backoff_max = Duration::from_millis(100);
+    let client = sentelite_tokio::connect(options).unwrap();
+    // Records logged before the connection opens wait for it.
+    for i in 0..25 {
+        let outcome = client.log(
+            Level::Info,
+            "rover.drive",
+            Some("rover.drive/step"),
+            &format!("step {i}"),
+            &[],
+        );
+        assert!(outcome.is_some());
+    }
+    open(&client).await;
+    settled(&client, Duration::from_secs(10)).await;
+    assert_eq!(logs.read(|s| s.count(&LogQuery::default())).unwrap(), 25);
+
+    // The server drops the connection; records logged meanwhile go on the next one.
+    let conn = server.handle().connections()[0].connection_id;
+    server
+        .handle()
+        .close_connection(conn, CloseCode::GOING_AWAY, "test drop")
+        .unwrap();
+    for i in 25..50 {
+        client.log(Level::Warn, "rover.drive", None, &format!("step {i}"), &[]);
+    }
+    settled(&client, Duration::from_secs(10)).await;
+    let stored = logs
+        .read(|s| {
+            s.query(&LogQuery {
+                client: Some("rover-7".into()),
+                limit: 1000,
+                ..LogQuery::default()
+            })
+        })
+        .unwrap();
+    let seqs: Vec<u32> = stored.iter().filter_map(|e| e.seq).collect();
+    let mut sorted = seqs.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted, (0..50).collect::<Vec<u32>>(), "each record once");
+    assert_eq!(seqs.len(), 50);
+    let stats = client.log_stats().unwrap();
+    assert_eq!((stats.queue.acked, stats.queue.dropped), (50, 0));
+
+    // The server narrows the client's levels to errors: a warning is now held back.
+    let mut control = [0u8; 64];
+    let n = LogControl::SetFilter(FilterConfig {
+        levels: LevelSet::of(&[Level::Error]),
+        ..FilterConfig::default()
+    })
+    .encode(&mut control)
+    .unwrap();
+    server
+        .handle()
+        .send_to_client(
+            "rover-7",
+            CONTROL_EVENT,
+            PayloadBuf::Bytes(control[..n].to_vec()),
+        )
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while client.log_enabled(Level::Warn) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the control event reached the client");
+    assert!(client.log_enabled(Level::Error));
+    client.close().await;
+    server.shutdown().await;
+}
