@@ -4,6 +4,11 @@
 //! requests: `device/ping` is echoed, anything else is `unsupported`. Ctrl-C closes the
 //! connection cleanly and returns.
 //!
+//! With `--count N` it also generates `N` realistic log records (at `--rate` records a
+//! second, cycling through `--levels`), ships them through the client's log queue, and exits
+//! once every record is acknowledged by the server or reported to it as dropped, printing
+//! `sent N acked N dropped N`. It keeps retrying through server restarts meanwhile.
+//!
 //! Lines look like `open uid=u1 connection=7`, `closed code=heartbeat-timeout reason="…"
 //! by=local`, `reconnect attempt=2 in 1830ms`, `message event=app/x payload=bytes(3)`, so
 //! scripts and tests can follow a device by reading its stdout.
@@ -12,8 +17,11 @@ use std::error::Error;
 use std::future::Future;
 use std::io;
 
+use sentelite_core::log::{FilterConfig, LevelSet, LogConfig, QueueConfig};
+use sentelite_core::value::{encoder, finish, keyword};
 use sentelite_tokio::{
-    ClientEvent, ClientOptions, IncomingRequest, Initiator, PayloadBuf, Status, capability,
+    Client, ClientEvent, ClientOptions, IncomingRequest, Initiator, Level, PayloadBuf, Status,
+    capability,
 };
 
 /// What `sentelite device` was asked to do.
@@ -25,7 +33,33 @@ pub struct DeviceOptions {
     pub name: String,
     /// Shared secret for servers that ask for one.
     pub token: Option<String>,
+    /// Log records to generate and ship, if any.
+    pub logs: Option<LogLoad>,
 }
+
+/// Log records `sentelite device` generates.
+#[derive(Debug, Clone)]
+pub struct LogLoad {
+    /// How many records.
+    pub count: u64,
+    /// Records per second (at least 1).
+    pub rate: u64,
+    /// Levels to cycle through.
+    pub levels: Vec<Level>,
+}
+
+/// Namespaces, event ids and messages of the generated records: a few repeat, as in a real
+/// program's logs.
+const SOURCES: [(&str, Option<&str>, &str); 4] = [
+    ("sensor.temp", Some("sensor.temp/sampled"), "sample taken"),
+    (
+        "sensor.temp",
+        Some("sensor.temp/out-of-range"),
+        "reading out of range",
+    ),
+    ("net.link", Some("net.link/retry"), "link retry"),
+    ("app.main", None, "heartbeat"),
+];
 
 /// Runs the device until Ctrl-C, printing its events on stdout.
 pub async fn run(options: DeviceOptions) -> Result<(), Box<dyn Error + Send + Sync>> {
@@ -43,15 +77,48 @@ pub(crate) async fn run_until(
     client_options.firmware = Some(concat!("sentelite-device/", env!("CARGO_PKG_VERSION")).into());
     // It answers only `device/ping`, so relayed requests are harmless.
     client_options.capabilities = capability::CHANNELS | capability::RELAY_TARGET;
+    if let Some(load) = &options.logs {
+        client_options.capabilities |= capability::LOGS;
+        client_options.log = Some(LogConfig {
+            filter: FilterConfig {
+                levels: LevelSet::of(&load.levels),
+                ..FilterConfig::default()
+            },
+            queue: QueueConfig {
+                max_records: 100_000,
+                ..QueueConfig::default()
+            },
+            batch_size: 100,
+            batch_timeout: sentelite_core::Duration::from_millis(200),
+            ..LogConfig::default()
+        });
+        client_options.log_queue_bytes = 8 * 1024 * 1024;
+    }
     let client = sentelite_tokio::connect(client_options)?;
     let events = client.events();
+    let generating = async {
+        match &options.logs {
+            Some(load) => generate(&client, load).await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::pin!(stop);
+    tokio::pin!(generating);
     loop {
         tokio::select! {
             signal = &mut stop => {
                 print("stopping".to_owned());
                 client.close().await;
                 return signal.map_err(Into::into);
+            }
+            sent = &mut generating => {
+                let stats = client.log_stats().unwrap_or_default();
+                print(format!(
+                    "sent {sent} acked {} dropped {}",
+                    stats.queue.acked, stats.queue.dropped
+                ));
+                client.close().await;
+                return Ok(());
             }
             event = events.recv() => {
                 // The client only ends on its own after `close`, so this is a clean exit.
@@ -63,6 +130,50 @@ pub(crate) async fn run_until(
             }
         }
     }
+}
+
+/// Logs `load.count` records at `load.rate` a second, then waits until every one is
+/// acknowledged or reported dropped. Returns how many were logged.
+async fn generate(client: &Client, load: &LogLoad) -> u64 {
+    let rate = load.rate.max(1);
+    // Records go out in small bursts every 10 ms (or one at a time when slower).
+    let per_tick = rate.div_ceil(100).max(1);
+    let tick = std::time::Duration::from_nanos(1_000_000_000 * per_tick / rate);
+    let mut interval = tokio::time::interval(tick);
+    let levels = if load.levels.is_empty() {
+        vec![Level::Warn, Level::Error]
+    } else {
+        load.levels.clone()
+    };
+    let mut sent = 0u64;
+    let mut data = [0u8; 32];
+    while sent < load.count {
+        interval.tick().await;
+        for _ in 0..per_tick.min(load.count - sent) {
+            let (namespace, id, message) = SOURCES[(sent % SOURCES.len() as u64) as usize];
+            let level = levels[(sent % levels.len() as u64) as usize];
+            let n = record_data(sent, &mut data);
+            client.log(level, namespace, id, message, &data[..n]);
+            sent += 1;
+        }
+    }
+    loop {
+        if client.log_stats().is_none_or(|s| s.settled()) {
+            return sent;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// `{:n i}` as the record's structured data.
+fn record_data(i: u64, buf: &mut [u8]) -> usize {
+    let mut e = encoder(buf);
+    let written = e
+        .map(1)
+        .and_then(|e| keyword(e, "n"))
+        .and_then(|e| e.u64(i))
+        .is_ok();
+    if written { finish(e) } else { 0 }
 }
 
 /// The device's answer to a server request: `device/ping` echoes its payload.
@@ -310,6 +421,7 @@ mod tests {
             server: format!("ws://127.0.0.1:{port}/ws"),
             name: "dev-test".into(),
             token: None,
+            logs: None,
         };
         let (line_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

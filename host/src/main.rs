@@ -68,6 +68,22 @@ struct DeviceArgs {
     /// Shared secret, if the server asks for one
     #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
+    /// Generate and ship this many log records, then exit once all are acknowledged (or
+    /// reported dropped), printing `sent N acked N dropped N`
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// Log records generated per second
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    rate: u64,
+    /// Levels of the generated records, comma-separated (trace, debug, info, warn, error,
+    /// fatal, report)
+    #[arg(
+        long,
+        value_name = "L,L,...",
+        value_delimiter = ',',
+        default_value = "warn,error"
+    )]
+    levels: Vec<String>,
 }
 
 #[tokio::main]
@@ -215,10 +231,23 @@ fn connection_log() -> impl Fn(&sentelite_host::LifecycleEvent) + Send + Sync + 
 }
 
 async fn device(args: DeviceArgs) -> Result<(), BoxError> {
+    let levels = args
+        .levels
+        .iter()
+        .map(|name| {
+            sentelite_core::log::Level::from_name(name)
+                .ok_or_else(|| format!("--levels: unknown level {name:?}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     sentelite_host::device::run(sentelite_host::device::DeviceOptions {
         server: args.server,
         name: args.name,
         token: args.token,
+        logs: args.count.map(|count| sentelite_host::device::LogLoad {
+            count,
+            rate: args.rate,
+            levels,
+        }),
     })
     .await
 }

@@ -281,3 +281,102 @@ async fn the_server_logs_each_client_that_connects_and_leaves() {
         .unwrap_or_else(|| panic!("no disconnect line in {lines:#?}"));
     assert!(gone.contains("probe") && gone.contains("code="), "{gone}");
 }
+
+/// A free loopback port, so a restarted server can listen where the first one did.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `sentelite serve` on a fixed port; waits for its listening line.
+fn serve_on(data_dir: &std::path::Path, port: u16) -> Serve {
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = sentelite(&["serve", "--listen", &listen, "--data-dir"])
+        .arg(data_dir)
+        .spawn()
+        .expect("sentelite serve starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    assert!(line.starts_with("listening on"), "{line:?}");
+    Serve {
+        child,
+        addr: listen.parse().unwrap(),
+    }
+}
+
+#[test]
+fn a_device_ships_every_record_through_two_server_kills() {
+    let dir = TempDir::new("kill-9");
+    let port = free_port();
+    let mut server = Some(serve_on(&dir.0, port));
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let device = sentelite(&[
+        "device",
+        "--server",
+        &url,
+        "--name",
+        "meter-1",
+        "--count",
+        "3000",
+        "--rate",
+        "1000",
+        "--levels",
+        "info,warn,error",
+    ])
+    .spawn()
+    .unwrap();
+    // Twice, while the device is still logging: kill -9, wait, start again on the same
+    // address and data dir.
+    for _ in 0..2 {
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        let mut old = server.take().unwrap();
+        old.child.kill().unwrap(); // SIGKILL: no graceful anything
+        old.child.wait().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        server = Some(serve_on(&dir.0, port));
+    }
+    let out = wait_with_timeout(device, std::time::Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == "sent 3000 acked 3000 dropped 0"),
+        "device output: {stdout}"
+    );
+    drop(server);
+    let data_dir = dir.0.to_str().unwrap();
+    let count = run(&[
+        "logs",
+        "query",
+        "--data-dir",
+        data_dir,
+        "--client",
+        "meter-1",
+        "--count",
+    ]);
+    assert_eq!(
+        stdout_lines(&count),
+        vec!["3000"],
+        "every record stored exactly once"
+    );
+}
+
+/// Waits for a child to exit, killing it (and failing) after `limit`.
+fn wait_with_timeout(mut child: Child, limit: std::time::Duration) -> Output {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    panic!(
+        "still running after {limit:?}; stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
