@@ -362,6 +362,31 @@ fn a_device_ships_every_record_through_two_server_kills() {
         vec!["3000"],
         "every record stored exactly once"
     );
+    // Generated records carry realistic fields, their number in the structured data.
+    let some = run(&[
+        "logs",
+        "query",
+        "--data-dir",
+        data_dir,
+        "--client",
+        "meter-1",
+        "--limit",
+        "5",
+        "--json",
+    ]);
+    for line in stdout_lines(&some) {
+        let entry: LogEntry = serde_json::from_str(&line).unwrap();
+        assert!(!entry.ns.is_empty() && !entry.message.is_empty(), "{line}");
+        assert!(
+            ["info", "warn", "error"].contains(&entry.level.as_str()),
+            "{line}"
+        );
+        assert_eq!(
+            entry.data["n"].as_u64(),
+            entry.seq.map(u64::from),
+            "the data names the record: {line}"
+        );
+    }
 }
 
 /// Waits for a child to exit, killing it (and failing) after `limit`.
