@@ -53,7 +53,7 @@ async fn the_server_lingers_for_the_clients_close_then_drops_the_socket() {
     let mut buf = [0u8; 1024];
     let closed_at = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
-            if frames.iter().any(|&b| b == 0x88) {
+            if frames.contains(&0x88) {
                 return Instant::now();
             }
             let n = socket.read(&mut buf).await.unwrap();
