@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sentelite_core::frame::{Payload, PayloadBuf, capability};
-use sentelite_core::{ClientConfig, CloseCode, RequestId, Status};
+use sentelite_core::{ClientConfig, CloseCode, Status};
 use sentelite_host::{DuplicateClientId, Server, ServerSettings};
 use support::{Got, STEP, TestClient, quick_settings, start, start_with};
 
@@ -33,22 +33,6 @@ impl Gauge {
     fn peak(&self) -> usize {
         self.peak.load(Ordering::SeqCst)
     }
-}
-
-/// Waits for the End of `id`, skipping other frames.
-async fn end_of(client: &mut TestClient, id: RequestId) -> (Status, PayloadBuf) {
-    for _ in 0..64 {
-        if let Got::End {
-            id: got,
-            status,
-            payload,
-        } = client.next().await
-            && got == id
-        {
-            return (status, payload);
-        }
-    }
-    panic!("no end for request {id}");
 }
 
 fn json_text(payload: &PayloadBuf) -> &str {
@@ -147,7 +131,7 @@ async fn event_handlers_are_bounded_and_the_connection_waits_instead_of_dropping
     assert_eq!(gauge.alive.load(Ordering::SeqCst), 2);
 
     gate.add_permits(6);
-    assert_eq!(end_of(&mut client, id).await.0, Status::OK);
+    assert_eq!(client.end_of(id).await.0, Status::OK);
     tokio::time::timeout(STEP, async {
         while gauge.finished.load(Ordering::SeqCst) < 6 {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -185,7 +169,7 @@ async fn relay(client: &mut TestClient, body: &str) -> (Status, PayloadBuf) {
     let id = client
         .request("sentelite/relay", Payload::Json(body), None)
         .await;
-    end_of(client, id).await
+    client.end_of(id).await
 }
 
 #[tokio::test]
@@ -254,7 +238,7 @@ async fn an_open_relay_forwards_only_listed_events_to_relay_targets() {
     };
     assert_eq!(event, "test/count");
     target.end(id, Status::OK, Payload::Json("\"done\"")).await;
-    let (status, payload) = end_of(&mut asker, asked).await;
+    let (status, payload) = asker.end_of(asked).await;
     assert_eq!(
         (status, payload),
         (Status::OK, PayloadBuf::Json("\"done\"".into()))

@@ -29,22 +29,6 @@ async fn relay_pair() -> (Server, support::TempDir, TestClient, TestClient) {
     (server, dir, target, asker)
 }
 
-/// Waits for the End of `id`, skipping other frames.
-async fn end_of(client: &mut TestClient, id: RequestId) -> (Status, PayloadBuf) {
-    for _ in 0..64 {
-        if let Got::End {
-            id: got,
-            status,
-            payload,
-        } = client.next().await
-            && got == id
-        {
-            return (status, payload);
-        }
-    }
-    panic!("no end for request {id}");
-}
-
 fn text(payload: &PayloadBuf) -> String {
     match payload {
         PayloadBuf::Json(text) => text.clone(),
@@ -74,7 +58,7 @@ async fn a_malformed_relay_request_is_refused_with_the_reason() {
         let id = asker
             .request("sentelite/relay", Payload::Json(body), None)
             .await;
-        let (status, payload) = end_of(&mut asker, id).await;
+        let (status, payload) = asker.end_of(id).await;
         assert_eq!(status, Status::ERROR, "{body}");
         assert!(
             text(&payload).contains("bad relay request"),
@@ -84,7 +68,7 @@ async fn a_malformed_relay_request_is_refused_with_the_reason() {
     let id = asker
         .request("sentelite/relay", Payload::Bytes(&[0xff, 0xfe]), None)
         .await;
-    let (status, payload) = end_of(&mut asker, id).await;
+    let (status, payload) = asker.end_of(id).await;
     assert_eq!(status, Status::ERROR);
     assert!(text(&payload).contains("not UTF-8"), "{payload:?}");
     server.shutdown().await;
@@ -99,7 +83,7 @@ async fn a_target_that_does_not_answer_in_time_ends_the_relay_with_timeout() {
         .await;
     let _ = relayed(&mut target).await;
     // The target stays silent; the relay's own deadline ends it, well before the test's.
-    let (status, payload) = tokio::time::timeout(Duration::from_secs(3), end_of(&mut asker, asked))
+    let (status, payload) = tokio::time::timeout(Duration::from_secs(3), asker.end_of(asked))
         .await
         .expect("the relay timed out on its own");
     assert_eq!(status, Status::TIMEOUT, "{payload:?}");
@@ -128,7 +112,7 @@ async fn an_asker_that_cancels_stops_the_target_too() {
     .expect("the cancel reached the target");
     assert_eq!(cancelled, at_target);
     // ... and the asker's request ends once, as cancelled.
-    let (status, _) = end_of(&mut asker, asked).await;
+    let (status, _) = asker.end_of(asked).await;
     assert_eq!(status, Status::CANCELLED);
     server.shutdown().await;
 }
@@ -147,7 +131,7 @@ async fn a_target_that_vanishes_mid_answer_ends_the_relay_with_an_error() {
     };
     assert_eq!(payload, PayloadBuf::Json("\"part\"".into()));
     drop(target);
-    let (status, payload) = end_of(&mut asker, asked).await;
+    let (status, payload) = asker.end_of(asked).await;
     assert_eq!(status, Status::ERROR);
     assert!(
         text(&payload).contains("target connection closed"),

@@ -211,6 +211,14 @@ impl TestClient {
         .await
         .expect("connect in time")
         .expect("websocket connects");
+        Self::hello_over(ws, config).await
+    }
+
+    /// Starts the session over an open WebSocket and sends the Hello.
+    async fn hello_over(
+        ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+        config: ClientConfig,
+    ) -> Self {
         let origin = std::time::Instant::now();
         let mut session = ClientSession::new(config, Instant::ZERO);
         assert!(session.poll_connect(Instant::ZERO));
@@ -249,17 +257,7 @@ impl TestClient {
         .await
         .expect("upgrade in time")
         .expect("websocket connects");
-        let origin = std::time::Instant::now();
-        let mut session = ClientSession::new(config, Instant::ZERO);
-        assert!(session.poll_connect(Instant::ZERO));
-        session.handle_connected(Instant::ZERO);
-        let mut client = Self {
-            ws,
-            session,
-            origin,
-        };
-        client.flush().await;
-        client
+        Self::hello_over(ws, config).await
     }
 
     /// Connects with a plain config for `client_id`.
@@ -374,6 +372,22 @@ impl TestClient {
                 Err(_) => {}
             }
         }
+    }
+
+    /// Waits for the End of our request `id`, skipping other frames.
+    pub async fn end_of(&mut self, id: RequestId) -> (Status, PayloadBuf) {
+        for _ in 0..64 {
+            if let Got::End {
+                id: got,
+                status,
+                payload,
+            } = self.next().await
+                && got == id
+            {
+                return (status, payload);
+            }
+        }
+        panic!("no end for request {id}");
     }
 
     /// Reads until the WebSocket close and returns its code and reason.
