@@ -177,16 +177,22 @@ impl Client {
     ) -> Option<crate::LogOutcome> {
         let shipper = self.inner.logs.as_ref()?;
         let now = self.inner.clock.now();
-        let (outcome, due) = {
+        let (outcome, wake) = {
             let mut s = crate::logs::lock(shipper);
+            let before = s.poll_timeout();
             let outcome = s.log(
                 now,
                 &crate::logs::record(level, namespace, id, message, data),
             );
-            (outcome, s.batch_due(now))
+            // Due now, or due sooner than the timer the driver is waiting on (the first
+            // record after an empty queue starts the batch timeout).
+            let sooner = s
+                .poll_timeout()
+                .is_some_and(|at| before.is_none_or(|b| at < b));
+            (outcome, s.batch_due(now) || sooner)
         };
-        if due {
-            // The driver looks for the batch on its next turn.
+        if wake {
+            // The driver sends the batch, or re-arms its timer, on its next turn.
             let _ = self.inner.calls.try_send(Call::LogsQueued);
         }
         Some(outcome)
