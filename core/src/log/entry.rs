@@ -55,11 +55,9 @@ pub(crate) fn body_len(record: &Record<'_>) -> usize {
         + field(record.data.len())
 }
 
-/// Writes `record` as a whole entry at the start of `buf`, which must hold
-/// `HEADER + body_len(record)` bytes and `body_len` must fit a `u16`; returns the entry's
-/// length.
-pub(crate) fn write(record: &Record<'_>, buf: &mut [u8]) -> usize {
-    let body = body_len(record);
+/// Writes `record`, whose [`body_len`] is `body` (at most `u16::MAX`), as a whole entry at the
+/// start of `buf`, which must hold `HEADER + body` bytes; returns the entry's length.
+pub(crate) fn write(record: &Record<'_>, body: usize, buf: &mut [u8]) -> usize {
     buf[..2].copy_from_slice(&(body as u16).to_le_bytes());
     buf[2] = record.level as u8;
     let mut at = HEADER;
@@ -198,7 +196,7 @@ mod tests {
         let mut buf = [0u8; 1024];
         let mut at = 0;
         for r in &records {
-            let n = write(r, &mut buf[at..]);
+            let n = write(r, body_len(r), &mut buf[at..]);
             assert_eq!(n, HEADER + body_len(r));
             at += n;
         }

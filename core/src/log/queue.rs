@@ -330,7 +330,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
             self.compact();
         }
         let at = self.end;
-        self.end = at + entry::write(&stored, &mut self.buf.as_mut()[at..at + need]);
+        self.end = at + entry::write(&stored, body, &mut self.buf.as_mut()[at..at + need]);
         self.records += 1;
         self.next_seq = seq.wrapping_add(1);
         self.stats.queued += 1;
