@@ -68,6 +68,20 @@ pub struct Client {
     inner: Arc<Inner>,
 }
 
+/// A handle that does not keep the client running (for front ends installed globally, like the
+/// `tracing` layer).
+#[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+pub(crate) struct WeakClient(std::sync::Weak<Inner>);
+
+impl WeakClient {
+    /// The client, unless every handle to it was dropped.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn upgrade(&self) -> Option<Client> {
+        self.0.upgrade().map(|inner| Client { inner })
+    }
+}
+
 struct Inner {
     calls: Sender<Call>,
     /// The remote-logging queue, when logging is configured.
@@ -128,7 +142,7 @@ pub fn start<R: Runtime>(runtime: R, options: ClientOptions) -> Result<Client, C
         clock,
         shipper: logs.clone(),
     });
-    runtime.spawn(driver.run());
+    runtime.spawn(crate::logs::silent(driver.run()));
     Ok(Client {
         inner: Arc::new(Inner {
             calls: calls_tx,
@@ -143,6 +157,11 @@ pub fn start<R: Runtime>(runtime: R, options: ClientOptions) -> Result<Client, C
 }
 
 impl Client {
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn downgrade(&self) -> WeakClient {
+        WeakClient(Arc::downgrade(&self.inner))
+    }
+
     /// Logs a record for the server: `namespace` (`my.app.pump`), an optional event id
     /// (`my.app.pump/started`), the text, and structured data as a CBOR map (or empty). It
     /// waits in the client's queue until the server acknowledges it, through reconnects;
@@ -158,16 +177,22 @@ impl Client {
     ) -> Option<crate::LogOutcome> {
         let shipper = self.inner.logs.as_ref()?;
         let now = self.inner.clock.now();
-        let (outcome, due) = {
+        let (outcome, wake) = {
             let mut s = crate::logs::lock(shipper);
+            let before = s.poll_timeout();
             let outcome = s.log(
                 now,
                 &crate::logs::record(level, namespace, id, message, data),
             );
-            (outcome, s.batch_due(now))
+            // Due now, or due sooner than the timer the driver is waiting on (the first
+            // record after an empty queue starts the batch timeout).
+            let sooner = s
+                .poll_timeout()
+                .is_some_and(|at| before.is_none_or(|b| at < b));
+            (outcome, s.batch_due(now) || sooner)
         };
-        if due {
-            // The driver looks for the batch on its next turn.
+        if wake {
+            // The driver sends the batch, or re-arms its timer, on its next turn.
             let _ = self.inner.calls.try_send(Call::LogsQueued);
         }
         Some(outcome)

@@ -32,6 +32,7 @@
 //! | [`response`] | [`Response`]: the streamed answer to one of our requests |
 //! | `driver` | the loop: connect, read, write, timers, calls (split by concern inside) |
 //! | [`logs`] | remote logging: the shared log shipper behind [`Client::log`] |
+//! | `tracing_layer` | `tracing` events and span fields as log records (feature `tracing`) |
 //! | `call` | what the handles ask of the driver task, each with a typed result slot |
 //! | `target` | the URL split into host, port, TLS or not, and request target |
 //! | `transport` | the stream under the WebSocket: plain or TLS, as one type |
@@ -54,6 +55,8 @@ pub mod runtime;
 mod target;
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(feature = "tracing")]
+pub mod tracing_layer;
 mod transport;
 
 pub use client::{Client, ClientStats, Events, start};

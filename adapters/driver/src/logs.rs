@@ -6,7 +6,11 @@
 //! Everything about batching, acks, losses and the server's live control is the core's; this
 //! file only holds the shipper where both sides can reach it.
 
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sentelite_core::log::{
@@ -81,3 +85,55 @@ impl LogStats {
 
 /// The outcome of [`crate::Client::log`].
 pub type LogOutcome = Logged;
+
+thread_local! {
+    /// True while this thread runs the client's own sending path (the driver task) or a log
+    /// front end: records raised then are not logged, so shipping logs can never log.
+    static SILENT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True while the current thread is on the client's own sending path.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+pub(crate) fn silenced() -> bool {
+    SILENT.with(Cell::get)
+}
+
+/// Marks the current thread as on the sending path until dropped.
+pub(crate) struct Silence {
+    before: bool,
+}
+
+impl Silence {
+    pub(crate) fn begin() -> Self {
+        Self {
+            before: SILENT.with(|s| s.replace(true)),
+        }
+    }
+}
+
+impl Drop for Silence {
+    fn drop(&mut self) {
+        SILENT.with(|s| s.set(self.before));
+    }
+}
+
+/// `task`, with the thread marked silent during each of its polls.
+pub(crate) fn silent<F: Future<Output = ()>>(task: F) -> Silent<F> {
+    Silent {
+        task: Box::pin(task),
+    }
+}
+
+/// See [`silent`].
+pub(crate) struct Silent<F> {
+    task: Pin<Box<F>>,
+}
+
+impl<F: Future<Output = ()>> Future for Silent<F> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let _silence = Silence::begin();
+        self.task.as_mut().poll(cx)
+    }
+}

@@ -20,7 +20,7 @@
 use heapless::Vec;
 
 use super::level::Level;
-use super::record::{Gap, Record};
+use super::record::{Gap, RawRecord, Record};
 use crate::codec::EncodeError;
 
 /// Version byte of the batch layout.
@@ -107,8 +107,23 @@ pub fn encode_batch<'r>(
     records: impl Iterator<Item = Record<'r>> + Clone,
     buf: &mut [u8],
 ) -> Result<usize, EncodeError> {
-    let mut table: Vec<&str, MAX_TABLE> = Vec::new();
+    let count = records.clone().count();
+    encode_raw(gap, count, records.map(|r| r.raw()), buf)
+}
+
+/// [`encode_batch`] over `count` records given as bytes, so the queue can encode the records
+/// it stores without decoding them or checking their text again. Walks the records twice:
+/// once for the string table, once to write them.
+pub(crate) fn encode_raw<'r>(
+    gap: Option<&Gap>,
+    count: usize,
+    records: impl Iterator<Item = RawRecord<'r>> + Clone,
+    buf: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let mut table: Vec<&[u8], MAX_TABLE> = Vec::new();
+    let mut head = None;
     for r in records.clone() {
+        head.get_or_insert((r.seq, r.time_ms));
         for s in [Some(r.namespace), r.id].into_iter().flatten() {
             if !table.contains(&s) && table.push(s).is_err() {
                 break;
@@ -132,16 +147,13 @@ pub fn encode_batch<'r>(
         w.varint(g.first_time_ms);
         w.varint(g.last_time_ms.saturating_sub(g.first_time_ms));
     }
-    let mut first = records.clone();
-    let count = records.clone().count();
     w.varint(count as u64);
-    let head = first.next();
-    let (mut seq, mut time) = head.map_or((0, 0), |r| (r.seq, r.time_ms));
+    let (mut seq, mut time) = head.unwrap_or((0, 0));
     w.varint(u64::from(seq));
     w.varint(time);
     w.varint(table.len() as u64);
     for s in &table {
-        w.bytes(s.as_bytes());
+        w.bytes(s);
     }
     for r in records {
         let skips = r.seq != seq;
@@ -165,7 +177,7 @@ pub fn encode_batch<'r>(
         if let Some(id) = r.id {
             write_ref(&mut w, &table, id);
         }
-        w.bytes(r.message.as_bytes());
+        w.bytes(r.message);
         if !r.data.is_empty() {
             w.bytes(r.data);
         }
@@ -179,12 +191,12 @@ pub fn encode_batch<'r>(
     }
 }
 
-fn write_ref(w: &mut Writer<'_>, table: &[&str], s: &str) {
+fn write_ref(w: &mut Writer<'_>, table: &[&[u8]], s: &[u8]) {
     match table.iter().position(|t| *t == s) {
         Some(i) => w.varint(i as u64 + 1),
         None => {
             w.varint(0);
-            w.bytes(s.as_bytes());
+            w.bytes(s);
         }
     }
 }

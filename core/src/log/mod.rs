@@ -9,6 +9,7 @@
 
 mod batch;
 mod breaker;
+mod entry;
 #[cfg(feature = "log-facade")]
 mod facade;
 mod filter;

@@ -1,8 +1,9 @@
 //! The client's log queue: encoded records in a byte buffer the caller owns, sent in batches,
 //! kept until the server acknowledges them, and never dropped without being counted.
 //!
-//! Records live in `buf[start..end]`, oldest first, each as `[len: u16 LE][level: u8][postcard
-//! record]`. Taking a batch marks the oldest records as in flight; an ack removes them, a
+//! Records live in `buf[start..end]`, oldest first, each in the form of [`super::entry`]: a
+//! fixed header with the level, sequence number and time, then the text fields with their
+//! lengths, so neither eviction nor batch encoding has to decode a record. Taking a batch marks the oldest records as in flight; an ack removes them, a
 //! disconnect or a refusal puts them back in line. At most one batch is in flight, so an ack
 //! can never be matched to the wrong records, and a stale ack (from before a reconnect) is
 //! recognised by its batch id and ignored.
@@ -12,12 +13,10 @@
 //! that can wait). Every dropped record is summed into a [`Gap`] that rides along with the next
 //! batch, so the server knows exactly which sequence numbers it will never see.
 
-use postcard::ser_flavors::Size;
-
-use super::record::{Gap, NewRecord, Record, tally};
-
-/// Bytes before each stored record: its length and its level.
-const ENTRY_HEADER: usize = 3;
+use super::batch::encode_raw;
+use super::entry::{self, HEADER};
+use super::record::{Gap, NewRecord, RawRecord, Record, tally};
+use crate::codec::EncodeError;
 
 /// What makes room when the queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -131,6 +130,20 @@ impl<'q> Batch<'q> {
             bytes: self.entries,
         }
     }
+
+    /// Encodes the batch (its gap and records) in the `telemetry/log-batch` form into `buf`,
+    /// straight from the stored bytes: the same result as [`super::encode_batch`] over
+    /// [`Batch::records`], without decoding a record.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        encode_raw(
+            self.gap.as_ref(),
+            self.records,
+            RawEntries {
+                bytes: self.entries,
+            },
+            buf,
+        )
+    }
 }
 
 /// Iterates stored records. Entries were encoded by the queue itself; one that did not decode
@@ -144,18 +157,26 @@ impl<'q> Iterator for Entries<'q> {
     type Item = Record<'q>;
 
     fn next(&mut self) -> Option<Record<'q>> {
-        let (body, rest) = split_entry(self.bytes)?;
+        let (raw, rest) = entry::read(self.bytes)?;
         self.bytes = rest;
-        postcard::from_bytes(body).ok()
+        raw.to_record()
     }
 }
 
-/// Splits the first stored entry off `bytes`: its postcard body and what follows.
-fn split_entry(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let header = bytes.get(..ENTRY_HEADER)?;
-    let len = usize::from(u16::from_le_bytes([header[0], header[1]]));
-    let body = bytes.get(ENTRY_HEADER..ENTRY_HEADER + len)?;
-    Some((body, &bytes[ENTRY_HEADER + len..]))
+/// Stored records as bytes, for the batch encoder.
+#[derive(Debug, Clone)]
+struct RawEntries<'q> {
+    bytes: &'q [u8],
+}
+
+impl<'q> Iterator for RawEntries<'q> {
+    type Item = RawRecord<'q>;
+
+    fn next(&mut self) -> Option<RawRecord<'q>> {
+        let (raw, rest) = entry::read(self.bytes)?;
+        self.bytes = rest;
+        Some(raw)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -282,8 +303,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
     pub fn push(&mut self, record: &NewRecord<'_>) -> Result<Pushed, Full> {
         let seq = self.next_seq;
         let stored = record.with_seq(seq);
-        let body = postcard::serialize_with_flavor(&stored, Size::default()).unwrap_or(usize::MAX);
-        let need = body.saturating_add(ENTRY_HEADER);
+        let body = entry::body_len(&stored);
+        let need = body.saturating_add(HEADER);
         if body > usize::from(u16::MAX) || need > self.buf.as_ref().len() {
             if self.config.overflow == Overflow::Block {
                 return Err(Full);
@@ -309,17 +330,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
             self.compact();
         }
         let at = self.end;
-        let Ok(written) = postcard::to_slice(
-            &stored,
-            &mut self.buf.as_mut()[at + ENTRY_HEADER..at + need],
-        ) else {
-            // The size was computed from the same value; refuse rather than panic if not.
-            return Ok(self.drop_incoming(&stored));
-        };
-        let len = written.len();
-        self.buf.as_mut()[at..at + 2].copy_from_slice(&(len as u16).to_le_bytes());
-        self.buf.as_mut()[at + 2] = record.level as u8;
-        self.end = at + ENTRY_HEADER + len;
+        self.end = at + entry::write(&stored, body, &mut self.buf.as_mut()[at..at + need]);
         self.records += 1;
         self.next_seq = seq.wrapping_add(1);
         self.stats.queued += 1;
@@ -448,8 +459,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
         if at >= self.end {
             return None;
         }
-        let (body, _) = split_entry(&self.buf.as_ref()[at..self.end])?;
-        Some(ENTRY_HEADER + body.len())
+        entry::len(&self.buf.as_ref()[at..self.end])
     }
 
     /// The entry to evict under [`Overflow::DropOldest`]: the oldest one never sent, or the
@@ -475,11 +485,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
         let Some(len) = self.entry_len(at) else {
             return;
         };
-        if let Ok(record) =
-            postcard::from_bytes::<Record<'_>>(&self.buf.as_ref()[at + ENTRY_HEADER..at + len])
-        {
-            let gap = Gap::of(record.seq, record.level, record.time_ms);
-            tally(&mut self.gap, &gap);
+        if let Some((level, seq, time_ms)) = entry::summary(&self.buf.as_ref()[at..at + len]) {
+            tally(&mut self.gap, &Gap::of(seq, level, time_ms));
         }
         self.buf.as_mut().copy_within(at + len..self.end, at);
         self.end -= len;
@@ -656,6 +663,47 @@ mod tests {
         assert_eq!(
             q.push(&rec(Level::Error, 99, huge)),
             Ok(Pushed::Dropped { seq: 20 })
+        );
+    }
+
+    #[test]
+    fn a_batch_encodes_from_the_stored_bytes_as_from_its_records() {
+        let mut buf = [0u8; 512];
+        let config = QueueConfig {
+            max_records: 4,
+            ..QueueConfig::default()
+        };
+        let mut q = LogQueue::new(&mut buf, config, 300);
+        for (i, level) in [
+            Level::Warn,
+            Level::Info,
+            Level::Error,
+            Level::Warn,
+            Level::Fatal,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut r = rec(level, 1_766_108_726_643 + i as u64 * 40, "tick");
+            if i % 2 == 0 {
+                r.id = Some("app.sensor/tick");
+                r.data = &[0xa1, 0x61, 0x6e, 0x03];
+            }
+            q.push(&r).unwrap();
+        }
+        let batch = q.begin_batch(8, usize::MAX).unwrap();
+        assert!(batch.gap.is_some(), "one record was evicted");
+        let (mut direct, mut decoded) = ([0u8; 256], [0u8; 256]);
+        let n = batch.encode(&mut direct).unwrap();
+        let m =
+            crate::log::encode_batch(batch.gap.as_ref(), batch.records(), &mut decoded).unwrap();
+        assert_eq!(&direct[..n], &decoded[..m]);
+        let back = crate::log::decode_batch(&direct[..n]).unwrap();
+        assert_eq!(back.count, 4);
+        assert!(back.records().map(Result::unwrap).eq(batch.records()));
+        assert_eq!(
+            batch.encode(&mut decoded[..n - 1]),
+            Err(EncodeError::BufferTooSmall { required: n })
         );
     }
 

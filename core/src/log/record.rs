@@ -62,6 +62,52 @@ impl<'a> NewRecord<'a> {
     }
 }
 
+/// A record as bytes: what the batch encoder needs, without checking text that was valid
+/// UTF-8 when it was queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RawRecord<'a> {
+    pub seq: u32,
+    pub time_ms: u64,
+    pub level: Level,
+    pub namespace: &'a [u8],
+    pub id: Option<&'a [u8]>,
+    pub message: &'a [u8],
+    pub data: &'a [u8],
+}
+
+impl<'a> RawRecord<'a> {
+    /// The record with its text checked; `None` if a text field is not UTF-8.
+    pub fn to_record(self) -> Option<Record<'a>> {
+        let text = |b| core::str::from_utf8(b).ok();
+        Some(Record {
+            seq: self.seq,
+            time_ms: self.time_ms,
+            level: self.level,
+            namespace: text(self.namespace)?,
+            id: match self.id {
+                Some(id) => Some(text(id)?),
+                None => None,
+            },
+            message: text(self.message)?,
+            data: self.data,
+        })
+    }
+}
+
+impl<'a> Record<'a> {
+    pub(crate) fn raw(&self) -> RawRecord<'a> {
+        RawRecord {
+            seq: self.seq,
+            time_ms: self.time_ms,
+            level: self.level,
+            namespace: self.namespace.as_bytes(),
+            id: self.id.map(str::as_bytes),
+            message: self.message.as_bytes(),
+            data: self.data,
+        }
+    }
+}
+
 /// Records the client accepted but had to drop, summed: sent in-band so the server always
 /// knows what it did not get. Sequence numbers of dropped records all lie in
 /// `first_seq..=last_seq`; the records of that range the server did receive are the ones not

@@ -8,7 +8,6 @@
 //! A batch travels as the payload of one `telemetry/log-batch` request; the server's `OK` end is the ack.
 //! One batch is in flight at a time.
 
-use super::batch::encode_batch;
 use super::breaker::{Breaker, BreakerConfig};
 use super::filter::{FilterConfig, FilterStats, LogFilter, Verdict};
 use super::level::Level;
@@ -256,7 +255,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
         loop {
             let batch = self.queue.begin_batch(max_records, max_bytes)?;
             let (id, records) = (batch.id, batch.len());
-            match encode_batch(batch.gap.as_ref(), batch.records(), buf) {
+            match batch.encode(buf) {
                 Ok(len) => {
                     self.flush = false;
                     self.waiting_since = self.queue.has_batch_after_flight().then_some(now);

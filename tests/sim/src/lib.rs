@@ -9,6 +9,7 @@
 //! | [`link`] | two one-way lanes: latency, jitter, loss, duplication, optional reordering, cut and blackhole |
 //! | [`pair`] | [`Pair`]: drives both sessions and the transport, fires timers, drains outputs |
 //! | [`server_app`] | the server application's policy: accept, stream replies or stay silent, ack subscriptions |
+//! | [`log_store`] | the server's durable log store: dedup on `(boot_id, seq)`, kept across a server restart |
 //! | [`record`] | timestamped observations and queries over them |
 //! | [`rng`] | the seeded generator behind every random choice |
 //!
@@ -29,12 +30,14 @@
 //! ```
 
 pub mod link;
+pub mod log_store;
 pub mod pair;
 pub mod record;
 pub mod rng;
 pub mod server_app;
 
 pub use link::{Direction, LaneStats, LinkConfig};
+pub use log_store::{LogStore, StoredRecord};
 pub use pair::{FrameFilter, Pair, ServerConn, SimClient, SimServer};
 pub use record::{DeliveredFrame, Observed, Outcome, Record, Records, Side, TransportNote};
 pub use server_app::{ReplyMode, ServerBehaviour, part_payload};

@@ -2,7 +2,8 @@
 //! `ServerSession` hands up. It decides; [`crate::Pair`] carries the decisions out.
 
 use sentelite_core::frame::PayloadBuf;
-use sentelite_core::{Duration, Frame, Instant, RequestId};
+use sentelite_core::log::BATCH_EVENT;
+use sentelite_core::{Duration, Frame, Instant, Payload, RequestId};
 
 /// How the simulated server answers requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +17,14 @@ pub enum ReplyMode {
     },
     /// Never answer (the requester's timeout or the connection's end must end the request).
     Never,
+    /// Store `telemetry/log-batch` requests in the pair's [`crate::LogStore`] `delay` after
+    /// they arrive, then answer `End(OK)` (the ack) if the connection is still open; a batch
+    /// that does not decode is answered `End(ERROR)` at once. Other requests get no
+    /// answer.
+    StoreLogs {
+        /// Time the store takes to commit a batch.
+        delay: Duration,
+    },
 }
 
 /// The simulated server application's policy.
@@ -55,6 +64,11 @@ pub(crate) enum Action {
         channel: String,
         subscribed: bool,
     },
+    /// Store a log batch, then ack it.
+    StoreLogs {
+        id: RequestId,
+        payload: Vec<u8>,
+    },
     /// Deliver a published message back to this connection's own subscriber.
     Echo {
         channel: String,
@@ -70,6 +84,17 @@ pub(crate) fn respond(behaviour: &ServerBehaviour, frame: &Frame<'_>) -> Option<
         Frame::Request(req) => match behaviour.replies {
             ReplyMode::Stream { .. } => Some(Action::StartStream(req.id)),
             ReplyMode::Never => None,
+            ReplyMode::StoreLogs { .. } if req.event == BATCH_EVENT => match req.payload {
+                Payload::Bytes(bytes) => Some(Action::StoreLogs {
+                    id: req.id,
+                    payload: bytes.to_vec(),
+                }),
+                _ => Some(Action::StoreLogs {
+                    id: req.id,
+                    payload: Vec::new(),
+                }),
+            },
+            ReplyMode::StoreLogs { .. } => None,
         },
         Frame::Cancel(c) => Some(Action::CancelStream(c.id)),
         Frame::Subscribe(c) => Some(Action::Ack {
@@ -96,6 +121,16 @@ pub(crate) struct StreamJob {
     pub next_seq: u32,
     pub parts: u32,
     pub interval: Duration,
+    pub due: Instant,
+}
+
+/// A log batch waiting to be committed to the store, then acked.
+#[derive(Debug, Clone)]
+pub(crate) struct StoreJob {
+    pub conn: u64,
+    pub id: RequestId,
+    pub boot_id: u32,
+    pub payload: Vec<u8>,
     pub due: Instant,
 }
 

@@ -88,14 +88,16 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
-    /// Our answer to a server request, if that request is still open on this connection.
+    /// Our answer to a server request, if that request is still open on this connection: an
+    /// answer from an earlier connection is refused here, one the session is no longer
+    /// answering (ended, or never admitted) by the session itself.
     fn answer(
         &mut self,
         generation: u64,
         id: RequestId,
         piece: AnswerPiece,
     ) -> Result<(), ClientError> {
-        if !self.theirs.is_open(generation, id) {
+        if generation != self.theirs.generation() {
             return Err(ClientError::UnknownRequest);
         }
         match piece {
@@ -116,7 +118,6 @@ impl<R: Runtime> Driver<R> {
                             .map(|n| ((), n))
                     });
                 }
-                self.theirs.ended(id);
                 sent
             }
         }

@@ -83,7 +83,6 @@ impl<R: Runtime> Driver<R> {
                 payload: event.payload.into(),
             }),
             Frame::Request(request) => {
-                self.theirs.opened(request.id);
                 self.app.emit(ClientEvent::Request(IncomingRequest::new(
                     request.id,
                     request.event.to_owned(),
@@ -140,7 +139,6 @@ impl<R: Runtime> Driver<R> {
                     self.app.emit(ClientEvent::Opened { uid, connection_id });
                 }
                 SessionEvent::Closed { code, initiator } => {
-                    self.theirs.clear();
                     self.logs_closed();
                     let peer = self.close.peer_websocket.take();
                     let (code, initiator, peer_reason) = websocket::closed_by_websocket(

@@ -1,7 +1,7 @@
 //! Requests in flight: ours, each feeding its [`Response`], and the server's, which the
 //! application answers through [`crate::IncomingRequest`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -99,11 +99,12 @@ impl OurRequests {
     }
 }
 
-/// The server's requests on the current connection that we have not ended yet.
+/// Which connection the server's requests belong to. Whether a request is still open is the
+/// core's to say (its responder table admits each request, and `reply` / `end` refuse one it
+/// is not answering); the driver only counts connections, so an answer meant for a request
+/// of an earlier connection is refused even when the new one reuses its id.
 #[derive(Default)]
 pub(super) struct ServerRequests {
-    open: HashSet<RequestId>,
-    /// Counts connections, so an answer meant for an earlier one is refused.
     generation: u64,
 }
 
@@ -111,28 +112,9 @@ impl ServerRequests {
     /// A new connection: every earlier request is gone with its connection.
     pub(super) fn new_connection(&mut self) {
         self.generation += 1;
-        self.open.clear();
-    }
-
-    /// The connection ended.
-    pub(super) fn clear(&mut self) {
-        self.open.clear();
     }
 
     pub(super) fn generation(&self) -> u64 {
         self.generation
-    }
-
-    pub(super) fn opened(&mut self, id: RequestId) {
-        self.open.insert(id);
-    }
-
-    /// True if `id` is still open on the connection of `generation`.
-    pub(super) fn is_open(&self, generation: u64, id: RequestId) -> bool {
-        generation == self.generation && self.open.contains(&id)
-    }
-
-    pub(super) fn ended(&mut self, id: RequestId) {
-        self.open.remove(&id);
     }
 }

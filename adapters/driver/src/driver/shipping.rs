@@ -84,7 +84,18 @@ impl<R: Runtime> Driver<R> {
             )
         });
         match sent {
-            Ok(request) => shipping.in_flight = Some((request, ready.id)),
+            Ok(request) => {
+                // With the `tracing` layer installed this event must not become a record:
+                // the driver runs silenced (see `crate::logs::silent`).
+                #[cfg(feature = "tracing")]
+                tracing::trace!(
+                    target: "sentelite_driver::logs",
+                    records = ready.records,
+                    bytes = ready.len,
+                    "log batch sent"
+                );
+                shipping.in_flight = Some((request, ready.id));
+            }
             Err(_) => {
                 lock(&shipping.shipper).on_failed(now, ready.id);
             }

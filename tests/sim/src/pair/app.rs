@@ -4,7 +4,7 @@
 use sentelite_core::{CloseCode, Payload, Status};
 
 use super::Pair;
-use crate::server_app::{Action, ReplyMode, StreamJob, part_payload};
+use crate::server_app::{Action, ReplyMode, StoreJob, StreamJob, part_payload};
 
 impl Pair {
     /// Carries out the server application's decision on connection `servers[idx]`.
@@ -32,6 +32,27 @@ impl Pair {
                     });
                 }
                 return;
+            }
+            Action::StoreLogs { id, payload } => {
+                let ReplyMode::StoreLogs { delay } = self.behaviour.replies else {
+                    return;
+                };
+                let valid = sentelite_core::log::decode_batch(&payload)
+                    .and_then(|b| b.validate())
+                    .is_ok();
+                if valid {
+                    self.store_jobs.push(StoreJob {
+                        conn,
+                        id,
+                        boot_id: server.boot_id,
+                        payload,
+                        due: now + delay,
+                    });
+                    return;
+                }
+                server
+                    .session
+                    .end(id, Status::ERROR, Payload::Empty, &mut self.buf)
             }
             Action::CancelStream(id) => {
                 let before = self.jobs.len();
@@ -92,6 +113,35 @@ impl Pair {
                 // Not advancing `i`: a zero interval emits the next part at once, any other
                 // interval makes the job not due and the loop moves past it.
                 j.due = self.now + j.interval;
+            }
+        }
+        any
+    }
+
+    /// Commits the log batches that are due to the store, then acks each on its connection
+    /// if that is still open. A batch whose connection died meanwhile is still stored (the
+    /// commit was under way): its ack is what gets lost.
+    pub(super) fn run_store_jobs(&mut self) -> bool {
+        let now = self.now;
+        let (due, waiting): (Vec<StoreJob>, Vec<StoreJob>) =
+            self.store_jobs.drain(..).partition(|j| j.due <= now);
+        self.store_jobs = waiting;
+        let any = !due.is_empty();
+        for job in due {
+            // Checked when the batch arrived.
+            let _ = self.log_store.store_batch(job.boot_id, &job.payload);
+            let Some(server) = self
+                .servers
+                .iter_mut()
+                .find(|s| s.id == job.conn && s.attached && s.session.is_open())
+            else {
+                continue;
+            };
+            if let Ok(n) = server
+                .session
+                .end(job.id, Status::OK, Payload::Empty, &mut self.buf)
+            {
+                self.server_transmit(job.conn, n);
             }
         }
         any

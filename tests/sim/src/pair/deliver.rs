@@ -91,6 +91,7 @@ impl Pair {
                     session: SimServer::new(self.server_config, now),
                     uid: format!("sim-{conn}"),
                     attached: true,
+                    boot_id: 0,
                 });
                 self.push(
                     Side::Server(conn),
@@ -104,6 +105,9 @@ impl Pair {
                 };
                 let action = match self.servers[idx].session.handle_frame(now, &bytes) {
                     Ok(Some(frame)) => {
+                        if let sentelite_core::Frame::Hello(hello) = &frame {
+                            self.servers[idx].boot_id = hello.boot_id;
+                        }
                         let action = respond(&self.behaviour, &frame);
                         self.push(
                             Side::Server(conn),

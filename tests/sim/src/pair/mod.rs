@@ -11,10 +11,11 @@ use sentelite_core::{
     ServerConfig, ServerSession,
 };
 
-use crate::link::{Direction, Lane, LaneStats, LinkConfig};
+use crate::link::{Direction, Lane, LaneStats, LinkConfig, Wire};
+use crate::log_store::LogStore;
 use crate::record::{Observed, Record, Side, TransportNote};
 use crate::rng::SimRng;
-use crate::server_app::{ServerBehaviour, StreamJob};
+use crate::server_app::{ServerBehaviour, StoreJob, StreamJob};
 
 /// The client type the simulation drives: 16 requests in flight, 8 channels.
 pub type SimClient = ClientSession<16, 8>;
@@ -39,6 +40,8 @@ pub struct ServerConn {
     pub uid: String,
     /// False once the server side dropped the transport or saw it drop.
     pub attached: bool,
+    /// The boot id of the client's Hello (0 until it arrives).
+    pub boot_id: u32,
 }
 
 /// A client and a server joined by a seeded, lossy, delaying link, in fake time.
@@ -58,6 +61,10 @@ pub struct Pair {
     s2c: Lane,
     order: u64,
     jobs: Vec<StreamJob>,
+    store_jobs: Vec<StoreJob>,
+    /// The server's durable log store (see [`crate::ServerBehaviour`] and
+    /// [`crate::ReplyMode::StoreLogs`]); it survives [`Pair::restart_server`].
+    pub log_store: LogStore,
     records: Vec<Record>,
     buf: Vec<u8>,
     swallow: Option<(Direction, FrameFilter)>,
@@ -84,6 +91,8 @@ impl Pair {
             s2c: Lane::default(),
             order: 0,
             jobs: Vec::new(),
+            store_jobs: Vec::new(),
+            log_store: LogStore::default(),
             records: Vec::new(),
             buf: vec![0; BUF],
             swallow: None,
@@ -194,6 +203,30 @@ impl Pair {
         self.process_now();
     }
 
+    /// The server process dies and comes back at once: every server session is gone (the
+    /// client's transport gets a reset, frames on their way to the server are lost), and so is
+    /// every reply stream and every log batch not yet committed. Only [`Pair::log_store`]
+    /// survives. Set [`ServerBehaviour::refuse_connections`] around it for a longer outage.
+    pub fn restart_server(&mut self) {
+        let mut gone = Vec::new();
+        for s in self.servers.iter_mut().filter(|s| s.attached) {
+            s.attached = false;
+            gone.push(s.id);
+        }
+        for conn in gone {
+            self.c2s.purge(conn);
+            // The host's kernel resets the socket after whatever was already sent.
+            self.put(Direction::ServerToClient, conn, Wire::Fin);
+            self.push(
+                Side::Server(conn),
+                Observed::Transport(TransportNote::Killed),
+            );
+        }
+        self.jobs.clear();
+        self.store_jobs.clear();
+        self.process_now();
+    }
+
     /// Runs an application call on the client that encodes a frame into the buffer (send
     /// an event, publish, cancel, ...), puts the frame on the link, and drains the session.
     /// A call that returns `Ok(0)` sends nothing, so calls without a frame fit here too.
@@ -285,7 +318,11 @@ impl Pair {
             .into_iter()
             .flatten()
             .map(|(at, _)| at);
-        let jobs = self.jobs.iter().map(|j| j.due);
+        let jobs = self
+            .jobs
+            .iter()
+            .map(|j| j.due)
+            .chain(self.store_jobs.iter().map(|j| j.due));
         let servers = self
             .servers
             .iter()
@@ -350,6 +387,7 @@ impl Pair {
             let mut progress = self.client_connect();
             progress |= self.deliver_due();
             progress |= self.run_jobs();
+            progress |= self.run_store_jobs();
             progress |= self.fire_timers();
             progress |= self.drain_client();
             progress |= self.drain_servers();

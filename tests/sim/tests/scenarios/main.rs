@@ -5,6 +5,7 @@ mod chaos;
 mod common;
 mod handshake;
 mod heartbeat;
+mod logging;
 mod requests;
 mod streaming;
 mod subscriptions;
