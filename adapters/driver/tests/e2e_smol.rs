@@ -106,3 +106,30 @@ fn out_of_range_options_are_refused() {
         sentelite_smol::connect,
     ));
 }
+
+#[test]
+fn peer_dropping_mid_handshake_is_retried() {
+    smol::block_on(scenarios::peer_dropping_mid_handshake_is_retried(
+        sentelite_smol::connect,
+    ));
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn wss_expired_certificate_is_refused() {
+    smol::block_on(wss::expired_certificate_is_refused(sentelite_smol::connect));
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn wss_dns_name_end_to_end() {
+    smol::block_on(wss::dns_name_end_to_end(sentelite_smol::connect));
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn wss_peer_dropping_mid_tls_handshake_is_retried() {
+    smol::block_on(wss::peer_dropping_mid_tls_handshake_is_retried(
+        sentelite_smol::connect,
+    ));
+}

@@ -114,3 +114,26 @@ async fn text_message_is_a_protocol_error() {
 async fn out_of_range_options_are_refused() {
     scenarios::out_of_range_options_are_refused(sentelite_tokio::connect).await;
 }
+
+#[tokio::test]
+async fn peer_dropping_mid_handshake_is_retried() {
+    scenarios::peer_dropping_mid_handshake_is_retried(sentelite_tokio::connect).await;
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn wss_expired_certificate_is_refused() {
+    wss::expired_certificate_is_refused(sentelite_tokio::connect).await;
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn wss_dns_name_end_to_end() {
+    wss::dns_name_end_to_end(sentelite_tokio::connect).await;
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn wss_peer_dropping_mid_tls_handshake_is_retried() {
+    wss::peer_dropping_mid_tls_handshake_is_retried(sentelite_tokio::connect).await;
+}

@@ -4,6 +4,7 @@
 use std::pin::pin;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
+use async_tungstenite::tungstenite::error::ProtocolError as WsProtocolError;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
@@ -288,7 +289,12 @@ impl<R: Runtime> Driver<R> {
 
     fn on_ws_error(&mut self, error: WsError) -> Flow {
         match error {
-            WsError::ConnectionClosed | WsError::AlreadyClosed | WsError::Io(_) => {
+            // A socket that ends without a Close frame is a peer that vanished (crashed,
+            // killed, cut off), not a peer that broke the protocol.
+            WsError::ConnectionClosed
+            | WsError::AlreadyClosed
+            | WsError::Io(_)
+            | WsError::Protocol(WsProtocolError::ResetWithoutClosingHandshake) => {
                 Flow::Gone(error.to_string())
             }
             WsError::Capacity(_) => {

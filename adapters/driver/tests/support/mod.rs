@@ -65,6 +65,9 @@ pub enum Observed {
     /// The TLS handshake on connection `connection_id` failed, e.g. because the client
     /// refused the certificate.
     TlsFailed { connection_id: u64, reason: String },
+    /// Connection `connection_id` was dropped on purpose (see [`Cut`]) after reading `read`
+    /// bytes, or a first message of that size.
+    Cut { connection_id: u64, read: usize },
 }
 
 /// A server on 127.0.0.1 with an ephemeral port, stopped on drop.
@@ -79,17 +82,45 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server whose connections use `config`.
     pub fn start(config: ServerConfig) -> Self {
-        Self::spawn(config, None)
+        Self::spawn(config, None, Vec::new())
+    }
+
+    /// Starts a server whose first connections are cut, one `Cut` each in order, before it
+    /// serves the later ones normally.
+    pub fn start_cutting(config: ServerConfig, cuts: Vec<Cut>) -> Self {
+        Self::spawn(config, None, cuts)
     }
 
     /// Starts a `wss://` server with a self-signed certificate made now for `names` (IP
     /// literals become IP subject alternative names). Returns the certificate's DER bytes,
     /// for clients that should trust it.
     pub fn start_tls(config: ServerConfig, names: &[&str]) -> (Self, Vec<u8>) {
-        let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
-        let made = rcgen::generate_simple_self_signed(names).expect("self-signed certificate");
-        let cert = made.cert.der().clone();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
+        Self::start_tls_with(config, certificate_params(names))
+    }
+
+    /// Starts a `wss://` server whose self-signed certificate is made from `params`, e.g.
+    /// one whose validity ended in the past.
+    pub fn start_tls_with(
+        config: ServerConfig,
+        params: rcgen::CertificateParams,
+    ) -> (Self, Vec<u8>) {
+        Self::start_tls_cutting(config, params, Vec::new())
+    }
+
+    /// [`Self::start_tls_with`], cutting the first connections as
+    /// [`Self::start_cutting`] does (a [`Cut::AfterFirstBytes`] falls inside the TLS
+    /// handshake).
+    pub fn start_tls_cutting(
+        config: ServerConfig,
+        params: rcgen::CertificateParams,
+        cuts: Vec<Cut>,
+    ) -> (Self, Vec<u8>) {
+        let signing_key = rcgen::KeyPair::generate().expect("key pair");
+        let made = params
+            .self_signed(&signing_key)
+            .expect("self-signed certificate");
+        let cert = made.der().clone();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(signing_key.serialize_der()));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -97,11 +128,11 @@ impl TestServer {
             .with_no_client_auth()
             .with_single_cert(vec![cert.clone()], key)
             .expect("certificate and key match");
-        let server = Self::spawn(config, Some(TlsAcceptor::from(Arc::new(tls))));
+        let server = Self::spawn(config, Some(TlsAcceptor::from(Arc::new(tls))), cuts);
         (server, cert.to_vec())
     }
 
-    fn spawn(config: ServerConfig, tls: Option<TlsAcceptor>) -> Self {
+    fn spawn(config: ServerConfig, tls: Option<TlsAcceptor>, cuts: Vec<Cut>) -> Self {
         let secure = tls.is_some();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let port = listener.local_addr().expect("local addr").port();
@@ -112,6 +143,7 @@ impl TestServer {
             smol::block_on(executor.run(async {
                 let listener = smol::net::TcpListener::try_from(listener).expect("async listener");
                 let mut connection_id = 0;
+                let mut cuts = cuts.into_iter();
                 loop {
                     let accepted = future::or(async { Some(listener.accept().await) }, async {
                         let _ = stopped.recv().await;
@@ -126,6 +158,7 @@ impl TestServer {
                         .spawn(accept(
                             stream,
                             tls.clone(),
+                            cuts.next(),
                             connection_id,
                             config,
                             observed_tx.clone(),
@@ -154,8 +187,13 @@ impl TestServer {
 
     /// The URL clients connect to: `ws://`, or `wss://` for a TLS server.
     pub fn url(&self) -> String {
+        self.url_for_host("127.0.0.1")
+    }
+
+    /// The URL naming the server by `host` (e.g. `localhost`) instead of its address.
+    pub fn url_for_host(&self, host: &str) -> String {
         let scheme = if self.tls { "wss" } else { "ws" };
-        format!("{scheme}://127.0.0.1:{}/sentelite", self.port)
+        format!("{scheme}://{host}:{}/sentelite", self.port)
     }
 
     /// The port, for clients that build their own URL.
@@ -185,6 +223,13 @@ impl Drop for TestServer {
             let _ = thread.join();
         }
     }
+}
+
+/// Certificate parameters for `names` (IP literals become IP subject alternative names),
+/// with rcgen's default validity (1975 to 4096) unless changed.
+pub fn certificate_params(names: &[&str]) -> rcgen::CertificateParams {
+    let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+    rcgen::CertificateParams::new(names).expect("valid certificate names")
 }
 
 fn core_ms(ms: u64) -> sentelite_core::Duration {
@@ -230,18 +275,44 @@ pub async fn wait_for<T>(
 }
 
 /// One accepted TCP connection: the TLS handshake first when the server has TLS.
+/// Where a connection of [`TestServer::start_cutting`] is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// After the client's first bytes (its HTTP upgrade request, or its TLS hello on a
+    /// `wss://` URL) and before any answer.
+    AfterFirstBytes,
+    /// After the WebSocket upgrade and the client's first message (its Hello), before the
+    /// Welcome.
+    AfterHello,
+}
+
 async fn accept(
-    stream: smol::net::TcpStream,
+    mut stream: smol::net::TcpStream,
     tls: Option<TlsAcceptor>,
+    cut: Option<Cut>,
     connection_id: u64,
     config: ServerConfig,
     observed: Sender<Observed>,
 ) {
+    match cut {
+        Some(Cut::AfterFirstBytes) => {
+            use futures_lite::AsyncReadExt;
+            let mut first = [0u8; 512];
+            let read = stream.read(&mut first).await.unwrap_or(0);
+            let _ = observed.try_send(Observed::Cut {
+                connection_id,
+                read,
+            });
+            return;
+        }
+        Some(Cut::AfterHello) | None => {}
+    }
+    let cut_after_hello = cut == Some(Cut::AfterHello);
     let Some(acceptor) = tls else {
-        return serve(stream, connection_id, config, observed).await;
+        return serve(stream, cut_after_hello, connection_id, config, observed).await;
     };
     match acceptor.accept(stream).await {
-        Ok(stream) => serve(stream, connection_id, config, observed).await,
+        Ok(stream) => serve(stream, cut_after_hello, connection_id, config, observed).await,
         Err(error) => {
             let _ = observed.try_send(Observed::TlsFailed {
                 connection_id,
@@ -254,6 +325,7 @@ async fn accept(
 /// One server connection, over plain TCP or TLS.
 async fn serve(
     stream: impl AsyncRead + AsyncWrite + Unpin,
+    cut_after_hello: bool,
     connection_id: u64,
     config: ServerConfig,
     observed: Sender<Observed>,
@@ -261,6 +333,16 @@ async fn serve(
     let Ok(mut ws) = async_tungstenite::accept_async(stream).await else {
         return;
     };
+    if cut_after_hello {
+        if let Some(Ok(Message::Binary(first))) = ws.next().await {
+            let _ = observed.try_send(Observed::Cut {
+                connection_id,
+                read: first.len(),
+            });
+        }
+        // Dropping the socket without a Close frame: the peer vanishes.
+        return;
+    }
     let clock = Clock::start();
     let mut conn = Connection {
         session: ServerSession::new(config, clock.now()),

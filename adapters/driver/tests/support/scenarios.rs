@@ -497,3 +497,77 @@ pub async fn out_of_range_options_are_refused(connect: Connect) {
     assert!(client.is_open());
     within("close", client.close()).await;
 }
+
+/// The server vanishes in the middle of the handshake twice — once after reading the upgrade
+/// request, once after the upgrade and the Hello but before the Welcome. Each is a failed
+/// attempt followed by a scheduled reconnect with a growing attempt count (the handshake never
+/// completed, so the backoff does not start over); the third connection opens.
+pub async fn peer_dropping_mid_handshake_is_retried(connect: Connect) {
+    let server = TestServer::start_cutting(
+        ServerConfig::default(),
+        vec![super::Cut::AfterFirstBytes, super::Cut::AfterHello],
+    );
+    let client = connect(options(&server)).expect("valid options");
+    let events = client.events();
+    let mut seen = Vec::new();
+    let connection_id = within("open after two cut attempts", async {
+        loop {
+            match events.recv().await.expect("event stream open") {
+                ClientEvent::Opened { connection_id, .. } => return connection_id,
+                other => seen.push(other),
+            }
+        }
+    })
+    .await;
+    assert_eq!(connection_id, 3, "{seen:?}");
+    let [
+        ClientEvent::ConnectFailed { reason },
+        ClientEvent::ReconnectScheduled { attempt: 1, .. },
+        ClientEvent::Closed {
+            code,
+            reason: closed,
+            initiator,
+        },
+        ClientEvent::ReconnectScheduled { attempt: 2, .. },
+    ] = seen.as_slice()
+    else {
+        panic!("unexpected events before the open: {seen:?}");
+    };
+    // Cut before any answer: the upgrade never finished.
+    assert!(reason.starts_with("websocket handshake:"), "{reason}");
+    // Cut after the Hello: the peer vanished, which is neither a protocol error nor ours.
+    assert_eq!(
+        (*code, *initiator),
+        (CloseCode::GOING_AWAY, Initiator::Transport)
+    );
+    assert!(closed.contains("without closing handshake"), "{closed}");
+    for cut in 1..=2 {
+        let read = server
+            .expect("a cut connection", |seen| match seen {
+                Observed::Cut {
+                    connection_id,
+                    read,
+                } if connection_id == cut => Some(read),
+                _ => None,
+            })
+            .await;
+        assert!(
+            read > 0,
+            "connection {cut} was cut before the client sent anything"
+        );
+    }
+    let stats = client.stats();
+    assert_eq!(stats.handshakes, 1);
+    let response = client
+        .request("test/stream", bytes(&[1]), STEP)
+        .await
+        .expect("request after the cuts");
+    assert_eq!(
+        within("request end", response.finish()).await,
+        RequestOutcome::Completed {
+            status: Status::OK,
+            payload: bytes(b"done")
+        }
+    );
+    within("close", client.close()).await;
+}

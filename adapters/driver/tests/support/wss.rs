@@ -5,10 +5,12 @@
 use std::time::{Duration, Instant};
 
 use sentelite_core::ServerConfig;
-use sentelite_driver::{ClientEvent, ClientOptions, Events, RequestOutcome, Status};
+use sentelite_driver::{
+    ClientEvent, ClientOptions, CloseCode, Events, Initiator, RequestOutcome, Status,
+};
 
 use super::scenarios::{Connect, bytes, opened};
-use super::{Observed, STEP, TestServer, options, wait_for, within};
+use super::{Cut, Observed, STEP, TestServer, certificate_params, options, wait_for, within};
 
 /// Waits for the next `ConnectFailed` and the reconnect the session schedules after it.
 async fn connect_failure(events: &Events) -> (String, u32) {
@@ -144,4 +146,94 @@ pub async fn stalled_tls_handshake_times_out(connect: Connect) {
     assert!(started.elapsed() >= Duration::from_millis(600));
     within("close", client.close()).await;
     drop(listener);
+}
+
+/// A request over `client` is answered in full: the connection really carries traffic.
+async fn request_completes(client: &sentelite_driver::Client) {
+    let response = client
+        .request("test/stream", bytes(&[1]), STEP)
+        .await
+        .expect("request");
+    assert_eq!(
+        within("request end", response.finish()).await,
+        RequestOutcome::Completed {
+            status: Status::OK,
+            payload: bytes(b"done")
+        }
+    );
+}
+
+/// A trusted certificate whose validity ended is refused: trust does not outlive expiry.
+pub async fn expired_certificate_is_refused(connect: Connect) {
+    let mut params = certificate_params(&["127.0.0.1"]);
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let (server, cert) = TestServer::start_tls_with(ServerConfig::default(), params);
+    let mut options = options(&server);
+    options.extra_root_certs = vec![cert];
+    let client = connect(options).expect("valid options");
+    let (reason, attempt) = connect_failure(&client.events()).await;
+    assert!(
+        reason.starts_with("tls handshake with 127.0.0.1: invalid peer certificate"),
+        "{reason}"
+    );
+    assert!(reason.contains("certificate expired"), "{reason}");
+    assert_eq!(attempt, 1);
+    let refused = server
+        .expect("tls refused by the client", |seen| match seen {
+            Observed::TlsFailed { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .await;
+    assert!(refused.contains("CertificateExpired"), "{refused}");
+    assert_eq!(client.stats().handshakes, 0);
+    within("close", client.close()).await;
+}
+
+/// A URL naming the server by DNS name (`localhost`), a certificate issued to that name: the
+/// name is resolved, the certificate checked against it, and the connection carries traffic.
+pub async fn dns_name_end_to_end(connect: Connect) {
+    let (server, cert) =
+        TestServer::start_tls_with(ServerConfig::default(), certificate_params(&["localhost"]));
+    let mut options = options(&server);
+    options.url = server.url_for_host("localhost");
+    options.extra_root_certs = vec![cert];
+    let client = connect(options).expect("valid options");
+    opened(&client).await;
+    request_completes(&client).await;
+    assert_eq!(client.stats().handshakes, 1);
+    within("close", client.close()).await;
+}
+
+/// The server vanishes inside the TLS handshake, then after the Hello on the next
+/// connection: a connect failure naming TLS, then a transport close, then the third
+/// connection opens.
+pub async fn peer_dropping_mid_tls_handshake_is_retried(connect: Connect) {
+    let (server, cert) = TestServer::start_tls_cutting(
+        ServerConfig::default(),
+        certificate_params(&["127.0.0.1"]),
+        vec![Cut::AfterFirstBytes, Cut::AfterHello],
+    );
+    let mut options = options(&server);
+    options.extra_root_certs = vec![cert];
+    let client = connect(options).expect("valid options");
+    let events = client.events();
+    let (reason, attempt) = connect_failure(&events).await;
+    assert_eq!(reason, "tls handshake with 127.0.0.1: tls handshake eof");
+    assert_eq!(attempt, 1);
+    let (code, initiator) = wait_for(&events, "close after the hello", |event| match event {
+        ClientEvent::Closed {
+            code, initiator, ..
+        } => Some((code, initiator)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (code, initiator),
+        (CloseCode::GOING_AWAY, Initiator::Transport)
+    );
+    let (_, connection_id) = opened(&client).await;
+    assert_eq!(connection_id, 3);
+    request_completes(&client).await;
+    within("close", client.close()).await;
 }
