@@ -36,17 +36,17 @@ use sentelite_core::frame::PayloadBuf;
 use sentelite_core::log::BATCH_EVENT;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-pub use entry::{ClientCounters, GapEntry, LogEntry};
+pub use entry::{ClientCounters, Data, EntryRef, GapEntry, LogEntry, Origin};
 pub use ingest::IngestError;
 pub use query::LogQuery;
 pub use settings::LogsSettings;
-pub use store::{IngestBatch, LogStore, StoreError, Stored};
+pub use store::{Incoming, IngestBatch, LogStore, StoreError, Stored, WireBatch};
 
 use crate::handler::{EventContext, RequestContext, Responder};
 use crate::registry::lock;
 use crate::server::ServerBuilder;
 use ingest::Sender;
-use writer::{Job, Writer, unix_millis};
+use writer::{Batch, Job, Writer, unix_millis};
 
 /// The event of sente-lite's single-record log message.
 pub const LOG_MSG_EVENT: &str = "telemetry/log-msg";
@@ -131,8 +131,18 @@ impl LogService {
         })
     }
 
-    /// Stores a batch; resolves once it is committed (or failed).
+    /// Stores owned records; resolves once they are committed (or failed).
     pub async fn ingest(&self, batch: IngestBatch) -> Result<Stored, LogsError> {
+        self.store(Batch::Entries(batch)).await
+    }
+
+    /// Stores a `telemetry/log-batch` payload as received (checked with
+    /// [`ingest::check_batch`] first); resolves once it is committed (or failed).
+    pub async fn ingest_wire(&self, batch: WireBatch) -> Result<Stored, LogsError> {
+        self.store(Batch::Wire(batch)).await
+    }
+
+    async fn store(&self, batch: Batch) -> Result<Stored, LogsError> {
         let (tx, rx) = oneshot::channel();
         self.jobs
             .send(Job::Ingest(batch, tx))
@@ -208,9 +218,12 @@ fn sender<'a>(
 
 async fn on_batch(logs: &LogService, ctx: RequestContext, responder: Responder) {
     let now = unix_millis();
-    let from = sender(&ctx.server, ctx.connection_id, &ctx.client_id, &ctx.uid);
-    let batch = match ingest::batch_from_payload(&from, &ctx.payload, now) {
-        Ok(batch) => batch,
+    let checked = match ctx.payload {
+        PayloadBuf::Bytes(bytes) => ingest::check_batch(&bytes).map(|()| bytes),
+        _ => Err(IngestError::NotBytes),
+    };
+    let payload = match checked {
+        Ok(payload) => payload,
         Err(e) => {
             logs.refused(&ctx.client_id, now);
             tracing::debug!(client = %ctx.client_id, error = %e, "log batch refused");
@@ -218,7 +231,17 @@ async fn on_batch(logs: &LogService, ctx: RequestContext, responder: Responder) 
             return;
         }
     };
-    match logs.ingest(batch).await {
+    let batch = WireBatch {
+        boot_id: ctx
+            .server
+            .connection(ctx.connection_id)
+            .map_or(0, |c| c.boot_id),
+        client_id: ctx.client_id,
+        uid: ctx.uid,
+        received_ms: now,
+        payload,
+    };
+    match logs.ingest_wire(batch).await {
         Ok(_) => {
             let _ = responder.end(Status::OK, PayloadBuf::Empty).await;
         }

@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::entry::LogEntry;
+use super::entry::EntryRef;
 
 /// Folder of the file inside the data dir.
 pub const SINK_DIR: &str = "logs";
@@ -22,6 +22,8 @@ pub struct FileSink {
     written: u64,
     max_bytes: u64,
     keep: usize,
+    /// The line being written, reused so a record costs no allocation.
+    line: Vec<u8>,
 }
 
 impl FileSink {
@@ -35,10 +37,11 @@ impl FileSink {
         let written = file.metadata()?.len();
         Ok(Self {
             path,
-            out: BufWriter::new(file),
+            out: BufWriter::with_capacity(64 * 1024, file),
             written,
             max_bytes: max_bytes.max(1),
             keep,
+            line: Vec::with_capacity(512),
         })
     }
 
@@ -47,20 +50,22 @@ impl FileSink {
         &self.path
     }
 
-    /// Appends `entries`, rotating first when the file is full. Flushed before returning, so
-    /// a reader sees whole lines.
-    pub fn append<'e>(
+    /// Appends `entries` (owned [`super::LogEntry`]s or records borrowed from a batch),
+    /// rotating first when the file is full. Flushed before returning, so a reader sees whole
+    /// lines.
+    pub fn append<'e, E: Into<EntryRef<'e>>>(
         &mut self,
-        entries: impl IntoIterator<Item = &'e LogEntry>,
+        entries: impl IntoIterator<Item = E>,
     ) -> std::io::Result<()> {
         for entry in entries {
             if self.written >= self.max_bytes {
                 self.rotate()?;
             }
-            let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
-            line.push(b'\n');
-            self.out.write_all(&line)?;
-            self.written += line.len() as u64;
+            self.line.clear();
+            serde_json::to_writer(&mut self.line, &entry.into()).map_err(std::io::Error::other)?;
+            self.line.push(b'\n');
+            self.out.write_all(&self.line)?;
+            self.written += self.line.len() as u64;
         }
         self.out.flush()
     }
@@ -84,7 +89,7 @@ impl FileSink {
             .create(true)
             .append(true)
             .open(&self.path)?;
-        self.out = BufWriter::new(file);
+        self.out = BufWriter::with_capacity(64 * 1024, file);
         self.written = 0;
         Ok(())
     }
