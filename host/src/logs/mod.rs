@@ -12,7 +12,8 @@
 //! |---|---|
 //! | [`entry`] | stored record, gap and per-client counter types |
 //! | [`http`] | `/api/logs`, `/api/logs/tail`, `/api/logs/clients` |
-//! | [`ingest`] | payloads → batches for the store |
+//! | [`ingest`] | checking payloads before they go to the store |
+//! | `line` | a record's JSON line, written from borrowed fields |
 //! | [`store`] | the SQLite store: insert with dedup, query, counters, retention |
 //! | [`query`] | the filters shared by CLI, HTTP and tail |
 //! | [`sink`] | the rotating JSON-lines file |
@@ -21,6 +22,7 @@
 pub mod entry;
 pub mod http;
 pub mod ingest;
+mod line;
 pub mod query;
 pub mod settings;
 pub mod sink;

@@ -8,6 +8,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::entry::EntryRef;
+use super::line::write_line;
 
 /// Folder of the file inside the data dir.
 pub const SINK_DIR: &str = "logs";
@@ -62,8 +63,7 @@ impl FileSink {
                 self.rotate()?;
             }
             self.line.clear();
-            serde_json::to_writer(&mut self.line, &entry.into()).map_err(std::io::Error::other)?;
-            self.line.push(b'\n');
+            write_line(&mut self.line, &entry.into());
             self.out.write_all(&self.line)?;
             self.written += self.line.len() as u64;
         }
