@@ -89,7 +89,8 @@ fn record(time_ms: u64) -> NewRecord<'static> {
         namespace: "my.app.sensor",
         id: Some("my.app.sensor/sampled"),
         message: "sample out of range",
-        data: &[0xa2, 0xd8, 0x27, 0x61, 0x6e, 0x19, 0x04, 0xd2],
+        // {:n 1234}
+        data: &[0xa1, 0xd8, 0x27, 0x61, 0x6e, 0x19, 0x04, 0xd2],
     }
 }
 
@@ -249,6 +250,15 @@ async fn sentelite_window(
     let elapsed = start.elapsed();
     let server_cpu = cpu_time(server.pid()).map_err(|e| e.to_string())? - cpu_before;
     drop(server);
+    // The file, when on, holds the records' data as JSON (not the undecodable fallback).
+    if let Ok(file) = std::fs::read_to_string(dir.join("logs/all-clients.log"))
+        && !file
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains(r#""data":{"n":1234}"#))
+    {
+        return Err("the log file does not hold the records' data".into());
+    }
     let records = acked.load(Ordering::Relaxed);
     let stored = LogStore::open(&dir)
         .and_then(|s| s.count(&LogQuery::default()))
