@@ -3,6 +3,7 @@
 //! the same transaction as the records.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use rusqlite::{Transaction, params};
 
@@ -26,16 +27,18 @@ impl Covered {
             self.clients.insert(client.to_owned(), HashMap::new());
         }
         let boots = self.clients.get_mut(client).expect("inserted above");
-        if !boots.contains_key(&boot) {
-            let mut stmt = tx.prepare_cached(
-                "SELECT first_seq, last_seq FROM covered WHERE client_id = ?1 AND boot_id = ?2",
-            )?;
-            let pairs = stmt
-                .query_map(params![client, boot], |row| Ok((row.get(0)?, row.get(1)?)))?
-                .collect::<Result<Vec<(u32, u32)>, _>>()?;
-            boots.insert(boot, SeqRanges::from_pairs(pairs));
+        match boots.entry(boot) {
+            Entry::Occupied(ranges) => Ok(ranges.into_mut()),
+            Entry::Vacant(slot) => {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT first_seq, last_seq FROM covered WHERE client_id = ?1 AND boot_id = ?2",
+                )?;
+                let pairs = stmt
+                    .query_map(params![client, boot], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect::<Result<Vec<(u32, u32)>, _>>()?;
+                Ok(slot.insert(SeqRanges::from_pairs(pairs)))
+            }
         }
-        Ok(boots.get_mut(&boot).expect("inserted above"))
     }
 
     /// Forgets everything (after a rolled-back transaction); reloaded on next use.

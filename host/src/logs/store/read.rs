@@ -9,6 +9,9 @@ use super::{LogStore, StoreError};
 use crate::logs::entry::{EntryRef, LogEntry, Origin};
 use crate::logs::query::LogQuery;
 
+/// A row as a query reads it: client, boot, uid, has sequence numbers, arrival, body.
+type RowColumns = (String, u32, String, bool, i64, Vec<u8>);
+
 /// The filters a row's index columns cannot answer, applied per record.
 struct RecordFilter<'q> {
     min_level: Option<Level>,
@@ -85,17 +88,16 @@ impl LogStore {
         while newest_first.len() < limit
             && let Some(row) = rows.next().map_err(|e| self.err(e))?
         {
-            let columns =
-                || -> Result<(String, u32, String, bool, i64, Vec<u8>), rusqlite::Error> {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                    ))
-                };
+            let columns = || -> Result<RowColumns, rusqlite::Error> {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            };
             let (client_id, boot_id, uid, with_seq, received_ms, body) =
                 columns().map_err(|e| self.err(e))?;
             let received_ms = received_ms.max(0) as u64;
