@@ -5,11 +5,11 @@
 //! form (the payload as the client sent it, or re-encoded with only the records that were new)
 //! beside index columns — client, boot, uid, first and last seq, first and last client time, a
 //! bit per level present, record count, received time. Queries select rows by those columns
-//! and decode and filter the records in Rust ([`read`]), so ingest costs one row insert per
+//! and decode and filter the records in Rust (`store/read.rs`), so ingest costs one row insert per
 //! batch whatever its size.
 //!
 //! Deduplication stays exact on `(client, boot_id, seq)`: the table `covered` holds, per
-//! client and boot, the ranges of sequence numbers already stored ([`ranges`]), cached in
+//! client and boot, the ranges of sequence numbers already stored (`store/ranges.rs`), cached in
 //! memory as they are first needed. A batch sent again after a lost ack, or its records
 //! regrouped into other batches after a reconnect, stores only the records no range covers.
 //! Gaps are deduplicated on `(client, boot_id, first_seq)`. Writes come in groups of
