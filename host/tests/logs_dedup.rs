@@ -44,13 +44,18 @@ fn wire(client: &str, seqs: &[u32], gap: Option<Gap>) -> WireBatch {
     let mut buf = vec![0u8; 64 * 1024];
     let n = encode_batch(gap.as_ref(), records.iter().copied(), &mut buf).unwrap();
     buf.truncate(n);
-    WireBatch {
-        client_id: Arc::from(client),
-        uid: Arc::from("uid-1"),
-        boot_id: 7,
-        received_ms: 5_000,
-        payload: buf,
-    }
+    wire_of(client, 7, buf)
+}
+
+fn wire_of(client: &str, boot_id: u32, payload: Vec<u8>) -> WireBatch {
+    WireBatch::checked(
+        Arc::from(client),
+        Arc::from("uid-1"),
+        boot_id,
+        5_000,
+        payload,
+    )
+    .unwrap()
 }
 
 fn store_all(store: &mut LogStore, batches: &[WireBatch]) -> Vec<Stored> {
@@ -140,8 +145,7 @@ fn resent_records_regrouped_into_other_batches_are_stored_once() {
     let counters = store.counters().unwrap();
     assert_eq!((counters[0].records, counters[0].duplicates), (25, 15));
     // Another client, or another boot of this one, has its own sequence.
-    let mut other_boot = wire("pump", &first, None);
-    other_boot.boot_id = 8;
+    let other_boot = wire_of("pump", 8, wire("pump", &first, None).payload().to_vec());
     let outcomes = store_all(&mut store, &[wire("tank", &first, None), other_boot]);
     assert_eq!(counts(&outcomes), vec![(10, 0), (10, 0)]);
 }

@@ -1,9 +1,10 @@
-//! Checking what clients send before it goes to the store: the compact `telemetry/log-batch`
-//! payload of native clients (stored as it came) and the single `telemetry/log-msg` map of
-//! sente-lite clients (turned into an owned record).
+//! Reading what clients send before it goes to the store: why a payload is refused, and the
+//! single `telemetry/log-msg` map of sente-lite clients turned into an owned record. (The
+//! compact `telemetry/log-batch` payload of native clients is checked by
+//! [`WireBatch::checked`](super::WireBatch::checked) and stored as it came.)
 
 use sentelite_core::frame::PayloadBuf;
-use sentelite_core::log::{BatchError, Level, decode_batch};
+use sentelite_core::log::{BatchError, Level};
 
 use super::entry::LogEntry;
 use super::store::IngestBatch;
@@ -32,13 +33,6 @@ pub enum IngestError {
     /// A `telemetry/log-msg` payload is not a map with the expected keys.
     #[error("log message: {0}")]
     Message(String),
-}
-
-/// Checks a `telemetry/log-batch` payload in full without copying anything out of it: a
-/// malformed batch is refused as a whole, nothing of it stored.
-pub fn check_batch(payload: &[u8]) -> Result<(), IngestError> {
-    decode_batch(payload)?.validate()?;
-    Ok(())
 }
 
 /// Reads sente-lite's single-record shape, `{:ns :level :id :data :timestamp}` (plus an

@@ -8,8 +8,6 @@
 //! pass — map keys out of order or repeated, keys needing escapes, byte strings, tags other
 //! than keywords, numbers beyond 64 bits, half floats, deep nesting — takes that slower path.
 
-use std::io::Write;
-
 use minicbor::Decoder;
 use minicbor::data::Type;
 use sentelite_core::value::KEYWORD_TAG;
@@ -67,8 +65,8 @@ fn json_value(out: &mut Vec<u8>, value: &serde_json::Value) {
     let _ = serde_json::to_writer(&mut *out, value);
 }
 
-fn number(out: &mut Vec<u8>, n: impl std::fmt::Display) {
-    let _ = write!(out, "{n}");
+fn number(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// True when JSON needs no escape inside `s` (the characters `serde_json` escapes).

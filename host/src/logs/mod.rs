@@ -138,8 +138,8 @@ impl LogService {
         self.store(Batch::Entries(batch)).await
     }
 
-    /// Stores a `telemetry/log-batch` payload as received (checked with
-    /// [`ingest::check_batch`] first); resolves once it is committed (or failed).
+    /// Stores a checked `telemetry/log-batch` payload; resolves once it is committed (or
+    /// failed).
     pub async fn ingest_wire(&self, batch: WireBatch) -> Result<Stored, LogsError> {
         self.store(Batch::Wire(batch)).await
     }
@@ -220,28 +220,25 @@ fn sender<'a>(
 
 async fn on_batch(logs: &LogService, ctx: RequestContext, responder: Responder) {
     let now = unix_millis();
+    let boot_id = ctx
+        .server
+        .connection(ctx.connection_id)
+        .map_or(0, |c| c.boot_id);
     let checked = match ctx.payload {
-        PayloadBuf::Bytes(bytes) => ingest::check_batch(&bytes).map(|()| bytes),
+        PayloadBuf::Bytes(payload) => {
+            WireBatch::checked(ctx.client_id.clone(), ctx.uid, boot_id, now, payload)
+                .map_err(IngestError::from)
+        }
         _ => Err(IngestError::NotBytes),
     };
-    let payload = match checked {
-        Ok(payload) => payload,
+    let batch = match checked {
+        Ok(batch) => batch,
         Err(e) => {
             logs.refused(&ctx.client_id, now);
             tracing::debug!(client = %ctx.client_id, error = %e, "log batch refused");
             let _ = responder.fail(error_payload(&e.to_string())).await;
             return;
         }
-    };
-    let batch = WireBatch {
-        boot_id: ctx
-            .server
-            .connection(ctx.connection_id)
-            .map_or(0, |c| c.boot_id),
-        client_id: ctx.client_id,
-        uid: ctx.uid,
-        received_ms: now,
-        payload,
     };
     match logs.ingest_wire(batch).await {
         Ok(_) => {

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use sentelite_core::log::{BatchError, Level, Record, decode_batch};
+use sentelite_core::log::{BatchError, Gap, Level, Record, decode_batch};
 
 use super::entry::{ClientCounters, GapEntry, LogEntry};
 use super::query::QueryError;
@@ -73,19 +73,77 @@ pub struct IngestBatch {
     pub gap: Option<GapEntry>,
 }
 
-/// A `telemetry/log-batch` payload as a client sent it, stored without building its records.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A `telemetry/log-batch` payload as a client sent it, checked, stored without building its
+/// records. Made by [`WireBatch::checked`] only, so it always decodes.
+#[derive(Debug, Clone)]
 pub struct WireBatch {
+    client_id: Arc<str>,
+    uid: Arc<str>,
+    boot_id: u32,
+    received_ms: u64,
+    payload: Vec<u8>,
+    /// What the row's index columns and the dedup need, noted while checking.
+    index: RowIndex,
+    run: Run,
+    gap: Option<Gap>,
+}
+
+impl WireBatch {
+    /// Checks `payload` (the compact batch of [`sentelite_core::log::decode_batch`]) in full,
+    /// so a malformed batch is refused whole, and notes its index columns in the same pass.
+    pub fn checked(
+        client_id: Arc<str>,
+        uid: Arc<str>,
+        boot_id: u32,
+        received_ms: u64,
+        payload: Vec<u8>,
+    ) -> Result<Self, BatchError> {
+        let mut index = RowIndex::default();
+        let mut run = Run::default();
+        let gap = {
+            let decoded = decode_batch(&payload)?;
+            decoded.validate_each(|r| {
+                index.add(r, true);
+                run.add(r.seq);
+            })?;
+            decoded.gap
+        };
+        Ok(Self {
+            client_id,
+            uid,
+            boot_id,
+            received_ms,
+            payload,
+            index,
+            run,
+            gap,
+        })
+    }
+
     /// The sender.
-    pub client_id: Arc<str>,
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
     /// The connection's uid.
-    pub uid: Arc<str>,
-    /// The sender's boot, from its Hello.
-    pub boot_id: u32,
+    pub fn uid(&self) -> &str {
+        &self.uid
+    }
+
+    /// The sender's boot.
+    pub fn boot_id(&self) -> u32 {
+        self.boot_id
+    }
+
     /// When it arrived, Unix milliseconds.
-    pub received_ms: u64,
-    /// The compact batch ([`sentelite_core::log::decode_batch`]).
-    pub payload: Vec<u8>,
+    pub fn received_ms(&self) -> u64 {
+        self.received_ms
+    }
+
+    /// The payload as received.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
 }
 
 /// One batch for [`LogStore::insert_all`].
@@ -261,8 +319,7 @@ impl LogStore {
         for &batch in batches {
             let (client, bytes, received_ms, gap, mut outcome) = match batch {
                 Incoming::Wire(w) => {
-                    let decoded = decode_batch(&w.payload)?;
-                    let gap = decoded.gap.map(|g| GapEntry {
+                    let gap = w.gap.map(|g| GapEntry {
                         client_id: w.client_id.to_string(),
                         boot_id: w.boot_id,
                         count: g.count,
@@ -521,14 +578,7 @@ fn store_wire(
     w: &WireBatch,
     path: &Path,
 ) -> Result<Stored, StoreError> {
-    let decoded = decode_batch(&w.payload)?;
-    let mut index = RowIndex::default();
-    let mut run = Run::default();
-    for r in decoded.records() {
-        let r = r?;
-        index.add(&r, true);
-        run.add(r.seq);
-    }
+    let index = &w.index;
     if index.count == 0 {
         return Ok(Stored::default());
     }
@@ -544,11 +594,11 @@ fn store_wire(
     };
     let ranges = covered.of(tx, &w.client_id, w.boot_id).map_err(sql)?;
     // The usual cases: a batch of consecutive records all new, or all stored already.
-    if let Some((first, last)) = run.consecutive() {
+    if let Some((first, last)) = w.run.consecutive() {
         if ranges.disjoint(first, last) {
             let merged = ranges.insert(first, last);
             covered::persist(tx, &w.client_id, w.boot_id, &merged).map_err(sql)?;
-            insert_row(tx, &origin, &index, &w.payload).map_err(sql)?;
+            insert_row(tx, &origin, index, &w.payload).map_err(sql)?;
             return Ok(Stored::of(vec![true; index.count as usize]));
         }
         if ranges.covers(first, last) {
@@ -556,6 +606,7 @@ fn store_wire(
         }
     }
     // Partly new, or out of order: record by record; a seq twice in the batch counts once.
+    let decoded = decode_batch(&w.payload)?;
     let mut fresh = Vec::with_capacity(index.count as usize);
     for r in decoded.records() {
         let seq = r?.seq;
@@ -567,7 +618,7 @@ fn store_wire(
         fresh.push(new);
     }
     if fresh.iter().all(|&f| f) {
-        insert_row(tx, &origin, &index, &w.payload).map_err(sql)?;
+        insert_row(tx, &origin, index, &w.payload).map_err(sql)?;
     } else if fresh.iter().any(|&f| f) {
         let records: Vec<Record<'_>> = decoded
             .records()
@@ -586,7 +637,7 @@ fn store_wire(
 }
 
 /// Whether a batch's sequence numbers follow each other, and their span.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Run {
     span: Option<(u32, u32)>,
     broken: bool,

@@ -145,13 +145,13 @@ impl Writer {
             match batch {
                 Batch::Wire(w) => {
                     let origin = Origin {
-                        client_id: &w.client_id,
-                        boot_id: w.boot_id,
-                        uid: &w.uid,
-                        received_ms: w.received_ms,
+                        client_id: w.client_id(),
+                        boot_id: w.boot_id(),
+                        uid: w.uid(),
+                        received_ms: w.received_ms(),
                     };
-                    // The store decoded it already: it does decode.
-                    let Ok(decoded) = decode_batch(&w.payload) else {
+                    // A WireBatch was checked when made: it does decode.
+                    let Ok(decoded) = decode_batch(w.payload()) else {
                         continue;
                     };
                     let records = decoded.records().map_while(Result::ok);

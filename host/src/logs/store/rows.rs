@@ -6,7 +6,7 @@ use sentelite_core::codec::EncodeError;
 use sentelite_core::log::{LevelSet, Record, encode_batch};
 
 /// The columns queries select rows by.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct RowIndex {
     /// Lowest sequence number; `None` for records sent without one.
     pub first_seq: Option<u32>,
