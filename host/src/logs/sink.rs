@@ -4,7 +4,7 @@
 //! previous file, `.2` the one before, and the oldest beyond `keep` is deleted.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::entry::EntryRef;
@@ -19,13 +19,18 @@ pub const SINK_FILE: &str = "all-clients.log";
 #[derive(Debug)]
 pub struct FileSink {
     path: PathBuf,
-    out: BufWriter<File>,
+    file: File,
+    /// Bytes in the current file.
     written: u64,
     max_bytes: u64,
     keep: usize,
-    /// The line being written, reused so a record costs no allocation.
-    line: Vec<u8>,
+    /// Lines not yet written to the file; lines are written straight into it, so a record
+    /// costs no allocation and no copy before the write.
+    pending: Vec<u8>,
 }
+
+/// Pending bytes at which the sink writes to the file in the middle of an append.
+const WRITE_AT: usize = 64 * 1024;
 
 impl FileSink {
     /// Opens (creating) `logs/all-clients.log` under `data_dir`, rotating past `max_bytes` and
@@ -38,11 +43,11 @@ impl FileSink {
         let written = file.metadata()?.len();
         Ok(Self {
             path,
-            out: BufWriter::with_capacity(64 * 1024, file),
+            file,
             written,
             max_bytes: max_bytes.max(1),
             keep,
-            line: Vec::with_capacity(512),
+            pending: Vec::with_capacity(WRITE_AT + 1024),
         })
     }
 
@@ -52,26 +57,40 @@ impl FileSink {
     }
 
     /// Appends `entries` (owned [`super::LogEntry`]s or records borrowed from a batch),
-    /// rotating first when the file is full. Flushed before returning, so a reader sees whole
+    /// rotating first when the file is full. Written before returning, so a reader sees whole
     /// lines.
     pub fn append<'e, E: Into<EntryRef<'e>>>(
         &mut self,
         entries: impl IntoIterator<Item = E>,
     ) -> std::io::Result<()> {
         for entry in entries {
-            if self.written >= self.max_bytes {
+            if self.written + self.pending.len() as u64 >= self.max_bytes {
+                self.write_pending()?;
                 self.rotate()?;
             }
-            self.line.clear();
-            write_line(&mut self.line, &entry.into());
-            self.out.write_all(&self.line)?;
-            self.written += self.line.len() as u64;
+            write_line(&mut self.pending, &entry.into());
+            if self.pending.len() >= WRITE_AT {
+                self.write_pending()?;
+            }
         }
-        self.out.flush()
+        self.write_pending()
+    }
+
+    /// Writes the pending lines to the file (dropping them if that fails, so a full disk does
+    /// not grow the buffer).
+    fn write_pending(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let result = self.file.write_all(&self.pending);
+        if result.is_ok() {
+            self.written += self.pending.len() as u64;
+        }
+        self.pending.clear();
+        result
     }
 
     fn rotate(&mut self) -> std::io::Result<()> {
-        self.out.flush()?;
         let numbered = |n: usize| self.path.with_extension(format!("log.{n}"));
         if self.keep == 0 {
             std::fs::remove_file(&self.path)?;
@@ -85,11 +104,10 @@ impl FileSink {
             }
             std::fs::rename(&self.path, numbered(1))?;
         }
-        let file = OpenOptions::new()
+        self.file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.path)?;
-        self.out = BufWriter::with_capacity(64 * 1024, file);
         self.written = 0;
         Ok(())
     }
