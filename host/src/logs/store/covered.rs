@@ -9,10 +9,16 @@ use rusqlite::{Transaction, params};
 
 use super::ranges::{Merged, SeqRanges};
 
+/// `(client, boot)` pairs kept in memory before the cache starts over (each is reloaded from
+/// the table when it sends again), so years of device boots do not grow the server.
+const MAX_CACHED: usize = 100_000;
+
 /// Ranges by client, then boot.
 #[derive(Debug, Default)]
 pub(super) struct Covered {
     clients: HashMap<String, HashMap<u32, SeqRanges>>,
+    /// Pairs cached.
+    cached: usize,
 }
 
 impl Covered {
@@ -23,6 +29,9 @@ impl Covered {
         client: &str,
         boot: u32,
     ) -> Result<&mut SeqRanges, rusqlite::Error> {
+        if self.cached >= MAX_CACHED {
+            self.clear();
+        }
         if !self.clients.contains_key(client) {
             self.clients.insert(client.to_owned(), HashMap::new());
         }
@@ -36,6 +45,7 @@ impl Covered {
                 let pairs = stmt
                     .query_map(params![client, boot], |row| Ok((row.get(0)?, row.get(1)?)))?
                     .collect::<Result<Vec<(u32, u32)>, _>>()?;
+                self.cached += 1;
                 Ok(slot.insert(SeqRanges::from_pairs(pairs)))
             }
         }
@@ -44,6 +54,7 @@ impl Covered {
     /// Forgets everything (after a rolled-back transaction); reloaded on next use.
     pub(super) fn clear(&mut self) {
         self.clients.clear();
+        self.cached = 0;
     }
 }
 
