@@ -338,9 +338,15 @@ impl<'a> DecodedBatch<'a> {
     /// Walks every record once, so a server can refuse a malformed batch as a whole before
     /// storing any of it.
     pub fn validate(&self) -> Result<(), BatchError> {
+        self.validate_each(|_| ())
+    }
+
+    /// [`validate`](DecodedBatch::validate), handing each record to `seen` on the way, so a
+    /// server can check a batch and index it in one pass.
+    pub fn validate_each(&self, mut seen: impl FnMut(&Record<'a>)) -> Result<(), BatchError> {
         let mut records = self.records();
         for r in records.by_ref() {
-            r?;
+            seen(&r?);
         }
         if records.reader.bytes.is_empty() {
             Ok(())

@@ -1,12 +1,14 @@
-//! Turning what clients send into batches for the store: the compact `telemetry/log-batch` payload of
-//! native clients and the single `telemetry/log-msg` map of sente-lite clients.
+//! Reading what clients send before it goes to the store: why a payload is refused, and the
+//! single `telemetry/log-msg` map of sente-lite clients turned into an owned record. (The
+//! compact `telemetry/log-batch` payload of native clients is checked by
+//! [`WireBatch::checked`](super::WireBatch::checked) and stored as it came.)
 
 use sentelite_core::frame::PayloadBuf;
-use sentelite_core::log::{BatchError, Level, Record, decode_batch};
+use sentelite_core::log::{BatchError, Level};
 
-use super::entry::{GapEntry, LogEntry};
+use super::entry::LogEntry;
 use super::store::IngestBatch;
-use crate::translate::{cbor_to_json, payload_to_json};
+use crate::translate::payload_to_json;
 
 /// Who sent a batch.
 #[derive(Debug, Clone)]
@@ -31,72 +33,6 @@ pub enum IngestError {
     /// A `telemetry/log-msg` payload is not a map with the expected keys.
     #[error("log message: {0}")]
     Message(String),
-}
-
-/// Decodes a `telemetry/log-batch` payload in full (a malformed batch is refused as a whole, nothing of
-/// it stored).
-pub fn batch_from_payload(
-    from: &Sender<'_>,
-    payload: &PayloadBuf,
-    received_ms: u64,
-) -> Result<IngestBatch, IngestError> {
-    let PayloadBuf::Bytes(bytes) = payload else {
-        return Err(IngestError::NotBytes);
-    };
-    let batch = decode_batch(bytes)?;
-    batch.validate()?;
-    let records = batch
-        .records()
-        .map(|r| r.map(|r| entry_from_record(from, &r, received_ms)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let gap = batch.gap.map(|g| GapEntry {
-        client_id: from.client_id.to_owned(),
-        boot_id: from.boot_id,
-        count: g.count,
-        by_level: g.by_level,
-        first_seq: g.first_seq,
-        last_seq: g.last_seq,
-        first_time_ms: g.first_time_ms,
-        last_time_ms: g.last_time_ms,
-        received_ms,
-    });
-    Ok(IngestBatch {
-        client_id: from.client_id.to_owned(),
-        bytes: bytes.len() as u64,
-        received_ms,
-        records,
-        gap,
-    })
-}
-
-fn entry_from_record(from: &Sender<'_>, r: &Record<'_>, received_ms: u64) -> LogEntry {
-    LogEntry {
-        client_id: from.client_id.to_owned(),
-        boot_id: from.boot_id,
-        seq: Some(r.seq),
-        uid: from.uid.to_owned(),
-        time_ms: r.time_ms,
-        received_ms,
-        level: r.level.name().to_owned(),
-        ns: r.namespace.to_owned(),
-        id: r.id.map(str::to_owned),
-        message: r.message.to_owned(),
-        data: structured(r.data),
-    }
-}
-
-/// The record's data as JSON. Data that is not valid CBOR is kept, base64-encoded, rather than
-/// refusing the record over it.
-fn structured(data: &[u8]) -> serde_json::Value {
-    if data.is_empty() {
-        return serde_json::Value::Null;
-    }
-    cbor_to_json(data).unwrap_or_else(|_| {
-        use base64::Engine;
-        serde_json::json!({
-            "undecoded-cbor": base64::engine::general_purpose::STANDARD.encode(data)
-        })
-    })
 }
 
 /// Reads sente-lite's single-record shape, `{:ns :level :id :data :timestamp}` (plus an

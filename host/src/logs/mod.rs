@@ -12,7 +12,8 @@
 //! |---|---|
 //! | [`entry`] | stored record, gap and per-client counter types |
 //! | [`http`] | `/api/logs`, `/api/logs/tail`, `/api/logs/clients` |
-//! | [`ingest`] | payloads → batches for the store |
+//! | [`ingest`] | checking payloads before they go to the store |
+//! | `line` | a record's JSON line, written from borrowed fields |
 //! | [`store`] | the SQLite store: insert with dedup, query, counters, retention |
 //! | [`query`] | the filters shared by CLI, HTTP and tail |
 //! | [`sink`] | the rotating JSON-lines file |
@@ -21,6 +22,7 @@
 pub mod entry;
 pub mod http;
 pub mod ingest;
+mod line;
 pub mod query;
 pub mod settings;
 pub mod sink;
@@ -36,17 +38,17 @@ use sentelite_core::frame::PayloadBuf;
 use sentelite_core::log::BATCH_EVENT;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-pub use entry::{ClientCounters, GapEntry, LogEntry};
+pub use entry::{ClientCounters, Data, EntryRef, GapEntry, LogEntry, Origin};
 pub use ingest::IngestError;
 pub use query::LogQuery;
 pub use settings::LogsSettings;
-pub use store::{IngestBatch, LogStore, StoreError, Stored};
+pub use store::{Incoming, IngestBatch, LogStore, StoreError, Stored, WireBatch};
 
 use crate::handler::{EventContext, RequestContext, Responder};
 use crate::registry::lock;
 use crate::server::ServerBuilder;
 use ingest::Sender;
-use writer::{Job, Writer, unix_millis};
+use writer::{Batch, Job, Writer, unix_millis};
 
 /// The event of sente-lite's single-record log message.
 pub const LOG_MSG_EVENT: &str = "telemetry/log-msg";
@@ -131,8 +133,18 @@ impl LogService {
         })
     }
 
-    /// Stores a batch; resolves once it is committed (or failed).
+    /// Stores owned records; resolves once they are committed (or failed).
     pub async fn ingest(&self, batch: IngestBatch) -> Result<Stored, LogsError> {
+        self.store(Batch::Entries(batch)).await
+    }
+
+    /// Stores a checked `telemetry/log-batch` payload; resolves once it is committed (or
+    /// failed).
+    pub async fn ingest_wire(&self, batch: WireBatch) -> Result<Stored, LogsError> {
+        self.store(Batch::Wire(batch)).await
+    }
+
+    async fn store(&self, batch: Batch) -> Result<Stored, LogsError> {
         let (tx, rx) = oneshot::channel();
         self.jobs
             .send(Job::Ingest(batch, tx))
@@ -208,8 +220,18 @@ fn sender<'a>(
 
 async fn on_batch(logs: &LogService, ctx: RequestContext, responder: Responder) {
     let now = unix_millis();
-    let from = sender(&ctx.server, ctx.connection_id, &ctx.client_id, &ctx.uid);
-    let batch = match ingest::batch_from_payload(&from, &ctx.payload, now) {
+    let boot_id = ctx
+        .server
+        .connection(ctx.connection_id)
+        .map_or(0, |c| c.boot_id);
+    let checked = match ctx.payload {
+        PayloadBuf::Bytes(payload) => {
+            WireBatch::checked(ctx.client_id.clone(), ctx.uid, boot_id, now, payload)
+                .map_err(IngestError::from)
+        }
+        _ => Err(IngestError::NotBytes),
+    };
+    let batch = match checked {
         Ok(batch) => batch,
         Err(e) => {
             logs.refused(&ctx.client_id, now);
@@ -218,7 +240,7 @@ async fn on_batch(logs: &LogService, ctx: RequestContext, responder: Responder) 
             return;
         }
     };
-    match logs.ingest(batch).await {
+    match logs.ingest_wire(batch).await {
         Ok(_) => {
             let _ = responder.end(Status::OK, PayloadBuf::Empty).await;
         }

@@ -4,10 +4,11 @@
 //! previous file, `.2` the one before, and the oldest beyond `keep` is deleted.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::entry::LogEntry;
+use super::entry::EntryRef;
+use super::line::write_line;
 
 /// Folder of the file inside the data dir.
 pub const SINK_DIR: &str = "logs";
@@ -18,11 +19,18 @@ pub const SINK_FILE: &str = "all-clients.log";
 #[derive(Debug)]
 pub struct FileSink {
     path: PathBuf,
-    out: BufWriter<File>,
+    file: File,
+    /// Bytes in the current file.
     written: u64,
     max_bytes: u64,
     keep: usize,
+    /// Lines not yet written to the file; lines are written straight into it, so a record
+    /// costs no allocation and no copy before the write.
+    pending: Vec<u8>,
 }
+
+/// Pending bytes at which the sink writes to the file in the middle of an append.
+const WRITE_AT: usize = 64 * 1024;
 
 impl FileSink {
     /// Opens (creating) `logs/all-clients.log` under `data_dir`, rotating past `max_bytes` and
@@ -35,10 +43,11 @@ impl FileSink {
         let written = file.metadata()?.len();
         Ok(Self {
             path,
-            out: BufWriter::new(file),
+            file,
             written,
             max_bytes: max_bytes.max(1),
             keep,
+            pending: Vec::with_capacity(WRITE_AT + 1024),
         })
     }
 
@@ -47,26 +56,41 @@ impl FileSink {
         &self.path
     }
 
-    /// Appends `entries`, rotating first when the file is full. Flushed before returning, so
-    /// a reader sees whole lines.
-    pub fn append<'e>(
+    /// Appends `entries` (owned [`super::LogEntry`]s or records borrowed from a batch),
+    /// rotating first when the file is full. Written before returning, so a reader sees whole
+    /// lines.
+    pub fn append<'e, E: Into<EntryRef<'e>>>(
         &mut self,
-        entries: impl IntoIterator<Item = &'e LogEntry>,
+        entries: impl IntoIterator<Item = E>,
     ) -> std::io::Result<()> {
         for entry in entries {
-            if self.written >= self.max_bytes {
+            if self.written + self.pending.len() as u64 >= self.max_bytes {
+                self.write_pending()?;
                 self.rotate()?;
             }
-            let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
-            line.push(b'\n');
-            self.out.write_all(&line)?;
-            self.written += line.len() as u64;
+            write_line(&mut self.pending, &entry.into());
+            if self.pending.len() >= WRITE_AT {
+                self.write_pending()?;
+            }
         }
-        self.out.flush()
+        self.write_pending()
+    }
+
+    /// Writes the pending lines to the file (dropping them if that fails, so a full disk does
+    /// not grow the buffer).
+    fn write_pending(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let result = self.file.write_all(&self.pending);
+        if result.is_ok() {
+            self.written += self.pending.len() as u64;
+        }
+        self.pending.clear();
+        result
     }
 
     fn rotate(&mut self) -> std::io::Result<()> {
-        self.out.flush()?;
         let numbered = |n: usize| self.path.with_extension(format!("log.{n}"));
         if self.keep == 0 {
             std::fs::remove_file(&self.path)?;
@@ -80,11 +104,10 @@ impl FileSink {
             }
             std::fs::rename(&self.path, numbered(1))?;
         }
-        let file = OpenOptions::new()
+        self.file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.path)?;
-        self.out = BufWriter::new(file);
         self.written = 0;
         Ok(())
     }

@@ -1,17 +1,38 @@
 //! The embedded log store: one SQLite file in the data dir, in WAL mode so queries read while
-//! the ingest writes. Records are deduplicated on `(client, boot_id, seq)` by a unique index
-//! and gaps on `(client, boot_id, first_seq)`, so a batch sent again after a lost ack is
-//! stored once and its gap counted once. Writes come in groups of batches, one transaction
-//! per group.
+//! the ingest writes.
+//!
+//! One row per received batch, not per record: the row holds the batch in its compact wire
+//! form (the payload as the client sent it, or re-encoded with only the records that were new)
+//! beside index columns — client, boot, uid, first and last seq, first and last client time, a
+//! bit per level present, record count, received time. Queries select rows by those columns
+//! and decode and filter the records in Rust (`store/read.rs`), so ingest costs one row insert per
+//! batch whatever its size.
+//!
+//! Deduplication stays exact on `(client, boot_id, seq)`: the table `covered` holds, per
+//! client and boot, the ranges of sequence numbers already stored (`store/ranges.rs`), cached in
+//! memory as they are first needed. A batch sent again after a lost ack, or its records
+//! regrouped into other batches after a reconnect, stores only the records no range covers.
+//! Gaps are deduplicated on `(client, boot_id, first_seq)`. Writes come in groups of
+//! batches, one transaction per group.
 
+mod covered;
+mod ranges;
+mod read;
+mod rows;
+
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
-use sentelite_core::log::Level;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use sentelite_core::log::{BatchError, Gap, Level, Record, decode_batch};
 
 use super::entry::{ClientCounters, GapEntry, LogEntry};
-use super::query::{LogQuery, QueryError};
+use super::query::QueryError;
+use crate::translate::json_to_cbor;
+use covered::Covered;
+use rows::{RowIndex, encode_records};
 
 /// File name of the store inside the data dir.
 pub const STORE_FILE: &str = "logs.sqlite";
@@ -30,9 +51,14 @@ pub enum StoreError {
     /// The query is invalid.
     #[error(transparent)]
     Query(#[from] QueryError),
+    /// A batch given to the store does not decode.
+    #[error(transparent)]
+    Batch(#[from] BatchError),
 }
 
-/// One batch to store, as received from one client.
+/// Records to store as owned entries: sente-lite's single records, and callers that build
+/// records themselves. Consecutive records with the same client, boot, uid, arrival time and
+/// kind of sequence number share a row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IngestBatch {
     /// The sender.
@@ -45,6 +71,88 @@ pub struct IngestBatch {
     pub records: Vec<LogEntry>,
     /// Its gap, if any.
     pub gap: Option<GapEntry>,
+}
+
+/// A `telemetry/log-batch` payload as a client sent it, checked, stored without building its
+/// records. Made by [`WireBatch::checked`] only, so it always decodes.
+#[derive(Debug, Clone)]
+pub struct WireBatch {
+    client_id: Arc<str>,
+    uid: Arc<str>,
+    boot_id: u32,
+    received_ms: u64,
+    payload: Vec<u8>,
+    /// What the row's index columns and the dedup need, noted while checking.
+    index: RowIndex,
+    run: Run,
+    gap: Option<Gap>,
+}
+
+impl WireBatch {
+    /// Checks `payload` (the compact batch of [`sentelite_core::log::decode_batch`]) in full,
+    /// so a malformed batch is refused whole, and notes its index columns in the same pass.
+    pub fn checked(
+        client_id: Arc<str>,
+        uid: Arc<str>,
+        boot_id: u32,
+        received_ms: u64,
+        payload: Vec<u8>,
+    ) -> Result<Self, BatchError> {
+        let mut index = RowIndex::default();
+        let mut run = Run::default();
+        let gap = {
+            let decoded = decode_batch(&payload)?;
+            decoded.validate_each(|r| {
+                index.add(r, true);
+                run.add(r.seq);
+            })?;
+            decoded.gap
+        };
+        Ok(Self {
+            client_id,
+            uid,
+            boot_id,
+            received_ms,
+            payload,
+            index,
+            run,
+            gap,
+        })
+    }
+
+    /// The sender.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The connection's uid.
+    pub fn uid(&self) -> &str {
+        &self.uid
+    }
+
+    /// The sender's boot.
+    pub fn boot_id(&self) -> u32 {
+        self.boot_id
+    }
+
+    /// When it arrived, Unix milliseconds.
+    pub fn received_ms(&self) -> u64 {
+        self.received_ms
+    }
+
+    /// The payload as received.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+}
+
+/// One batch for [`LogStore::insert_all`].
+#[derive(Debug, Clone, Copy)]
+pub enum Incoming<'a> {
+    /// As received on the wire.
+    Wire(&'a WireBatch),
+    /// As owned entries.
+    Entries(&'a IngestBatch),
 }
 
 /// What storing one batch did.
@@ -60,23 +168,42 @@ pub struct Stored {
     pub new_gap: bool,
 }
 
+impl Stored {
+    fn of(fresh: Vec<bool>) -> Self {
+        let stored = fresh.iter().filter(|&&f| f).count();
+        Self {
+            duplicates: fresh.len() - stored,
+            stored,
+            fresh,
+            new_gap: false,
+        }
+    }
+}
+
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS logs (
+CREATE TABLE IF NOT EXISTS batches (
     row INTEGER PRIMARY KEY,
     client_id TEXT NOT NULL,
     boot_id INTEGER NOT NULL,
-    seq INTEGER,
     uid TEXT NOT NULL,
-    time_ms INTEGER NOT NULL,
+    first_seq INTEGER,
+    last_seq INTEGER,
+    first_time_ms INTEGER NOT NULL,
+    last_time_ms INTEGER NOT NULL,
     received_ms INTEGER NOT NULL,
-    level INTEGER NOT NULL,
-    ns TEXT NOT NULL,
-    event_id TEXT,
-    message TEXT NOT NULL,
-    data TEXT
+    levels INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    body BLOB NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS logs_record ON logs (client_id, boot_id, seq);
-CREATE INDEX IF NOT EXISTS logs_received ON logs (received_ms);
+CREATE INDEX IF NOT EXISTS batches_client ON batches (client_id);
+CREATE INDEX IF NOT EXISTS batches_received ON batches (received_ms);
+CREATE TABLE IF NOT EXISTS covered (
+    client_id TEXT NOT NULL,
+    boot_id INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    PRIMARY KEY (client_id, boot_id, first_seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS gaps (
     client_id TEXT NOT NULL,
     boot_id INTEGER NOT NULL,
@@ -105,6 +232,8 @@ CREATE TABLE IF NOT EXISTS clients (
 pub struct LogStore {
     conn: Connection,
     path: PathBuf,
+    /// Sequence ranges stored per client and boot, for the writer's deduplication.
+    covered: Covered,
 }
 
 impl std::fmt::Debug for LogStore {
@@ -113,6 +242,17 @@ impl std::fmt::Debug for LogStore {
             .field("path", &self.path)
             .finish()
     }
+}
+
+/// Per-client counter increments of one transaction.
+#[derive(Debug, Default)]
+struct Counts {
+    records: u64,
+    duplicates: u64,
+    gaps: u64,
+    dropped: u64,
+    bytes: u64,
+    last_seen_ms: u64,
 }
 
 impl LogStore {
@@ -131,7 +271,11 @@ impl LogStore {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
-        Ok(Self { conn, path })
+        Ok(Self {
+            conn,
+            path,
+            covered: Covered::default(),
+        })
     }
 
     /// The database file.
@@ -146,8 +290,24 @@ impl LogStore {
         }
     }
 
-    /// Stores `batches` in one transaction; one outcome per batch, in order.
+    /// Stores `batches` of owned entries in one transaction; one outcome per batch, in order.
     pub fn insert(&mut self, batches: &[IngestBatch]) -> Result<Vec<Stored>, StoreError> {
+        let incoming: Vec<Incoming<'_>> = batches.iter().map(Incoming::Entries).collect();
+        self.insert_all(&incoming)
+    }
+
+    /// Stores `batches` in one transaction; one outcome per batch, in order. Nothing is
+    /// stored when it fails.
+    pub fn insert_all(&mut self, batches: &[Incoming<'_>]) -> Result<Vec<Stored>, StoreError> {
+        let result = self.try_insert(batches);
+        if result.is_err() {
+            // The transaction rolled back: forget ranges it may have added.
+            self.covered.clear();
+        }
+        result
+    }
+
+    fn try_insert(&mut self, batches: &[Incoming<'_>]) -> Result<Vec<Stored>, StoreError> {
         let path = self.path.clone();
         let fail = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -155,21 +315,56 @@ impl LogStore {
         };
         let tx = self.conn.transaction().map_err(fail)?;
         let mut outcomes = Vec::with_capacity(batches.len());
+        let mut counts: HashMap<&str, Counts> = HashMap::new();
+        for &batch in batches {
+            let (client, bytes, received_ms, gap, mut outcome) = match batch {
+                Incoming::Wire(w) => {
+                    let gap = w.gap.map(|g| GapEntry {
+                        client_id: w.client_id.to_string(),
+                        boot_id: w.boot_id,
+                        count: g.count,
+                        by_level: g.by_level,
+                        first_seq: g.first_seq,
+                        last_seq: g.last_seq,
+                        first_time_ms: g.first_time_ms,
+                        last_time_ms: g.last_time_ms,
+                        received_ms: w.received_ms,
+                    });
+                    let outcome = store_wire(&tx, &mut self.covered, w, &path)?;
+                    (
+                        &*w.client_id,
+                        w.payload.len() as u64,
+                        w.received_ms,
+                        gap,
+                        outcome,
+                    )
+                }
+                Incoming::Entries(b) => {
+                    let outcome = store_entries(&tx, &mut self.covered, b).map_err(fail)?;
+                    (
+                        b.client_id.as_str(),
+                        b.bytes,
+                        b.received_ms,
+                        b.gap.clone(),
+                        outcome,
+                    )
+                }
+            };
+            let c = counts.entry(client).or_default();
+            if let Some(g) = &gap {
+                outcome.new_gap = insert_gap(&tx, g).map_err(fail)?;
+                if outcome.new_gap {
+                    c.gaps += 1;
+                    c.dropped += u64::from(g.count);
+                }
+            }
+            c.records += outcome.stored as u64;
+            c.duplicates += outcome.duplicates as u64;
+            c.bytes += bytes;
+            c.last_seen_ms = c.last_seen_ms.max(received_ms);
+            outcomes.push(outcome);
+        }
         {
-            let mut record = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO logs (client_id, boot_id, seq, uid, time_ms, \
-                     received_ms, level, ns, event_id, message, data) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )
-                .map_err(fail)?;
-            let mut gap = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO gaps (client_id, boot_id, first_seq, last_seq, count, \
-                     by_level, first_time_ms, last_time_ms, received_ms) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
-                .map_err(fail)?;
             let mut counters = tx
                 .prepare_cached(
                     "INSERT INTO clients (client_id, records, duplicates, gaps, dropped, bytes, \
@@ -179,66 +374,18 @@ impl LogStore {
                      bytes = bytes + ?6, last_seen_ms = max(last_seen_ms, ?7)",
                 )
                 .map_err(fail)?;
-            for batch in batches {
-                let mut outcome = Stored::default();
-                for r in &batch.records {
-                    let level = Level::from_name(&r.level).map_or(0, |l| l as u8);
-                    let data = (!r.data.is_null()).then(|| r.data.to_string());
-                    let n = record
-                        .execute(params![
-                            r.client_id,
-                            r.boot_id,
-                            r.seq,
-                            r.uid,
-                            r.time_ms as i64,
-                            r.received_ms as i64,
-                            level,
-                            r.ns,
-                            r.id,
-                            r.message,
-                            data
-                        ])
-                        .map_err(fail)?;
-                    outcome.fresh.push(n == 1);
-                    if n == 1 {
-                        outcome.stored += 1;
-                    } else {
-                        outcome.duplicates += 1;
-                    }
-                }
-                let mut dropped = 0u64;
-                if let Some(g) = &batch.gap {
-                    let by_level = serde_json::to_string(&g.by_level).unwrap_or_default();
-                    let n = gap
-                        .execute(params![
-                            g.client_id,
-                            g.boot_id,
-                            g.first_seq,
-                            g.last_seq,
-                            g.count,
-                            by_level,
-                            g.first_time_ms as i64,
-                            g.last_time_ms as i64,
-                            g.received_ms as i64
-                        ])
-                        .map_err(fail)?;
-                    outcome.new_gap = n == 1;
-                    if outcome.new_gap {
-                        dropped = u64::from(g.count);
-                    }
-                }
+            for (client, c) in &counts {
                 counters
                     .execute(params![
-                        batch.client_id,
-                        outcome.stored as i64,
-                        outcome.duplicates as i64,
-                        i64::from(outcome.new_gap),
-                        dropped as i64,
-                        batch.bytes as i64,
-                        batch.received_ms as i64
+                        client,
+                        c.records as i64,
+                        c.duplicates as i64,
+                        c.gaps as i64,
+                        c.dropped as i64,
+                        c.bytes as i64,
+                        c.last_seen_ms as i64
                     ])
                     .map_err(fail)?;
-                outcomes.push(outcome);
             }
         }
         tx.commit().map_err(fail)?;
@@ -255,55 +402,6 @@ impl LogStore {
                 params![client_id, received_ms as i64],
             )
             .map(drop)
-            .map_err(|e| self.err(e))
-    }
-
-    /// The newest records matching `query`, oldest first.
-    pub fn query(&self, query: &LogQuery) -> Result<Vec<LogEntry>, StoreError> {
-        let (filter, args) = where_clause(query)?;
-        let sql = format!(
-            "SELECT client_id, boot_id, seq, uid, time_ms, received_ms, level, ns, event_id, \
-             message, data FROM logs {filter} ORDER BY row DESC LIMIT {}",
-            query.effective_limit()
-        );
-        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args.iter()), |row| {
-                let level: u8 = row.get(6)?;
-                let data: Option<String> = row.get(10)?;
-                Ok(LogEntry {
-                    client_id: row.get(0)?,
-                    boot_id: row.get(1)?,
-                    seq: row.get(2)?,
-                    uid: row.get(3)?,
-                    time_ms: row.get::<_, i64>(4)? as u64,
-                    received_ms: row.get::<_, i64>(5)? as u64,
-                    level: Level::from_u8(level).map_or("?", Level::name).to_owned(),
-                    ns: row.get(7)?,
-                    id: row.get(8)?,
-                    message: row.get(9)?,
-                    data: data
-                        .and_then(|d| serde_json::from_str(&d).ok())
-                        .unwrap_or(serde_json::Value::Null),
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        let mut out = rows
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.err(e))?;
-        out.reverse();
-        Ok(out)
-    }
-
-    /// How many records match `query` (its limit ignored).
-    pub fn count(&self, query: &LogQuery) -> Result<u64, StoreError> {
-        let (filter, args) = where_clause(query)?;
-        let sql = format!("SELECT count(*) FROM logs {filter}");
-        self.conn
-            .query_row(&sql, rusqlite::params_from_iter(args.iter()), |row| {
-                row.get::<_, i64>(0)
-            })
-            .map(|n| n as u64)
             .map_err(|e| self.err(e))
     }
 
@@ -363,7 +461,9 @@ impl LogStore {
     }
 
     /// Deletes records received before `older_than_ms` and, beyond `max_records`, the oldest
-    /// ones. Returns how many went.
+    /// ones, a whole stored batch at a time (so up to one batch more than `max_records` may
+    /// stay). Returns how many records went. The covered sequence ranges stay, so a late
+    /// resend of deleted records is still recognised as a duplicate.
     pub fn retain(
         &mut self,
         older_than_ms: Option<u64>,
@@ -372,67 +472,268 @@ impl LogStore {
         let mut removed = 0;
         if let Some(cutoff) = older_than_ms {
             removed += self
-                .conn
-                .execute(
-                    "DELETE FROM logs WHERE received_ms < ?1",
-                    params![cutoff as i64],
-                )
+                .delete_rows("received_ms < ?1", cutoff as i64)
                 .map_err(|e| self.err(e))?;
         }
         if let Some(max) = max_records {
-            let newest_kept: Option<i64> = self
+            // The oldest row that still fits within `max` records, counting from the newest.
+            let first_kept: Option<i64> = self
                 .conn
                 .query_row(
-                    "SELECT row FROM logs ORDER BY row DESC LIMIT 1 OFFSET ?1",
-                    params![max.saturating_sub(1) as i64],
+                    "SELECT row FROM (SELECT row, sum(count) OVER (ORDER BY row DESC) AS kept \
+                     FROM batches) WHERE kept >= ?1 ORDER BY row DESC LIMIT 1",
+                    params![max.max(1) as i64],
                     |row| row.get(0),
                 )
                 .optional()
                 .map_err(|e| self.err(e))?;
-            if let Some(first_kept) = newest_kept {
+            if let Some(first_kept) = first_kept {
                 removed += self
-                    .conn
-                    .execute("DELETE FROM logs WHERE row < ?1", params![first_kept])
+                    .delete_rows("row < ?1", first_kept)
                     .map_err(|e| self.err(e))?;
             }
         }
         Ok(removed)
     }
+
+    /// Deletes the rows matching `condition` (one `?1` parameter); returns their records.
+    fn delete_rows(&mut self, condition: &str, arg: i64) -> Result<usize, rusqlite::Error> {
+        let tx = self.conn.transaction()?;
+        let records: i64 = tx.query_row(
+            &format!("SELECT coalesce(sum(count), 0) FROM batches WHERE {condition}"),
+            params![arg],
+            |row| row.get(0),
+        )?;
+        tx.execute(
+            &format!("DELETE FROM batches WHERE {condition}"),
+            params![arg],
+        )?;
+        tx.commit()?;
+        Ok(records as usize)
+    }
 }
 
-/// The WHERE clause and its arguments for `query`'s filters.
-fn where_clause(query: &LogQuery) -> Result<(String, Vec<rusqlite::types::Value>), QueryError> {
-    use rusqlite::types::Value;
-    let mut parts = Vec::new();
-    let mut args: Vec<Value> = Vec::new();
-    if let Some(level) = query.min_level()? {
-        args.push(Value::Integer(level as i64));
-        parts.push(format!("level >= ?{}", args.len()));
+/// Inserts a gap unless it is known; true when it was new.
+fn insert_gap(tx: &Transaction<'_>, g: &GapEntry) -> Result<bool, rusqlite::Error> {
+    let by_level = serde_json::to_string(&g.by_level).unwrap_or_default();
+    let n = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO gaps (client_id, boot_id, first_seq, last_seq, count, \
+             by_level, first_time_ms, last_time_ms, received_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            g.client_id,
+            g.boot_id,
+            g.first_seq,
+            g.last_seq,
+            g.count,
+            by_level,
+            g.first_time_ms as i64,
+            g.last_time_ms as i64,
+            g.received_ms as i64
+        ])?;
+    Ok(n == 1)
+}
+
+/// Who a row's records came from.
+struct RowOrigin<'a> {
+    client_id: &'a str,
+    boot_id: u32,
+    uid: &'a str,
+    received_ms: u64,
+}
+
+fn insert_row(
+    tx: &Transaction<'_>,
+    origin: &RowOrigin<'_>,
+    index: &RowIndex,
+    body: &[u8],
+) -> Result<(), rusqlite::Error> {
+    tx.prepare_cached(
+        "INSERT INTO batches (client_id, boot_id, uid, first_seq, last_seq, first_time_ms, \
+         last_time_ms, received_ms, levels, count, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        origin.client_id,
+        origin.boot_id,
+        origin.uid,
+        index.first_seq,
+        index.last_seq,
+        index.first_time_ms as i64,
+        index.last_time_ms as i64,
+        origin.received_ms as i64,
+        index.levels,
+        index.count,
+        body
+    ])
+    .map(drop)
+}
+
+/// Stores the records of `w` that are new; the payload itself when all are.
+fn store_wire(
+    tx: &Transaction<'_>,
+    covered: &mut Covered,
+    w: &WireBatch,
+    path: &Path,
+) -> Result<Stored, StoreError> {
+    let index = &w.index;
+    if index.count == 0 {
+        return Ok(Stored::default());
     }
-    if let Some(client) = &query.client {
-        args.push(Value::Text(client.clone()));
-        parts.push(format!("client_id = ?{}", args.len()));
-    }
-    if let Some(id) = &query.id {
-        args.push(Value::Text(id.clone()));
-        parts.push(format!("event_id = ?{}", args.len()));
-    }
-    if let Some(since) = query.since_ms {
-        args.push(Value::Integer(since as i64));
-        parts.push(format!("received_ms >= ?{}", args.len()));
-    }
-    if let Some(until) = query.until_ms {
-        args.push(Value::Integer(until as i64));
-        parts.push(format!("received_ms < ?{}", args.len()));
-    }
-    if let Some(grep) = &query.grep {
-        args.push(Value::Text(grep.clone()));
-        parts.push(format!("instr(message, ?{}) > 0", args.len()));
-    }
-    let clause = if parts.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", parts.join(" AND "))
+    let origin = RowOrigin {
+        client_id: &w.client_id,
+        boot_id: w.boot_id,
+        uid: &w.uid,
+        received_ms: w.received_ms,
     };
-    Ok((clause, args))
+    let sql = |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let ranges = covered.of(tx, &w.client_id, w.boot_id).map_err(sql)?;
+    // The usual cases: a batch of consecutive records all new, or all stored already.
+    if let Some((first, last)) = w.run.consecutive() {
+        if ranges.disjoint(first, last) {
+            let merged = ranges.insert(first, last);
+            covered::persist(tx, &w.client_id, w.boot_id, &merged).map_err(sql)?;
+            insert_row(tx, &origin, index, &w.payload).map_err(sql)?;
+            return Ok(Stored::of(vec![true; index.count as usize]));
+        }
+        if ranges.covers(first, last) {
+            return Ok(Stored::of(vec![false; index.count as usize]));
+        }
+    }
+    // Partly new, or out of order: record by record; a seq twice in the batch counts once.
+    let decoded = decode_batch(&w.payload)?;
+    let mut fresh = Vec::with_capacity(index.count as usize);
+    for r in decoded.records() {
+        let seq = r?.seq;
+        let new = !ranges.contains(seq);
+        if new {
+            let merged = ranges.insert(seq, seq);
+            covered::persist(tx, &w.client_id, w.boot_id, &merged).map_err(sql)?;
+        }
+        fresh.push(new);
+    }
+    if fresh.iter().all(|&f| f) {
+        insert_row(tx, &origin, index, &w.payload).map_err(sql)?;
+    } else if fresh.iter().any(|&f| f) {
+        let records: Vec<Record<'_>> = decoded
+            .records()
+            .zip(&fresh)
+            .filter(|&(_, &new)| new)
+            .map(|(r, _)| r)
+            .collect::<Result<_, _>>()?;
+        let mut index = RowIndex::default();
+        for r in &records {
+            index.add(r, true);
+        }
+        let body = encode_records(&records, w.payload.len()).map_err(sql)?;
+        insert_row(tx, &origin, &index, &body).map_err(sql)?;
+    }
+    Ok(Stored::of(fresh))
+}
+
+/// Whether a batch's sequence numbers follow each other, and their span.
+#[derive(Debug, Clone, Default)]
+struct Run {
+    span: Option<(u32, u32)>,
+    broken: bool,
+}
+
+impl Run {
+    fn add(&mut self, seq: u32) {
+        self.span = match self.span {
+            None => Some((seq, seq)),
+            Some((first, last)) => {
+                if last.checked_add(1) != Some(seq) {
+                    self.broken = true;
+                }
+                Some((first, seq))
+            }
+        };
+    }
+
+    fn consecutive(&self) -> Option<(u32, u32)> {
+        self.span.filter(|_| !self.broken)
+    }
+}
+
+/// Stores the new records of an owned batch, one row per run of records from the same origin.
+fn store_entries(
+    tx: &Transaction<'_>,
+    covered: &mut Covered,
+    batch: &IngestBatch,
+) -> Result<Stored, rusqlite::Error> {
+    let mut fresh = Vec::with_capacity(batch.records.len());
+    for e in &batch.records {
+        let new = match e.seq {
+            None => true,
+            Some(seq) => {
+                let ranges = covered.of(tx, &e.client_id, e.boot_id)?;
+                let new = !ranges.contains(seq);
+                if new {
+                    let merged = ranges.insert(seq, seq);
+                    covered::persist(tx, &e.client_id, e.boot_id, &merged)?;
+                }
+                new
+            }
+        };
+        fresh.push(new);
+    }
+    let new: Vec<&LogEntry> = batch
+        .records
+        .iter()
+        .zip(&fresh)
+        .filter_map(|(e, &f)| f.then_some(e))
+        .collect();
+    let same_row = |a: &LogEntry, b: &LogEntry| {
+        a.client_id == b.client_id
+            && a.boot_id == b.boot_id
+            && a.uid == b.uid
+            && a.received_ms == b.received_ms
+            && a.seq.is_some() == b.seq.is_some()
+    };
+    for group in new.chunk_by(|a, b| same_row(a, b)) {
+        let data: Vec<Vec<u8>> = group
+            .iter()
+            .map(|e| {
+                if e.data.is_null() {
+                    Vec::new()
+                } else {
+                    json_to_cbor(&e.data)
+                }
+            })
+            .collect();
+        let with_seq = group[0].seq.is_some();
+        let records: Vec<Record<'_>> = group
+            .iter()
+            .zip(&data)
+            .enumerate()
+            .map(|(i, (e, data))| Record {
+                seq: e.seq.unwrap_or(i as u32),
+                time_ms: e.time_ms,
+                level: Level::from_name(&e.level).unwrap_or(Level::Trace),
+                namespace: &e.ns,
+                id: e.id.as_deref(),
+                message: &e.message,
+                data,
+            })
+            .collect();
+        let mut index = RowIndex::default();
+        for r in &records {
+            index.add(r, with_seq);
+        }
+        let body = encode_records(&records, 256)?;
+        let origin = RowOrigin {
+            client_id: &group[0].client_id,
+            boot_id: group[0].boot_id,
+            uid: &group[0].uid,
+            received_ms: group[0].received_ms,
+        };
+        insert_row(tx, &origin, &index, &body)?;
+    }
+    Ok(Stored::of(fresh))
 }

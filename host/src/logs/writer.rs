@@ -9,15 +9,34 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::entry::LogEntry;
+use sentelite_core::log::decode_batch;
+
+use super::entry::{EntryRef, LogEntry, Origin};
 use super::settings::LogsSettings;
 use super::sink::FileSink;
-use super::store::{IngestBatch, LogStore, StoreError, Stored};
+use super::store::{Incoming, IngestBatch, LogStore, StoreError, Stored, WireBatch};
+
+/// A batch for the writer, in either form.
+pub(crate) enum Batch {
+    /// A checked `telemetry/log-batch` payload.
+    Wire(WireBatch),
+    /// Owned records (`telemetry/log-msg`).
+    Entries(IngestBatch),
+}
+
+impl Batch {
+    fn incoming(&self) -> Incoming<'_> {
+        match self {
+            Batch::Wire(w) => Incoming::Wire(w),
+            Batch::Entries(b) => Incoming::Entries(b),
+        }
+    }
+}
 
 /// Work for the writer.
 pub(crate) enum Job {
     /// Store a batch and report the outcome.
-    Ingest(IngestBatch, oneshot::Sender<Result<Stored, String>>),
+    Ingest(Batch, oneshot::Sender<Result<Stored, String>>),
     /// Count a refused batch against its client.
     Refused { client_id: String, at_ms: u64 },
     /// Apply retention now.
@@ -92,29 +111,10 @@ impl Writer {
         if batches.is_empty() {
             return;
         }
-        match self.store.insert(&batches) {
+        let incoming: Vec<Incoming<'_>> = batches.iter().map(Batch::incoming).collect();
+        match self.store.insert_all(&incoming) {
             Ok(outcomes) => {
-                let fresh: Vec<&LogEntry> = batches
-                    .iter()
-                    .zip(&outcomes)
-                    .flat_map(|(b, o)| {
-                        b.records
-                            .iter()
-                            .zip(&o.fresh)
-                            .filter_map(|(r, &new)| new.then_some(r))
-                    })
-                    .collect();
-                if let Some(sink) = self.sink.as_mut()
-                    && let Err(e) = sink.append(fresh.iter().copied())
-                {
-                    tracing::warn!(error = %e, path = %sink.path().display(), "log file not written");
-                }
-                // No subscriber is the normal case: then nothing is copied.
-                if self.live.receiver_count() > 0 {
-                    for entry in fresh {
-                        let _ = self.live.send(Arc::new(entry.clone()));
-                    }
-                }
+                self.publish(&batches, &outcomes);
                 for (answer, outcome) in answers.into_iter().zip(outcomes) {
                     let _ = answer.send(Ok(outcome));
                 }
@@ -125,6 +125,59 @@ impl Writer {
                 for answer in answers {
                     let _ = answer.send(Err(message.clone()));
                 }
+            }
+        }
+    }
+
+    /// Hands the new records of stored `batches` to the file and to live subscribers,
+    /// borrowing them from the payloads.
+    fn publish(&mut self, batches: &[Batch], outcomes: &[Stored]) {
+        // No subscriber is the normal case: then no record is copied.
+        let live = self.live.receiver_count() > 0;
+        if self.sink.is_none() && !live {
+            return;
+        }
+        let mut fresh: Vec<EntryRef<'_>> = Vec::new();
+        for (batch, outcome) in batches.iter().zip(outcomes) {
+            if outcome.stored == 0 {
+                continue;
+            }
+            match batch {
+                Batch::Wire(w) => {
+                    let origin = Origin {
+                        client_id: w.client_id(),
+                        boot_id: w.boot_id(),
+                        uid: w.uid(),
+                        received_ms: w.received_ms(),
+                    };
+                    // A WireBatch was checked when made: it does decode.
+                    let Ok(decoded) = decode_batch(w.payload()) else {
+                        continue;
+                    };
+                    let records = decoded.records().map_while(Result::ok);
+                    for (r, &new) in records.zip(&outcome.fresh) {
+                        if new {
+                            fresh.push(EntryRef::of(&origin, &r, true));
+                        }
+                    }
+                }
+                Batch::Entries(b) => {
+                    for (e, &new) in b.records.iter().zip(&outcome.fresh) {
+                        if new {
+                            fresh.push(EntryRef::from(e));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(sink) = self.sink.as_mut()
+            && let Err(e) = sink.append(fresh.iter().copied())
+        {
+            tracing::warn!(error = %e, path = %sink.path().display(), "log file not written");
+        }
+        if live {
+            for entry in &fresh {
+                let _ = self.live.send(Arc::new(LogEntry::from_record(entry)));
             }
         }
     }

@@ -23,10 +23,10 @@ pub struct LogsArgs {
     #[arg(long, value_delimiter = ',', default_value = "16,256")]
     clients: Vec<usize>,
     /// Length of each measured window
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 3)]
     seconds: u64,
-    /// Windows per configuration; the median is printed
-    #[arg(long, default_value_t = 1)]
+    /// Windows per configuration; the median is printed with the range
+    #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Records per sentelite batch
     #[arg(long, default_value_t = 50)]
@@ -56,6 +56,31 @@ impl Measure {
     }
 }
 
+/// The windows of one configuration: the median by records per server CPU-second, and the
+/// range of that figure.
+struct Runs {
+    median: Measure,
+    min: f64,
+    max: f64,
+}
+
+impl Runs {
+    fn of(mut runs: Vec<Measure>) -> Runs {
+        runs.sort_by(|a, b| a.per_cpu_second().total_cmp(&b.per_cpu_second()));
+        Runs {
+            median: runs[runs.len() / 2],
+            min: runs[0].per_cpu_second(),
+            max: runs[runs.len() - 1].per_cpu_second(),
+        }
+    }
+}
+
+/// The server settings of each measured sentelite variant.
+const VARIANTS: [(&str, &str); 2] = [
+    ("sentelite", ""),
+    ("sentelite, file sink off", "[logs]\nfile = false\n"),
+];
+
 /// A typical device record: a namespace, an event id, a short message and a little data.
 fn record(time_ms: u64) -> NewRecord<'static> {
     NewRecord {
@@ -64,58 +89,74 @@ fn record(time_ms: u64) -> NewRecord<'static> {
         namespace: "my.app.sensor",
         id: Some("my.app.sensor/sampled"),
         message: "sample out of range",
-        data: &[0xa2, 0xd8, 0x27, 0x61, 0x6e, 0x19, 0x04, 0xd2],
+        // {:n 1234}
+        data: &[0xa1, 0xd8, 0x27, 0x61, 0x6e, 0x19, 0x04, 0xd2],
     }
 }
 
 pub async fn run(args: LogsArgs) -> Result<(), String> {
     let binary = serve::build_sentelite()?;
     let mosquitto = mqtt::mosquitto_path();
+    let runs = args.runs.max(1);
     println!(
-        "| clients | system | records acked/s | server CPU-s | records per server CPU-second | bytes/record | vs mosquitto QoS 1 |"
+        "Log ingest, {} s windows, median of {runs} (range in brackets), {} records per batch",
+        args.seconds, args.batch
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|");
+    println!();
+    println!(
+        "| clients | system | records acked/s | records per server CPU-second | bytes/record | vs mosquitto QoS 1 |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|");
     for &clients in &args.clients {
         let mut ours = Vec::new();
-        for _ in 0..args.runs.max(1) {
-            ours.push(sentelite_window(&binary, clients, args.seconds, args.batch).await?);
+        for (name, settings) in VARIANTS {
+            let mut windows = Vec::new();
+            for _ in 0..runs {
+                windows.push(
+                    sentelite_window(&binary, settings, clients, args.seconds, args.batch).await?,
+                );
+            }
+            ours.push((name, Runs::of(windows)));
         }
-        let ours = median(ours);
         let theirs = match &mosquitto {
             Some(path) => {
-                let payload = ours.bytes_per_record.round() as usize;
-                let mut runs = Vec::new();
-                for _ in 0..args.runs.max(1) {
-                    runs.push(mqtt::window(path, clients, args.seconds, payload).await?);
+                let payload = ours[0].1.median.bytes_per_record.round() as usize;
+                let mut windows = Vec::new();
+                for _ in 0..runs {
+                    windows.push(mqtt::window(path, clients, args.seconds, payload).await?);
                 }
-                Some(median(runs))
+                Some(Runs::of(windows))
             }
             None => None,
         };
-        let ratio = theirs.map_or("mosquitto not installed".to_owned(), |t| {
-            format!("{:.1}×", ours.per_cpu_second() / t.per_cpu_second())
-        });
-        print_row(clients, "sentelite", &ours, &ratio);
-        if let Some(t) = theirs {
-            print_row(clients, "mosquitto QoS 1", &t, "1.0×");
+        for (name, r) in &ours {
+            let ratio = theirs
+                .as_ref()
+                .map_or("mosquitto not installed".to_owned(), |t| {
+                    format!(
+                        "{:.1}×",
+                        r.median.per_cpu_second() / t.median.per_cpu_second()
+                    )
+                });
+            print_row(clients, name, r, &ratio);
+        }
+        if let Some(t) = &theirs {
+            print_row(clients, "mosquitto QoS 1", t, "1.0×");
         }
     }
     Ok(())
 }
 
-fn print_row(clients: usize, system: &str, m: &Measure, ratio: &str) {
+fn print_row(clients: usize, system: &str, r: &Runs, ratio: &str) {
+    let m = &r.median;
     println!(
-        "| {clients} | {system} | {:.0} | {:.2} | {:.0} | {:.1} | {ratio} |",
+        "| {clients} | {system} | {:.0} | {:.0} [{:.0}–{:.0}] | {:.1} | {ratio} |",
         m.per_second(),
-        m.server_cpu.as_secs_f64(),
         m.per_cpu_second(),
+        r.min,
+        r.max,
         m.bytes_per_record,
     );
-}
-
-fn median(mut runs: Vec<Measure>) -> Measure {
-    runs.sort_by(|a, b| a.per_cpu_second().total_cmp(&b.per_cpu_second()));
-    runs[runs.len() / 2]
 }
 
 /// A fresh data directory under the system temp dir.
@@ -133,12 +174,13 @@ fn data_dir(tag: &str) -> PathBuf {
 
 async fn sentelite_window(
     binary: &std::path::Path,
+    settings: &str,
     clients: usize,
     seconds: u64,
     batch: usize,
 ) -> Result<Measure, String> {
     let dir = data_dir("logs");
-    let server = serve::start(binary, &dir)?;
+    let server = serve::start(binary, &dir, settings)?;
     let url = format!("ws://{}/ws", server.addr);
     let mut handles = Vec::new();
     for i in 0..clients {
@@ -208,6 +250,15 @@ async fn sentelite_window(
     let elapsed = start.elapsed();
     let server_cpu = cpu_time(server.pid()).map_err(|e| e.to_string())? - cpu_before;
     drop(server);
+    // The file, when on, holds the records' data as JSON (not the undecodable fallback).
+    if let Ok(file) = std::fs::read_to_string(dir.join("logs/all-clients.log"))
+        && !file
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains(r#""data":{"n":1234}"#))
+    {
+        return Err("the log file does not hold the records' data".into());
+    }
     let records = acked.load(Ordering::Relaxed);
     let stored = LogStore::open(&dir)
         .and_then(|s| s.count(&LogQuery::default()))

@@ -2,7 +2,7 @@
 //! as markdown tables. The machine is shared and noisy: read the ratios.
 //!
 //! ```text
-//! cargo run --release -p sentelite-bench -- logs [--clients 16,256] [--seconds 5] [--runs 3]
+//! cargo run --release -p sentelite-bench -- logs [--clients 16,256] [--seconds 3] [--runs 3]
 //! ```
 //!
 //! `logs`: log records acknowledged and stored per CPU-second of the server, for

@@ -23,12 +23,14 @@ pub fn mosquitto_path() -> Option<PathBuf> {
     .find(|p| p.exists())
 }
 
-struct Broker(Child);
+/// A running mosquitto and its settings file, both gone on drop.
+struct Broker(Child, PathBuf);
 
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        let _ = std::fs::remove_file(&self.1);
     }
 }
 
@@ -50,7 +52,7 @@ fn start(binary: &Path) -> Result<(Broker, u16), String> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("start mosquitto: {e}"))?;
-    let broker = Broker(child);
+    let broker = Broker(child, conf);
     let ready = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > ready {

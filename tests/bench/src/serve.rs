@@ -52,10 +52,16 @@ pub fn build_sentelite() -> Result<PathBuf, String> {
     Ok(target_dir.join("release/sentelite"))
 }
 
-/// Starts `sentelite serve` on an ephemeral loopback port with `data_dir`.
-pub fn start(binary: &Path, data_dir: &Path) -> Result<Served, String> {
+/// Starts `sentelite serve` on an ephemeral loopback port with `data_dir`; `settings` is the
+/// text of a TOML settings file written into that directory (empty for the defaults).
+pub fn start(binary: &Path, data_dir: &Path, settings: &str) -> Result<Served, String> {
+    std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
+    let config = data_dir.join("bench-settings.toml");
+    std::fs::write(&config, settings).map_err(|e| e.to_string())?;
     let mut child = Command::new(binary)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
         .arg(data_dir)
         .env("SENTELITE_LOG", "warn")
         .stdout(Stdio::piped())
