@@ -226,15 +226,22 @@ fn records_deleted_by_retention_stay_known() {
             wire("pump", &(10..20).collect::<Vec<_>>(), None),
         ],
     );
-    // Whole batches go: 10 records kept of a limit of 5.
-    assert_eq!(store.retain(None, Some(5)).unwrap(), 10);
-    assert_eq!(seqs(&store), (10..20).collect::<Vec<_>>());
+    // The older batch goes whole and the newer one loses its five oldest records: exactly
+    // the limit stays, the newest records.
+    assert_eq!(store.retain(None, Some(5)).unwrap(), 15);
+    assert_eq!(seqs(&store), (15..20).collect::<Vec<_>>());
+    assert_eq!(store.count(&LogQuery::default()).unwrap(), 5);
+    assert_eq!(
+        store.retain(None, Some(5)).unwrap(),
+        0,
+        "nothing more to trim"
+    );
     let outcomes = store_all(
         &mut store,
         &[wire("pump", &(0..10).collect::<Vec<_>>(), None)],
     );
     assert_eq!(counts(&outcomes), vec![(0, 10)]);
-    assert_eq!(store.retain(Some(5_001), None).unwrap(), 10);
+    assert_eq!(store.retain(Some(5_001), None).unwrap(), 5);
     assert_eq!(store.count(&LogQuery::default()).unwrap(), 0);
 }
 

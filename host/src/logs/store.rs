@@ -460,9 +460,9 @@ impl LogStore {
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
-    /// Deletes records received before `older_than_ms` and, beyond `max_records`, the oldest
-    /// ones, a whole stored batch at a time (so up to one batch more than `max_records` may
-    /// stay). Returns how many records went. The covered sequence ranges stay, so a late
+    /// Deletes records received before `older_than_ms` (whole stored batches) and, beyond
+    /// `max_records`, the oldest ones: whole batches, then the oldest records of the oldest
+    /// batch kept, so exactly `max_records` stay. Returns how many records went. The covered sequence ranges stay, so a late
     /// resend of deleted records is still recognised as a duplicate.
     pub fn retain(
         &mut self,
@@ -491,9 +491,52 @@ impl LogStore {
                 removed += self
                     .delete_rows("row < ?1", first_kept)
                     .map_err(|e| self.err(e))?;
+                removed += self.trim_oldest_row(first_kept, max.max(1))?;
             }
         }
         Ok(removed)
+    }
+
+    /// Rows are deleted whole, so the oldest kept row may hold records beyond `max`: drops
+    /// its oldest records until the store holds exactly `max`. Returns how many it dropped.
+    fn trim_oldest_row(&mut self, row: i64, max: u64) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction().map_err(|e| sqlite(&self.path, e))?;
+        let (total, count, with_seq, body): (i64, i64, bool, Vec<u8>) = tx
+            .query_row(
+                "SELECT (SELECT sum(count) FROM batches WHERE row >= ?1), count, \
+                 first_seq IS NOT NULL, body FROM batches WHERE row = ?1",
+                params![row],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .map_err(|e| sqlite(&self.path, e))?;
+        let excess = (total as u64).saturating_sub(max).min(count as u64) as usize;
+        if excess == 0 {
+            return Ok(0);
+        }
+        let decoded = decode_batch(&body)?;
+        let kept: Vec<Record<'_>> = decoded.records().skip(excess).collect::<Result<_, _>>()?;
+        let mut index = RowIndex::default();
+        for r in &kept {
+            index.add(r, with_seq);
+        }
+        let body = encode_records(&kept, body.len()).map_err(|e| sqlite(&self.path, e))?;
+        tx.execute(
+            "UPDATE batches SET first_seq = ?2, last_seq = ?3, first_time_ms = ?4, \
+             last_time_ms = ?5, levels = ?6, count = ?7, body = ?8 WHERE row = ?1",
+            params![
+                row,
+                index.first_seq,
+                index.last_seq,
+                index.first_time_ms as i64,
+                index.last_time_ms as i64,
+                index.levels,
+                index.count,
+                body
+            ],
+        )
+        .and_then(|_| tx.commit())
+        .map_err(|e| sqlite(&self.path, e))?;
+        Ok(excess)
     }
 
     /// Deletes the rows matching `condition` (one `?1` parameter); returns their records.
@@ -510,6 +553,14 @@ impl LogStore {
         )?;
         tx.commit()?;
         Ok(records as usize)
+    }
+}
+
+/// A SQLite failure on the store at `path`.
+fn sqlite(path: &Path, source: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
     }
 }
 
