@@ -31,6 +31,9 @@ pub struct LogsArgs {
     /// Records per sentelite batch
     #[arg(long, default_value_t = 50)]
     batch: usize,
+    /// Fail when mosquitto is not installed, instead of printing the table without it
+    #[arg(long)]
+    require_baseline: bool,
 }
 
 /// One measured window.
@@ -97,6 +100,9 @@ fn record(time_ms: u64) -> NewRecord<'static> {
 pub async fn run(args: LogsArgs) -> Result<(), String> {
     let binary = serve::build_sentelite()?;
     let mosquitto = mqtt::mosquitto_path();
+    if mosquitto.is_none() && args.require_baseline {
+        return Err("mosquitto is not installed (Debian package `mosquitto`)".into());
+    }
     let runs = args.runs.max(1);
     println!(
         "Log ingest, {} s windows, median of {runs} (range in brackets), {} records per batch",

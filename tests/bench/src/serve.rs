@@ -1,4 +1,4 @@
-//! Starting the real `sentelite serve`, built in release from this source tree.
+//! Starting the real `sentelite serve`, built from this source tree.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -25,23 +25,29 @@ impl Drop for Served {
     }
 }
 
-/// Builds `sentelite` (release) next to this program and returns its path.
+/// Builds `sentelite` next to this program, in the same profile (release when the bench runs
+/// as documented, debug when a test runs it), and returns its path.
 pub fn build_sentelite() -> Result<PathBuf, String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let profile_dir = me.parent().ok_or("no directory for this program")?;
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let target_dir = profile_dir.parent().ok_or("no target directory")?;
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(&workspace)
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            "sentelite-host",
-            "--bin",
-            "sentelite",
-        ])
+    let release = profile_dir
+        .file_name()
+        .is_some_and(|name| name == "release");
+    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    build.current_dir(&workspace).args([
+        "build",
+        "--quiet",
+        "-p",
+        "sentelite-host",
+        "--bin",
+        "sentelite",
+    ]);
+    if release {
+        build.arg("--release");
+    }
+    let status = build
         .arg("--target-dir")
         .arg(target_dir)
         .status()
@@ -49,7 +55,8 @@ pub fn build_sentelite() -> Result<PathBuf, String> {
     if !status.success() {
         return Err("building sentelite failed".into());
     }
-    Ok(target_dir.join("release/sentelite"))
+    let profile = if release { "release" } else { "debug" };
+    Ok(target_dir.join(profile).join("sentelite"))
 }
 
 /// Starts `sentelite serve` on an ephemeral loopback port with `data_dir`; `settings` is the
