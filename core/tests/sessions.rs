@@ -6,8 +6,8 @@
 use sentelite_core::channels::ChannelError;
 use sentelite_core::codec::{EncodeError, NeedsRoom, encoded_len};
 use sentelite_core::frame::{
-    Cancel, ChannelMsg, End, Event, Ping, PublishDropped, Reply, Request, SubscribeAck,
-    SubscribeError, Welcome,
+    Cancel, ChannelMsg, ChannelRef, End, Event, Hello, Ping, Publish, PublishDropped, Reply,
+    Request, SubscribeAck, SubscribeError, Welcome,
 };
 use sentelite_core::{
     ClientConfig, ClientSession, CloseCode, Duration, Frame, Instant, Payload, ProtocolError,
@@ -402,4 +402,141 @@ fn pongs_beyond_the_control_queue_are_counted_as_dropped() {
         pongs += 1;
     }
     assert_eq!(pongs, 8);
+}
+
+#[test]
+fn late_cancels_and_late_answers_are_counted_not_delivered() {
+    let (mut client, mut server) = open();
+    let mut buf = [0u8; 256];
+    let (id, n) = client
+        .request(T0, "app/work", Payload::Empty, None, &mut buf)
+        .unwrap();
+    receive(&mut server, T0, &buf[..n]).unwrap();
+    let n = server
+        .end(id, sentelite_core::Status::OK, Payload::Empty, &mut buf)
+        .unwrap();
+    let end = buf[..n].to_vec();
+    // The client cancels while the End is on its way: the Cancel arrives after the End left.
+    let n = client.cancel(id, &mut buf).unwrap();
+    assert_eq!(receive(&mut server, T0, &buf[..n]), Ok(None));
+    assert_eq!(server.stats().late_cancels, 1);
+    // The End reaches a client that no longer waits for it, then a Reply for no request.
+    assert_eq!(receive(&mut client, T0, &end), Ok(None));
+    let reply = encoded(&Frame::Reply(Reply {
+        id: id + 100,
+        seq: 0,
+        payload: Payload::Empty,
+    }));
+    assert_eq!(receive(&mut client, T0, &reply), Ok(None));
+    assert_eq!(client.stats().late_replies, 2);
+    assert!(client.is_open() && server.is_open());
+}
+
+#[test]
+fn requests_beyond_the_limit_are_refused_busy_and_counted() {
+    let (_client, mut server) = open();
+    let limit = server.answer_limit() as u32;
+    for id in 1..=limit + 2 {
+        let request = encoded(&Frame::Request(Request {
+            id,
+            event: "app/work",
+            timeout_ms: 0,
+            payload: Payload::Empty,
+        }));
+        let delivered = receive(&mut server, T0, &request).unwrap();
+        assert_eq!(delivered.is_some(), id <= limit, "request {id}");
+    }
+    assert_eq!(server.stats().requests_refused, 2);
+    let busy = transmit(&mut server).expect("a BUSY end");
+    assert!(matches!(
+        decode(&busy),
+        Ok(Frame::End(e)) if e.id == limit + 1 && e.status == sentelite_core::Status::BUSY
+    ));
+}
+
+#[test]
+fn a_ping_that_finds_the_control_queue_full_is_counted_as_dropped() {
+    let (mut client, _server) = open();
+    let ping = encoded(&Frame::Ping(Ping { nonce: 9 }));
+    // Eight pongs owed and not yet sent fill the control queue.
+    for _ in 0..8 {
+        assert_eq!(receive(&mut client, T0, &ping), Ok(None));
+    }
+    assert_eq!(client.stats().control_dropped, 0);
+    tick(&mut client, at(30_000));
+    assert_eq!(
+        client.stats().control_dropped,
+        1,
+        "the heartbeat's own Ping"
+    );
+}
+
+#[test]
+fn a_server_takes_one_hello_only() {
+    let hello = encoded(&Frame::Hello(Hello {
+        client_id: "dev-twice",
+        boot_id: 1,
+        token: None,
+        capabilities: 0,
+        max_frame: 4096,
+        firmware: None,
+    }));
+    // Twice before the application accepted.
+    let mut server = Server::new(ServerConfig::default(), T0);
+    assert_eq!(receive(&mut server, T0, &hello), Ok(Some("hello")));
+    refused(&mut server, &hello);
+    // Again once open.
+    let (_client, mut server) = open();
+    refused(&mut server, &hello);
+}
+
+#[test]
+fn channel_frames_before_the_handshake_are_protocol_errors_at_the_server() {
+    let channel = ChannelRef { channel: "c" };
+    for frame in [
+        Frame::Subscribe(channel),
+        Frame::Unsubscribe(channel),
+        Frame::Publish(Publish {
+            channel: "c",
+            exclude_sender: false,
+            payload: Payload::Empty,
+        }),
+    ] {
+        let mut server = Server::new(ServerConfig::default(), T0);
+        refused(&mut server, &encoded(&frame));
+    }
+}
+
+#[test]
+fn a_server_accepts_only_after_a_hello_and_only_once() {
+    let mut buf = [0u8; 256];
+    let mut server = Server::new(ServerConfig::default(), T0);
+    assert_eq!(
+        server.accept(T0, "u", 1, &mut buf),
+        Err(SendError::NotOpen),
+        "no Hello yet"
+    );
+    assert_eq!(server.state(), State::Handshaking);
+    let (_client, mut server) = open();
+    assert_eq!(
+        server.accept(T0, "u", 2, &mut buf),
+        Err(SendError::NotOpen),
+        "already open"
+    );
+    assert_eq!(server.stats().handshakes, 1);
+}
+
+#[test]
+fn the_server_tells_a_publisher_how_many_messages_were_dropped() {
+    let (mut client, mut server) = open();
+    let mut buf = [0u8; 256];
+    let n = server.publish_dropped("room", 3, &mut buf).unwrap();
+    assert!(matches!(
+        decode(&buf[..n]),
+        Ok(Frame::PublishDropped(p)) if p.channel == "room" && p.dropped == 3
+    ));
+    assert_eq!(
+        receive(&mut client, T0, &buf[..n]),
+        Ok(Some("publish-dropped"))
+    );
 }
