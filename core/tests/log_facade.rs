@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sentelite_core::Instant;
 use sentelite_core::log::{
-    FilterConfig, Level, LevelSet, LogConfig, LogControl, MESSAGE_BYTES, RemoteLogger, decode_batch,
+    FilterConfig, Level, LevelSet, LogConfig, LogControl, Logged, MESSAGE_BYTES, NewRecord, Pushed,
+    RemoteLogger, decode_batch, format_message,
 };
 
 static NOW_MS: AtomicU64 = AtomicU64::new(0);
@@ -80,4 +81,100 @@ fn log_macros_feed_the_shipper_and_fall_back_to_local_when_offline() {
         (records[2].level, records[2].message),
         (Level::Debug, "online now")
     );
+}
+
+/// A local logger that counts flushes and says yes to every level.
+struct Flushes(AtomicU64);
+
+impl log::Log for Flushes {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, _: &log::Record<'_>) {}
+    fn flush(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+static FLUSHES: Flushes = Flushes(AtomicU64::new(0));
+
+fn metadata(level: log::Level) -> log::Metadata<'static> {
+    log::Metadata::builder().level(level).target("app").build()
+}
+
+#[test]
+fn a_level_is_enabled_when_the_filter_or_the_local_logger_wants_it() {
+    static REMOTE_ONLY: RemoteLogger<Vec<u8>> = RemoteLogger::new(clock);
+    static WITH_LOCAL: RemoteLogger<Vec<u8>> = RemoteLogger::with_local(clock, &FLUSHES);
+    use log::Log;
+
+    // Not installed yet: nothing to send to.
+    assert!(!REMOTE_ONLY.enabled(&metadata(log::Level::Error)));
+    REMOTE_ONLY.install(vec![0; 1024], LogConfig::default(), 0);
+    // The default filter keeps warnings and errors only.
+    assert!(REMOTE_ONLY.enabled(&metadata(log::Level::Warn)));
+    assert!(REMOTE_ONLY.enabled(&metadata(log::Level::Error)));
+    assert!(!REMOTE_ONLY.enabled(&metadata(log::Level::Info)));
+
+    // A local logger that takes everything enables every level, installed or not.
+    assert!(WITH_LOCAL.enabled(&metadata(log::Level::Trace)));
+    WITH_LOCAL.install(vec![0; 1024], LogConfig::default(), 0);
+    assert!(WITH_LOCAL.enabled(&metadata(log::Level::Debug)));
+}
+
+#[test]
+fn flush_reaches_the_local_logger() {
+    static FLUSHING: RemoteLogger<Vec<u8>> = RemoteLogger::with_local(clock, &FLUSHES);
+    use log::Log;
+    let before = FLUSHES.0.load(Ordering::Relaxed);
+    FLUSHING.flush();
+    FLUSHING.flush();
+    assert_eq!(FLUSHES.0.load(Ordering::Relaxed), before + 2);
+}
+
+#[test]
+fn log_record_queues_levels_the_log_crate_has_no_macro_for() {
+    static DIRECT: RemoteLogger<Vec<u8>> = RemoteLogger::new(clock);
+    let fatal = NewRecord {
+        time_ms: 5,
+        level: Level::Fatal,
+        namespace: "app.power",
+        id: Some("app/brownout"),
+        message: "supply below 3 V",
+        data: &[],
+    };
+    assert_eq!(DIRECT.log_record(&fatal), None, "no queue before install");
+    let mut config = LogConfig::default();
+    config.filter.levels = LevelSet::ALL;
+    DIRECT.install(vec![0; 1024], config, 40);
+    assert_eq!(
+        DIRECT.log_record(&fatal),
+        Some(Logged::Queued(Pushed::Queued {
+            seq: 40,
+            evicted: 0
+        }))
+    );
+    assert_eq!(DIRECT.with(|s| s.queue().len()), Some(1));
+}
+
+#[test]
+fn a_message_cut_across_pieces_keeps_every_piece_up_to_the_limit() {
+    // The first piece fits, the second only partly: the cut falls inside the second.
+    let a = "a".repeat(200);
+    let b = "b".repeat(100);
+    let message = format_message(&format_args!("{a}{b}"));
+    assert_eq!(message.len(), MESSAGE_BYTES);
+    let kept_b = MESSAGE_BYTES - 200 - '…'.len_utf8();
+    assert_eq!(message.as_str(), format!("{a}{}…", "b".repeat(kept_b)));
+}
+
+#[test]
+fn a_message_is_cut_on_a_character_boundary() {
+    // 'é' takes two bytes and starts at odd offsets here, so byte 256 falls inside one.
+    let text = format!("a{}", "é".repeat(200));
+    let message = format_message(&format_args!("{text}"));
+    assert_eq!(message.len(), MESSAGE_BYTES);
+    assert_eq!(message.as_str(), format!("a{}…", "é".repeat(126)));
+    // Short text is kept whole, with no mark.
+    assert_eq!(format_message(&format_args!("é{}", 1)).as_str(), "é1");
 }

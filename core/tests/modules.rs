@@ -332,3 +332,38 @@ fn codec_errors_say_what_was_wrong() {
         "frame of 300 bytes exceeds the peer's limit of 256"
     );
 }
+
+#[test]
+fn the_responder_table_marks_only_cancelled_requests() {
+    use sentelite_core::answering::{Admission, Answering};
+    let mut table = Answering::<4>::new(4);
+    assert_eq!(table.admit(7), Admission::Admitted);
+    assert_eq!(table.admit(8), Admission::Admitted);
+    assert!(!table.is_cancelled(7), "admitted, not cancelled");
+    assert!(!table.is_cancelled(99), "unknown");
+    assert!(table.cancel(7));
+    assert!(table.is_cancelled(7));
+    assert!(!table.is_cancelled(8), "the other request is untouched");
+    table.finish(7).unwrap();
+    assert!(!table.is_cancelled(7), "ended");
+}
+
+#[test]
+fn payload_lengths_count_the_body() {
+    use sentelite_core::Payload;
+    assert_eq!(Payload::Empty.len(), 0);
+    assert!(Payload::Empty.is_empty());
+    assert_eq!(Payload::Bytes(b"abc").len(), 3);
+    assert_eq!(Payload::Value(&[0xa0, 0x01]).len(), 2);
+    assert_eq!(Payload::Json("{\"a\":1}").len(), 7);
+    assert!(!Payload::Json("1").is_empty());
+    assert!(Payload::Bytes(&[]).is_empty());
+}
+
+#[test]
+fn capability_bits_are_distinct_single_bits() {
+    use sentelite_core::frame::capability::*;
+    let all = [LOGS, BLOB_FETCH, NREPL, LSP, CHANNELS, RELAY_TARGET];
+    // The wire values of docs/PROTOCOL.md, bit 0 upwards.
+    assert_eq!(all, [1, 2, 4, 8, 16, 32]);
+}
