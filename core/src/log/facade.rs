@@ -3,12 +3,22 @@
 //! that logs and the code that ships, behind a critical section: no allocation, no lock that
 //! an interrupt could deadlock on.
 //!
-//! ```ignore
-//! static LOGGER: RemoteLogger<[u8; 4096]> = RemoteLogger::new(uptime_millis);
+//! ```no_run
+//! use sentelite_core::Instant;
+//! use sentelite_core::log::{LogConfig, RemoteLogger};
+//!
+//! /// The board's clock: the session's instant and the record time in milliseconds.
+//! fn uptime() -> (Instant, u64) {
+//!     (Instant::from_millis(0), 0)
+//! }
+//!
+//! static LOGGER: RemoteLogger<[u8; 4096]> = RemoteLogger::new(uptime);
+//!
 //! LOGGER.install([0; 4096], LogConfig::default(), 0);
 //! log::set_logger(&LOGGER).unwrap();
 //! log::set_max_level(log::LevelFilter::Info);
-//! // the connection task: LOGGER.with(|s| s.poll_batch(now, &mut buf))
+//! log::warn!("pressure high");
+//! // The connection task drains it: `LOGGER.with(|shipper| shipper.poll_batch(..))`.
 //! ```
 
 use core::cell::RefCell;
