@@ -89,6 +89,9 @@ impl Writer {
             }
             self.process(&mut pending);
         }
+        if let Err(e) = self.store.checkpoint_ranges() {
+            tracing::warn!(error = %e, "log store sequence ranges not written at close");
+        }
     }
 
     fn process(&mut self, jobs: &mut Vec<Job>) {

@@ -93,8 +93,7 @@ impl SeqRanges {
     }
 
     /// The ranges, lowest first.
-    #[cfg(test)]
-    fn pairs(&self) -> Vec<(u32, u32)> {
+    pub(crate) fn pairs(&self) -> Vec<(u32, u32)> {
         self.ranges.iter().map(|(&f, &l)| (f, l)).collect()
     }
 }
