@@ -102,7 +102,7 @@ impl LogService {
         })?;
         let (live, _) = broadcast::channel(LIVE_BUFFER);
         let writer = Writer::open(data_dir, settings, live.clone())?;
-        let reader = LogStore::open(data_dir)?;
+        let reader = writer.open_reader()?;
         let (jobs, rx) = mpsc::channel(settings.ingest_queue.max(1));
         std::thread::Builder::new()
             .name("sentelite-log-writer".into())
@@ -161,6 +161,16 @@ impl LogService {
     /// down; storing goes on until the last handler is gone.
     pub fn close(&self) {
         self.closing.cancel();
+    }
+
+    /// Writes what the writer keeps in memory (client counters, sequence ranges) to the
+    /// store; resolves when done. Call after the server has shut down, before exiting, so a
+    /// clean stop loses no counter.
+    pub async fn flush(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.jobs.send(Job::Flush(done)).await.is_ok() {
+            let _ = rx.await;
+        }
     }
 
     /// Resolves once [`LogService::close`] was called.
