@@ -220,7 +220,7 @@ fn sender<'a>(
     client_id: &'a str,
     uid: &'a str,
 ) -> Sender<'a> {
-    let boot_id = server.connection(connection_id).map_or(0, |c| c.boot_id);
+    let boot_id = server.boot_id(connection_id).unwrap_or(0);
     Sender {
         client_id,
         boot_id,
@@ -230,10 +230,7 @@ fn sender<'a>(
 
 async fn on_batch(logs: &LogService, ctx: RequestContext, responder: Responder) {
     let now = unix_millis();
-    let boot_id = ctx
-        .server
-        .connection(ctx.connection_id)
-        .map_or(0, |c| c.boot_id);
+    let boot_id = ctx.server.boot_id(ctx.connection_id).unwrap_or(0);
     let checked = match ctx.payload {
         PayloadBuf::Bytes(payload) => {
             WireBatch::checked(ctx.client_id.clone(), ctx.uid, boot_id, now, payload)
