@@ -163,8 +163,8 @@ impl LogService {
         self.closing.cancel();
     }
 
-    /// Writes what the writer keeps in memory (client counters, sequence ranges) to the
-    /// store; resolves when done. Call after the server has shut down, before exiting, so a
+    /// Writes the client counters the writer keeps in memory to the store; resolves when
+    /// done. Call after the server has shut down, before exiting, so a
     /// clean stop loses no counter.
     pub async fn flush(&self) {
         let (done, rx) = oneshot::channel();

@@ -8,13 +8,10 @@
 //! and decode and filter the records in Rust (`store/read.rs`), so ingest costs one row insert per
 //! batch whatever its size.
 //!
-//! Deduplication stays exact on `(client, boot_id, seq)`: the writer keeps, per client and
-//! boot, the ranges of sequence numbers already stored (`store/ranges.rs`), loaded as they are
-//! first needed from the batch rows themselves and the table `covered` (`store/covered.rs`:
-//! a batch of consecutive records writes only its row; the table is brought up to date every
-//! few thousand rows, before retention and at close). A batch sent again after a lost ack, or
-//! its records regrouped into other batches after a reconnect, stores only the records no range
-//! covers.
+//! Deduplication stays exact on `(client, boot_id, seq)`: the table `covered` holds, per
+//! client and boot, the ranges of sequence numbers already stored (`store/ranges.rs`), cached in
+//! memory as they are first needed. A batch sent again after a lost ack, or its records
+//! regrouped into other batches after a reconnect, stores only the records no range covers.
 //! Gaps are deduplicated on `(client, boot_id, first_seq)`. Writes come in groups of
 //! batches, one transaction per group.
 
@@ -209,10 +206,6 @@ CREATE TABLE IF NOT EXISTS covered (
     last_seq INTEGER NOT NULL,
     PRIMARY KEY (client_id, boot_id, first_seq)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS covered_upto (
-    id INTEGER PRIMARY KEY CHECK (id = 0),
-    row INTEGER NOT NULL
-);
 CREATE TABLE IF NOT EXISTS gaps (
     client_id TEXT NOT NULL,
     boot_id INTEGER NOT NULL,
@@ -288,12 +281,10 @@ impl LogStore {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
-        let mut covered = Covered::default();
-        covered.load_mark(&conn).map_err(fail)?;
         Ok(Self {
             conn,
             path,
-            covered,
+            covered: Covered::default(),
             unwritten,
             counters_clock: writes_counters.then(FlushClock::default),
         })
@@ -385,16 +376,7 @@ impl LogStore {
             c.last_seen_ms = c.last_seen_ms.max(received_ms);
             outcomes.push(outcome);
         }
-        self.covered.rows_since += batches.len() as u64;
-        let mark = if self.covered.rows_since >= covered::CHECKPOINT_ROWS {
-            Some(self.covered.checkpoint(&tx).map_err(fail)?)
-        } else {
-            None
-        };
         tx.commit().map_err(fail)?;
-        if let Some(mark) = mark {
-            self.covered.checkpointed(mark);
-        }
         self.unwritten
             .add(counts.iter().map(|(&client, c)| (client, c)));
         if self.counters_clock.as_mut().is_some_and(FlushClock::due)
@@ -411,27 +393,6 @@ impl LogStore {
     pub fn write_counters(&mut self) -> Result<(), StoreError> {
         let unwritten = self.unwritten.clone();
         unwritten.write(&mut self.conn).map_err(|e| self.err(e))
-    }
-
-    /// Writes the in-memory sequence ranges to the `covered` table now (retention does before
-    /// it deletes rows; the writer does when it closes, so the next start reads less).
-    pub fn checkpoint_ranges(&mut self) -> Result<(), StoreError> {
-        let result = (|| {
-            let tx = self.conn.transaction()?;
-            let mark = self.covered.checkpoint(&tx)?;
-            tx.commit()?;
-            Ok(mark)
-        })();
-        match result {
-            Ok(mark) => {
-                self.covered.checkpointed(mark);
-                Ok(())
-            }
-            Err(e) => {
-                self.covered.clear();
-                Err(self.err(e))
-            }
-        }
     }
 
     /// Counts a batch refused as malformed against its client.
@@ -490,8 +451,6 @@ impl LogStore {
         older_than_ms: Option<u64>,
         max_records: Option<u64>,
     ) -> Result<usize, StoreError> {
-        // Rows about to go may be all that shows their ranges.
-        self.checkpoint_ranges()?;
         let mut removed = 0;
         if let Some(cutoff) = older_than_ms {
             removed += self
@@ -629,8 +588,8 @@ fn store_wire(
     // The usual cases: a batch of consecutive records all new, or all stored already.
     if let Some((first, last)) = w.run.consecutive() {
         if ranges.disjoint(first, last) {
-            // The row itself shows this range (count = last - first + 1): nothing else to write.
-            ranges.insert(first, last);
+            let merged = ranges.insert(first, last);
+            covered::persist(tx, &w.client_id, w.boot_id, &merged).map_err(sql)?;
             insert_row(tx, &origin, index, &w.payload).map_err(sql)?;
             return Ok(Stored::of(vec![true; index.count as usize]));
         }

@@ -41,8 +41,8 @@ pub(crate) enum Job {
     Refused { client_id: String, at_ms: u64 },
     /// Apply retention now.
     Retain,
-    /// Write what is kept in memory (client counters, sequence ranges) to the store, then
-    /// answer: the server does before it exits.
+    /// Write the client counters kept in memory to the store, then answer: the server does
+    /// before it exits.
     Flush(oneshot::Sender<()>),
 }
 
@@ -103,9 +103,6 @@ impl Writer {
     fn flush(&mut self) {
         if let Err(e) = self.store.write_counters() {
             tracing::warn!(error = %e, "log client counters not written");
-        }
-        if let Err(e) = self.store.checkpoint_ranges() {
-            tracing::warn!(error = %e, "log store sequence ranges not written");
         }
     }
 

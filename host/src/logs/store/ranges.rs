@@ -93,7 +93,8 @@ impl SeqRanges {
     }
 
     /// The ranges, lowest first.
-    pub(crate) fn pairs(&self) -> Vec<(u32, u32)> {
+    #[cfg(test)]
+    fn pairs(&self) -> Vec<(u32, u32)> {
         self.ranges.iter().map(|(&f, &l)| (f, l)).collect()
     }
 }
