@@ -213,6 +213,14 @@ impl ServerHandle {
         Some(self.info(&entry))
     }
 
+    /// The boot id a connection gave in its Hello, without building its whole
+    /// [`ConnectionInfo`] (the log ingest asks it for every batch).
+    pub fn boot_id(&self, connection_id: ConnectionId) -> Option<u32> {
+        lock(&self.shared.registry)
+            .get(connection_id)
+            .map(|entry| entry.boot_id)
+    }
+
     /// Number of handshaken connections.
     pub fn connection_count(&self) -> usize {
         lock(&self.shared.registry).len()

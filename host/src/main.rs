@@ -162,6 +162,9 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
         logs.close();
     }
     server.shutdown().await;
+    if let Some(logs) = &logs {
+        logs.flush().await;
+    }
     Ok(())
 }
 

@@ -394,6 +394,18 @@ async fn a_batch_is_acked_once_stored_and_a_resend_is_stored_once() {
         ),
         (4, 4, 2)
     );
+    // Counters are kept in memory between writes; a flush (the server's clean stop) puts
+    // them in the table, where a connection of its own finds them.
+    logs.flush().await;
+    let on_file = LogStore::open(&dir.0).unwrap().counters().unwrap();
+    assert_eq!(
+        (
+            on_file[0].records,
+            on_file[0].duplicates,
+            on_file[0].dropped
+        ),
+        (4, 4, 2)
+    );
     // And the JSON-lines file holds each record once.
     let file = std::fs::read_to_string(dir.0.join("logs/all-clients.log")).unwrap();
     assert_eq!(file.lines().count(), 4);

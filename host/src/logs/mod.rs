@@ -102,7 +102,7 @@ impl LogService {
         })?;
         let (live, _) = broadcast::channel(LIVE_BUFFER);
         let writer = Writer::open(data_dir, settings, live.clone())?;
-        let reader = LogStore::open(data_dir)?;
+        let reader = writer.open_reader()?;
         let (jobs, rx) = mpsc::channel(settings.ingest_queue.max(1));
         std::thread::Builder::new()
             .name("sentelite-log-writer".into())
@@ -163,6 +163,16 @@ impl LogService {
         self.closing.cancel();
     }
 
+    /// Writes the client counters the writer keeps in memory to the store; resolves when
+    /// done. Call after the server has shut down, before exiting, so a
+    /// clean stop loses no counter.
+    pub async fn flush(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.jobs.send(Job::Flush(done)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
     /// Resolves once [`LogService::close`] was called.
     pub async fn closed(&self) {
         self.closing.cancelled().await;
@@ -210,7 +220,7 @@ fn sender<'a>(
     client_id: &'a str,
     uid: &'a str,
 ) -> Sender<'a> {
-    let boot_id = server.connection(connection_id).map_or(0, |c| c.boot_id);
+    let boot_id = server.boot_id(connection_id).unwrap_or(0);
     Sender {
         client_id,
         boot_id,
@@ -220,10 +230,7 @@ fn sender<'a>(
 
 async fn on_batch(logs: &LogService, ctx: RequestContext, responder: Responder) {
     let now = unix_millis();
-    let boot_id = ctx
-        .server
-        .connection(ctx.connection_id)
-        .map_or(0, |c| c.boot_id);
+    let boot_id = ctx.server.boot_id(ctx.connection_id).unwrap_or(0);
     let checked = match ctx.payload {
         PayloadBuf::Bytes(payload) => {
             WireBatch::checked(ctx.client_id.clone(), ctx.uid, boot_id, now, payload)

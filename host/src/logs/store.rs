@@ -15,6 +15,7 @@
 //! Gaps are deduplicated on `(client, boot_id, first_seq)`. Writes come in groups of
 //! batches, one transaction per group.
 
+mod counters;
 mod covered;
 mod ranges;
 mod read;
@@ -31,6 +32,7 @@ use sentelite_core::log::{BatchError, Gap, Level, Record, decode_batch};
 use super::entry::{ClientCounters, GapEntry, LogEntry};
 use super::query::QueryError;
 use crate::translate::json_to_cbor;
+use counters::{Counts, FlushClock, Unwritten};
 use covered::Covered;
 use rows::{RowIndex, encode_records};
 
@@ -234,6 +236,10 @@ pub struct LogStore {
     path: PathBuf,
     /// Sequence ranges stored per client and boot, for the writer's deduplication.
     covered: Covered,
+    /// Counter increments not yet in the `clients` table, shared with read connections.
+    unwritten: Unwritten,
+    /// Set on the connection that writes them (at most once a second, and when dropped).
+    counters_clock: Option<FlushClock>,
 }
 
 impl std::fmt::Debug for LogStore {
@@ -244,20 +250,24 @@ impl std::fmt::Debug for LogStore {
     }
 }
 
-/// Per-client counter increments of one transaction.
-#[derive(Debug, Default)]
-struct Counts {
-    records: u64,
-    duplicates: u64,
-    gaps: u64,
-    dropped: u64,
-    bytes: u64,
-    last_seen_ms: u64,
-}
-
 impl LogStore {
     /// Opens (creating if needed) the store in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, Unwritten::default(), true)
+    }
+
+    /// Opens a second connection to the same store for reading while this one writes: its
+    /// counters include the increments this one has not written yet.
+    pub fn open_reader(&self) -> Result<Self, StoreError> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        Self::open_with(dir, self.unwritten.clone(), false)
+    }
+
+    fn open_with(
+        data_dir: &Path,
+        unwritten: Unwritten,
+        writes_counters: bool,
+    ) -> Result<Self, StoreError> {
         let path = data_dir.join(STORE_FILE);
         let fail = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -275,6 +285,8 @@ impl LogStore {
             conn,
             path,
             covered: Covered::default(),
+            unwritten,
+            counters_clock: writes_counters.then(FlushClock::default),
         })
     }
 
@@ -364,32 +376,23 @@ impl LogStore {
             c.last_seen_ms = c.last_seen_ms.max(received_ms);
             outcomes.push(outcome);
         }
-        {
-            let mut counters = tx
-                .prepare_cached(
-                    "INSERT INTO clients (client_id, records, duplicates, gaps, dropped, bytes, \
-                     last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-                     ON CONFLICT (client_id) DO UPDATE SET records = records + ?2, \
-                     duplicates = duplicates + ?3, gaps = gaps + ?4, dropped = dropped + ?5, \
-                     bytes = bytes + ?6, last_seen_ms = max(last_seen_ms, ?7)",
-                )
-                .map_err(fail)?;
-            for (client, c) in &counts {
-                counters
-                    .execute(params![
-                        client,
-                        c.records as i64,
-                        c.duplicates as i64,
-                        c.gaps as i64,
-                        c.dropped as i64,
-                        c.bytes as i64,
-                        c.last_seen_ms as i64
-                    ])
-                    .map_err(fail)?;
-            }
-        }
         tx.commit().map_err(fail)?;
+        self.unwritten
+            .add(counts.iter().map(|(&client, c)| (client, c)));
+        if self.counters_clock.as_mut().is_some_and(FlushClock::due)
+            && let Err(e) = self.write_counters()
+        {
+            // The records are committed; the increments stay in memory for the next write.
+            tracing::warn!(error = %e, "log client counters not written");
+        }
         Ok(outcomes)
+    }
+
+    /// Writes the counter increments kept in memory to the `clients` table now (also done
+    /// about once a second while storing, and when the writing connection is dropped).
+    pub fn write_counters(&mut self) -> Result<(), StoreError> {
+        let unwritten = self.unwritten.clone();
+        unwritten.write(&mut self.conn).map_err(|e| self.err(e))
     }
 
     /// Counts a batch refused as malformed against its client.
@@ -436,34 +439,14 @@ impl LogStore {
 
     /// Per-client counters, by client id.
     pub fn counters(&self) -> Result<Vec<ClientCounters>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT client_id, records, duplicates, gaps, dropped, bytes, errors, \
-                 last_seen_ms FROM clients ORDER BY client_id",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok(ClientCounters {
-                    client_id: row.get(0)?,
-                    records: row.get::<_, i64>(1)? as u64,
-                    duplicates: row.get::<_, i64>(2)? as u64,
-                    gaps: row.get::<_, i64>(3)? as u64,
-                    dropped: row.get::<_, i64>(4)? as u64,
-                    bytes: row.get::<_, i64>(5)? as u64,
-                    errors: row.get::<_, i64>(6)? as u64,
-                    last_seen_ms: row.get::<_, i64>(7)? as u64,
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        self.unwritten.read(&self.conn).map_err(|e| self.err(e))
     }
 
     /// Deletes records received before `older_than_ms` (whole stored batches) and, beyond
     /// `max_records`, the oldest ones: whole batches, then the oldest records of the oldest
-    /// batch kept, so exactly `max_records` stay. Returns how many records went. The covered sequence ranges stay, so a late
-    /// resend of deleted records is still recognised as a duplicate.
+    /// batch kept, so exactly `max_records` stay. Returns how many records went. The covered
+    /// sequence ranges stay, so a late resend of deleted records is still recognised as a
+    /// duplicate.
     pub fn retain(
         &mut self,
         older_than_ms: Option<u64>,
@@ -561,6 +544,16 @@ fn sqlite(path: &Path, source: rusqlite::Error) -> StoreError {
     StoreError::Sqlite {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+impl Drop for LogStore {
+    fn drop(&mut self) {
+        if self.counters_clock.is_some()
+            && let Err(e) = self.write_counters()
+        {
+            tracing::warn!(error = %e, "log client counters not written at close");
+        }
     }
 }
 

@@ -41,6 +41,9 @@ pub(crate) enum Job {
     Refused { client_id: String, at_ms: u64 },
     /// Apply retention now.
     Retain,
+    /// Write the client counters kept in memory to the store, then answer: the server does
+    /// before it exits.
+    Flush(oneshot::Sender<()>),
 }
 
 pub(crate) struct Writer {
@@ -76,6 +79,11 @@ impl Writer {
         })
     }
 
+    /// A read connection to the same store.
+    pub(crate) fn open_reader(&self) -> Result<LogStore, StoreError> {
+        self.store.open_reader()
+    }
+
     /// Runs until every sender is gone.
     pub(crate) fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
         let mut pending = Vec::new();
@@ -89,11 +97,19 @@ impl Writer {
             }
             self.process(&mut pending);
         }
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        if let Err(e) = self.store.write_counters() {
+            tracing::warn!(error = %e, "log client counters not written");
+        }
     }
 
     fn process(&mut self, jobs: &mut Vec<Job>) {
         let mut batches = Vec::new();
         let mut answers = Vec::new();
+        let mut flushes = Vec::new();
         for job in jobs.drain(..) {
             match job {
                 Job::Ingest(batch, answer) => {
@@ -106,15 +122,32 @@ impl Writer {
                     }
                 }
                 Job::Retain => self.retain(),
+                Job::Flush(done) => {
+                    flushes.push(done);
+                }
             }
         }
-        if batches.is_empty() {
-            return;
+        if !batches.is_empty() {
+            self.store_batches(&batches, answers);
         }
+        // After the batches taken with it, so a flush covers everything sent before it.
+        if !flushes.is_empty() {
+            self.flush();
+            for done in flushes {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    fn store_batches(
+        &mut self,
+        batches: &[Batch],
+        answers: Vec<oneshot::Sender<Result<Stored, String>>>,
+    ) {
         let incoming: Vec<Incoming<'_>> = batches.iter().map(Batch::incoming).collect();
         match self.store.insert_all(&incoming) {
             Ok(outcomes) => {
-                self.publish(&batches, &outcomes);
+                self.publish(batches, &outcomes);
                 for (answer, outcome) in answers.into_iter().zip(outcomes) {
                     let _ = answer.send(Ok(outcome));
                 }
