@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sentelite_core::ServerConfig;
 use sentelite_driver::{
-    Client, ClientError, ClientEvent, ClientOptions, CloseCode, Initiator, PayloadBuf,
+    Client, ClientError, ClientEvent, ClientOptions, CloseCode, Events, Initiator, PayloadBuf,
     RequestOutcome, Status,
 };
 
@@ -24,6 +24,32 @@ pub async fn opened(client: &Client) -> (String, u64) {
         _ => None,
     })
     .await
+}
+
+/// Waits for the next `Closed` event: its code and who ended the connection.
+pub async fn closed(events: &Events, what: &str) -> (CloseCode, Initiator) {
+    wait_for(events, what, |event| match event {
+        ClientEvent::Closed {
+            code, initiator, ..
+        } => Some((code, initiator)),
+        _ => None,
+    })
+    .await
+}
+
+/// A `test/stream` request of one part is answered in full: the connection carries traffic.
+pub async fn request_completes(client: &Client) {
+    let response = client
+        .request("test/stream", bytes(&[1]), STEP)
+        .await
+        .expect("request");
+    assert_eq!(
+        within("request end", response.finish()).await,
+        RequestOutcome::Completed {
+            status: Status::OK,
+            payload: bytes(b"done")
+        }
+    );
 }
 
 /// Handshake, a one-way event, and a request answered in three parts and an end.
@@ -156,13 +182,7 @@ pub async fn silent_server_is_detected_and_client_reconnects(connect: Connect) {
         .send("test/go-silent", PayloadBuf::Empty)
         .await
         .expect("send");
-    let (code, initiator) = wait_for(&events, "heartbeat timeout", |event| match event {
-        ClientEvent::Closed {
-            code, initiator, ..
-        } => Some((code, initiator)),
-        _ => None,
-    })
-    .await;
+    let (code, initiator) = closed(&events, "heartbeat timeout").await;
     assert_eq!(
         (code, initiator),
         (CloseCode::HEARTBEAT_TIMEOUT, Initiator::Local)
@@ -192,17 +212,7 @@ pub async fn silent_server_is_detected_and_client_reconnects(connect: Connect) {
     assert_eq!((stats.handshakes, stats.reconnects), (2, 1));
 
     // The new connection carries requests again.
-    let response = client
-        .request("test/stream", bytes(&[1]), STEP)
-        .await
-        .expect("request after reconnect");
-    assert_eq!(
-        within("request end", response.finish()).await,
-        RequestOutcome::Completed {
-            status: Status::OK,
-            payload: bytes(b"done")
-        }
-    );
+    request_completes(&client).await;
     within("close", client.close()).await;
 }
 
@@ -558,16 +568,6 @@ pub async fn peer_dropping_mid_handshake_is_retried(connect: Connect) {
     }
     let stats = client.stats();
     assert_eq!(stats.handshakes, 1);
-    let response = client
-        .request("test/stream", bytes(&[1]), STEP)
-        .await
-        .expect("request after the cuts");
-    assert_eq!(
-        within("request end", response.finish()).await,
-        RequestOutcome::Completed {
-            status: Status::OK,
-            payload: bytes(b"done")
-        }
-    );
+    request_completes(&client).await;
     within("close", client.close()).await;
 }

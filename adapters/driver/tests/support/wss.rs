@@ -9,8 +9,18 @@ use sentelite_driver::{
     ClientEvent, ClientOptions, CloseCode, Events, Initiator, RequestOutcome, Status,
 };
 
-use super::scenarios::{Connect, bytes, opened};
+use super::scenarios::{Connect, bytes, closed, opened, request_completes};
 use super::{Cut, Observed, STEP, TestServer, certificate_params, options, wait_for, within};
+
+/// What the server saw when the client refused its TLS handshake.
+async fn tls_refusal(server: &TestServer) -> String {
+    server
+        .expect("tls refused by the client", |seen| match seen {
+            Observed::TlsFailed { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .await
+}
 
 /// Waits for the next `ConnectFailed` and the reconnect the session schedules after it.
 async fn connect_failure(events: &Events) -> (String, u32) {
@@ -89,12 +99,7 @@ pub async fn untrusted_certificate_fails_and_is_retried(connect: Connect) {
         assert_eq!(attempt, expected_attempt);
     }
     // The server saw the client's refusal, not a dropped socket.
-    let refused = server
-        .expect("tls refused by the client", |seen| match seen {
-            Observed::TlsFailed { reason, .. } => Some(reason),
-            _ => None,
-        })
-        .await;
+    let refused = tls_refusal(&server).await;
     assert!(refused.contains("UnknownCA"), "{refused}");
     assert!(!client.is_open());
     assert_eq!(client.stats().handshakes, 0);
@@ -113,12 +118,7 @@ pub async fn certificate_for_another_host_is_refused(connect: Connect) {
         "{reason}"
     );
     assert_eq!(attempt, 1);
-    let refused = server
-        .expect("tls refused by the client", |seen| match seen {
-            Observed::TlsFailed { reason, .. } => Some(reason),
-            _ => None,
-        })
-        .await;
+    let refused = tls_refusal(&server).await;
     assert!(refused.contains("BadCertificate"), "{refused}");
     assert_eq!(client.stats().handshakes, 0);
     within("close", client.close()).await;
@@ -148,21 +148,6 @@ pub async fn stalled_tls_handshake_times_out(connect: Connect) {
     drop(listener);
 }
 
-/// A request over `client` is answered in full: the connection really carries traffic.
-async fn request_completes(client: &sentelite_driver::Client) {
-    let response = client
-        .request("test/stream", bytes(&[1]), STEP)
-        .await
-        .expect("request");
-    assert_eq!(
-        within("request end", response.finish()).await,
-        RequestOutcome::Completed {
-            status: Status::OK,
-            payload: bytes(b"done")
-        }
-    );
-}
-
 /// A trusted certificate whose validity ended is refused: trust does not outlive expiry.
 pub async fn expired_certificate_is_refused(connect: Connect) {
     let mut params = certificate_params(&["127.0.0.1"]);
@@ -179,12 +164,7 @@ pub async fn expired_certificate_is_refused(connect: Connect) {
     );
     assert!(reason.contains("certificate expired"), "{reason}");
     assert_eq!(attempt, 1);
-    let refused = server
-        .expect("tls refused by the client", |seen| match seen {
-            Observed::TlsFailed { reason, .. } => Some(reason),
-            _ => None,
-        })
-        .await;
+    let refused = tls_refusal(&server).await;
     assert!(refused.contains("CertificateExpired"), "{refused}");
     assert_eq!(client.stats().handshakes, 0);
     within("close", client.close()).await;
@@ -221,13 +201,7 @@ pub async fn peer_dropping_mid_tls_handshake_is_retried(connect: Connect) {
     let (reason, attempt) = connect_failure(&events).await;
     assert_eq!(reason, "tls handshake with 127.0.0.1: tls handshake eof");
     assert_eq!(attempt, 1);
-    let (code, initiator) = wait_for(&events, "close after the hello", |event| match event {
-        ClientEvent::Closed {
-            code, initiator, ..
-        } => Some((code, initiator)),
-        _ => None,
-    })
-    .await;
+    let (code, initiator) = closed(&events, "close after the hello").await;
     assert_eq!(
         (code, initiator),
         (CloseCode::GOING_AWAY, Initiator::Transport)
