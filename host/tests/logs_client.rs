@@ -1,6 +1,9 @@
 //! A tokio client's remote logging against the server's log pipeline: records logged through
 //! `Client::log` reach the store exactly once, through a dropped connection, and the server's
-//! `telemetry/log-control` changes the client's levels live.
+//! `telemetry/log-control` changes the client's levels live, and a lone record goes out when
+//! its batch timeout runs out even while the driver sits idle on an open connection (nothing
+//! to read, no request in flight, the next heartbeat far off), not at the next wakeup that
+//! happens to come along.
 
 mod support;
 
@@ -38,26 +41,40 @@ async fn open(client: &Client) {
     .expect("the client connects");
 }
 
-#[tokio::test]
-async fn logged_records_reach_the_store_once_through_a_dropped_connection() {
+/// A server whose log pipeline stores into a fresh data dir; the dirs live as long as the
+/// returned guard.
+async fn log_server() -> (Server, LogService, (TempDir, TempDir)) {
     let dir = TempDir::new("client-logs");
     let logs = LogService::start(&dir.0, &LogsSettings::default()).unwrap();
-    let (server, _data) = start_with(
+    let (server, data) = start_with(
         Server::builder()
             .config(quick_settings())
             .with_logs(logs.clone()),
     )
     .await;
-    let mut options = ClientOptions::new(format!("ws://{}/ws", server.local_addr()), "rover-7");
+    (server, logs, (dir, data))
+}
+
+/// Options for client `name` of `server` that log every level, in batches of `batch_size`
+/// or after 100 ms.
+fn logging_options(server: &Server, name: &str, batch_size: usize) -> ClientOptions {
+    let mut options = ClientOptions::new(format!("ws://{}/ws", server.local_addr()), name);
     options.log = Some(LogConfig {
         filter: FilterConfig {
             levels: LevelSet::ALL,
             ..FilterConfig::default()
         },
-        batch_size: 10,
+        batch_size,
         batch_timeout: sentelite_core::Duration::from_millis(100),
         ..LogConfig::default()
     });
+    options
+}
+
+#[tokio::test]
+async fn logged_records_reach_the_store_once_through_a_dropped_connection() {
+    let (server, logs, _dirs) = log_server().await;
+    let mut options = logging_options(&server, "rover-7", 10);
     options.backoff_initial = Duration::from_millis(50);
     options.backoff_max = Duration::from_millis(100);
     let client = sentelite_tokio::connect(options).unwrap();
@@ -128,6 +145,29 @@ async fn logged_records_reach_the_store_once_through_a_dropped_connection() {
     .await
     .expect("the control event reached the client");
     assert!(client.log_enabled(Level::Error));
+    client.close().await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_lone_record_goes_out_at_its_batch_timeout() {
+    let (server, _logs, _dirs) = log_server().await;
+    let client = sentelite_tokio::connect(logging_options(&server, "lone-1", 100)).unwrap();
+    open(&client).await;
+    // Let the driver settle into waiting with nothing due.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    for round in 0..3 {
+        let logged = std::time::Instant::now();
+        client.log(Level::Warn, "lone", None, &format!("round {round}"), &[]);
+        // A 100 ms batch timeout: acked well within 3 s, long before the next heartbeat.
+        settled(&client, Duration::from_secs(3)).await;
+        assert!(
+            logged.elapsed() >= Duration::from_millis(100),
+            "round {round}: sent early"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     client.close().await;
     server.shutdown().await;
 }
