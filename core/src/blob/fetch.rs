@@ -411,6 +411,10 @@ impl<const M: usize, const U: usize> Fetch<M, U> {
             if let Err(e) = sink.write_at(self.offset, data) {
                 return self.sink_failed(e, sink);
             }
+            if self.offset == 0 {
+                self.first_source = self.source;
+                self.mixed = false;
+            }
             self.hash(data);
             if self.source != self.first_source {
                 self.mixed = true;
