@@ -185,6 +185,9 @@ impl<const M: usize, const U: usize> Fetch<M, U> {
         } else {
             None
         };
+        if saved.size == fetch.plan.size && saved.sha256 == fetch.plan.sha256 {
+            fetch.downloaded = saved.downloaded;
+        }
         let Some(hasher) = hasher else {
             sink.abort();
             fetch.begin_fresh(sink);
@@ -199,7 +202,6 @@ impl<const M: usize, const U: usize> Fetch<M, U> {
         fetch.source = source;
         fetch.first_source = source;
         fetch.etag = saved.etag.clone();
-        fetch.downloaded = saved.downloaded;
         fetch.next_progress = saved
             .offset
             .saturating_add(fetch.plan.options.progress_step);
