@@ -497,3 +497,54 @@ proptest! {
         prop_assert!(f.end().is_some());
     }
 }
+
+#[test]
+fn a_directive_becomes_a_plan() {
+    use sentelite_core::blob::PlanError;
+    use sentelite_core::blob::directive::{Directive, HandlerKind, Metadata, Options};
+    let mut d = Directive {
+        kind: HandlerKind::Process,
+        transfer_id: "t1",
+        url: "http://h:1/blobs/aa",
+        mirrors: heapless::Vec::from_slice(&["http://m:1/blobs/aa"]).unwrap(),
+        handler: "fw/update",
+        metadata: Metadata {
+            size: Some(10),
+            sha256: Some([7; 32]),
+            content_type: None,
+        },
+        options: Options {
+            timeout_ms: Some(2500),
+            retry_count: Some(5),
+            verify: true,
+            chunk_size: Some(4096),
+            deadline_ms: Some(60_000),
+        },
+    };
+    let p: Plan = Plan::from_directive(&d, T0).unwrap();
+    assert_eq!(p.sources.len(), 2);
+    assert_eq!(p.sources[1].as_str(), "http://m:1/blobs/aa");
+    assert_eq!((p.size, p.sha256), (10, [7; 32]));
+    assert_eq!(p.options.retry_count, 5);
+    assert_eq!(p.options.chunk_size, 4096);
+    assert_eq!(p.options.attempt_timeout, Duration::from_millis(2500));
+    assert_eq!(p.options.deadline, Some(T0 + Duration::from_secs(60)));
+    d.metadata.sha256 = None;
+    assert_eq!(
+        Plan::from_directive(&d, T0).unwrap_err(),
+        PlanError::MissingSha256
+    );
+    d.options.verify = false;
+    assert!(Plan::from_directive(&d, T0).is_ok());
+    d.metadata.size = None;
+    assert_eq!(
+        Plan::from_directive(&d, T0).unwrap_err(),
+        PlanError::MissingSize
+    );
+    d.metadata.size = Some(1);
+    d.url = "http://a-very-long-host-name-that-does-not-fit-in-sixty-four-bytes.test/blobs/aa";
+    assert_eq!(
+        Plan::from_directive(&d, T0).unwrap_err(),
+        PlanError::UrlTooLong
+    );
+}
