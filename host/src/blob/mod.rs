@@ -179,6 +179,9 @@ struct Inner {
     /// Transfers not yet ended, by id: their watchers.
     active: Mutex<HashMap<String, watch::Sender<TransferRecord>>>,
     live: broadcast::Sender<TransferRecord>,
+    /// Held across one record's read-change-write, so that a reply part and a report event
+    /// arriving together do not overwrite each other's change.
+    updating: tokio::sync::Mutex<()>,
     base_url: OnceLock<String>,
     server: OnceLock<ServerHandle>,
     next_id: AtomicU64,
@@ -227,6 +230,7 @@ impl BlobService {
                 uploads: upload::UploadLocks::default(),
                 active: Mutex::new(HashMap::new()),
                 live,
+                updating: tokio::sync::Mutex::new(()),
                 base_url,
                 server: OnceLock::new(),
                 next_id: AtomicU64::new(1),
@@ -391,10 +395,11 @@ impl BlobService {
         let id = record.transfer_id.clone();
         let (tx, rx) = watch::channel(record.clone());
         lock(&self.inner.active).insert(id.clone(), tx);
-        if let Err(e) = self.save(record).await {
+        if let Err(e) = self.save(record.clone()).await {
             lock(&self.inner.active).remove(&id);
             return Err(e.into());
         }
+        self.publish(&record);
         let replies = match server
             .request(
                 connection,
@@ -447,6 +452,7 @@ impl BlobService {
         client: Option<&str>,
         change: impl FnOnce(&mut TransferRecord, u64),
     ) -> Option<TransferRecord> {
+        let _one_at_a_time = self.inner.updating.lock().await;
         let now = unix_millis();
         let current = lock(&self.inner.active)
             .get(id)
@@ -485,13 +491,18 @@ impl BlobService {
                 active.remove(id);
             }
         }
+        self.publish(&record);
+        Some(record)
+    }
+
+    /// Hands an update to the live feed and the [`TRANSFERS_CHANNEL`] subscribers.
+    fn publish(&self, record: &TransferRecord) {
         let _ = self.inner.live.send(record.clone());
         if let Some(server) = self.inner.server.get()
-            && let Ok(json) = serde_json::to_string(&record)
+            && let Ok(json) = serde_json::to_string(record)
         {
             let _ = server.publish(TRANSFERS_CHANNEL, PayloadBuf::Json(json));
         }
-        Some(record)
     }
 
     async fn save(&self, record: TransferRecord) -> Result<(), TransfersError> {
