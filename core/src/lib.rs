@@ -23,6 +23,7 @@
 //! | `outcome` | `RequestOutcome`: how a request ended, owned (`alloc`) |
 //! | [`log`] | log records, levels, the acknowledged log queue with exact loss accounting |
 //! | [`backoff`] | capped exponential reconnect backoff with seeded jitter |
+//! | [`blob`] | blob fetch: ranges to request, resume, verify, failover, end states |
 //! | [`value`] | the self-describing CBOR payload form |
 //! | [`websocket`] | native closes in WebSocket close frames, both ways |
 #![no_std]
@@ -39,6 +40,7 @@ mod fmt;
 
 pub mod answering;
 pub mod backoff;
+pub mod blob;
 pub mod channels;
 pub mod cobs;
 pub mod codec;
