@@ -19,10 +19,16 @@
 //! | [`io`] | requests, response heads, errors, progress and end states |
 //! | [`state`] | the serialisable resume point, SHA-256 state included |
 //! | [`fetch`] | the machine |
+//! | [`directive`] | the directives' wire form: borrowed decode, encode |
+//! | [`report`] | progress, completion, failure and refusal maps |
+//! | [`hex`] | SHA-256 digests as the hex the wire and URLs use |
 
+pub mod directive;
 pub mod fetch;
+pub mod hex;
 pub mod io;
 pub mod plan;
+pub mod report;
 pub mod sink;
 pub mod state;
 
