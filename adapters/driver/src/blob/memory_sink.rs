@@ -6,10 +6,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use sentelite_core::blob::{BlobSink, SinkError};
 
+/// Committed blobs by their SHA-256.
+type Blobs = HashMap<[u8; 32], Arc<[u8]>>;
+
 /// Committed blobs by SHA-256; cheap to clone (shared).
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
-    blobs: Arc<Mutex<HashMap<[u8; 32], Arc<[u8]>>>>,
+    blobs: Arc<Mutex<Blobs>>,
     max_blob: Option<u64>,
 }
 
@@ -49,7 +52,7 @@ impl MemoryStore {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<[u8]>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Blobs> {
         self.blobs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -8,3 +8,9 @@ pub mod memory_sink;
 
 pub use file_sink::FileSink;
 pub use memory_sink::{MemorySink, MemoryStore};
+pub mod handlers;
+pub mod serve;
+mod upload;
+
+pub use handlers::{BlobHandlers, UploadSource};
+pub use serve::{is_blob_directive, serve_directive};
