@@ -9,6 +9,10 @@
 //! once every record is acknowledged by the server or reported to it as dropped, printing
 //! `sent N acked N dropped N`. It keeps retrying through server restarts meanwhile.
 //!
+//! With `--blob-dir DIR` it also runs the server's blob fetch directives
+//! (`blob/fetch-and-*`, any handler name) into `DIR`, each blob stored under its SHA-256 hex
+//! once verified, and prints `blob transfer id=N event=… answered=OK` when one ends.
+//!
 //! Lines look like `open uid=u1 connection=7`, `closed code=heartbeat-timeout reason="…"
 //! by=local`, `reconnect attempt=2 in 1830ms`, `message event=app/x payload=bytes(3)`, so
 //! scripts and tests can follow a device by reading its stdout.
@@ -16,9 +20,11 @@
 use std::error::Error;
 use std::future::Future;
 use std::io;
+use std::path::PathBuf;
 
 use sentelite_core::log::{FilterConfig, LevelSet, LogConfig, QueueConfig};
 use sentelite_core::value::{encoder, finish, keyword};
+use sentelite_tokio::blob::{BlobHandlers, FileSink, is_blob_directive, serve_directive};
 use sentelite_tokio::{
     Client, ClientEvent, ClientOptions, IncomingRequest, Initiator, Level, PayloadBuf, Status,
     capability,
@@ -35,6 +41,9 @@ pub struct DeviceOptions {
     pub token: Option<String>,
     /// Log records to generate and ship, if any.
     pub logs: Option<LogLoad>,
+    /// Directory that fetch directives store blobs into (`--blob-dir`); without it they are
+    /// refused as unsupported like any other unknown request.
+    pub blob_dir: Option<PathBuf>,
 }
 
 /// Log records `sentelite device` generates.
@@ -96,6 +105,12 @@ pub(crate) async fn run_until(
     }
     let client = sentelite_tokio::connect(client_options)?;
     let events = client.events();
+    let blobs = options.blob_dir.clone().map(|dir| {
+        BlobHandlers::new().any_handler(move |sha| Box::new(FileSink::new(dir.clone(), sha)))
+    });
+    let runtime = sentelite_tokio::TokioRuntime::current().ok_or("no tokio runtime")?;
+    // Transfers run as their own tasks and report their end here, to be printed in order.
+    let (ended_tx, mut ended) = tokio::sync::mpsc::unbounded_channel::<String>();
     let generating = async {
         match &options.logs {
             Some(load) => generate(&client, load).await,
@@ -120,10 +135,33 @@ pub(crate) async fn run_until(
                 client.close().await;
                 return Ok(());
             }
+            Some(line) = ended.recv() => print(line),
             event = events.recv() => {
                 // The client only ends on its own after `close`, so this is a clean exit.
                 let Some(event) = event else { return Ok(()) };
                 match event {
+                    ClientEvent::Request(request) if is_blob_directive(&request.event) => {
+                        match &blobs {
+                            Some(handlers) => {
+                                let (handlers, runtime) = (handlers.clone(), runtime.clone());
+                                let ended_tx = ended_tx.clone();
+                                let (id, event) = (request.id(), shown(&request.event));
+                                print(format!("blob transfer id={id} event={event} started"));
+                                tokio::spawn(async move {
+                                    let status =
+                                        serve_directive(request, &handlers, &runtime).await;
+                                    let _ = ended_tx.send(format!(
+                                        "blob transfer id={id} event={event} answered={}",
+                                        status.name()
+                                    ));
+                                });
+                            }
+                            None => print(answer_request(request).await),
+                        }
+                    }
+                    ClientEvent::Cancelled { id } if blobs.as_ref().is_some_and(|b| b.cancel(id)) => {
+                        print(format!("blob transfer id={id} cancelled by the server"));
+                    }
                     ClientEvent::Request(request) => print(answer_request(request).await),
                     other => print(describe(&other)),
                 }
@@ -418,6 +456,7 @@ mod tests {
             .expect("free port")
             .port();
         let options = DeviceOptions {
+            blob_dir: None,
             server: format!("ws://127.0.0.1:{port}/ws"),
             name: "dev-test".into(),
             token: None,

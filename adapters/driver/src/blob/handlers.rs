@@ -35,6 +35,7 @@ pub const DEFAULT_MAX_TRANSFERS: usize = 4;
 #[derive(Clone)]
 pub struct BlobHandlers {
     sinks: HashMap<String, SinkFactory>,
+    fallback: Option<SinkFactory>,
     sources: HashMap<String, UploadSource>,
     limit: usize,
     running: Arc<AtomicUsize>,
@@ -69,6 +70,7 @@ impl BlobHandlers {
     pub fn new() -> Self {
         Self {
             sinks: HashMap::new(),
+            fallback: None,
             sources: HashMap::new(),
             limit: DEFAULT_MAX_TRANSFERS,
             running: Arc::new(AtomicUsize::new(0)),
@@ -83,6 +85,16 @@ impl BlobHandlers {
         factory: impl Fn(&[u8; 32]) -> Box<dyn BlobSink + Send> + Send + Sync + 'static,
     ) -> Self {
         self.sinks.insert(key(name), Arc::new(factory));
+        self
+    }
+
+    /// Fetched blobs for handlers not named otherwise go to the sink `factory` makes (a
+    /// store that takes anything). Without it an unknown handler is refused as unsupported.
+    pub fn any_handler(
+        mut self,
+        factory: impl Fn(&[u8; 32]) -> Box<dyn BlobSink + Send> + Send + Sync + 'static,
+    ) -> Self {
+        self.fallback = Some(Arc::new(factory));
         self
     }
 
@@ -123,7 +135,7 @@ impl BlobHandlers {
     }
 
     pub(crate) fn sink_for(&self, name: &str) -> Option<&SinkFactory> {
-        self.sinks.get(&key(name))
+        self.sinks.get(&key(name)).or(self.fallback.as_ref())
     }
 
     pub(crate) fn source_for(&self, name: &str) -> Option<&UploadSource> {

@@ -30,13 +30,13 @@ pub fn is_blob_directive(event: &str) -> bool {
 }
 
 /// Answers one blob directive completely: a transfer, its progress parts and its end. Spawn
-/// it per request (it returns when the transfer has ended); route the server's cancels to
-/// [`BlobHandlers::cancel`].
+/// it per request (it returns the status it ended the request with, once the transfer has
+/// ended); route the server's cancels to [`BlobHandlers::cancel`].
 pub async fn serve_directive<R: Runtime>(
     mut req: IncomingRequest,
     handlers: &BlobHandlers,
     runtime: &R,
-) {
+) -> Status {
     let started = StdInstant::now();
     let payload = match std::mem::take(&mut req.payload) {
         PayloadBuf::Value(bytes) | PayloadBuf::Bytes(bytes) => bytes,
@@ -65,7 +65,7 @@ pub async fn serve_directive<R: Runtime>(
         .await;
         drop(slot);
         let _ = req.end(status, report).await;
-        return;
+        return status;
     }
     let d = match Directive::decode(&req.event, &payload) {
         Ok(d) => d,
@@ -183,6 +183,7 @@ pub async fn serve_directive<R: Runtime>(
     };
     drop(sink);
     let _ = req.end(status, report).await;
+    status
 }
 
 fn plan(
@@ -245,8 +246,9 @@ pub(crate) fn encode_refusal(transfer_id: &str, error: &str) -> PayloadBuf {
     encode(|b| report.encode(b))
 }
 
-async fn refuse(req: IncomingRequest, status: Status, transfer_id: &str, error: &str) {
+async fn refuse(req: IncomingRequest, status: Status, transfer_id: &str, error: &str) -> Status {
     let _ = req.end(status, encode_refusal(transfer_id, error)).await;
+    status
 }
 
 /// One report map as a Value payload (an over-long text is cut to fit).
