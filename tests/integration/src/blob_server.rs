@@ -9,12 +9,16 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::put;
 use sha2::{Digest, Sha256};
 use tower_http::services::ServeDir;
+
+/// Largest upload chunk taken in one `PUT`.
+const MAX_CHUNK: usize = 64 << 20;
 
 /// A running server; it stops when the runtime it was spawned on stops.
 pub struct BlobServer {
@@ -42,6 +46,7 @@ pub async fn start(root: &Path) -> BlobServer {
         "/blobs/{sha}",
         put(upload)
             .with_state(blobs)
+            .layer(DefaultBodyLimit::max(MAX_CHUNK))
             .fallback_service(ServeDir::new(root)),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

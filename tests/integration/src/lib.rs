@@ -3,6 +3,7 @@
 //! smol adapter run.
 
 pub mod blob_server;
+pub mod fault_proxy;
 pub mod raw;
 pub mod scenarios;
 pub mod serve;
