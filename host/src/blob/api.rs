@@ -175,8 +175,9 @@ fn line_of(record: &TransferRecord) -> Bytes {
 }
 
 /// The transfer's record now and at every change, until its end state.
-fn stream_of(transfer: Transfer) -> Response {
-    let first = transfer.current();
+fn stream_of(mut transfer: Transfer) -> Response {
+    let first = transfer.updates.borrow_and_update().clone();
+    transfer.done = first.state.is_end();
     let lines = futures_util::stream::unfold(
         (Some(first), transfer),
         |(first, mut transfer)| async move {

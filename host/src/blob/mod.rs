@@ -131,6 +131,8 @@ pub enum PushError {
 #[derive(Debug, Clone)]
 pub struct Transfer {
     updates: watch::Receiver<TransferRecord>,
+    /// The end state was returned by [`Transfer::next`].
+    done: bool,
 }
 
 impl Transfer {
@@ -147,11 +149,15 @@ impl Transfer {
     /// The next change of the record; `None` once the end state has been returned (or the
     /// service went away).
     pub async fn next(&mut self) -> Option<TransferRecord> {
-        if self.updates.borrow().state.is_end() && !self.updates.has_changed().unwrap_or(false) {
+        if self.done {
             return None;
         }
+        // Resolves for an unseen value even after the sender is gone (it is dropped right
+        // after the end state is sent), so the end is never lost to a slow reader.
         self.updates.changed().await.ok()?;
-        Some(self.updates.borrow_and_update().clone())
+        let record = self.updates.borrow_and_update().clone();
+        self.done = record.state.is_end();
+        Some(record)
     }
 
     /// Waits for the end state.
@@ -421,7 +427,10 @@ impl BlobService {
         };
         let service = self.clone();
         tokio::spawn(async move { service.follow(id, replies).await });
-        Ok(Transfer { updates: rx })
+        Ok(Transfer {
+            updates: rx,
+            done: false,
+        })
     }
 
     /// Turns a directive's replies into record updates until its end.
