@@ -22,6 +22,7 @@
 //! | [`heartbeat`] | ping schedule, RTT, silence detection |
 //! | `outcome` | `RequestOutcome`: how a request ended, owned (`alloc`) |
 //! | [`log`] | log records, levels, the acknowledged log queue with exact loss accounting |
+//! | [`blob`] | blob fetch: directives and reports; the fetch machine (ranges, resume, verify, failover, end states) |
 //! | [`backoff`] | capped exponential reconnect backoff with seeded jitter |
 //! | [`value`] | the self-describing CBOR payload form |
 //! | [`websocket`] | native closes in WebSocket close frames, both ways |
@@ -39,6 +40,7 @@ mod fmt;
 
 pub mod answering;
 pub mod backoff;
+pub mod blob;
 pub mod channels;
 pub mod cobs;
 pub mod codec;

@@ -9,6 +9,10 @@
 //! once every record is acknowledged by the server or reported to it as dropped, printing
 //! `sent N acked N dropped N`. It keeps retrying through server restarts meanwhile.
 //!
+//! With `--blob-dir DIR` it also runs the server's blob fetch directives
+//! (`blob/fetch-and-*`, any handler name) into `DIR`, each blob stored under its SHA-256 hex
+//! once verified, and prints `blob transfer id=N event=… answered=OK` when one ends.
+//!
 //! Lines look like `open uid=u1 connection=7`, `closed code=heartbeat-timeout reason="…"
 //! by=local`, `reconnect attempt=2 in 1830ms`, `message event=app/x payload=bytes(3)`, so
 //! scripts and tests can follow a device by reading its stdout.
@@ -16,9 +20,11 @@
 use std::error::Error;
 use std::future::Future;
 use std::io;
+use std::path::PathBuf;
 
 use sentelite_core::log::{FilterConfig, LevelSet, LogConfig, QueueConfig};
 use sentelite_core::value::{encoder, finish, keyword};
+use sentelite_tokio::blob::{BlobHandlers, FileSink, is_blob_directive, serve_directive};
 use sentelite_tokio::{
     Client, ClientEvent, ClientOptions, IncomingRequest, Initiator, Level, PayloadBuf, Status,
     capability,
@@ -35,6 +41,9 @@ pub struct DeviceOptions {
     pub token: Option<String>,
     /// Log records to generate and ship, if any.
     pub logs: Option<LogLoad>,
+    /// Directory that fetch directives store blobs into (`--blob-dir`); without it they are
+    /// refused as unsupported like any other unknown request.
+    pub blob_dir: Option<PathBuf>,
 }
 
 /// Log records `sentelite device` generates.
@@ -96,6 +105,12 @@ pub(crate) async fn run_until(
     }
     let client = sentelite_tokio::connect(client_options)?;
     let events = client.events();
+    let blobs = options.blob_dir.clone().map(|dir| {
+        BlobHandlers::new().any_handler(move |sha| Box::new(FileSink::new(dir.clone(), sha)))
+    });
+    let runtime = sentelite_tokio::TokioRuntime::current().ok_or("no tokio runtime")?;
+    // Transfers run as their own tasks and report their end here, to be printed in order.
+    let (ended_tx, mut ended) = tokio::sync::mpsc::unbounded_channel::<String>();
     let generating = async {
         match &options.logs {
             Some(load) => generate(&client, load).await,
@@ -120,10 +135,33 @@ pub(crate) async fn run_until(
                 client.close().await;
                 return Ok(());
             }
+            Some(line) = ended.recv() => print(line),
             event = events.recv() => {
                 // The client only ends on its own after `close`, so this is a clean exit.
                 let Some(event) = event else { return Ok(()) };
                 match event {
+                    ClientEvent::Request(request) if is_blob_directive(&request.event) => {
+                        match &blobs {
+                            Some(handlers) => {
+                                let (handlers, runtime) = (handlers.clone(), runtime.clone());
+                                let ended_tx = ended_tx.clone();
+                                let (id, event) = (request.id(), shown(&request.event));
+                                print(format!("blob transfer id={id} event={event} started"));
+                                tokio::spawn(async move {
+                                    let status =
+                                        serve_directive(request, &handlers, &runtime).await;
+                                    let _ = ended_tx.send(format!(
+                                        "blob transfer id={id} event={event} answered={}",
+                                        status.name()
+                                    ));
+                                });
+                            }
+                            None => print(answer_request(request).await),
+                        }
+                    }
+                    ClientEvent::Cancelled { id } if blobs.as_ref().is_some_and(|b| b.cancel(id)) => {
+                        print(format!("blob transfer id={id} cancelled by the server"));
+                    }
                     ClientEvent::Request(request) => print(answer_request(request).await),
                     other => print(describe(&other)),
                 }
@@ -418,6 +456,7 @@ mod tests {
             .expect("free port")
             .port();
         let options = DeviceOptions {
+            blob_dir: None,
             server: format!("ws://127.0.0.1:{port}/ws"),
             name: "dev-test".into(),
             token: None,
@@ -458,5 +497,123 @@ mod tests {
             Some("stopping"),
             "{rest:?}"
         );
+    }
+
+    /// `--blob-dir`: a fetch directive from the server ends OK with the blob in the directory
+    /// under its SHA-256 hex, and the device prints the transfer's end.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blob_dir_takes_fetch_directives() {
+        use sentelite_core::blob::directive::{Directive, HandlerKind, Metadata, Options};
+
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        // SHA-256 of those bytes (Python's hashlib).
+        let sha_hex =
+            "3c65ea93424a9c362fec0e3a69ea36031e8a358441479dd665cc6110eabe7b08".to_string();
+        let sha = sentelite_core::blob::hex::decode(&sha_hex).unwrap();
+        // The blob over plain HTTP: a whole-body answer is a valid reply to `Range: bytes=0-`.
+        let body = data.clone();
+        let app = axum::Router::new().route(
+            "/blobs/{sha}",
+            axum::routing::get(move || {
+                let body = body.clone();
+                async move { body }
+            }),
+        );
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http_addr = http.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(http, app).await;
+        });
+        let data_dir =
+            std::env::temp_dir().join(format!("sentelite-device-blob-{}", std::process::id()));
+        let blob_dir = data_dir.join("blobs");
+        let server = crate::Server::builder()
+            .listen("127.0.0.1:0")
+            .data_dir(&data_dir)
+            .bind()
+            .await
+            .unwrap();
+        let options = DeviceOptions {
+            server: format!("ws://{}/ws", server.local_addr()),
+            name: "blob-dev".into(),
+            token: None,
+            logs: None,
+            blob_dir: Some(blob_dir.clone()),
+        };
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (line_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        let device = tokio::spawn(run_until(
+            options,
+            async move {
+                let _ = stop_rx.await;
+                Ok(())
+            },
+            move |line| {
+                let _ = line_tx.send(line);
+            },
+        ));
+        let handle = server.handle();
+        let connection = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                if let Some(c) = handle.connections().first() {
+                    return c.connection_id;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the device connects");
+        let url = format!("http://{http_addr}/blobs/{sha_hex}");
+        let directive = Directive {
+            kind: HandlerKind::Process,
+            transfer_id: "t-dev",
+            url: &url,
+            mirrors: Default::default(),
+            handler: "any/thing",
+            metadata: Metadata {
+                size: Some(data.len() as u64),
+                sha256: Some(sha),
+                content_type: None,
+            },
+            options: Options::default(),
+        };
+        let mut buf = vec![0u8; 2048];
+        let n = directive.encode(&mut buf).unwrap();
+        buf.truncate(n);
+        let replies = handle
+            .request(
+                connection,
+                "blob/fetch-and-process",
+                PayloadBuf::Value(buf),
+                Some(Duration::from_secs(20)),
+            )
+            .await
+            .unwrap();
+        let (_, outcome) = tokio::time::timeout(Duration::from_secs(20), replies.collect())
+            .await
+            .expect("the directive ends");
+        assert!(
+            matches!(&outcome, crate::RequestOutcome::Completed { status, .. } if *status == Status::OK),
+            "{outcome:?}"
+        );
+        assert_eq!(std::fs::read(blob_dir.join(&sha_hex)).unwrap(), data);
+        let ended = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(line) = lines.recv().await {
+                if line.contains("answered=") {
+                    return line;
+                }
+            }
+            String::new()
+        })
+        .await
+        .expect("the device prints the end");
+        assert!(
+            ended.ends_with("answered=ok") || ended.ends_with("answered=OK"),
+            "{ended}"
+        );
+        let _ = stop_tx.send(());
+        let _ = device.await;
+        server.shutdown().await;
+        let _ = std::fs::remove_dir_all(&data_dir);
     }
 }

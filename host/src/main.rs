@@ -88,6 +88,9 @@ struct DeviceArgs {
         default_value = "warn,error"
     )]
     levels: Vec<String>,
+    /// Run the server's blob fetch directives into this directory (file name = SHA-256)
+    #[arg(long, value_name = "DIR")]
+    blob_dir: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -267,6 +270,7 @@ async fn device(args: DeviceArgs) -> Result<(), BoxError> {
         server: args.server,
         name: args.name,
         token: args.token,
+        blob_dir: args.blob_dir,
         logs: args.count.map(|count| sentelite_host::device::LogLoad {
             count,
             rate: args.rate,

@@ -42,6 +42,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod blob;
 mod call;
 pub mod client;
 pub mod clock;

@@ -2,6 +2,8 @@
 //! process, and scenarios written once against the client API that both the tokio and the
 //! smol adapter run.
 
+pub mod blob_server;
+pub mod fault_proxy;
 pub mod raw;
 pub mod scenarios;
 pub mod serve;

@@ -1,0 +1,490 @@
+//! The directives the server sends and their wire form (PROTOCOL.md section 14).
+//!
+//! A fetch directive is a server→client Request whose event id names the handler kind
+//! (`blob/fetch-and-process`, `-eval`, `-display`, `-render`) and whose payload is a Value map
+//! in sente-lite's shape. [`Directive::decode`] borrows every string from the payload, so a
+//! device decodes a directive without copying it; [`Directive::encode`] is what the host
+//! sends. Keys may be keywords (`:url`) or text (`"url"`), so a client of the JSON dialect is
+//! understood too; unknown keys are skipped, so later versions can add fields.
+
+use heapless::Vec;
+use minicbor::Decoder;
+use minicbor::data::Type;
+
+use super::hex;
+use crate::value::{self, ValueEncoder};
+
+/// Event id of the directive whose handler processes the blob in an application way.
+pub const FETCH_AND_PROCESS: &str = "blob/fetch-and-process";
+/// Event id of the directive whose handler evaluates the blob as code.
+pub const FETCH_AND_EVAL: &str = "blob/fetch-and-eval";
+/// Event id of the directive whose handler displays the blob.
+pub const FETCH_AND_DISPLAY: &str = "blob/fetch-and-display";
+/// Event id of the directive whose handler renders the blob.
+pub const FETCH_AND_RENDER: &str = "blob/fetch-and-render";
+/// Event id of the directive asking the client to upload one of its blobs.
+pub const UPLOAD: &str = "blob/upload";
+/// Event id of a progress report sent as an Event (sente-lite dialect; native clients send
+/// Reply parts).
+pub const PROGRESS: &str = "blob/progress";
+/// Event id of a completion report sent as an Event (sente-lite dialect).
+pub const COMPLETE: &str = "blob/complete";
+/// Event id of a failure report sent as an Event (sente-lite dialect).
+pub const ERROR: &str = "blob/error";
+
+/// How many mirrors a decoded directive keeps beside its main URL.
+pub const MAX_MIRRORS: usize = 3;
+
+/// What the receiving handler is asked to do with the blob: the suffix of the event id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum HandlerKind {
+    /// `blob/fetch-and-process`: an application handler consumes it.
+    Process,
+    /// `blob/fetch-and-eval`: the blob is code to evaluate.
+    Eval,
+    /// `blob/fetch-and-display`: the blob is shown (HTML, SVG, text).
+    Display,
+    /// `blob/fetch-and-render`: the blob is rendered (image, model).
+    Render,
+}
+
+impl HandlerKind {
+    /// Every kind, in the order of the event ids above.
+    pub const ALL: [HandlerKind; 4] = [
+        HandlerKind::Process,
+        HandlerKind::Eval,
+        HandlerKind::Display,
+        HandlerKind::Render,
+    ];
+
+    /// The directive's event id for this kind.
+    pub const fn event(self) -> &'static str {
+        match self {
+            HandlerKind::Process => FETCH_AND_PROCESS,
+            HandlerKind::Eval => FETCH_AND_EVAL,
+            HandlerKind::Display => FETCH_AND_DISPLAY,
+            HandlerKind::Render => FETCH_AND_RENDER,
+        }
+    }
+
+    /// The kind a directive's event id names, or `None` for any other event.
+    pub fn from_event(event: &str) -> Option<HandlerKind> {
+        HandlerKind::ALL.into_iter().find(|k| k.event() == event)
+    }
+
+    /// The short name (`process`, `eval`, `display`, `render`), as the CLI spells it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            HandlerKind::Process => "process",
+            HandlerKind::Eval => "eval",
+            HandlerKind::Display => "display",
+            HandlerKind::Render => "render",
+        }
+    }
+}
+
+/// What the sender knows of the blob.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Metadata<'a> {
+    /// Size in bytes.
+    pub size: Option<u64>,
+    /// SHA-256 of the whole blob.
+    pub sha256: Option<[u8; 32]>,
+    /// MIME type, for the handler.
+    pub content_type: Option<&'a str>,
+}
+
+/// How the client should go about the transfer. Absent fields take the client's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Give up an attempt after this long without progress.
+    pub timeout_ms: Option<u64>,
+    /// Attempts after the first before a source is given up.
+    pub retry_count: Option<u32>,
+    /// Check the SHA-256 before handing the blob over (default true; a directive without a
+    /// hash cannot be verified and is refused when this is true).
+    pub verify: bool,
+    /// Ask for ranges of at most this many bytes (0 or absent: the whole rest at once).
+    pub chunk_size: Option<u32>,
+    /// The whole transfer must end within this many milliseconds of the directive.
+    pub deadline_ms: Option<u64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timeout_ms: None,
+            retry_count: None,
+            verify: true,
+            chunk_size: None,
+            deadline_ms: None,
+        }
+    }
+}
+
+/// A fetch directive, borrowed from its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directive<'a> {
+    /// The directive's kind (from its event id; not part of the payload).
+    pub kind: HandlerKind,
+    /// The server's id for this transfer, echoed in every report.
+    pub transfer_id: &'a str,
+    /// Where to fetch the blob.
+    pub url: &'a str,
+    /// Other places with the same bytes, tried in order after `url`.
+    pub mirrors: Vec<&'a str, MAX_MIRRORS>,
+    /// The client's handler to give the blob to (`ns/name`, without the colon).
+    pub handler: &'a str,
+    /// What the server knows of the blob.
+    pub metadata: Metadata<'a>,
+    /// How to go about it.
+    pub options: Options,
+}
+
+/// Why a payload is not a directive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DirectiveError {
+    /// The payload is not a well-formed CBOR map.
+    Malformed,
+    /// A required field is missing.
+    Missing(&'static str),
+    /// A field has the wrong type or an impossible value.
+    Invalid(&'static str),
+    /// More mirrors than [`MAX_MIRRORS`].
+    TooManyMirrors,
+    /// The event id is not a blob directive.
+    UnknownEvent,
+}
+
+impl core::fmt::Display for DirectiveError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DirectiveError::Malformed => f.write_str("directive payload is not a CBOR map"),
+            DirectiveError::Missing(field) => write!(f, "directive lacks :{field}"),
+            DirectiveError::Invalid(field) => write!(f, "directive's :{field} is invalid"),
+            DirectiveError::TooManyMirrors => {
+                write!(f, "directive lists more than {MAX_MIRRORS} mirrors")
+            }
+            DirectiveError::UnknownEvent => f.write_str("not a blob directive event"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for DirectiveError {}
+
+impl From<minicbor::decode::Error> for DirectiveError {
+    fn from(_: minicbor::decode::Error) -> Self {
+        DirectiveError::Malformed
+    }
+}
+
+/// The payload did not fit the caller's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BufferTooSmall;
+
+impl core::fmt::Display for BufferTooSmall {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("buffer too small for the blob payload")
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for BufferTooSmall {}
+
+impl<E> From<minicbor::encode::Error<E>> for BufferTooSmall {
+    fn from(_: minicbor::encode::Error<E>) -> Self {
+        BufferTooSmall
+    }
+}
+
+impl<'a> Directive<'a> {
+    /// Decodes the payload of a Request whose event id is `event`.
+    pub fn decode(event: &str, payload: &'a [u8]) -> Result<Directive<'a>, DirectiveError> {
+        let kind = HandlerKind::from_event(event).ok_or(DirectiveError::UnknownEvent)?;
+        let mut d = Decoder::new(payload);
+        let mut transfer_id = None;
+        let mut url = None;
+        let mut mirrors = Vec::new();
+        let mut handler = None;
+        let mut metadata = Metadata::default();
+        let mut options = Options::default();
+        let entries = map_len(&mut d)?;
+        for _ in 0..entries {
+            match key(&mut d)? {
+                "transfer-id" => transfer_id = Some(text(&mut d, "transfer-id")?),
+                "url" => url = Some(text(&mut d, "url")?),
+                "mirrors" => mirrors = decode_mirrors(&mut d)?,
+                "handler" => handler = Some(name(&mut d, "handler")?),
+                "metadata" => metadata = decode_metadata(&mut d)?,
+                "options" => options = decode_options(&mut d)?,
+                _ => d.skip()?,
+            }
+        }
+        if d.position() != payload.len() {
+            return Err(DirectiveError::Malformed);
+        }
+        let directive = Directive {
+            kind,
+            transfer_id: transfer_id.unwrap_or(""),
+            url: url.ok_or(DirectiveError::Missing("url"))?,
+            mirrors,
+            handler: handler.ok_or(DirectiveError::Missing("handler"))?,
+            metadata,
+            options,
+        };
+        if directive.options.verify && directive.metadata.sha256.is_none() {
+            return Err(DirectiveError::Missing("sha256"));
+        }
+        Ok(directive)
+    }
+
+    /// The URL and then the mirrors, in the order they should be tried.
+    pub fn sources(&self) -> impl Iterator<Item = &'a str> + '_ {
+        core::iter::once(self.url).chain(self.mirrors.iter().copied())
+    }
+
+    /// Writes the payload (the Value map) into `buf`; the event id is [`HandlerKind::event`].
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let mut e = value::encoder(buf);
+        let mut fields = 4;
+        fields += u64::from(!self.mirrors.is_empty());
+        fields += u64::from(self.metadata != Metadata::default());
+        e.map(fields)?;
+        value::keyword(&mut e, "transfer-id")?;
+        e.str(self.transfer_id)?;
+        value::keyword(&mut e, "url")?;
+        e.str(self.url)?;
+        if !self.mirrors.is_empty() {
+            value::keyword(&mut e, "mirrors")?;
+            e.array(self.mirrors.len() as u64)?;
+            for mirror in &self.mirrors {
+                e.str(mirror)?;
+            }
+        }
+        value::keyword(&mut e, "handler")?;
+        value::keyword(&mut e, self.handler)?;
+        if self.metadata != Metadata::default() {
+            encode_metadata(&mut e, &self.metadata)?;
+        }
+        encode_options(&mut e, &self.options)?;
+        Ok(value::finish(e))
+    }
+}
+
+/// An upload directive: the client should send one of its blobs to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadDirective<'a> {
+    /// The server's id for this transfer.
+    pub transfer_id: &'a str,
+    /// The base URL; the client uploads to `<url>/<sha256 hex>`.
+    pub url: &'a str,
+    /// Which of the client's sources to upload (`ns/name`).
+    pub source: &'a str,
+}
+
+impl<'a> UploadDirective<'a> {
+    /// Decodes the payload of a `blob/upload` Request.
+    pub fn decode(payload: &'a [u8]) -> Result<UploadDirective<'a>, DirectiveError> {
+        let mut d = Decoder::new(payload);
+        let (mut transfer_id, mut url, mut source) = (None, None, None);
+        for _ in 0..map_len(&mut d)? {
+            match key(&mut d)? {
+                "transfer-id" => transfer_id = Some(text(&mut d, "transfer-id")?),
+                "url" => url = Some(text(&mut d, "url")?),
+                "source" => source = Some(name(&mut d, "source")?),
+                _ => d.skip()?,
+            }
+        }
+        if d.position() != payload.len() {
+            return Err(DirectiveError::Malformed);
+        }
+        Ok(UploadDirective {
+            transfer_id: transfer_id.unwrap_or(""),
+            url: url.ok_or(DirectiveError::Missing("url"))?,
+            source: source.ok_or(DirectiveError::Missing("source"))?,
+        })
+    }
+
+    /// Writes the payload into `buf`.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let mut e = value::encoder(buf);
+        e.map(3)?;
+        value::keyword(&mut e, "transfer-id")?;
+        e.str(self.transfer_id)?;
+        value::keyword(&mut e, "url")?;
+        e.str(self.url)?;
+        value::keyword(&mut e, "source")?;
+        value::keyword(&mut e, self.source)?;
+        Ok(value::finish(e))
+    }
+}
+
+fn encode_metadata(
+    e: &mut ValueEncoder<'_>,
+    metadata: &Metadata<'_>,
+) -> Result<(), BufferTooSmall> {
+    value::keyword(e, "metadata")?;
+    let fields = u64::from(metadata.size.is_some())
+        + u64::from(metadata.sha256.is_some())
+        + u64::from(metadata.content_type.is_some());
+    e.map(fields)?;
+    if let Some(size) = metadata.size {
+        value::keyword(e, "size")?;
+        e.u64(size)?;
+    }
+    if let Some(sha) = &metadata.sha256 {
+        value::keyword(e, "sha256")?;
+        e.str(hex::encode(sha).as_str())?;
+    }
+    if let Some(content_type) = metadata.content_type {
+        value::keyword(e, "content-type")?;
+        e.str(content_type)?;
+    }
+    Ok(())
+}
+
+fn encode_options(e: &mut ValueEncoder<'_>, options: &Options) -> Result<(), BufferTooSmall> {
+    value::keyword(e, "options")?;
+    let numbers = [
+        ("timeout-ms", options.timeout_ms),
+        ("retry-count", options.retry_count.map(u64::from)),
+        ("chunk-size", options.chunk_size.map(u64::from)),
+        ("deadline-ms", options.deadline_ms),
+    ];
+    let present = numbers.iter().filter(|(_, v)| v.is_some()).count() as u64;
+    e.map(present + 1)?;
+    for (name, value) in numbers {
+        if let Some(value) = value {
+            value::keyword(e, name)?;
+            e.u64(value)?;
+        }
+    }
+    value::keyword(e, "verify")?;
+    e.bool(options.verify)?;
+    Ok(())
+}
+
+fn decode_mirrors<'a>(d: &mut Decoder<'a>) -> Result<Vec<&'a str, MAX_MIRRORS>, DirectiveError> {
+    let n = d.array()?.ok_or(DirectiveError::Invalid("mirrors"))?;
+    let mut mirrors = Vec::new();
+    for _ in 0..n {
+        let mirror = text(d, "mirrors")?;
+        mirrors
+            .push(mirror)
+            .map_err(|_| DirectiveError::TooManyMirrors)?;
+    }
+    Ok(mirrors)
+}
+
+fn decode_metadata<'a>(d: &mut Decoder<'a>) -> Result<Metadata<'a>, DirectiveError> {
+    let mut metadata = Metadata::default();
+    for _ in 0..map_len(d)? {
+        match key(d)? {
+            "size" => metadata.size = optional(d, |d| unsigned(d, "size"))?,
+            "sha256" => metadata.sha256 = optional(d, decode_sha256)?,
+            "content-type" => metadata.content_type = optional(d, |d| text(d, "content-type"))?,
+            _ => d.skip()?,
+        }
+    }
+    Ok(metadata)
+}
+
+fn decode_options(d: &mut Decoder<'_>) -> Result<Options, DirectiveError> {
+    let mut options = Options::default();
+    for _ in 0..map_len(d)? {
+        match key(d)? {
+            "timeout-ms" => options.timeout_ms = optional(d, |d| unsigned(d, "timeout-ms"))?,
+            "retry-count" => {
+                options.retry_count = optional(d, |d| small(d, "retry-count"))?;
+            }
+            "chunk-size" => options.chunk_size = optional(d, |d| small(d, "chunk-size"))?,
+            "deadline-ms" => options.deadline_ms = optional(d, |d| unsigned(d, "deadline-ms"))?,
+            "verify" => {
+                options.verify = d.bool().map_err(|_| DirectiveError::Invalid("verify"))?;
+            }
+            _ => d.skip()?,
+        }
+    }
+    Ok(options)
+}
+
+fn decode_sha256(d: &mut Decoder<'_>) -> Result<[u8; 32], DirectiveError> {
+    let invalid = DirectiveError::Invalid("sha256");
+    match d.datatype()? {
+        Type::Bytes => d.bytes()?.try_into().map_err(|_| invalid),
+        _ => hex::decode(text(d, "sha256")?).ok_or(invalid),
+    }
+}
+
+/// A definite-length map's entry count.
+fn map_len(d: &mut Decoder<'_>) -> Result<u64, DirectiveError> {
+    if d.datatype()? != Type::Map {
+        return Err(DirectiveError::Malformed);
+    }
+    d.map()?.ok_or(DirectiveError::Malformed)
+}
+
+/// A map key: a keyword or a text string, without a leading colon.
+fn key<'a>(d: &mut Decoder<'a>) -> Result<&'a str, DirectiveError> {
+    let key = keyword_or_text(d, DirectiveError::Malformed)?;
+    Ok(key.strip_prefix(':').unwrap_or(key))
+}
+
+/// A name such as a handler: a keyword, or text with or without the leading colon.
+fn name<'a>(d: &mut Decoder<'a>, field: &'static str) -> Result<&'a str, DirectiveError> {
+    let name = keyword_or_text(d, DirectiveError::Invalid(field))?;
+    let name = name.strip_prefix(':').unwrap_or(name);
+    if name.is_empty() {
+        return Err(DirectiveError::Invalid(field));
+    }
+    Ok(name)
+}
+
+/// A keyword or text string; `wrong` when the item is of another type or tag, `Malformed`
+/// when the bytes end early.
+fn keyword_or_text<'a>(
+    d: &mut Decoder<'a>,
+    wrong: DirectiveError,
+) -> Result<&'a str, DirectiveError> {
+    if d.datatype()? == Type::Tag && d.tag()?.as_u64() != value::KEYWORD_TAG {
+        return Err(wrong);
+    }
+    if d.datatype()? != Type::String {
+        return Err(wrong);
+    }
+    Ok(d.str()?)
+}
+
+fn text<'a>(d: &mut Decoder<'a>, field: &'static str) -> Result<&'a str, DirectiveError> {
+    if d.datatype()? != Type::String {
+        return Err(DirectiveError::Invalid(field));
+    }
+    Ok(d.str()?)
+}
+
+fn unsigned(d: &mut Decoder<'_>, field: &'static str) -> Result<u64, DirectiveError> {
+    match d.datatype()? {
+        Type::U8 | Type::U16 | Type::U32 | Type::U64 => Ok(d.u64()?),
+        _ => Err(DirectiveError::Invalid(field)),
+    }
+}
+
+fn small(d: &mut Decoder<'_>, field: &'static str) -> Result<u32, DirectiveError> {
+    u32::try_from(unsigned(d, field)?).map_err(|_| DirectiveError::Invalid(field))
+}
+
+/// `null` reads as absent; anything else goes to `read`.
+fn optional<'a, T>(
+    d: &mut Decoder<'a>,
+    read: impl FnOnce(&mut Decoder<'a>) -> Result<T, DirectiveError>,
+) -> Result<Option<T>, DirectiveError> {
+    if d.datatype()? == Type::Null {
+        d.null()?;
+        return Ok(None);
+    }
+    read(d).map(Some)
+}

@@ -1,0 +1,207 @@
+//! What a client reports about a transfer: progress, completion, failure (PROTOCOL.md
+//! section 14). Native clients send these maps as the directive's Reply parts and End;
+//! sente-lite clients send the same maps as `blob/progress`, `blob/complete` and `blob/error`
+//! Events. Each encoder writes one Value map into a caller buffer.
+
+use super::directive::BufferTooSmall;
+use super::hex;
+use crate::value::{self, ValueEncoder};
+
+/// Bytes received so far (`blob/progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProgressReport<'a> {
+    /// The directive's transfer id.
+    pub transfer_id: &'a str,
+    /// The URL being fetched.
+    pub url: &'a str,
+    /// Bytes of the blob received and written.
+    pub loaded: u64,
+    /// The blob's size.
+    pub total: u64,
+}
+
+impl ProgressReport<'_> {
+    /// Whole percent received, 0 for an empty total, never above 100.
+    pub fn percent(&self) -> u64 {
+        match self.total {
+            0 => 100,
+            total => (u128::from(self.loaded.min(total)) * 100 / u128::from(total)) as u64,
+        }
+    }
+
+    /// Writes `{:transfer-id :url :loaded :total :percent}` into `buf`.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let mut e = value::encoder(buf);
+        e.map(5)?;
+        ids(&mut e, self.transfer_id, self.url)?;
+        value::keyword(&mut e, "loaded")?;
+        e.u64(self.loaded)?;
+        value::keyword(&mut e, "total")?;
+        e.u64(self.total)?;
+        value::keyword(&mut e, "percent")?;
+        e.u64(self.percent())?;
+        Ok(value::finish(e))
+    }
+}
+
+/// The blob arrived, matched its hash and was handed to the handler (`blob/complete`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompleteReport<'a> {
+    /// The directive's transfer id.
+    pub transfer_id: &'a str,
+    /// The URL of the source that completed it.
+    pub url: &'a str,
+    /// The handler that took it.
+    pub handler: &'a str,
+    /// From the directive to the commit.
+    pub duration_ms: u64,
+    /// Bytes received over HTTP, resumes and retries included (0 when the client already
+    /// held the blob).
+    pub bytes_transferred: u64,
+    /// The blob's SHA-256, as verified.
+    pub sha256: [u8; 32],
+}
+
+impl CompleteReport<'_> {
+    /// Writes `{:transfer-id :url :handler :status :success :duration-ms :bytes-transferred
+    /// :sha256}` into `buf`.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let mut e = value::encoder(buf);
+        e.map(7)?;
+        ids(&mut e, self.transfer_id, self.url)?;
+        value::keyword(&mut e, "handler")?;
+        value::keyword(&mut e, self.handler)?;
+        value::keyword(&mut e, "status")?;
+        value::keyword(&mut e, "success")?;
+        value::keyword(&mut e, "duration-ms")?;
+        e.u64(self.duration_ms)?;
+        value::keyword(&mut e, "bytes-transferred")?;
+        e.u64(self.bytes_transferred)?;
+        value::keyword(&mut e, "sha256")?;
+        e.str(hex::encode(&self.sha256).as_str())?;
+        Ok(value::finish(e))
+    }
+}
+
+/// How a transfer that did not complete ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum FailureState {
+    /// Given up; a new directive is needed.
+    Failed,
+    /// Stopped on transient errors; the client will be ready to try again after this long.
+    Rescheduled {
+        /// Milliseconds until a retry is worth it.
+        after_ms: u64,
+    },
+}
+
+/// The transfer did not complete (`blob/error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorReport<'a> {
+    /// The directive's transfer id.
+    pub transfer_id: &'a str,
+    /// The URL of the last source tried.
+    pub url: &'a str,
+    /// What went wrong, for people.
+    pub error: &'a str,
+    /// Attempts after the first.
+    pub retry_count: u32,
+    /// The last HTTP status seen, if any.
+    pub status_code: Option<u16>,
+    /// Failed or rescheduled.
+    pub state: FailureState,
+    /// Bytes safely written, where a later directive can resume.
+    pub offset: u64,
+}
+
+impl ErrorReport<'_> {
+    /// Writes `{:transfer-id :url :error :retry-count :status-code :state [:after-ms]
+    /// :offset}` into `buf`.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let mut e = value::encoder(buf);
+        let rescheduled = matches!(self.state, FailureState::Rescheduled { .. });
+        e.map(7 + u64::from(rescheduled))?;
+        ids(&mut e, self.transfer_id, self.url)?;
+        value::keyword(&mut e, "error")?;
+        e.str(self.error)?;
+        value::keyword(&mut e, "retry-count")?;
+        e.u32(self.retry_count)?;
+        value::keyword(&mut e, "status-code")?;
+        match self.status_code {
+            Some(code) => e.u16(code)?,
+            None => e.null()?,
+        };
+        value::keyword(&mut e, "state")?;
+        match self.state {
+            FailureState::Failed => {
+                value::keyword(&mut e, "failed")?;
+            }
+            FailureState::Rescheduled { after_ms } => {
+                value::keyword(&mut e, "rescheduled")?;
+                value::keyword(&mut e, "after-ms")?;
+                e.u64(after_ms)?;
+            }
+        }
+        value::keyword(&mut e, "offset")?;
+        e.u64(self.offset)?;
+        Ok(value::finish(e))
+    }
+}
+
+/// An upload directive's blob reached the server (the End OK of `blob/upload`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadReport<'a> {
+    /// The directive's transfer id.
+    pub transfer_id: &'a str,
+    /// The SHA-256 the client computed and the server verified.
+    pub sha256: [u8; 32],
+    /// The blob's size.
+    pub bytes: u64,
+}
+
+impl UploadReport<'_> {
+    /// Writes `{:transfer-id :sha256 :bytes}` into `buf`.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let mut e = value::encoder(buf);
+        e.map(3)?;
+        value::keyword(&mut e, "transfer-id")?;
+        e.str(self.transfer_id)?;
+        value::keyword(&mut e, "sha256")?;
+        e.str(hex::encode(&self.sha256).as_str())?;
+        value::keyword(&mut e, "bytes")?;
+        e.u64(self.bytes)?;
+        Ok(value::finish(e))
+    }
+}
+
+fn ids(e: &mut ValueEncoder<'_>, transfer_id: &str, url: &str) -> Result<(), BufferTooSmall> {
+    value::keyword(e, "transfer-id")?;
+    e.str(transfer_id)?;
+    value::keyword(e, "url")?;
+    e.str(url)?;
+    Ok(())
+}
+
+/// The client will not run the directive: an unknown handler, a bad directive (the End
+/// UNSUPPORTED or ERROR before any transfer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefusalReport<'a> {
+    /// The directive's transfer id (empty when the payload did not decode).
+    pub transfer_id: &'a str,
+    /// Why, for people.
+    pub error: &'a str,
+}
+
+impl RefusalReport<'_> {
+    /// Writes `{:transfer-id :error}` into `buf`.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let mut e = value::encoder(buf);
+        e.map(2)?;
+        value::keyword(&mut e, "transfer-id")?;
+        e.str(self.transfer_id)?;
+        value::keyword(&mut e, "error")?;
+        e.str(self.error)?;
+        Ok(value::finish(e))
+    }
+}

@@ -1,0 +1,354 @@
+//! Blob directives end to end on loopback: an in-process sentelite server sends `blob/*`
+//! Requests to a tokio client whose `BlobHandlers` run them against a test blob server, with
+//! a fault-injecting proxy cutting connections and a mirror serving corrupt bytes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sentelite_core::blob::directive::{Directive, HandlerKind, Metadata, Options, UploadDirective};
+use sentelite_core::blob::hex;
+use sentelite_host::{ConnectionId, ReplyItem, RequestOutcome, Server, ServerHandle};
+use sentelite_integration_tests::{TempDir, blob_server, fault_proxy};
+use sentelite_tokio::blob::{
+    BlobHandlers, MemoryStore, UploadSource, is_blob_directive, serve_directive,
+};
+use sentelite_tokio::{Client, ClientEvent, ClientOptions, PayloadBuf, Status, TokioRuntime};
+use sha2::{Digest, Sha256};
+
+/// Upper bound for any one step; every wait below is bounded by it.
+const STEP: Duration = Duration::from_secs(30);
+
+/// Deterministic bytes that differ everywhere.
+fn blob(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A server, a client routing blob directives to `handlers`, and the client's connection id.
+struct Rig {
+    server: Server,
+    client: Client,
+    connection: ConnectionId,
+    _data: TempDir,
+}
+
+impl Rig {
+    async fn start(handlers: BlobHandlers) -> Rig {
+        let data = TempDir::new("blob-server-data");
+        let server = Server::builder()
+            .listen("127.0.0.1:0")
+            .data_dir(data.path())
+            .bind()
+            .await
+            .expect("server binds");
+        let options = ClientOptions::new(format!("ws://{}/ws", server.local_addr()), "blob-device");
+        let client = sentelite_tokio::connect(options).expect("client starts");
+        let events = client.events();
+        let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
+        let runtime = TokioRuntime::current().expect("tokio");
+        tokio::spawn(async move {
+            let mut opened = Some(opened_tx);
+            while let Some(event) = events.recv().await {
+                match event {
+                    ClientEvent::Opened { connection_id, .. } => {
+                        if let Some(tx) = opened.take() {
+                            let _ = tx.send(connection_id);
+                        }
+                    }
+                    ClientEvent::Request(req) if is_blob_directive(&req.event) => {
+                        let (handlers, runtime) = (handlers.clone(), runtime.clone());
+                        tokio::spawn(async move {
+                            serve_directive(req, &handlers, &runtime).await;
+                        });
+                    }
+                    ClientEvent::Cancelled { id } => {
+                        handlers.cancel(id);
+                    }
+                    _ => {}
+                }
+            }
+        });
+        let connection = tokio::time::timeout(STEP, opened_rx)
+            .await
+            .expect("client opens in time")
+            .expect("opened");
+        Rig {
+            server,
+            client,
+            connection,
+            _data: data,
+        }
+    }
+
+    fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Sends a directive and collects its parts and outcome.
+    async fn ask(&self, event: &str, payload: Vec<u8>) -> (Vec<PayloadBuf>, RequestOutcome) {
+        let mut replies = self
+            .handle()
+            .request(
+                self.connection,
+                event,
+                PayloadBuf::Value(payload),
+                Some(STEP),
+            )
+            .await
+            .expect("request sent");
+        let mut parts = Vec::new();
+        let outcome = tokio::time::timeout(STEP, async {
+            loop {
+                match replies.next().await {
+                    Some(ReplyItem::Part { payload, .. }) => parts.push(payload),
+                    Some(ReplyItem::End(outcome)) => return outcome,
+                    None => return RequestOutcome::Closed,
+                }
+            }
+        })
+        .await
+        .expect("the directive ends in time");
+        (parts, outcome)
+    }
+
+    async fn stop(self) {
+        self.client.close().await;
+        self.server.shutdown().await;
+    }
+}
+
+fn fetch_directive(url: &str, mirrors: &[&str], handler: &str, data: &[u8]) -> Vec<u8> {
+    let sha: [u8; 32] = Sha256::digest(data).into();
+    let d = Directive {
+        kind: HandlerKind::Process,
+        transfer_id: "t1",
+        url,
+        mirrors: mirrors.iter().copied().collect(),
+        handler,
+        metadata: Metadata {
+            size: Some(data.len() as u64),
+            sha256: Some(sha),
+            content_type: Some("application/octet-stream"),
+        },
+        options: Options {
+            timeout_ms: Some(5_000),
+            retry_count: Some(5),
+            ..Options::default()
+        },
+    };
+    let mut buf = vec![0u8; 4096];
+    let n = d.encode(&mut buf).expect("directive fits");
+    buf.truncate(n);
+    buf
+}
+
+/// True when the payload's bytes contain `text` (CBOR keeps text strings verbatim).
+fn says(payload: &PayloadBuf, text: &str) -> bool {
+    let bytes = match payload {
+        PayloadBuf::Value(b) | PayloadBuf::Bytes(b) => b.as_slice(),
+        _ => return false,
+    };
+    bytes.windows(text.len()).any(|w| w == text.as_bytes())
+}
+
+fn status_of(outcome: &RequestOutcome) -> (Status, PayloadBuf) {
+    match outcome {
+        RequestOutcome::Completed { status, payload } => (*status, payload.clone()),
+        other => panic!("the directive did not complete: {other:?}"),
+    }
+}
+
+fn part_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".part"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A corrupt mirror serving same-size bytes under the same name.
+fn corrupt_copy(root: &Path, sha: &str, data: &[u8]) {
+    let mut bad = data.to_vec();
+    let i = bad.len() / 3;
+    bad[i] ^= 0x40;
+    std::fs::write(blob_server::blob_dir(root).join(sha), bad).expect("write corrupt copy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_completes_from_the_good_source_through_cuts_and_a_corrupt_mirror() {
+    let data = blob(3 << 20, 7);
+    let (good_root, bad_root, sink_dir) = (
+        TempDir::new("blob-good"),
+        TempDir::new("blob-bad"),
+        TempDir::new("blob-sink"),
+    );
+    let sha = blob_server::store(good_root.path(), &data);
+    corrupt_copy(bad_root.path(), &sha, &data);
+    let good = blob_server::start(good_root.path()).await;
+    let bad = blob_server::start(bad_root.path()).await;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    let proxy = fault_proxy::start(good.addr, 4, data.len() as u64, seed).await;
+    let rig = Rig::start(BlobHandlers::new().directory("fw/image", sink_dir.path())).await;
+
+    // The corrupt mirror is tried first; the good source sits behind the cutting proxy.
+    let bad_url = bad.url(&sha);
+    let good_url = format!("http://{}/blobs/{sha}", proxy.addr);
+    let payload = fetch_directive(&bad_url, &[&good_url], "fw/image", &data);
+    let (parts, outcome) = rig.ask("blob/fetch-and-process", payload).await;
+
+    let (status, report) = status_of(&outcome);
+    assert_eq!(status, Status::OK, "report: {report:?}");
+    assert!(
+        says(&report, &sha),
+        "the completion names the verified hash"
+    );
+    let stored = std::fs::read(sink_dir.path().join(&sha)).expect("blob stored under its hash");
+    assert_eq!(hex::encode(&Sha256::digest(&stored).into()).as_str(), sha);
+    assert_eq!(stored, data);
+    assert!(
+        part_files(sink_dir.path()).is_empty(),
+        "no partial file left"
+    );
+    assert!(
+        proxy.cuts() >= 1,
+        "the proxy cut connections ({} made)",
+        proxy.connections()
+    );
+    assert!(!parts.is_empty(), "progress arrived as reply parts");
+    assert!(parts.iter().all(|p| says(p, "loaded")));
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_from_only_corrupt_sources_fails_and_commits_nothing() {
+    let data = blob(1 << 20, 11);
+    let (bad_root, other_bad_root, sink_dir) = (
+        TempDir::new("blob-bad1"),
+        TempDir::new("blob-bad2"),
+        TempDir::new("blob-sink-bad"),
+    );
+    let sha = hex::encode(&Sha256::digest(&data).into()).to_string();
+    corrupt_copy(bad_root.path(), &sha, &data);
+    corrupt_copy(other_bad_root.path(), &sha, &blob(1 << 20, 12));
+    let bad = blob_server::start(bad_root.path()).await;
+    let other_bad = blob_server::start(other_bad_root.path()).await;
+    let proxy = fault_proxy::start(other_bad.addr, 2, data.len() as u64, 99).await;
+    let rig = Rig::start(BlobHandlers::new().directory("fw/image", sink_dir.path())).await;
+
+    let mirror = format!("http://{}/blobs/{sha}", proxy.addr);
+    let payload = fetch_directive(&bad.url(&sha), &[&mirror], "fw/image", &data);
+    let (_, outcome) = rig.ask("blob/fetch-and-process", payload).await;
+
+    let (status, report) = status_of(&outcome);
+    assert_eq!(status, Status::ERROR, "report: {report:?}");
+    assert!(says(&report, "sha256 mismatch"), "report: {report:?}");
+    assert!(says(&report, "failed"), "the end state is :failed");
+    assert!(
+        !sink_dir.path().join(&sha).exists(),
+        "nothing unverified was committed"
+    );
+    assert!(
+        part_files(sink_dir.path()).is_empty(),
+        "the partial file was discarded"
+    );
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_handler_is_unsupported_and_a_full_client_is_busy() {
+    let data = blob(1024, 3);
+    let root = TempDir::new("blob-unknown");
+    let sha = blob_server::store(root.path(), &data);
+    let server = blob_server::start(root.path()).await;
+    let store = MemoryStore::new();
+    let rig = Rig::start(BlobHandlers::new().memory("app/cache", store.clone())).await;
+
+    let payload = fetch_directive(&server.url(&sha), &[], "nope/x", &data);
+    let (parts, outcome) = rig.ask("blob/fetch-and-display", payload).await;
+    let (status, report) = status_of(&outcome);
+    assert_eq!(status, Status::UNSUPPORTED);
+    assert!(
+        says(&report, "unknown handler :nope/x"),
+        "report: {report:?}"
+    );
+    assert!(parts.is_empty());
+    assert!(store.is_empty());
+
+    // The known handler takes it into memory.
+    let payload = fetch_directive(&server.url(&sha), &[], "app/cache", &data);
+    let (_, outcome) = rig.ask("blob/fetch-and-eval", payload).await;
+    assert_eq!(status_of(&outcome).0, Status::OK);
+    let sha_bytes: [u8; 32] = Sha256::digest(&data).into();
+    assert_eq!(store.get(&sha_bytes).as_deref(), Some(data.as_slice()));
+    rig.stop().await;
+
+    let rig = Rig::start(
+        BlobHandlers::new()
+            .memory("app/cache", store)
+            .max_transfers(0),
+    )
+    .await;
+    let payload = fetch_directive(&server.url(&sha), &[], "app/cache", &data);
+    let (_, outcome) = rig.ask("blob/fetch-and-process", payload).await;
+    assert_eq!(status_of(&outcome).0, Status::BUSY);
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_round_trips_through_a_cutting_proxy() {
+    // Larger than one upload chunk, so it takes several resumable PUTs.
+    let data = blob(20 << 20, 5);
+    let sha = hex::encode(&Sha256::digest(&data).into()).to_string();
+    let root = TempDir::new("blob-upload");
+    let server = blob_server::start(root.path()).await;
+    // Cutting answers (a few dozen bytes each) makes the client ask what the server holds.
+    let proxy = fault_proxy::start(server.addr, 2, 40, 1).await;
+    let rig = Rig::start(
+        BlobHandlers::new().upload_source("diag/core", UploadSource::Bytes(data.clone().into())),
+    )
+    .await;
+
+    let url = format!("http://{}/blobs", proxy.addr);
+    let up = UploadDirective {
+        transfer_id: "u1",
+        url: &url,
+        source: "diag/core",
+    };
+    let mut buf = vec![0u8; 1024];
+    let n = up.encode(&mut buf).expect("fits");
+    buf.truncate(n);
+    let (_, outcome) = rig.ask("blob/upload", buf).await;
+    let (status, report) = status_of(&outcome);
+    assert_eq!(status, Status::OK, "report: {report:?}");
+    assert!(says(&report, &sha));
+    let stored = std::fs::read(blob_server::blob_dir(root.path()).join(&sha)).expect("uploaded");
+    assert_eq!(stored, data);
+    assert_eq!(proxy.cuts(), 2, "the proxy cut two answers");
+
+    // An unknown source is refused.
+    let up = UploadDirective {
+        transfer_id: "u2",
+        url: &url,
+        source: "diag/none",
+    };
+    let mut buf = vec![0u8; 1024];
+    let n = up.encode(&mut buf).expect("fits");
+    buf.truncate(n);
+    let (_, outcome) = rig.ask("blob/upload", buf).await;
+    let (status, report) = status_of(&outcome);
+    assert_eq!(status, Status::UNSUPPORTED);
+    assert!(says(&report, "unknown upload source :diag/none"));
+    rig.stop().await;
+}
