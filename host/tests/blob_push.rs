@@ -7,6 +7,7 @@
 mod support;
 
 use sentelite_core::Status;
+use sentelite_core::blob::directive::{Directive, UploadDirective};
 use sentelite_core::frame::{Payload, PayloadBuf};
 use sentelite_host::blob::transfers::TransferStore;
 use sentelite_host::blob::{
@@ -103,6 +104,18 @@ async fn push_follows_progress_to_completion_everywhere() {
     );
     assert!(edn.contains(":size 1000"), "{edn}");
     assert!(edn.contains(":deadline-ms 600000"), "{edn}");
+    // The client's own decoder reads it.
+    let PayloadBuf::Value(bytes) = &payload else {
+        unreachable!()
+    };
+    let decoded = Directive::decode(&event, bytes).expect("the core decodes the directive");
+    assert_eq!(decoded.transfer_id, tid);
+    assert_eq!(decoded.url, url);
+    assert_eq!(decoded.handler, "demo/show");
+    assert_eq!(decoded.metadata.size, Some(1000));
+    assert_eq!(decoded.metadata.sha256, Some(blob.sha256.digest()));
+    assert_eq!(decoded.options.deadline_ms, Some(600_000));
+    assert!(decoded.options.verify);
 
     for loaded in [400u64, 1000] {
         let part = value(&format!(
@@ -238,6 +251,21 @@ async fn failures_and_refusals_end_the_record_with_the_clients_reason() {
     ));
     device.end(id, Status::OK, Payload::Value(&wrong)).await;
     assert_eq!(finished(transfer).await.state, TransferState::Failed);
+    // Also when the other hash comes as a byte string.
+    let transfer = rig
+        .blobs
+        .push(&handle(&rig), "dev-2", push("demo/show"))
+        .await
+        .unwrap();
+    let (id, _, _) = directive(&mut device).await;
+    let wrong = value(&format!(
+        "{{:status :success :sha256 #sentelite/bytes \"{}\"}}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [0xab; 32])
+    ));
+    device.end(id, Status::OK, Payload::Value(&wrong)).await;
+    let failed = finished(transfer).await;
+    assert_eq!(failed.state, TransferState::Failed);
+    assert!(failed.error.unwrap().contains(&"ab".repeat(32)));
 
     let unknown_client = rig
         .blobs
@@ -246,6 +274,13 @@ async fn failures_and_refusals_end_the_record_with_the_clients_reason() {
     assert!(
         matches!(unknown_client, Err(PushError::UnknownClient(_))),
         "{unknown_client:?}"
+    );
+    let mut many = push("demo/show");
+    many.mirrors = vec!["http://m/1".into(); 4];
+    let too_many = rig.blobs.push(&handle(&rig), "dev-2", many).await;
+    assert!(
+        matches!(too_many, Err(PushError::TooManyMirrors(4))),
+        "{too_many:?}"
     );
     let bad_handler = rig
         .blobs
@@ -267,6 +302,7 @@ async fn failures_and_refusals_end_the_record_with_the_clients_reason() {
             TransferState::Failed,
             TransferState::Rescheduled,
             TransferState::Refused,
+            TransferState::Failed,
             TransferState::Failed
         ]
     );
@@ -305,8 +341,14 @@ async fn sente_lite_report_events_update_the_same_record() {
         .unwrap();
     assert_eq!((update.state, update.loaded), (TransferState::Running, 250));
 
+    // The hash as a 32-byte byte string, which section 14 allows.
     let complete = value(&format!(
-        "{{:transfer-id \"{tid}\" :status :success :duration-ms 5 :bytes-transferred 500}}"
+        "{{:transfer-id \"{tid}\" :status :success :duration-ms 5 :bytes-transferred 500 \
+         :sha256 #sentelite/bytes \"{}\"}}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            blob.sha256.digest()
+        )
     ));
     device
         .send_event("blob/complete", Payload::Value(&complete))
@@ -352,6 +394,14 @@ async fn upload_directive_round_trips_into_the_store() {
     assert!(edn.contains(":source :diag/core-dump"), "{edn}");
     let base = format!("http://{}/blobs", rig.server.local_addr());
     assert!(edn.contains(&format!(":url \"{base}\"")), "{edn}");
+    let PayloadBuf::Value(bytes) = &payload else {
+        unreachable!()
+    };
+    let decoded = UploadDirective::decode(bytes).expect("the core decodes it");
+    assert_eq!(
+        (decoded.url, decoded.source),
+        (base.as_str(), "diag/core-dump")
+    );
 
     // The device uploads as the contract says, then ends OK with the hash.
     let data = vec![42u8; 3000];

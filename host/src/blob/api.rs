@@ -81,6 +81,7 @@ fn refused(e: &PushError) -> Response {
         PushError::UnknownClient(_) => (StatusCode::NOT_FOUND, "unknown-client"),
         PushError::UnknownBlob(_) => (StatusCode::NOT_FOUND, "unknown-blob"),
         PushError::BadHandler(_) => (StatusCode::BAD_REQUEST, "bad-handler"),
+        PushError::TooManyMirrors(_) => (StatusCode::BAD_REQUEST, "bad-request"),
         PushError::NoBaseUrl => (StatusCode::INTERNAL_SERVER_ERROR, "no-base-url"),
         PushError::Delivery(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-delivered"),
         PushError::Record(_) => (StatusCode::INTERNAL_SERVER_ERROR, "record"),

@@ -116,6 +116,9 @@ pub enum PushError {
     /// The handler (or upload source) is not a keyword `ns/name`.
     #[error("not a handler name (ns/name): {0:?}")]
     BadHandler(String),
+    /// More mirrors than a directive carries.
+    #[error("{0} mirrors; a directive carries at most {max}", max = directive::MAX_MIRRORS)]
+    TooManyMirrors(usize),
     /// Stored blobs need a URL to be fetched from; none is known.
     #[error("no base URL for the blob store: set blobs.public-url or call set_base_url")]
     NoBaseUrl,
@@ -322,15 +325,17 @@ impl BlobService {
         let mut options = request.options.clone();
         options.deadline_ms = Some(deadline_ms);
         let payload = directive::encode_fetch(&directive::FetchDirective {
+            kind: request.kind,
             transfer_id: &transfer_id,
             url: &url,
             mirrors: &request.mirrors,
             handler: &handler,
             size,
-            sha256: sha256.as_ref().map(BlobId::as_str),
+            sha256: sha256.as_ref().map(BlobId::digest),
             content_type: request.content_type.as_deref(),
             options: &options,
-        });
+        })
+        .ok_or(PushError::TooManyMirrors(request.mirrors.len()))?;
         let mut record = TransferRecord::sent(
             transfer_id,
             client_id.to_owned(),
@@ -368,7 +373,8 @@ impl BlobService {
         let url = format!("{base}/blobs");
         let connection = newest_connection(server, client_id)?;
         let transfer_id = self.new_transfer_id();
-        let payload = directive::encode_upload(&transfer_id, &url, &source);
+        let payload = directive::encode_upload(&transfer_id, &url, &source)
+            .ok_or_else(|| PushError::BadHandler(source.clone()))?;
         let mut record = TransferRecord::sent(
             transfer_id,
             client_id.to_owned(),
