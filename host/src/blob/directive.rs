@@ -292,3 +292,18 @@ pub fn apply_end(r: &mut TransferRecord, state: TransferState, error: String, no
     r.error = Some(error);
     r.ended_ms = Some(now_ms);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::keyword;
+
+    #[test]
+    fn handler_names_are_keywords() {
+        assert_eq!(keyword("demo/show"), Some("demo/show"));
+        assert_eq!(keyword(":demo/show"), Some("demo/show"));
+        assert_eq!(keyword("show"), Some("show"));
+        for bad in ["", ":", "a b", "1x", "/x", "x/", "a/b/c", "a\"b", "a{b"] {
+            assert_eq!(keyword(bad), None, "{bad:?}");
+        }
+    }
+}
