@@ -58,6 +58,21 @@ async fn finished(transfer: sentelite_host::blob::Transfer) -> TransferRecord {
         .expect("the transfer ends in time")
 }
 
+/// Opens `GET url` (a newline-delimited JSON stream) and, once its head arrived, returns
+/// a task that reads `n` lines from it.
+async fn tail_lines(url: String, n: usize) -> tokio::task::JoinHandle<Vec<String>> {
+    let (opened, is_open) = tokio::sync::oneshot::channel();
+    let task = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let response = ureq::get(&url).call().expect("the tail answers");
+        let _ = opened.send(());
+        let reader = std::io::BufReader::new(response.into_body().into_reader());
+        reader.lines().take(n).map(|l| l.unwrap()).collect()
+    });
+    tokio::time::timeout(STEP, is_open).await.unwrap().unwrap();
+    task
+}
+
 fn handle(rig: &Rig) -> ServerHandle {
     rig.server.handle()
 }
@@ -77,6 +92,14 @@ async fn push_follows_progress_to_completion_everywhere() {
         }
     ));
     let mut live = rig.blobs.subscribe();
+    let tail = tail_lines(
+        format!(
+            "http://{}/api/blobs/transfers/tail?client=dev-1",
+            rig.server.local_addr()
+        ),
+        4,
+    )
+    .await;
 
     let mut transfer = rig
         .blobs
@@ -171,6 +194,18 @@ async fn push_follows_progress_to_completion_everywhere() {
         }
     }
     assert_eq!(seen, ["sent", "running", "running", "completed"]);
+    // So did the HTTP tail, as JSON lines.
+    let lines = tokio::time::timeout(STEP, tail).await.unwrap().unwrap();
+    let states: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["state"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(states, ["sent", "running", "running", "completed"]);
     // And the record is in the SQLite file, readable by a second connection.
     let stored = TransferStore::open(&rig.dir.0)
         .unwrap()
