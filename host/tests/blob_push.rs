@@ -495,3 +495,33 @@ async fn a_closed_connection_fails_the_transfer() {
     assert!(done.error.unwrap().contains("closed"));
     rig.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn cancel_sends_a_cancel_and_ends_the_record_cancelled() {
+    let rig = rig().await;
+    let blob = rig.blobs.store().add_reader(&b"to cancel"[..]).unwrap();
+    let mut device = TestClient::open(rig.server.local_addr(), "dev-c").await;
+    let transfer = rig
+        .blobs
+        .push(
+            &handle(&rig),
+            "dev-c",
+            PushRequest::stored("demo/show", blob.sha256),
+        )
+        .await
+        .unwrap();
+    let (id, _, _) = directive(&mut device).await;
+    transfer.cancel();
+    let mut told = false;
+    for _ in 0..16 {
+        if let Got::Cancel { id: cancelled } = device.next().await {
+            assert_eq!(cancelled, id);
+            told = true;
+            break;
+        }
+    }
+    assert!(told, "the client is sent a Cancel");
+    let done = finished(transfer).await;
+    assert_eq!(done.state, TransferState::Cancelled);
+    rig.server.shutdown().await;
+}

@@ -136,6 +136,8 @@ pub struct Transfer {
     updates: watch::Receiver<TransferRecord>,
     /// The end state was returned by [`Transfer::next`].
     done: bool,
+    /// Asks the task following the directive to cancel it.
+    cancel: tokio_util::sync::CancellationToken,
 }
 
 impl Transfer {
@@ -161,6 +163,12 @@ impl Transfer {
         let record = self.updates.borrow_and_update().clone();
         self.done = record.state.is_end();
         Some(record)
+    }
+
+    /// Cancels the directive: the client is sent a Cancel and the record ends `cancelled`
+    /// (unless the client's End arrives first). Clones of this transfer share it.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
     }
 
     /// Waits for the end state.
@@ -432,16 +440,36 @@ impl BlobService {
             }
         };
         let service = self.clone();
-        tokio::spawn(async move { service.follow(id, replies).await });
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let asked = cancel.clone();
+        tokio::spawn(async move { service.follow(id, replies, asked).await });
         Ok(Transfer {
             updates: rx,
             done: false,
+            cancel,
         })
     }
 
     /// Turns a directive's replies into record updates until its end.
-    async fn follow(self, id: String, mut replies: ReplyStream) {
-        while let Some(item) = replies.next().await {
+    async fn follow(
+        self,
+        id: String,
+        mut replies: ReplyStream,
+        cancel: tokio_util::sync::CancellationToken,
+    ) {
+        let mut asked = false;
+        loop {
+            let item = tokio::select! {
+                item = replies.next() => item,
+                () = cancel.cancelled(), if !asked => {
+                    asked = true;
+                    if let Err(e) = replies.cancel() {
+                        tracing::debug!(transfer = %id, error = %e, "cancel not sent");
+                    }
+                    continue;
+                }
+            };
+            let Some(item) = item else { return };
             match item {
                 ReplyItem::Part { payload, .. } => {
                     if let Some(map) = directive::report_map(&payload) {
