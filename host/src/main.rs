@@ -175,7 +175,11 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
         .on_lifecycle(connection_log())
         .bind()
         .await?;
-    blobs.set_base_url(&format!("http://{}", server.local_addr()));
+    // A wildcard bind names no address clients can reach: then the first `blob push`
+    // teaches the URL it used (unless the settings' `public-url` did).
+    if !server.local_addr().ip().is_unspecified() {
+        blobs.set_base_url(&format!("http://{}", server.local_addr()));
+    }
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on ws://{}/ws", server.local_addr())?;

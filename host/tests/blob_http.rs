@@ -286,6 +286,15 @@ async fn put_resumes_checks_the_start_and_verifies_the_hash() {
     .await;
     assert_eq!(wrong.status, 409);
     assert_eq!(wrong.header("range"), Some("bytes=0-3999"));
+    let overlap = call(
+        "PUT",
+        url.clone(),
+        range("bytes 0-999/10000".into()),
+        data[..1000].to_vec(),
+    )
+    .await;
+    assert_eq!(overlap.status, 409, "a chunk over bytes already held");
+    assert_eq!(overlap.header("range"), Some("bytes=0-3999"));
 
     let asked = call("PUT", url.clone(), range("bytes */10000".into()), vec![]).await;
     assert_eq!(asked.status, 308);

@@ -7,6 +7,7 @@
 mod support;
 
 use sentelite_core::Status;
+use sentelite_core::blob::directive::{Directive, UploadDirective};
 use sentelite_core::frame::{Payload, PayloadBuf};
 use sentelite_host::blob::transfers::TransferStore;
 use sentelite_host::blob::{
@@ -57,6 +58,21 @@ async fn finished(transfer: sentelite_host::blob::Transfer) -> TransferRecord {
         .expect("the transfer ends in time")
 }
 
+/// Opens `GET url` (a newline-delimited JSON stream) and, once its head arrived, returns
+/// a task that reads `n` lines from it.
+async fn tail_lines(url: String, n: usize) -> tokio::task::JoinHandle<Vec<String>> {
+    let (opened, is_open) = tokio::sync::oneshot::channel();
+    let task = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let response = ureq::get(&url).call().expect("the tail answers");
+        let _ = opened.send(());
+        let reader = std::io::BufReader::new(response.into_body().into_reader());
+        reader.lines().take(n).map(|l| l.unwrap()).collect()
+    });
+    tokio::time::timeout(STEP, is_open).await.unwrap().unwrap();
+    task
+}
+
 fn handle(rig: &Rig) -> ServerHandle {
     rig.server.handle()
 }
@@ -76,6 +92,14 @@ async fn push_follows_progress_to_completion_everywhere() {
         }
     ));
     let mut live = rig.blobs.subscribe();
+    let tail = tail_lines(
+        format!(
+            "http://{}/api/blobs/transfers/tail?client=dev-1",
+            rig.server.local_addr()
+        ),
+        4,
+    )
+    .await;
 
     let mut transfer = rig
         .blobs
@@ -103,6 +127,18 @@ async fn push_follows_progress_to_completion_everywhere() {
     );
     assert!(edn.contains(":size 1000"), "{edn}");
     assert!(edn.contains(":deadline-ms 600000"), "{edn}");
+    // The client's own decoder reads it.
+    let PayloadBuf::Value(bytes) = &payload else {
+        unreachable!()
+    };
+    let decoded = Directive::decode(&event, bytes).expect("the core decodes the directive");
+    assert_eq!(decoded.transfer_id, tid);
+    assert_eq!(decoded.url, url);
+    assert_eq!(decoded.handler, "demo/show");
+    assert_eq!(decoded.metadata.size, Some(1000));
+    assert_eq!(decoded.metadata.sha256, Some(blob.sha256.digest()));
+    assert_eq!(decoded.options.deadline_ms, Some(600_000));
+    assert!(decoded.options.verify);
 
     for loaded in [400u64, 1000] {
         let part = value(&format!(
@@ -158,6 +194,18 @@ async fn push_follows_progress_to_completion_everywhere() {
         }
     }
     assert_eq!(seen, ["sent", "running", "running", "completed"]);
+    // So did the HTTP tail, as JSON lines.
+    let lines = tokio::time::timeout(STEP, tail).await.unwrap().unwrap();
+    let states: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["state"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(states, ["sent", "running", "running", "completed"]);
     // And the record is in the SQLite file, readable by a second connection.
     let stored = TransferStore::open(&rig.dir.0)
         .unwrap()
@@ -238,6 +286,21 @@ async fn failures_and_refusals_end_the_record_with_the_clients_reason() {
     ));
     device.end(id, Status::OK, Payload::Value(&wrong)).await;
     assert_eq!(finished(transfer).await.state, TransferState::Failed);
+    // Also when the other hash comes as a byte string.
+    let transfer = rig
+        .blobs
+        .push(&handle(&rig), "dev-2", push("demo/show"))
+        .await
+        .unwrap();
+    let (id, _, _) = directive(&mut device).await;
+    let wrong = value(&format!(
+        "{{:status :success :sha256 #sentelite/bytes \"{}\"}}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [0xab; 32])
+    ));
+    device.end(id, Status::OK, Payload::Value(&wrong)).await;
+    let failed = finished(transfer).await;
+    assert_eq!(failed.state, TransferState::Failed);
+    assert!(failed.error.unwrap().contains(&"ab".repeat(32)));
 
     let unknown_client = rig
         .blobs
@@ -246,6 +309,13 @@ async fn failures_and_refusals_end_the_record_with_the_clients_reason() {
     assert!(
         matches!(unknown_client, Err(PushError::UnknownClient(_))),
         "{unknown_client:?}"
+    );
+    let mut many = push("demo/show");
+    many.mirrors = vec!["http://m/1".into(); 4];
+    let too_many = rig.blobs.push(&handle(&rig), "dev-2", many).await;
+    assert!(
+        matches!(too_many, Err(PushError::TooManyMirrors(4))),
+        "{too_many:?}"
     );
     let bad_handler = rig
         .blobs
@@ -267,6 +337,7 @@ async fn failures_and_refusals_end_the_record_with_the_clients_reason() {
             TransferState::Failed,
             TransferState::Rescheduled,
             TransferState::Refused,
+            TransferState::Failed,
             TransferState::Failed
         ]
     );
@@ -305,8 +376,14 @@ async fn sente_lite_report_events_update_the_same_record() {
         .unwrap();
     assert_eq!((update.state, update.loaded), (TransferState::Running, 250));
 
+    // The hash as a 32-byte byte string, which section 14 allows.
     let complete = value(&format!(
-        "{{:transfer-id \"{tid}\" :status :success :duration-ms 5 :bytes-transferred 500}}"
+        "{{:transfer-id \"{tid}\" :status :success :duration-ms 5 :bytes-transferred 500 \
+         :sha256 #sentelite/bytes \"{}\"}}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            blob.sha256.digest()
+        )
     ));
     device
         .send_event("blob/complete", Payload::Value(&complete))
@@ -352,6 +429,14 @@ async fn upload_directive_round_trips_into_the_store() {
     assert!(edn.contains(":source :diag/core-dump"), "{edn}");
     let base = format!("http://{}/blobs", rig.server.local_addr());
     assert!(edn.contains(&format!(":url \"{base}\"")), "{edn}");
+    let PayloadBuf::Value(bytes) = &payload else {
+        unreachable!()
+    };
+    let decoded = UploadDirective::decode(bytes).expect("the core decodes it");
+    assert_eq!(
+        (decoded.url, decoded.source),
+        (base.as_str(), "diag/core-dump")
+    );
 
     // The device uploads as the contract says, then ends OK with the hash.
     let data = vec![42u8; 3000];
@@ -408,5 +493,35 @@ async fn a_closed_connection_fails_the_transfer() {
     let done = finished(transfer).await;
     assert_eq!(done.state, TransferState::Failed);
     assert!(done.error.unwrap().contains("closed"));
+    rig.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancel_sends_a_cancel_and_ends_the_record_cancelled() {
+    let rig = rig().await;
+    let blob = rig.blobs.store().add_reader(&b"to cancel"[..]).unwrap();
+    let mut device = TestClient::open(rig.server.local_addr(), "dev-c").await;
+    let transfer = rig
+        .blobs
+        .push(
+            &handle(&rig),
+            "dev-c",
+            PushRequest::stored("demo/show", blob.sha256),
+        )
+        .await
+        .unwrap();
+    let (id, _, _) = directive(&mut device).await;
+    transfer.cancel();
+    let mut told = false;
+    for _ in 0..16 {
+        if let Got::Cancel { id: cancelled } = device.next().await {
+            assert_eq!(cancelled, id);
+            told = true;
+            break;
+        }
+    }
+    assert!(told, "the client is sent a Cancel");
+    let done = finished(transfer).await;
+    assert_eq!(done.state, TransferState::Cancelled);
     rig.server.shutdown().await;
 }

@@ -81,6 +81,7 @@ fn refused(e: &PushError) -> Response {
         PushError::UnknownClient(_) => (StatusCode::NOT_FOUND, "unknown-client"),
         PushError::UnknownBlob(_) => (StatusCode::NOT_FOUND, "unknown-blob"),
         PushError::BadHandler(_) => (StatusCode::BAD_REQUEST, "bad-handler"),
+        PushError::TooManyMirrors(_) => (StatusCode::BAD_REQUEST, "bad-request"),
         PushError::NoBaseUrl => (StatusCode::INTERNAL_SERVER_ERROR, "no-base-url"),
         PushError::Delivery(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-delivered"),
         PushError::Record(_) => (StatusCode::INTERNAL_SERVER_ERROR, "record"),
@@ -175,8 +176,9 @@ fn line_of(record: &TransferRecord) -> Bytes {
 }
 
 /// The transfer's record now and at every change, until its end state.
-fn stream_of(transfer: Transfer) -> Response {
-    let first = transfer.current();
+fn stream_of(mut transfer: Transfer) -> Response {
+    let first = transfer.updates.borrow_and_update().clone();
+    transfer.done = first.state.is_end();
     let lines = futures_util::stream::unfold(
         (Some(first), transfer),
         |(first, mut transfer)| async move {

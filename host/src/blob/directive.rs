@@ -1,11 +1,11 @@
-//! The directive payloads the server sends and the reports it reads back, in the wire
-//! contract's shape (PROTOCOL.md section 14).
+//! The directive payloads the server sends and the reports it reads back, in the shape of
+//! PROTOCOL.md section 14.
 //!
-//! A directive is a Value map with keyword keys and a keyword handler. It is written as EDN
-//! text and turned into CBOR by [`crate::translate::edn_to_cbor`], which marks keywords the
-//! way the core's Value format does; reports are read through
-//! [`crate::translate::payload_to_json`], so a native client's CBOR and a sente-lite client's
-//! EDN-as-JSON arrive in one form (keywords lose their colon: `:failed` reads `"failed"`).
+//! Directives are written by the core's codec ([`sentelite_core::blob::directive`]), the
+//! same one clients decode with, so both sides agree on keys and keywords by construction.
+//! Reports are read through [`crate::translate::payload_to_json`], so a native client's CBOR
+//! and a sente-lite client's JSON arrive in one form (keywords lose their colon: `:failed`
+//! reads `"failed"`; a SHA-256 sent as a byte string reads as base64 and is accepted).
 
 use sentelite_core::frame::PayloadBuf;
 
@@ -77,91 +77,116 @@ pub fn keyword(name: &str) -> Option<&str> {
     ok.then_some(name)
 }
 
-fn text(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
-}
+/// Most mirrors a directive carries (the core decoder's limit).
+pub const MAX_MIRRORS: usize = sentelite_core::blob::directive::MAX_MIRRORS;
 
 /// Everything a fetch directive says.
 #[derive(Debug, Clone)]
 pub struct FetchDirective<'a> {
+    /// Which directive.
+    pub kind: HandlerKind,
     /// The transfer's id.
     pub transfer_id: &'a str,
     /// The first source.
     pub url: &'a str,
-    /// Further sources, tried in order after `url`.
+    /// Further sources, tried in order after `url` (at most [`MAX_MIRRORS`]).
     pub mirrors: &'a [String],
     /// The handler keyword (checked with [`keyword`]).
     pub handler: &'a str,
     /// The blob's size.
     pub size: Option<u64>,
-    /// The blob's SHA-256 in hex.
-    pub sha256: Option<&'a str>,
+    /// The blob's SHA-256.
+    pub sha256: Option<[u8; 32]>,
     /// Its media type.
     pub content_type: Option<&'a str>,
     /// The options map.
     pub options: &'a FetchOptions,
 }
 
-/// The payload of a fetch directive.
-pub fn encode_fetch(d: &FetchDirective<'_>) -> PayloadBuf {
-    let mut edn = format!(
-        "{{:transfer-id {} :url {} :mirrors [{}] :handler :{} :metadata {{",
-        text(d.transfer_id),
-        text(d.url),
-        d.mirrors
-            .iter()
-            .map(|m| text(m))
-            .collect::<Vec<_>>()
-            .join(" "),
-        d.handler,
-    );
-    if let Some(size) = d.size {
-        edn.push_str(&format!(" :size {size}"));
-    }
-    if let Some(sha) = d.sha256 {
-        edn.push_str(&format!(" :sha256 {}", text(sha)));
-    }
-    if let Some(ct) = d.content_type {
-        edn.push_str(&format!(" :content-type {}", text(ct)));
-    }
-    edn.push_str("} :options {");
-    let o = d.options;
-    for (key, value) in [
-        ("timeout-ms", o.timeout_ms),
-        ("retry-count", o.retry_count),
-        ("chunk-size", o.chunk_size),
-        ("deadline-ms", o.deadline_ms),
-    ] {
-        if let Some(v) = value {
-            edn.push_str(&format!(" :{key} {v}"));
+impl HandlerKind {
+    fn to_core(self) -> sentelite_core::blob::directive::HandlerKind {
+        use sentelite_core::blob::directive::HandlerKind as Core;
+        match self {
+            Self::Process => Core::Process,
+            Self::Eval => Core::Eval,
+            Self::Display => Core::Display,
+            Self::Render => Core::Render,
         }
     }
-    if let Some(verify) = o.verify {
-        edn.push_str(&format!(" :verify {verify}"));
+}
+
+/// The payload of a fetch directive, written by the core's codec (the one clients decode
+/// with); `None` with more than [`MAX_MIRRORS`] mirrors.
+pub fn encode_fetch(d: &FetchDirective<'_>) -> Option<PayloadBuf> {
+    use sentelite_core::blob::directive::{Directive, Metadata, Options};
+    let mut mirrors = heapless::Vec::new();
+    for mirror in d.mirrors {
+        mirrors.push(mirror.as_str()).ok()?;
     }
-    edn.push_str("}}");
-    value_of(&edn)
+    let o = d.options;
+    let clamp = |v: Option<u64>| v.map(|v| u32::try_from(v).unwrap_or(u32::MAX));
+    let directive = Directive {
+        kind: d.kind.to_core(),
+        transfer_id: d.transfer_id,
+        url: d.url,
+        mirrors,
+        handler: d.handler,
+        metadata: Metadata {
+            size: d.size,
+            sha256: d.sha256,
+            content_type: d.content_type,
+        },
+        options: Options {
+            timeout_ms: o.timeout_ms,
+            retry_count: clamp(o.retry_count),
+            verify: o.verify.unwrap_or(true),
+            chunk_size: clamp(o.chunk_size),
+            deadline_ms: o.deadline_ms,
+        },
+    };
+    let hint = 512 + d.url.len() + d.mirrors.iter().map(String::len).sum::<usize>();
+    encoded(hint, |buf| directive.encode(buf).ok())
 }
 
 /// The payload of a `blob/upload` directive.
-pub fn encode_upload(transfer_id: &str, url: &str, source: &str) -> PayloadBuf {
-    value_of(&format!(
-        "{{:transfer-id {} :url {} :source :{source}}}",
-        text(transfer_id),
-        text(url)
-    ))
+pub fn encode_upload(transfer_id: &str, url: &str, source: &str) -> Option<PayloadBuf> {
+    let directive = sentelite_core::blob::directive::UploadDirective {
+        transfer_id,
+        url,
+        source,
+    };
+    encoded(256 + url.len() + source.len(), |buf| {
+        directive.encode(buf).ok()
+    })
 }
 
-fn value_of(edn: &str) -> PayloadBuf {
-    match crate::translate::edn_to_cbor(edn) {
-        Ok(cbor) => PayloadBuf::Value(cbor),
-        // Every part above is escaped or checked; an EDN error here is a bug, and the JSON
-        // form still carries the same keys to a client that reads text keys.
-        Err(e) => {
-            tracing::error!(error = %e, "directive did not encode as a Value");
-            PayloadBuf::Empty
+/// Runs a core encoder into a buffer that grows until it fits (the hint is already an
+/// upper bound for sane inputs).
+fn encoded(hint: usize, encode: impl Fn(&mut [u8]) -> Option<usize>) -> Option<PayloadBuf> {
+    let mut len = hint;
+    for _ in 0..8 {
+        let mut buf = vec![0u8; len];
+        if let Some(n) = encode(&mut buf) {
+            buf.truncate(n);
+            return Some(PayloadBuf::Value(buf));
         }
+        len *= 2;
     }
+    None
+}
+
+/// A reported SHA-256 as lowercase hex: 64 hex digits, or the base64 form a 32-byte byte
+/// string takes in the JSON view.
+fn digest_hex(value: &serde_json::Value) -> Option<String> {
+    use base64::Engine;
+    let text = value.as_str()?;
+    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Some(text.to_ascii_lowercase());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    (bytes.len() == 32).then(|| hex::encode(bytes))
 }
 
 /// A report's map as JSON, or `None` when it is not a map.
@@ -214,7 +239,7 @@ pub fn apply_complete(
     map: &serde_json::Map<String, serde_json::Value>,
     now_ms: u64,
 ) {
-    let reported = string(map, "sha256").map(|s| s.to_ascii_lowercase());
+    let reported = map.get("sha256").and_then(digest_hex);
     match (&r.sha256, &reported) {
         (Some(expected), Some(got)) if expected != got => {
             r.state = TransferState::Failed;
@@ -266,4 +291,19 @@ pub fn apply_end(r: &mut TransferRecord, state: TransferState, error: String, no
     r.state = state;
     r.error = Some(error);
     r.ended_ms = Some(now_ms);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keyword;
+
+    #[test]
+    fn handler_names_are_keywords() {
+        assert_eq!(keyword("demo/show"), Some("demo/show"));
+        assert_eq!(keyword(":demo/show"), Some("demo/show"));
+        assert_eq!(keyword("show"), Some("show"));
+        for bad in ["", ":", "a b", "1x", "/x", "x/", "a/b/c", "a\"b", "a{b"] {
+            assert_eq!(keyword(bad), None, "{bad:?}");
+        }
+    }
 }

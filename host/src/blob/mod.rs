@@ -116,6 +116,9 @@ pub enum PushError {
     /// The handler (or upload source) is not a keyword `ns/name`.
     #[error("not a handler name (ns/name): {0:?}")]
     BadHandler(String),
+    /// More mirrors than a directive carries.
+    #[error("{0} mirrors; a directive carries at most {max}", max = directive::MAX_MIRRORS)]
+    TooManyMirrors(usize),
     /// Stored blobs need a URL to be fetched from; none is known.
     #[error("no base URL for the blob store: set blobs.public-url or call set_base_url")]
     NoBaseUrl,
@@ -131,6 +134,10 @@ pub enum PushError {
 #[derive(Debug, Clone)]
 pub struct Transfer {
     updates: watch::Receiver<TransferRecord>,
+    /// The end state was returned by [`Transfer::next`].
+    done: bool,
+    /// Asks the task following the directive to cancel it.
+    cancel: tokio_util::sync::CancellationToken,
 }
 
 impl Transfer {
@@ -147,11 +154,21 @@ impl Transfer {
     /// The next change of the record; `None` once the end state has been returned (or the
     /// service went away).
     pub async fn next(&mut self) -> Option<TransferRecord> {
-        if self.updates.borrow().state.is_end() && !self.updates.has_changed().unwrap_or(false) {
+        if self.done {
             return None;
         }
+        // Resolves for an unseen value even after the sender is gone (it is dropped right
+        // after the end state is sent), so the end is never lost to a slow reader.
         self.updates.changed().await.ok()?;
-        Some(self.updates.borrow_and_update().clone())
+        let record = self.updates.borrow_and_update().clone();
+        self.done = record.state.is_end();
+        Some(record)
+    }
+
+    /// Cancels the directive: the client is sent a Cancel and the record ends `cancelled`
+    /// (unless the client's End arrives first). Clones of this transfer share it.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
     }
 
     /// Waits for the end state.
@@ -316,15 +333,17 @@ impl BlobService {
         let mut options = request.options.clone();
         options.deadline_ms = Some(deadline_ms);
         let payload = directive::encode_fetch(&directive::FetchDirective {
+            kind: request.kind,
             transfer_id: &transfer_id,
             url: &url,
             mirrors: &request.mirrors,
             handler: &handler,
             size,
-            sha256: sha256.as_ref().map(BlobId::as_str),
+            sha256: sha256.as_ref().map(BlobId::digest),
             content_type: request.content_type.as_deref(),
             options: &options,
-        });
+        })
+        .ok_or(PushError::TooManyMirrors(request.mirrors.len()))?;
         let mut record = TransferRecord::sent(
             transfer_id,
             client_id.to_owned(),
@@ -362,7 +381,8 @@ impl BlobService {
         let url = format!("{base}/blobs");
         let connection = newest_connection(server, client_id)?;
         let transfer_id = self.new_transfer_id();
-        let payload = directive::encode_upload(&transfer_id, &url, &source);
+        let payload = directive::encode_upload(&transfer_id, &url, &source)
+            .ok_or_else(|| PushError::BadHandler(source.clone()))?;
         let mut record = TransferRecord::sent(
             transfer_id,
             client_id.to_owned(),
@@ -420,13 +440,36 @@ impl BlobService {
             }
         };
         let service = self.clone();
-        tokio::spawn(async move { service.follow(id, replies).await });
-        Ok(Transfer { updates: rx })
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let asked = cancel.clone();
+        tokio::spawn(async move { service.follow(id, replies, asked).await });
+        Ok(Transfer {
+            updates: rx,
+            done: false,
+            cancel,
+        })
     }
 
     /// Turns a directive's replies into record updates until its end.
-    async fn follow(self, id: String, mut replies: ReplyStream) {
-        while let Some(item) = replies.next().await {
+    async fn follow(
+        self,
+        id: String,
+        mut replies: ReplyStream,
+        cancel: tokio_util::sync::CancellationToken,
+    ) {
+        let mut asked = false;
+        loop {
+            let item = tokio::select! {
+                item = replies.next() => item,
+                () = cancel.cancelled(), if !asked => {
+                    asked = true;
+                    if let Err(e) = replies.cancel() {
+                        tracing::debug!(transfer = %id, error = %e, "cancel not sent");
+                    }
+                    continue;
+                }
+            };
+            let Some(item) = item else { return };
             match item {
                 ReplyItem::Part { payload, .. } => {
                     if let Some(map) = directive::report_map(&payload) {

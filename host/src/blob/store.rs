@@ -47,6 +47,14 @@ impl BlobId {
         Self(hex::encode(digest))
     }
 
+    /// The 32 bytes of the hash.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        // Valid by construction: 64 hex digits.
+        let _ = hex::decode_to_slice(&self.0, &mut out);
+        out
+    }
+
     /// The 64 hex digits.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -231,3 +231,36 @@ async fn verify(blobs: &BlobService, id: BlobId) -> Response {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::UploadRange;
+
+    #[test]
+    fn content_range_forms() {
+        assert_eq!(
+            UploadRange::parse("bytes 0-9/10"),
+            Some(UploadRange::Chunk {
+                start: 0,
+                end: 9,
+                total: 10
+            })
+        );
+        assert_eq!(
+            UploadRange::parse("bytes */10"),
+            Some(UploadRange::Query { total: 10 })
+        );
+        for bad in [
+            "bytes 0-10/10",
+            "bytes 5-4/10",
+            "bytes 0-9/*",
+            "bytes -9/10",
+            "items 0-9/10",
+            "bytes 0-9",
+            "",
+            "bytes 0-18446744073709551616/1",
+        ] {
+            assert_eq!(UploadRange::parse(bad), None, "{bad:?}");
+        }
+    }
+}
