@@ -22,9 +22,8 @@
 //! | [`heartbeat`] | ping schedule, RTT, silence detection |
 //! | `outcome` | `RequestOutcome`: how a request ended, owned (`alloc`) |
 //! | [`log`] | log records, levels, the acknowledged log queue with exact loss accounting |
-//! | [`blob`] | blob fetch directives, reports and (with the fetch machine) transfers |
+//! | [`blob`] | blob fetch: directives and reports; the fetch machine (ranges, resume, verify, failover, end states) |
 //! | [`backoff`] | capped exponential reconnect backoff with seeded jitter |
-//! | [`blob`] | blob fetch: ranges to request, resume, verify, failover, end states |
 //! | [`value`] | the self-describing CBOR payload form |
 //! | [`websocket`] | native closes in WebSocket close frames, both ways |
 #![no_std]

@@ -73,6 +73,42 @@ enum Phase {
 }
 
 /// One blob transfer, from plan to end state. See the [module docs](super).
+///
+/// The caller's loop, with the HTTP part stubbed by a server that has the blob:
+///
+/// ```
+/// use sentelite_core::blob::{Action, End, Fetch, FetchPlan, ResponseHead, SliceSink};
+/// use sentelite_core::time::Instant;
+///
+/// let blob = b"firmware image";
+/// let sha256 = [0x1d, 0xf2, 0xf3, 0x85, 0x3d, 0x10, 0xa3, 0x05, 0xaa, 0x52, 0xd3, 0x6f,
+///     0xd4, 0xa0, 0x3f, 0x57, 0x21, 0xd7, 0xce, 0x7d, 0xae, 0xf6, 0xf7, 0xe5, 0xe8,
+///     0xd5, 0x10, 0x74, 0xd3, 0x13, 0x61, 0xf1];
+/// let plan: FetchPlan<4, 96> = FetchPlan::new("http://host:8080/blobs/1df2f385…", 14, sha256)?;
+/// let mut buf = [0u8; 64];
+/// let mut sink = SliceSink::new(&mut buf);
+/// let now = Instant::ZERO;
+/// let mut fetch = Fetch::new(now, plan, &mut sink);
+/// let end = loop {
+///     match fetch.poll_action(now, &mut sink) {
+///         Action::Request(req) => {
+///             // GET req.url with `Range: bytes={req.start}-`, `If-Range: {req.if_range}`.
+///             let start = req.start as usize;
+///             let head = ResponseHead { status: 206, range_start: Some(req.start),
+///                                       total: Some(14), etag: Some("\"v1\"") };
+///             if fetch.on_response(now, head).is_ok() {
+///                 let _ = fetch.on_body(now, &blob[start..], &mut sink);
+///                 fetch.on_body_end(now, &mut sink);
+///             }
+///         }
+///         Action::Wait(_until) => { /* sleep until then, or until the response moves */ }
+///         Action::Finished(end) => break *end,
+///     }
+/// };
+/// assert!(matches!(end, End::Completed { bytes: 14, .. }));
+/// assert_eq!(sink.committed(), Some(&blob[..]));
+/// # Ok::<(), sentelite_core::blob::PlanError>(())
+/// ```
 pub struct Fetch<const M: usize, const U: usize> {
     plan: FetchPlan<M, U>,
     backoff: Backoff,
@@ -185,6 +221,9 @@ impl<const M: usize, const U: usize> Fetch<M, U> {
         } else {
             None
         };
+        if saved.size == fetch.plan.size && saved.sha256 == fetch.plan.sha256 {
+            fetch.downloaded = saved.downloaded;
+        }
         let Some(hasher) = hasher else {
             sink.abort();
             fetch.begin_fresh(sink);
@@ -199,7 +238,6 @@ impl<const M: usize, const U: usize> Fetch<M, U> {
         fetch.source = source;
         fetch.first_source = source;
         fetch.etag = saved.etag.clone();
-        fetch.downloaded = saved.downloaded;
         fetch.next_progress = saved
             .offset
             .saturating_add(fetch.plan.options.progress_step);
@@ -410,6 +448,10 @@ impl<const M: usize, const U: usize> Fetch<M, U> {
         if !data.is_empty() {
             if let Err(e) = sink.write_at(self.offset, data) {
                 return self.sink_failed(e, sink);
+            }
+            if self.offset == 0 {
+                self.first_source = self.source;
+                self.mixed = false;
             }
             self.hash(data);
             if self.source != self.first_source {

@@ -94,6 +94,9 @@ impl fmt::Display for FetchError {
     }
 }
 
+#[cfg(feature = "std")]
+impl std::error::Error for FetchError {}
+
 /// Progress to report: `loaded` of `total` bytes are received and written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -166,3 +169,6 @@ impl fmt::Display for FailReason {
         }
     }
 }
+
+#[cfg(feature = "std")]
+impl std::error::Error for FailReason {}

@@ -1,8 +1,9 @@
-//! Blob fetch: the sans-IO state machine that brings one blob over HTTP into a sink,
-//! resuming, verifying and failing over, and always ending in one explicit state.
+//! Blob fetch directives: the server tells a client to fetch a blob over HTTP (or to upload
+//! one); the channel carries only the directive and the reports, HTTP moves the bytes.
 //!
-//! The machine never touches a socket or a clock. A caller (the driver's fetchers, an
-//! embassy task) loops:
+//! The fetch itself is a sans-IO state machine that brings one blob into a sink, resuming,
+//! verifying and failing over, and always ending in one explicit state. It never touches a
+//! socket or a clock. A caller (the driver's fetchers, an embassy task) loops:
 //!
 //! 1. [`Fetch::poll_action`] says: make this [`RangeRequest`], wait until an instant, or the
 //!    transfer is [`Finished`](Action::Finished) with an [`End`].
@@ -14,14 +15,14 @@
 //!
 //! | module | job |
 //! |---|---|
+//! | [`directive`] | the directives' wire form: borrowed decode, encode |
+//! | [`report`] | progress, completion, failure and refusal maps |
+//! | [`hex`] | SHA-256 digests as the hex the wire and URLs use |
 //! | [`sink`] | the `BlobSink` trait and a sink over a caller's buffer |
 //! | [`plan`] | sources, size, hash and options of one transfer |
 //! | [`io`] | requests, response heads, errors, progress and end states |
 //! | [`state`] | the serialisable resume point, SHA-256 state included |
 //! | [`fetch`] | the machine |
-//! | [`directive`] | the directives' wire form: borrowed decode, encode |
-//! | [`report`] | progress, completion, failure and refusal maps |
-//! | [`hex`] | SHA-256 digests as the hex the wire and URLs use |
 
 pub mod directive;
 pub mod fetch;

@@ -1,6 +1,7 @@
 //! What to fetch and how hard to try: the sources, the announced size and hash, and the
 //! options a directive carries. Built once per transfer and handed to [`Fetch`](super::Fetch).
 
+use super::directive::Directive;
 use crate::backoff::Backoff;
 use crate::time::{Duration, Instant};
 use heapless::{String, Vec};
@@ -67,6 +68,10 @@ pub enum PlanError {
     UrlTooLong,
     /// More sources than the plan's `M`.
     TooManySources,
+    /// The directive does not say the blob's size.
+    MissingSize,
+    /// The directive asks for verification but carries no SHA-256.
+    MissingSha256,
 }
 
 impl<const M: usize, const U: usize> FetchPlan<M, U> {
@@ -88,6 +93,44 @@ impl<const M: usize, const U: usize> FetchPlan<M, U> {
         self.sources
             .push(url)
             .map_err(|_| PlanError::TooManySources)
+    }
+
+    /// The plan a fetch directive describes, received at `now` (its `deadline-ms` counts
+    /// from then). Options the directive leaves out keep [`FetchOptions::default`]; the
+    /// backoff jitter is seeded from the transfer id so that devices told at once do not
+    /// retry in step.
+    pub fn from_directive(directive: &Directive<'_>, now: Instant) -> Result<Self, PlanError> {
+        let size = directive.metadata.size.ok_or(PlanError::MissingSize)?;
+        let verify = directive.options.verify;
+        let sha256 = match directive.metadata.sha256 {
+            Some(sha) => sha,
+            None if verify => return Err(PlanError::MissingSha256),
+            None => [0; 32],
+        };
+        let mut plan = Self::new(directive.url, size, sha256)?;
+        for mirror in &directive.mirrors {
+            plan.add_source(mirror)?;
+        }
+        let o = &directive.options;
+        let defaults = FetchOptions::default();
+        let seed = directive
+            .transfer_id
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        plan.options = FetchOptions {
+            retry_count: o.retry_count.unwrap_or(defaults.retry_count),
+            verify,
+            chunk_size: o.chunk_size.unwrap_or(0),
+            deadline: o.deadline_ms.map(|ms| now + Duration::from_millis(ms)),
+            attempt_timeout: o
+                .timeout_ms
+                .map_or(defaults.attempt_timeout, Duration::from_millis),
+            backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(30), seed),
+            ..defaults
+        };
+        Ok(plan)
     }
 
     /// Replace the options.

@@ -16,7 +16,7 @@ pub const HASH_STATE_LEN: usize = <Sha256 as SerializableState>::SerializedState
 
 /// An upper bound on the postcard encoding of a [`TransferState`], for sizing buffers.
 pub const TRANSFER_STATE_MAX_ENCODED: usize =
-    5 + 1 + 2 + ETAG_MAX + 3 * 10 + 32 + 2 + HASH_STATE_LEN;
+    5 + 1 + 1 + ETAG_MAX + 3 * 10 + 32 + 1 + HASH_STATE_LEN;
 
 /// A resumable snapshot of a transfer, from [`Fetch::state`](super::Fetch::state).
 /// Serde-encodable (postcard: at most [`TRANSFER_STATE_MAX_ENCODED`] bytes).
@@ -67,5 +67,23 @@ mod tests {
         back.update(&data[77..]);
         assert_eq!(back.finalize(), Sha256::digest(data));
         assert!(load_hasher(&saved[1..]).is_none());
+    }
+
+    #[test]
+    fn largest_state_fits_the_announced_bound() {
+        let full = TransferState {
+            source: u32::MAX,
+            etag: Some(String::try_from("e".repeat(ETAG_MAX).as_str()).unwrap()),
+            offset: u64::MAX,
+            size: u64::MAX,
+            sha256: [0xff; 32],
+            downloaded: u64::MAX,
+            hash_state: save_hasher(&Sha256::new()),
+        };
+        let mut buf = [0u8; 512];
+        let used = postcard::to_slice(&full, &mut buf).unwrap().len();
+        assert_eq!(used, TRANSFER_STATE_MAX_ENCODED);
+        assert_eq!(HASH_STATE_LEN, 104);
+        assert_eq!(TRANSFER_STATE_MAX_ENCODED, 270);
     }
 }
