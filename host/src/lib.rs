@@ -46,7 +46,9 @@
 //! | [`device`] | a demo device client for `sentelite device` |
 //! | [`translate`] | payload translation to JSON and EDN |
 //! | [`logs`] | the log pipeline: ingest, SQLite store, JSON-lines file, query |
+//! | [`blob`] | blob store, HTTP serving and uploads, fetch directives, transfer records |
 
+pub mod blob;
 pub mod builtin;
 pub mod device;
 pub mod error;

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use sentelite_host::blob::BlobService;
 use sentelite_host::logs::LogService;
 use sentelite_host::server::{DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 use sentelite_host::{FileConfig, Server};
@@ -38,6 +39,9 @@ enum Mode {
     /// Query or follow the logs clients sent.
     #[command(subcommand)]
     Logs(cli::logs::LogsCommand),
+    /// Store, serve and push blobs; see the transfers clients reported.
+    #[command(subcommand)]
+    Blob(cli::blob::BlobCommand),
 }
 
 #[derive(Debug, Args)]
@@ -93,12 +97,26 @@ struct DeviceArgs {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    if let Mode::Blob(command) = cli.mode {
+        return match tokio::task::spawn_blocking(move || cli::blob::run(command)).await {
+            Ok(Ok(code)) => ExitCode::from(code),
+            Ok(Err(e)) => {
+                eprintln!("sentelite: {e}");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("sentelite: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = match cli.mode {
         Mode::Serve(args) => serve(args).await,
         Mode::Device(args) => device(args).await,
         Mode::Logs(command) => tokio::task::spawn_blocking(move || cli::logs::run(command))
             .await
             .unwrap_or_else(|e| Err(e.into())),
+        Mode::Blob(_) => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -147,6 +165,8 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
     if let Some(logs) = &logs {
         builder = builder.with_logs(logs.clone());
     }
+    let blobs = BlobService::start(&data_dir, &settings.blobs)?;
+    builder = builder.with_blobs(blobs.clone());
     let server = builder
         .listen(listen)
         .data_dir(data_dir)
@@ -155,6 +175,7 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
         .on_lifecycle(connection_log())
         .bind()
         .await?;
+    blobs.set_base_url(&format!("http://{}", server.local_addr()));
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on ws://{}/ws", server.local_addr())?;

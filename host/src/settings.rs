@@ -90,6 +90,8 @@ pub struct ServerSettings {
     pub drop_report_interval_ms: u64,
     /// The `[logs]` table: storing and keeping client logs.
     pub logs: crate::logs::LogsSettings,
+    /// The `[blobs]` table: the blob store, its HTTP serving and uploads.
+    pub blobs: crate::blob::BlobSettings,
 }
 
 /// What the server does with a Hello whose client id already has a live connection.
@@ -149,6 +151,7 @@ impl Default for ServerSettings {
             max_event_tasks_per_conn: 16,
             drop_report_interval_ms: 1000,
             logs: crate::logs::LogsSettings::default(),
+            blobs: crate::blob::BlobSettings::default(),
         }
     }
 }
@@ -224,7 +227,8 @@ impl ServerSettings {
             return invalid("drop-report-interval-ms must be above 0");
         }
         self.validate_transport()?;
-        self.logs.validate()
+        self.logs.validate()?;
+        self.blobs.validate()
     }
 
     /// The limits that apply before the WebSocket upgrade.

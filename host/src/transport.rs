@@ -25,6 +25,11 @@ pub(crate) fn router(shared: Arc<Shared>, modules: Vec<Router>) -> Router {
     modules
         .into_iter()
         .fold(own, Router::merge)
+        // Modules' routes that act on connections (pushing a blob directive) find the
+        // server here.
+        .layer(Extension(crate::ServerHandle {
+            shared: shared.clone(),
+        }))
         .layer(middleware::from_fn_with_state(shared, check_origin))
 }
 

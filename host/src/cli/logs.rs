@@ -155,7 +155,7 @@ fn get(url: &str) -> Result<ureq::http::Response<ureq::Body>, BoxError> {
 }
 
 /// `ws://host:port/ws` or `http://host:port[/]` → `http://host:port`.
-fn http_base(server: &str) -> String {
+pub(crate) fn http_base(server: &str) -> String {
     let trimmed = server.trim_end_matches('/');
     let rest = trimmed
         .strip_prefix("ws://")

@@ -1,0 +1,280 @@
+//! `sentelite blob …` as a user runs it: the built binary against a data dir and against a
+//! real server on loopback with a native client answering the directives. Checks what is
+//! printed (text and `--json`) and the exit codes: 0 completed, 3 unknown client or
+//! refused, 4 failed.
+
+mod support;
+
+use std::process::{Command, Output, Stdio};
+
+use sentelite_core::Status;
+use sentelite_core::frame::Payload;
+use sentelite_host::Server;
+use sentelite_host::blob::{BlobService, BlobSettings};
+use sentelite_host::translate::{edn_to_cbor, payload_to_json};
+use sha2::{Digest, Sha256};
+use support::{Got, TempDir, TestClient, quick_settings, start_with};
+
+fn sentelite(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sentelite"));
+    cmd.args(args)
+        .env("SENTELITE_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    sentelite(args).output().expect("the binary runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs the binary on a blocking thread so the test can play the device meanwhile.
+fn spawn(args: Vec<String>) -> tokio::task::JoinHandle<Output> {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let child = sentelite(&args).spawn().expect("the binary starts");
+        child.wait_with_output().expect("the binary ends")
+    })
+}
+
+async fn ended(task: tokio::task::JoinHandle<Output>) -> Output {
+    tokio::time::timeout(std::time::Duration::from_secs(20), task)
+        .await
+        .expect("the command ends in time")
+        .unwrap()
+}
+
+#[test]
+fn add_ls_rm_in_a_data_dir() {
+    let dir = TempDir::new("blob-cli-store");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let file = dir.0.join("firmware.bin");
+    let data: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&file, &data).unwrap();
+    let sha = hex::encode(Sha256::digest(&data));
+    let data_dir = dir.0.join("data");
+    let data_dir = data_dir.to_str().unwrap();
+
+    let added = run(&[
+        "blob",
+        "add",
+        "--data-dir",
+        data_dir,
+        file.to_str().unwrap(),
+    ]);
+    assert!(added.status.success(), "{added:?}");
+    assert_eq!(
+        stdout(&added),
+        format!("{sha} 70000 http://127.0.0.1:7700/blobs/{sha}\n")
+    );
+    let json = run(&[
+        "blob",
+        "add",
+        "--data-dir",
+        data_dir,
+        "--base-url",
+        "http://hub:9000/",
+        "--json",
+        file.to_str().unwrap(),
+    ]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["sha256"], sha.as_str());
+    assert_eq!(value["size"], 70_000);
+    assert_eq!(value["url"], format!("http://hub:9000/blobs/{sha}"));
+
+    let listed = run(&["blob", "ls", "--data-dir", data_dir]);
+    assert_eq!(stdout(&listed), format!("{sha} 70000\n"));
+    let removed = run(&["blob", "rm", "--data-dir", data_dir, &sha]);
+    assert!(removed.status.success(), "{removed:?}");
+    assert_eq!(stdout(&run(&["blob", "ls", "--data-dir", data_dir])), "");
+    let again = run(&["blob", "rm", "--data-dir", data_dir, &sha]);
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "removing a missing blob fails"
+    );
+    let bad = run(&["blob", "rm", "--data-dir", data_dir, "xyz"]);
+    assert_eq!(bad.status.code(), Some(1));
+}
+
+struct Rig {
+    server: Server,
+    dir: TempDir,
+    url: String,
+}
+
+async fn rig() -> Rig {
+    let dir = TempDir::new("blob-cli");
+    let blobs = BlobService::start(&dir.0, &BlobSettings::default()).unwrap();
+    let (server, data) = start_with(
+        Server::builder()
+            .config(quick_settings())
+            .with_blobs(blobs.clone()),
+    )
+    .await;
+    drop(data);
+    let url = format!("http://{}", server.local_addr());
+    blobs.set_base_url(&url);
+    Rig { server, dir, url }
+}
+
+async fn directive(device: &mut TestClient) -> (u32, serde_json::Value) {
+    for _ in 0..16 {
+        if let Got::Request { id, payload, .. } = device.next().await {
+            return (id, payload_to_json(&payload).unwrap());
+        }
+    }
+    panic!("no directive");
+}
+
+fn value(edn: &str) -> Vec<u8> {
+    edn_to_cbor(edn).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_uploads_a_file_and_follows_the_transfer_to_exit_0() {
+    let rig = rig().await;
+    let mut device = TestClient::open(rig.server.local_addr(), "dev-cli").await;
+    let file = rig.dir.0.join("image.bin");
+    let data = vec![9u8; 200_000];
+    std::fs::write(&file, &data).unwrap();
+    let sha = hex::encode(Sha256::digest(&data));
+    let task = spawn(
+        [
+            "blob",
+            "push",
+            "--server",
+            &rig.url,
+            "--client",
+            "dev-cli",
+            "--handler",
+            "demo/show",
+            "--json",
+            file.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    let (id, map) = directive(&mut device).await;
+    assert_eq!(map["metadata"]["sha256"], sha.as_str());
+    assert_eq!(map["url"], format!("{}/blobs/{sha}", rig.url));
+    // The file was uploaded to the store before the directive went out.
+    assert_eq!(
+        std::fs::read(rig.dir.0.join("blobs").join(&sha)).unwrap(),
+        data
+    );
+    let tid = map["transfer-id"].as_str().unwrap().to_owned();
+    let part = value(&format!(
+        "{{:transfer-id \"{tid}\" :loaded 100000 :total 200000 :percent 50}}"
+    ));
+    device.reply(id, 0, Payload::Value(&part)).await;
+    let end = value(&format!(
+        "{{:transfer-id \"{tid}\" :status :success :bytes-transferred 200000 :sha256 \"{sha}\"}}"
+    ));
+    device.end(id, Status::OK, Payload::Value(&end)).await;
+    let out = ended(task).await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let states: Vec<&str> = lines.iter().map(|l| l["state"].as_str().unwrap()).collect();
+    assert_eq!(states.first(), Some(&"sent"));
+    assert_eq!(states.last(), Some(&"completed"));
+    assert!(lines.iter().any(|l| l["loaded"] == 100_000), "{lines:?}");
+    assert!(lines.iter().all(|l| l["transfer-id"] == tid.as_str()));
+
+    // The record is queryable, from the file and through the server.
+    let data_dir = rig.dir.0.to_str().unwrap();
+    let listed = run(&["blob", "transfers", "--data-dir", data_dir, "--json"]);
+    let record: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(record["state"], "completed");
+    assert_eq!(record["client"], "dev-cli");
+    let remote = run(&[
+        "blob",
+        "transfers",
+        "--server",
+        &rig.url,
+        "--client",
+        "dev-cli",
+    ]);
+    let text = stdout(&remote);
+    assert!(
+        text.starts_with(&tid) && text.contains("completed 200000/200000"),
+        "{text}"
+    );
+    let other = run(&[
+        "blob",
+        "transfers",
+        "--server",
+        &rig.url,
+        "--client",
+        "nobody",
+    ]);
+    assert_eq!(stdout(&other), "");
+    rig.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_exit_codes_tell_refused_from_failed() {
+    let rig = rig().await;
+    let file = rig.dir.0.join("small.bin");
+    std::fs::write(&file, b"small blob").unwrap();
+    let sha = hex::encode(Sha256::digest(b"small blob"));
+    let push = |client: &str, blob: &str| {
+        [
+            "blob",
+            "push",
+            "--server",
+            &rig.url,
+            "--client",
+            client,
+            "--handler",
+            "demo/show",
+            blob,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+
+    let unknown = ended(spawn(push("nobody", file.to_str().unwrap()))).await;
+    assert_eq!(unknown.status.code(), Some(3), "{unknown:?}");
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("nobody"));
+
+    let mut device = TestClient::open(rig.server.local_addr(), "dev-x").await;
+    // The blob is stored now (the first push uploaded it), so it is named by its hash.
+    let task = spawn(push("dev-x", &sha));
+    let (id, _) = directive(&mut device).await;
+    let error = value(
+        "{:error \"sha256 mismatch on every source\" :retry-count 2 :status-code 200 :state :failed}",
+    );
+    device.end(id, Status::ERROR, Payload::Value(&error)).await;
+    let failed = ended(task).await;
+    assert_eq!(failed.status.code(), Some(4), "{failed:?}");
+    assert!(stdout(&failed).contains("failed"), "{failed:?}");
+
+    let task = spawn(push("dev-x", &sha));
+    let (id, _) = directive(&mut device).await;
+    device
+        .end(
+            id,
+            Status::UNSUPPORTED,
+            Payload::Value(&value("{:error \"unknown handler :demo/show\"}")),
+        )
+        .await;
+    let refused = ended(task).await;
+    assert_eq!(refused.status.code(), Some(3), "{refused:?}");
+
+    let missing = ended(spawn(push("dev-x", &"0".repeat(64)))).await;
+    assert_eq!(
+        missing.status.code(),
+        Some(1),
+        "an unknown blob: {missing:?}"
+    );
+    rig.server.shutdown().await;
+}
