@@ -4,7 +4,8 @@
 //! layer costs), the full verified fetch (the core's machine, SHA-256 checked) into a sink
 //! that keeps nothing — hashing in line with the reads, then on a second thread beside them —
 //! and the latter into a `FileSink`; then SHA-256 alone over the same number of bytes. Run with
-//! `cargo run --release -p sentelite-integration-tests --bin blob_fetch_bench -- [--mib N]`.
+//! `cargo run --release -p sentelite-integration-tests --bin blob_fetch_bench -- [--mib N]
+//! [--rounds N] [--host]`; `--host` serves the blob from the host's own `/blobs` route.
 
 use std::time::Instant;
 
@@ -158,8 +159,24 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let server = blob_server::start(dir.path()).await;
-        let url = server.url(&sha_hex);
+        // `--host`: the host's own blob route (sentelite-host's `BlobService` on the same
+        // directory) instead of the test server; the server is kept alive for the rounds.
+        let (url, _host) = if args.iter().any(|a| a == "--host") {
+            let blobs = sentelite_host::blob::BlobService::start(dir.path(), &Default::default())
+                .expect("blob service");
+            let server = sentelite_host::Server::builder()
+                .listen("127.0.0.1:0")
+                .data_dir(dir.path())
+                .with_blobs(blobs.clone())
+                .bind()
+                .await
+                .expect("host server");
+            let base = format!("http://{}", server.local_addr());
+            blobs.set_base_url(&base);
+            (format!("{base}/blobs/{sha_hex}"), Some(server))
+        } else {
+            (blob_server::start(dir.path()).await.url(&sha_hex), None)
+        };
         let runtime = TokioRuntime::current().expect("runtime");
         println!("{mib} MiB from {url}, MB/s (1 MB = 10^6 bytes)");
         for round in 0..rounds {
