@@ -352,3 +352,51 @@ async fn upload_round_trips_through_a_cutting_proxy() {
     assert!(says(&report, "unknown upload source :diag/none"));
     rig.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_cancel_stops_the_transfer_and_discards_the_part_file() {
+    let data = blob(64 << 10, 21);
+    let sha = hex::encode(&Sha256::digest(&data).into()).to_string();
+    // A source that accepts connections and never answers: the transfer waits on it.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let sink_dir = TempDir::new("blob-sink-cancel");
+    let handlers = BlobHandlers::new().directory("fw/image", sink_dir.path());
+    let rig = Rig::start(handlers.clone()).await;
+    let url = format!("http://{silent_addr}/blobs/{sha}");
+    let payload = fetch_directive(&url, &[], "fw/image", &data);
+    let mut replies = rig
+        .handle()
+        .request(
+            rig.connection,
+            "blob/fetch-and-process",
+            PayloadBuf::Value(payload),
+            Some(STEP),
+        )
+        .await
+        .expect("request sent");
+    let part = sink_dir.path().join(format!("{sha}.part"));
+    tokio::time::timeout(STEP, async {
+        while handlers.running() == 0 || !part.exists() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the transfer starts and opens its part file");
+    replies.cancel().expect("cancel sent");
+    tokio::time::timeout(STEP, async {
+        while handlers.running() != 0 || part.exists() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the cancel ends the transfer and discards the part file");
+    assert!(!sink_dir.path().join(&sha).exists());
+    rig.stop().await;
+}

@@ -12,7 +12,16 @@ use sentelite_smol::SmolRuntime;
 use sha2::{Digest, Sha256};
 
 #[test]
-fn smol_fetch_resumes_through_cuts_and_commits_the_verified_blob() {
+fn smol_fetch_hashing_in_line_resumes_through_cuts() {
+    fetch_through_cuts(false);
+}
+
+#[test]
+fn smol_fetch_hashing_on_a_second_thread_resumes_through_cuts() {
+    fetch_through_cuts(true);
+}
+
+fn fetch_through_cuts(parallel: bool) {
     let data: Vec<u8> = (0..(2u32 << 20))
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
@@ -37,21 +46,20 @@ fn smol_fetch_resumes_through_cuts_and_commits_the_verified_blob() {
     );
     let clock = StdClock::start();
     let mut sink = store.sink();
-    let mut fetch = BlobFetch::new(clock.now(), plan, &mut sink);
-    let mut buf = vec![0u8; fetcher::READ_BUF];
+    let fetch = BlobFetch::new(clock.now(), plan, &mut sink);
     let mut progress = Vec::new();
     let mut on_progress = |p: sentelite_core::blob::Progress| progress.push(p.loaded);
     let end = smol::block_on(async {
         let run = fetcher::run(
             &SmolRuntime,
             &clock,
-            &mut fetch,
-            &mut sink,
-            &mut buf,
+            fetch,
+            sink,
+            parallel,
             &mut on_progress,
             std::future::pending(),
         );
-        futures_lite::future::or(async { Some(run.await) }, async {
+        futures_lite::future::or(async { Some(run.await.0) }, async {
             smol::Timer::after(Duration::from_secs(30)).await;
             None
         })

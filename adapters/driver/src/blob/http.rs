@@ -7,6 +7,7 @@
 //! the hash rather than of the HTTP code.
 
 use std::fmt;
+use std::future::Future;
 
 use embedded_io_adapters::futures_03::FromFutures;
 use embedded_io_async::Read as _;
@@ -119,12 +120,17 @@ pub struct Head {
     pub held: Option<u64>,
 }
 
-/// Receives the response of one exchange.
+/// Receives the response of one exchange. The body is read into buffers the receiver hands
+/// out, so a receiver can pass a filled buffer on (to a hashing thread) instead of copying it.
 pub trait BodySink {
     /// The head arrived. Return `false` to skip the body (the connection is then dropped).
     fn head(&mut self, head: &Head) -> bool;
-    /// The next piece of the body, in order.
-    fn chunk(&mut self, data: &[u8]) -> bool;
+    /// The buffer the next read fills (make it large: a read fills at most this much).
+    /// `None` stops the exchange.
+    fn buffer(&mut self) -> impl Future<Output = Option<&mut [u8]>> + Send;
+    /// The buffer last handed out now holds `n` more body bytes, in order. Return `false` to
+    /// stop the exchange.
+    fn filled(&mut self, n: usize) -> bool;
 }
 
 /// How an exchange ended once the head had arrived.
@@ -136,15 +142,13 @@ pub enum BodyEnd {
     Stopped,
 }
 
-/// One request: `method` `target` with `headers` and `body`, the response streamed into `sink`
-/// through `buf` (make it large: every read fills at most this much).
+/// One request: `method` `target` with `headers` and `body`, the response streamed into `sink`.
 pub async fn exchange<R: Runtime>(
     runtime: &R,
     method: Method,
     target: &HttpTarget,
     headers: &[(&str, &str)],
     body: &[u8],
-    buf: &mut [u8],
     sink: &mut impl BodySink,
 ) -> Result<BodyEnd, HttpError> {
     let stream = runtime
@@ -170,12 +174,15 @@ pub async fn exchange<R: Runtime>(
     let mut reader = response.body().reader();
     let mut delivered = 0u64;
     loop {
+        let Some(buf) = sink.buffer().await else {
+            return Ok(BodyEnd::Stopped);
+        };
         let n = reader.read(buf).await.map_err(transfer)?;
         if n == 0 {
             break;
         }
         delivered += n as u64;
-        if !sink.chunk(&buf[..n]) {
+        if !sink.filled(n) {
             return Ok(BodyEnd::Stopped);
         }
     }

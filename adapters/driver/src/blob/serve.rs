@@ -13,7 +13,7 @@ use sentelite_core::blob::report::{
 use sentelite_core::blob::{End, FailReason, FetchOptions, FetchPlan, Progress, directive};
 use sentelite_core::{Duration, Status, StdClock};
 
-use super::fetcher::{self, BlobFetch, READ_BUF};
+use super::fetcher::{self, BlobFetch};
 use super::handlers::{BlobHandlers, DynSink};
 use super::upload;
 use crate::{IncomingRequest, PayloadBuf, Runtime};
@@ -102,16 +102,15 @@ pub async fn serve_directive<R: Runtime>(
         return refuse(req, Status::BUSY, d.transfer_id, &msg).await;
     };
     let mut sink = DynSink(factory(&sha256));
-    let mut fetch = BlobFetch::new(clock.now(), plan, &mut sink);
-    let mut buf = vec![0u8; READ_BUF];
+    let fetch = BlobFetch::new(clock.now(), plan, &mut sink);
     let (tx, rx) = async_channel::bounded::<Progress>(PROGRESS_QUEUE);
     let transfer = async {
         let end = fetcher::run(
             runtime,
             &clock,
-            &mut fetch,
-            &mut sink,
-            &mut buf,
+            fetch,
+            sink,
+            true,
             &mut |p| {
                 let _ = tx.try_send(p);
             },
@@ -136,7 +135,7 @@ pub async fn serve_directive<R: Runtime>(
             }
         }
     };
-    let (end, ()) = future::zip(transfer, forward).await;
+    let ((end, fetch, sink), ()) = future::zip(transfer, forward).await;
     drop(slot);
     let source = fetch
         .plan()

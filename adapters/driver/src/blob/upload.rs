@@ -63,17 +63,8 @@ pub(crate) async fn run<R: Runtime>(
         };
         let mut answer = Answer::default();
         let headers = [("Content-Range", range.as_str())];
-        let mut buf = [0u8; 4096];
-        let result = http::exchange(
-            runtime,
-            Method::PUT,
-            &target,
-            &headers,
-            body,
-            &mut buf,
-            &mut answer,
-        )
-        .await;
+        let result =
+            http::exchange(runtime, Method::PUT, &target, &headers, body, &mut answer).await;
         let Ok(_) = result else {
             fails += 1;
             failure.retries += 1;
@@ -143,15 +134,20 @@ impl Failure<'_> {
     }
 }
 
+/// Keeps the head of an upload answer; its short body is read and dropped.
 #[derive(Default)]
-struct Answer(Head);
+struct Answer(Head, Vec<u8>);
 
 impl BodySink for Answer {
     fn head(&mut self, head: &Head) -> bool {
         self.0 = head.clone();
         true
     }
-    fn chunk(&mut self, _data: &[u8]) -> bool {
+    async fn buffer(&mut self) -> Option<&mut [u8]> {
+        self.1.resize(4096, 0);
+        Some(&mut self.1)
+    }
+    fn filled(&mut self, _n: usize) -> bool {
         true
     }
 }

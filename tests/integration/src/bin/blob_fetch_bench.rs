@@ -2,8 +2,10 @@
 //! loopback by the test blob server (tower-http `ServeDir`); each round `curl -o /dev/null`
 //! fetches it, then the client: the bare reqwless exchange (no hash, to show what the HTTP
 //! layer costs), the full verified fetch (the core's machine, SHA-256 checked) into a sink
-//! that keeps nothing, and the same into a `FileSink`. Run with
-//! `cargo run --release -p sentelite-integration-tests --bin blob_fetch_bench -- [--mib N]`.
+//! that keeps nothing — hashing in line with the reads, then on a second thread beside them —
+//! and the latter into a `FileSink`; then SHA-256 alone over the same number of bytes. Run with
+//! `cargo run --release -p sentelite-integration-tests --bin blob_fetch_bench -- [--mib N]
+//! [--rounds N] [--host]`; `--host` serves the blob from the host's own `/blobs` route.
 
 use std::time::Instant;
 
@@ -18,14 +20,17 @@ use sentelite_tokio::TokioRuntime;
 use sha2::{Digest, Sha256};
 
 /// Counts the body, keeps nothing.
-struct Discard(u64);
+struct Discard(u64, Vec<u8>);
 
 impl BodySink for Discard {
     fn head(&mut self, head: &Head) -> bool {
         head.status == 200
     }
-    fn chunk(&mut self, data: &[u8]) -> bool {
-        self.0 += data.len() as u64;
+    async fn buffer(&mut self) -> Option<&mut [u8]> {
+        Some(&mut self.1)
+    }
+    fn filled(&mut self, n: usize) -> bool {
+        self.0 += n as u64;
         true
     }
 }
@@ -81,19 +86,19 @@ async fn verified(
     url: &str,
     size: u64,
     sha: [u8; 32],
-    sink: &mut impl BlobSink,
+    mut sink: impl BlobSink + Send + 'static,
+    parallel: bool,
 ) -> f64 {
     let clock = StdClock::start();
     let plan = FetchPlan::new(url, size, sha).expect("plan");
-    let mut fetch = BlobFetch::new(clock.now(), plan, sink);
-    let mut buf = vec![0u8; fetcher::READ_BUF];
+    let fetch = BlobFetch::new(clock.now(), plan, &mut sink);
     let started = Instant::now();
-    let end = fetcher::run(
+    let (end, _, _) = fetcher::run(
         runtime,
         &clock,
-        &mut fetch,
+        fetch,
         sink,
-        &mut buf,
+        parallel,
         &mut |_| {},
         std::future::pending(),
     )
@@ -104,6 +109,32 @@ async fn verified(
         "{end:?}"
     );
     speed
+}
+
+/// `Fetch::on_body` fed from memory in 1 MiB pieces: the machine's own cost (hash, sink
+/// write, checkpoints), without the network.
+fn machine_alone(size: u64) -> f64 {
+    let clock = StdClock::start();
+    let piece = vec![0x5au8; fetcher::READ_BUF];
+    let mut sink = NullSink(0);
+    let plan = FetchPlan::new("http://127.0.0.1:1/x", size, [0; 32]).expect("plan");
+    let mut fetch = BlobFetch::new(clock.now(), plan, &mut sink);
+    let _ = fetch.poll_action(clock.now(), &mut sink);
+    let head = sentelite_core::blob::ResponseHead {
+        status: 200,
+        range_start: None,
+        total: Some(size),
+        etag: None,
+    };
+    fetch.on_response(clock.now(), head).expect("head taken");
+    let started = Instant::now();
+    let mut fed = 0u64;
+    while fed < size {
+        let n = (size - fed).min(piece.len() as u64) as usize;
+        let _ = fetch.on_body(clock.now(), &piece[..n], &mut sink);
+        fed += n as u64;
+    }
+    mbps(fed, started)
 }
 
 fn main() {
@@ -128,8 +159,24 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let server = blob_server::start(dir.path()).await;
-        let url = server.url(&sha_hex);
+        // `--host`: the host's own blob route (sentelite-host's `BlobService` on the same
+        // directory) instead of the test server; the server is kept alive for the rounds.
+        let (url, _host) = if args.iter().any(|a| a == "--host") {
+            let blobs = sentelite_host::blob::BlobService::start(dir.path(), &Default::default())
+                .expect("blob service");
+            let server = sentelite_host::Server::builder()
+                .listen("127.0.0.1:0")
+                .data_dir(dir.path())
+                .with_blobs(blobs.clone())
+                .bind()
+                .await
+                .expect("host server");
+            let base = format!("http://{}", server.local_addr());
+            blobs.set_base_url(&base);
+            (format!("{base}/blobs/{sha_hex}"), Some(server))
+        } else {
+            (blob_server::start(dir.path()).await.url(&sha_hex), None)
+        };
         let runtime = TokioRuntime::current().expect("runtime");
         println!("{mib} MiB from {url}, MB/s (1 MB = 10^6 bytes)");
         for round in 0..rounds {
@@ -147,33 +194,19 @@ fn main() {
             let curl = mbps(size, started);
 
             let target = HttpTarget::parse(&url).expect("url");
-            let mut buf = vec![0u8; fetcher::READ_BUF];
-            let mut discard = Discard(0);
+            let mut discard = Discard(0, vec![0u8; fetcher::READ_BUF]);
             let started = Instant::now();
-            http::exchange(
-                &runtime,
-                http::Method::GET,
-                &target,
-                &[],
-                &[],
-                &mut buf,
-                &mut discard,
-            )
-            .await
-            .expect("fetch");
+            http::exchange(&runtime, http::Method::GET, &target, &[], &[], &mut discard)
+                .await
+                .expect("fetch");
             let raw = mbps(discard.0, started);
             assert_eq!(discard.0, size);
 
-            let null = verified(&runtime, &url, size, sha, &mut NullSink(0)).await;
+            let inline = verified(&runtime, &url, size, sha, NullSink(0), false).await;
+            let null = verified(&runtime, &url, size, sha, NullSink(0), true).await;
             let _ = std::fs::remove_file(sink_dir.path().join(&sha_hex));
-            let file = verified(
-                &runtime,
-                &url,
-                size,
-                sha,
-                &mut FileSink::new(sink_dir.path(), &sha),
-            )
-            .await;
+            let file_sink = FileSink::new(sink_dir.path(), &sha);
+            let file = verified(&runtime, &url, size, sha, file_sink, true).await;
             let hashed = {
                 let piece = vec![0x5au8; 64 << 20];
                 let mut hasher = Sha256::new();
@@ -187,9 +220,12 @@ fn main() {
                     started,
                 )
             };
+            let machine = machine_alone(size);
             println!(
                 "round {round}: curl {curl:.0}  reqwless unverified {raw:.0}  \
-                 verified {null:.0}  verified into FileSink {file:.0}  (sha256 alone {hashed:.0})"
+                 verified (hash in line) {inline:.0}  verified (hash in parallel) {null:.0}  \
+                 same into FileSink {file:.0}  (sha256 alone {hashed:.0}, \
+                 the fetch machine's on_body alone {machine:.0})"
             );
         }
     });

@@ -1,0 +1,89 @@
+//! The README's blob try-it with the real binaries: `sentelite serve`, `sentelite device
+//! --blob-dir DIR`, and `sentelite blob push` of a file to that device, which fetches it from
+//! the server's `/blobs/<sha256>` route into DIR under its hash.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use sentelite_integration_tests::serve::sentelite_binary;
+use sentelite_integration_tests::{ServeProcess, TempDir};
+use sha2::{Digest, Sha256};
+
+/// Reads lines until one contains `needle`, for at most 30 s.
+fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => {}
+            Err(e) => panic!("no line with `{needle}` from sentelite device: {e}"),
+        }
+    }
+}
+
+#[test]
+fn blob_push_to_a_device_with_a_blob_dir_stores_the_verified_file() {
+    let server = ServeProcess::start(&[]);
+    let work = TempDir::new("blob-device");
+    let blob_dir = work.path().join("device-blobs");
+    let mut device = Command::new(sentelite_binary())
+        .args(["device", "--server", &server.ws_url, "--name", "blob-dev-1"])
+        .arg("--blob-dir")
+        .arg(&blob_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start sentelite device");
+    let stdout = device.stdout.take().expect("device stdout");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    wait_for(&lines, "open ");
+
+    let data: Vec<u8> = (0..(3u32 << 20))
+        .map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8)
+        .collect();
+    let sha = hex::encode(Sha256::digest(&data));
+    let file = work.path().join("image.bin");
+    std::fs::write(&file, &data).expect("write file");
+    let push = Command::new(sentelite_binary())
+        .args([
+            "blob",
+            "push",
+            "--server",
+            &format!("http://{}", server.addr),
+        ])
+        .args(["--client", "blob-dev-1", "--handler", "fw/image", "--json"])
+        .arg(&file)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sentelite blob push");
+    let out = String::from_utf8_lossy(&push.stdout);
+    let _ = device.kill();
+    let _ = device.wait();
+    assert_eq!(
+        push.status.code(),
+        Some(0),
+        "push: {out} {:?}",
+        String::from_utf8_lossy(&push.stderr)
+    );
+    assert!(
+        out.lines().last().is_some_and(|l| l.contains("completed")),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(blob_dir.join(&sha)).expect("stored under its hash"),
+        data
+    );
+    let ended = wait_for(&lines, "answered=");
+    assert!(
+        ended.ends_with("answered=ok") || ended.ends_with("answered=OK"),
+        "{ended}"
+    );
+}
