@@ -36,7 +36,9 @@ pub const ERROR: &str = "blob/error";
 pub const MAX_MIRRORS: usize = 3;
 
 /// What the receiving handler is asked to do with the blob: the suffix of the event id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Serialised by its [`HandlerKind::name`] (`"process"`, …), as the host's JSON API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum HandlerKind {
     /// `blob/fetch-and-process`: an application handler consumes it.

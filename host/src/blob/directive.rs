@@ -11,40 +11,17 @@ use sentelite_core::frame::PayloadBuf;
 
 use super::transfers::{TransferRecord, TransferState};
 
-/// What a directive asks the client to do with the blob: the handler kinds of the seed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum HandlerKind {
-    /// `blob/fetch-and-process`.
-    Process,
-    /// `blob/fetch-and-eval`.
-    Eval,
-    /// `blob/fetch-and-display`.
-    Display,
-    /// `blob/fetch-and-render`.
-    Render,
-}
-
-impl HandlerKind {
-    /// The directive's event id.
-    pub fn event(self) -> &'static str {
-        match self {
-            Self::Process => "blob/fetch-and-process",
-            Self::Eval => "blob/fetch-and-eval",
-            Self::Display => "blob/fetch-and-display",
-            Self::Render => "blob/fetch-and-render",
-        }
-    }
-}
-
-/// The `blob/upload` directive's event id.
-pub const UPLOAD_EVENT: &str = "blob/upload";
-/// sente-lite dialect: client→server progress event.
-pub const PROGRESS_EVENT: &str = "blob/progress";
 /// sente-lite dialect: client→server completion event.
-pub const COMPLETE_EVENT: &str = "blob/complete";
+pub use sentelite_core::blob::directive::COMPLETE as COMPLETE_EVENT;
 /// sente-lite dialect: client→server error event.
-pub const ERROR_EVENT: &str = "blob/error";
+pub use sentelite_core::blob::directive::ERROR as ERROR_EVENT;
+/// What a directive asks the client to do with the blob: the core's handler kinds (their
+/// event ids and CLI names live there, beside the codec).
+pub use sentelite_core::blob::directive::HandlerKind;
+/// sente-lite dialect: client→server progress event.
+pub use sentelite_core::blob::directive::PROGRESS as PROGRESS_EVENT;
+/// The `blob/upload` directive's event id.
+pub use sentelite_core::blob::directive::UPLOAD as UPLOAD_EVENT;
 
 /// The `:options` map of a fetch directive; `None` leaves a field to the client's default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -103,18 +80,6 @@ pub struct FetchDirective<'a> {
     pub options: &'a FetchOptions,
 }
 
-impl HandlerKind {
-    fn to_core(self) -> sentelite_core::blob::directive::HandlerKind {
-        use sentelite_core::blob::directive::HandlerKind as Core;
-        match self {
-            Self::Process => Core::Process,
-            Self::Eval => Core::Eval,
-            Self::Display => Core::Display,
-            Self::Render => Core::Render,
-        }
-    }
-}
-
 /// The payload of a fetch directive, written by the core's codec (the one clients decode
 /// with); `None` with more than [`MAX_MIRRORS`] mirrors.
 pub fn encode_fetch(d: &FetchDirective<'_>) -> Option<PayloadBuf> {
@@ -126,7 +91,7 @@ pub fn encode_fetch(d: &FetchDirective<'_>) -> Option<PayloadBuf> {
     let o = d.options;
     let clamp = |v: Option<u64>| v.map(|v| u32::try_from(v).unwrap_or(u32::MAX));
     let directive = Directive {
-        kind: d.kind.to_core(),
+        kind: d.kind,
         transfer_id: d.transfer_id,
         url: d.url,
         mirrors,
@@ -252,7 +217,12 @@ pub fn apply_complete(
             if r.sha256.is_none() {
                 r.sha256 = reported;
             }
-            if let Some(bytes) = num(map, "bytes-transferred").or_else(|| num(map, "bytes")) {
+            r.bytes_transferred = num(map, "bytes-transferred");
+            r.duration_ms = num(map, "duration-ms");
+            // An upload reports `:bytes`; a sente-lite client that never sent the size has
+            // only `:bytes-transferred` to go by.
+            let size = num(map, "bytes").or(r.bytes_transferred.filter(|_| r.total.is_none()));
+            if let Some(bytes) = size {
                 r.loaded = r.loaded.max(bytes);
                 r.total.get_or_insert(bytes);
             }

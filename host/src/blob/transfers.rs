@@ -101,6 +101,11 @@ pub struct TransferRecord {
     pub status_code: Option<u64>,
     /// For `rescheduled`: when the client will try again, in milliseconds from the end.
     pub after_ms: Option<u64>,
+    /// For `completed`: the bytes that came over HTTP, resumes included (0 when the client
+    /// already held the blob).
+    pub bytes_transferred: Option<u64>,
+    /// For `completed`: the client's time from the directive to the commit.
+    pub duration_ms: Option<u64>,
 }
 
 impl TransferRecord {
@@ -122,6 +127,8 @@ impl TransferRecord {
             retry_count: 0,
             status_code: None,
             after_ms: None,
+            bytes_transferred: None,
+            duration_ms: None,
         }
     }
 }
@@ -142,7 +149,7 @@ pub struct TransferStore {
 }
 
 const COLUMNS: &str = "transfer_id, client, kind, handler, sha256, url, state, loaded, total, \
-     started_ms, ended_ms, error, retry_count, status_code, after_ms";
+     started_ms, ended_ms, error, retry_count, status_code, after_ms, bytes_transferred, duration_ms";
 
 impl TransferStore {
     /// Opens (creating if needed) `blobs.db` in `data_dir`.
@@ -172,7 +179,9 @@ impl TransferStore {
                  error TEXT,
                  retry_count INTEGER NOT NULL,
                  status_code INTEGER,
-                 after_ms INTEGER
+                 after_ms INTEGER,
+                 bytes_transferred INTEGER,
+                 duration_ms INTEGER
              );
              CREATE INDEX IF NOT EXISTS transfers_client ON transfers (client, started_ms);",
         )
@@ -194,7 +203,7 @@ impl TransferStore {
             .execute(
                 &format!(
                     "INSERT OR REPLACE INTO transfers ({COLUMNS}) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
                 ),
                 params![
                     r.transfer_id,
@@ -212,6 +221,8 @@ impl TransferStore {
                     n(r.retry_count),
                     r.status_code.map(n),
                     r.after_ms.map(n),
+                    r.bytes_transferred.map(n),
+                    r.duration_ms.map(n),
                 ],
             )
             .map(drop)
@@ -294,5 +305,7 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<TransferRecord> {
         retry_count: u(row.get(12)?),
         status_code: row.get::<_, Option<i64>>(13)?.map(u),
         after_ms: row.get::<_, Option<i64>>(14)?.map(u),
+        bytes_transferred: row.get::<_, Option<i64>>(15)?.map(u),
+        duration_ms: row.get::<_, Option<i64>>(16)?.map(u),
     })
 }

@@ -221,13 +221,10 @@ fn agent() -> ureq::Agent {
 }
 
 fn kind_of(name: &str) -> Result<HandlerKind, BoxError> {
-    Ok(match name {
-        "process" => HandlerKind::Process,
-        "eval" => HandlerKind::Eval,
-        "display" => HandlerKind::Display,
-        "render" => HandlerKind::Render,
-        other => return Err(format!("--kind {other:?}: process, eval, display or render").into()),
-    })
+    HandlerKind::ALL
+        .into_iter()
+        .find(|kind| kind.name() == name)
+        .ok_or_else(|| format!("--kind {name:?}: process, eval, display or render").into())
 }
 
 fn push(args: PushArgs) -> Result<u8, BoxError> {

@@ -10,8 +10,18 @@
 //! committed to the SQLite store) and for mosquitto (one QoS 1 message per record, answered by
 //! PUBACK, records of the same wire size), with the same number of clients. Needs the
 //! `mosquitto` binary (Debian package `mosquitto`); without it the baseline column says so.
+//!
+//! ```text
+//! cargo run --release -p sentelite-bench -- blob [--mib 512] [--runs 3]
+//! ```
+//!
+//! `blob`: a blob added to the store of `sentelite serve`, fetched over loopback by the
+//! client's fetch loop with SHA-256 verification (into a sink that keeps nothing), beside
+//! `curl -o /dev/null` of the same URL, and the same file served by nginx (when installed).
 
+mod blob;
 mod cpu;
+mod fetch;
 mod logs;
 mod mqtt;
 mod serve;
@@ -32,6 +42,8 @@ struct Cli {
 enum Bench {
     /// Log ingest: records acked and stored per server CPU-second, against mosquitto QoS 1.
     Logs(logs::LogsArgs),
+    /// Blob fetch: MB/s of a verified fetch from `sentelite serve`, against curl and nginx.
+    Blob(blob::BlobArgs),
 }
 
 #[tokio::main]
@@ -39,6 +51,7 @@ async fn main() {
     let cli = Cli::parse();
     let result = match cli.bench {
         Bench::Logs(args) => logs::run(args).await,
+        Bench::Blob(args) => blob::run(args).await,
     };
     if let Err(e) = result {
         eprintln!("sentelite-bench: {e}");

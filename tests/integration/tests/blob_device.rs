@@ -64,7 +64,36 @@ fn blob_push_to_a_device_with_a_blob_dir_stores_the_verified_file() {
         .stdin(Stdio::null())
         .output()
         .expect("run sentelite blob push");
-    let out = String::from_utf8_lossy(&push.stdout);
+    let out = String::from_utf8_lossy(&push.stdout).into_owned();
+    // The same blob again, by hash: the device holds it already, so nothing is fetched.
+    let again = Command::new(sentelite_binary())
+        .args([
+            "blob",
+            "push",
+            "--server",
+            &format!("http://{}", server.addr),
+        ])
+        .args([
+            "--client",
+            "blob-dev-1",
+            "--handler",
+            "fw/image",
+            "--json",
+            &sha,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sentelite blob push again");
+    let listed = Command::new(sentelite_binary())
+        .args([
+            "blob",
+            "transfers",
+            "--server",
+            &format!("http://{}", server.addr),
+        ])
+        .args(["--client", "blob-dev-1", "--json"])
+        .output()
+        .expect("run sentelite blob transfers");
     let _ = device.kill();
     let _ = device.wait();
     assert_eq!(
@@ -80,6 +109,27 @@ fn blob_push_to_a_device_with_a_blob_dir_stores_the_verified_file() {
     assert_eq!(
         std::fs::read(blob_dir.join(&sha)).expect("stored under its hash"),
         data
+    );
+    let last = |output: &std::process::Output| -> serde_json::Value {
+        let text = String::from_utf8_lossy(&output.stdout);
+        let line = text
+            .lines()
+            .last()
+            .unwrap_or_else(|| panic!("no output: {output:?}"));
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"))
+    };
+    let first = last(&push);
+    assert_eq!(first["bytes-transferred"], data.len(), "{first}");
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    let second = last(&again);
+    assert_eq!(second["state"], "completed", "{second}");
+    assert_eq!(second["bytes-transferred"], 0, "already held: {second}");
+    assert!(listed.status.success(), "{listed:?}");
+    let records = String::from_utf8_lossy(&listed.stdout);
+    assert_eq!(
+        records.matches(&format!("\"{sha}\"")).count(),
+        2,
+        "both transfers are on record:\n{records}"
     );
     let ended = wait_for(&lines, "answered=");
     assert!(

@@ -31,9 +31,10 @@ fn fetch_through_cuts(parallel: bool) {
 
     // The servers run on a tokio runtime of their own thread; the client on smol.
     let server_rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let proxy = server_rt.block_on(async {
+    let (_server, proxy) = server_rt.block_on(async {
         let server = blob_server::start(root.path()).await;
-        fault_proxy::start(server.addr, 3, data.len() as u64, 0x5eed).await
+        let proxy = fault_proxy::start(server.addr, 3, data.len() as u64, 0x5eed).await;
+        (server, proxy)
     });
 
     let store = MemoryStore::new();
