@@ -10,10 +10,10 @@ use std::process::{Command, Output, Stdio};
 use sentelite_core::Status;
 use sentelite_core::frame::Payload;
 use sentelite_host::Server;
-use sentelite_host::blob::{BlobService, BlobSettings};
+use sentelite_host::blob::BlobSettings;
 use sentelite_host::translate::{edn_to_cbor, payload_to_json};
 use sha2::{Digest, Sha256};
-use support::{Got, TempDir, TestClient, quick_settings, start_with};
+use support::{Got, TempDir, TestClient, start_with_blobs};
 
 fn sentelite(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sentelite"));
@@ -109,17 +109,8 @@ struct Rig {
 }
 
 async fn rig() -> Rig {
-    let dir = TempDir::new("blob-cli");
-    let blobs = BlobService::start(&dir.0, &BlobSettings::default()).unwrap();
-    let (server, data) = start_with(
-        Server::builder()
-            .config(quick_settings())
-            .with_blobs(blobs.clone()),
-    )
-    .await;
-    drop(data);
+    let (server, _, dir) = start_with_blobs("blob-cli", BlobSettings::default()).await;
     let url = format!("http://{}", server.local_addr());
-    blobs.set_base_url(&url);
     Rig { server, dir, url }
 }
 

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use sentelite_host::Server;
 use sentelite_host::blob::{BlobId, BlobService, BlobSettings, BlobStore};
 use sha2::{Digest, Sha256};
-use support::{TempDir, quick_settings, start_with};
+use support::{TempDir, start_with_blobs};
 
 /// A deterministic blob of `len` bytes that is not a repeating pattern of a power of two.
 fn content(len: usize) -> Vec<u8> {
@@ -22,16 +22,7 @@ fn sha_of(bytes: &[u8]) -> String {
 }
 
 async fn blob_server(settings: BlobSettings) -> (Server, BlobService, TempDir) {
-    let dir = TempDir::new("blobs");
-    let blobs = BlobService::start(&dir.0, &settings).unwrap();
-    let (server, data) = start_with(
-        Server::builder()
-            .config(quick_settings())
-            .with_blobs(blobs.clone()),
-    )
-    .await;
-    drop(data);
-    (server, blobs, dir)
+    start_with_blobs("blobs", settings).await
 }
 
 /// One HTTP exchange: status, headers, body.

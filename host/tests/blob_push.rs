@@ -16,7 +16,7 @@ use sentelite_host::blob::{
 };
 use sentelite_host::translate::{edn_to_cbor, payload_to_edn, payload_to_json};
 use sentelite_host::{Server, ServerHandle};
-use support::{Got, STEP, TempDir, TestClient, quick_settings, start_with};
+use support::{Got, STEP, TempDir, TestClient, start_with_blobs};
 
 struct Rig {
     server: Server,
@@ -25,16 +25,7 @@ struct Rig {
 }
 
 async fn rig() -> Rig {
-    let dir = TempDir::new("blob-push");
-    let blobs = BlobService::start(&dir.0, &BlobSettings::default()).unwrap();
-    let (server, data) = start_with(
-        Server::builder()
-            .config(quick_settings())
-            .with_blobs(blobs.clone()),
-    )
-    .await;
-    drop(data);
-    blobs.set_base_url(&format!("http://{}", server.local_addr()));
+    let (server, blobs, dir) = start_with_blobs("blob-push", BlobSettings::default()).await;
     Rig { server, blobs, dir }
 }
 

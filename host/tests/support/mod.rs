@@ -64,6 +64,25 @@ pub async fn start_with(builder: sentelite_host::ServerBuilder) -> (Server, Temp
     (server, dir)
 }
 
+/// A server on loopback with a blob service over its own data directory (`tag` names it),
+/// fast settings, and the service's base URL set to the server's address.
+pub async fn start_with_blobs(
+    tag: &str,
+    settings: sentelite_host::blob::BlobSettings,
+) -> (Server, sentelite_host::blob::BlobService, TempDir) {
+    let dir = TempDir::new(tag);
+    let blobs = sentelite_host::blob::BlobService::start(&dir.0, &settings).expect("blob store");
+    let (server, data) = start_with(
+        Server::builder()
+            .config(quick_settings())
+            .with_blobs(blobs.clone()),
+    )
+    .await;
+    drop(data);
+    blobs.set_base_url(&format!("http://{}", server.local_addr()));
+    (server, blobs, dir)
+}
+
 /// Waits for the first lifecycle event matching `pred`.
 pub async fn wait_lifecycle(
     rx: &mut broadcast::Receiver<LifecycleEvent>,

@@ -65,3 +65,22 @@ pub async fn no_event_matching(
         Some(Some(event)) => panic!("unexpected {what}: {event:?}"),
     }
 }
+
+/// Reads a child's output `lines` until one satisfies `wanted`, for at most `limit`; panics
+/// naming `what` when none does or the child's output ends.
+pub fn line_matching(
+    lines: &std::sync::mpsc::Receiver<String>,
+    what: &str,
+    limit: Duration,
+    wanted: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if wanted(&line) => return line,
+            Ok(_) => {}
+            Err(e) => panic!("no {what} line: {e}"),
+        }
+    }
+}

@@ -8,20 +8,18 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use sentelite_integration_tests::serve::sentelite_binary;
+use sentelite_integration_tests::wait::line_matching;
 use sentelite_integration_tests::{ServeProcess, TempDir};
 use sha2::{Digest, Sha256};
 
-/// Reads lines until one contains `needle`, for at most 30 s.
+/// Reads the device's lines until one contains `needle`, for at most 30 s.
 fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) if line.contains(needle) => return line,
-            Ok(_) => {}
-            Err(e) => panic!("no line with `{needle}` from sentelite device: {e}"),
-        }
-    }
+    line_matching(
+        lines,
+        &format!("`{needle}` sentelite device"),
+        Duration::from_secs(30),
+        |line| line.contains(needle),
+    )
 }
 
 #[test]

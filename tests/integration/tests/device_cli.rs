@@ -7,18 +7,16 @@ use std::time::Duration;
 
 use sentelite_integration_tests::ServeProcess;
 use sentelite_integration_tests::serve::sentelite_binary;
+use sentelite_integration_tests::wait::line_matching;
 
 /// Reads the device's stdout lines until one starts with `prefix`, for at most 20 s.
 fn wait_for_line(lines: &mpsc::Receiver<String>, prefix: &str) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) if line.starts_with(prefix) => return line,
-            Ok(_) => {}
-            Err(e) => panic!("no `{prefix}` line from sentelite device: {e}"),
-        }
-    }
+    line_matching(
+        lines,
+        &format!("`{prefix}` sentelite device"),
+        Duration::from_secs(20),
+        |line| line.starts_with(prefix),
+    )
 }
 
 #[test]
