@@ -391,3 +391,54 @@ proptest! {
         prop_assert_eq!(Directive::decode(d.kind.event(), &bytes), Ok(d));
     }
 }
+
+#[test]
+fn errors_say_what_is_wrong() {
+    assert_eq!(
+        DirectiveError::Missing("url").to_string(),
+        "directive lacks :url"
+    );
+    assert_eq!(
+        DirectiveError::Invalid("sha256").to_string(),
+        "directive's :sha256 is invalid"
+    );
+    assert!(
+        DirectiveError::TooManyMirrors
+            .to_string()
+            .contains(&MAX_MIRRORS.to_string())
+    );
+    assert!(DirectiveError::Malformed.to_string().contains("CBOR"));
+    assert!(DirectiveError::UnknownEvent.to_string().contains("event"));
+    assert!(
+        sentelite_core::blob::directive::BufferTooSmall
+            .to_string()
+            .contains("too small")
+    );
+}
+
+#[test]
+fn a_hash_may_come_as_32_bytes() {
+    let mut buf = [0u8; 128];
+    let mut e = value::encoder(&mut buf);
+    e.map(3).unwrap();
+    e.str("url").unwrap().str("http://h/b").unwrap();
+    e.str("handler").unwrap().str("x/y").unwrap();
+    e.str("metadata").unwrap().map(1).unwrap();
+    e.str("sha256").unwrap().bytes(&SHA).unwrap();
+    let n = value::finish(e);
+    let d = Directive::decode("blob/fetch-and-process", &buf[..n]).unwrap();
+    assert_eq!(d.metadata.sha256, Some(SHA));
+
+    let mut buf = [0u8; 128];
+    let mut e = value::encoder(&mut buf);
+    e.map(3).unwrap();
+    e.str("url").unwrap().str("http://h/b").unwrap();
+    e.str("handler").unwrap().str("x/y").unwrap();
+    e.str("metadata").unwrap().map(1).unwrap();
+    e.str("sha256").unwrap().bytes(&SHA[..31]).unwrap();
+    let n = value::finish(e);
+    assert_eq!(
+        Directive::decode("blob/fetch-and-process", &buf[..n]),
+        Err(DirectiveError::Invalid("sha256"))
+    );
+}
