@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use sentelite_core::Status;
 use sentelite_core::frame::Payload;
@@ -13,17 +13,7 @@ use sentelite_host::Server;
 use sentelite_host::blob::BlobSettings;
 use sentelite_host::translate::{edn_to_cbor, payload_to_json};
 use sha2::{Digest, Sha256};
-use support::{Got, TempDir, TestClient, start_with_blobs};
-
-fn sentelite(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sentelite"));
-    cmd.args(args)
-        .env("SENTELITE_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
+use support::{Got, TempDir, TestClient, sentelite, start_with_blobs};
 
 fn run(args: &[&str]) -> Output {
     sentelite(args).output().expect("the binary runs")

@@ -6,24 +6,14 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output};
 use std::sync::mpsc;
 
 use sentelite_core::Status;
 use sentelite_core::frame::Payload;
 use sentelite_core::log::{BATCH_EVENT, Level, LogConfig, LogShipper, NewRecord};
 use sentelite_host::logs::LogEntry;
-use support::{Got, STEP, TempDir, TestClient};
-
-fn sentelite(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sentelite"));
-    cmd.args(args)
-        .env("SENTELITE_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
+use support::{Got, STEP, TempDir, TestClient, sentelite};
 
 struct Serve {
     child: Child,

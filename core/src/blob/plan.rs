@@ -74,6 +74,17 @@ pub enum PlanError {
     MissingSha256,
 }
 
+impl core::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            PlanError::UrlTooLong => "a source URL is longer than this client takes",
+            PlanError::TooManySources => "more mirrors than this client takes",
+            PlanError::MissingSize => "directive lacks :metadata :size",
+            PlanError::MissingSha256 => "directive lacks :metadata :sha256 and asks to verify",
+        })
+    }
+}
+
 impl<const M: usize, const U: usize> FetchPlan<M, U> {
     /// A plan with one source and default options.
     pub fn new(url: &str, size: u64, sha256: [u8; 32]) -> Result<Self, PlanError> {

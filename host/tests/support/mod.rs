@@ -64,6 +64,17 @@ pub async fn start_with(builder: sentelite_host::ServerBuilder) -> (Server, Temp
     (server, dir)
 }
 
+/// The built `sentelite` binary with `args`, quiet logging, no stdin and both outputs piped.
+pub fn sentelite(args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sentelite"));
+    cmd.args(args)
+        .env("SENTELITE_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd
+}
+
 /// A server on loopback with a blob service over its own data directory (`tag` names it),
 /// fast settings, and the service's base URL set to the server's address.
 pub async fn start_with_blobs(

@@ -6,6 +6,23 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// Starts `cmd` with its stdout piped and returns the child and its stdout lines, read on a
+/// thread of their own so a test can wait for a line with a time limit.
+pub fn spawn_reading_lines(cmd: &mut Command) -> (Child, mpsc::Receiver<String>) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {:?}: {e}", cmd.get_program()));
+    let stdout = child.stdout.take().expect("child stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
 /// A running `sentelite serve` child process, killed on drop.
 pub struct ServeProcess {
     child: Child,
@@ -44,21 +61,13 @@ impl ServeProcess {
     }
 
     fn start_in(data_dir: TempDir, extra_args: &[&str], log: Stdio) -> ServeProcess {
-        let mut child = Command::new(sentelite_binary())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir.path())
-            .args(extra_args)
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("start sentelite serve");
-        let stdout = child.stdout.take().expect("child stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let (child, rx) = spawn_reading_lines(
+            Command::new(sentelite_binary())
+                .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+                .arg(data_dir.path())
+                .args(extra_args)
+                .stderr(log),
+        );
         let line = rx
             .recv_timeout(Duration::from_secs(20))
             .expect("sentelite serve printed no listening line within 20 s");

@@ -2,12 +2,11 @@
 //! --blob-dir DIR`, and `sentelite blob push` of a file to that device, which fetches it from
 //! the server's `/blobs/<sha256>` route into DIR under its hash.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use sentelite_integration_tests::serve::sentelite_binary;
+use sentelite_integration_tests::serve::{sentelite_binary, spawn_reading_lines};
 use sentelite_integration_tests::wait::line_matching;
 use sentelite_integration_tests::{ServeProcess, TempDir};
 use sha2::{Digest, Sha256};
@@ -27,21 +26,13 @@ fn blob_push_to_a_device_with_a_blob_dir_stores_the_verified_file() {
     let server = ServeProcess::start(&[]);
     let work = TempDir::new("blob-device");
     let blob_dir = work.path().join("device-blobs");
-    let mut device = Command::new(sentelite_binary())
-        .args(["device", "--server", &server.ws_url, "--name", "blob-dev-1"])
-        .arg("--blob-dir")
-        .arg(&blob_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start sentelite device");
-    let stdout = device.stdout.take().expect("device stdout");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (mut device, lines) = spawn_reading_lines(
+        Command::new(sentelite_binary())
+            .args(["device", "--server", &server.ws_url, "--name", "blob-dev-1"])
+            .arg("--blob-dir")
+            .arg(&blob_dir)
+            .stderr(Stdio::inherit()),
+    );
     wait_for(&lines, "open ");
 
     let data: Vec<u8> = (0..(3u32 << 20))

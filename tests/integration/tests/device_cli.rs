@@ -1,12 +1,11 @@
 //! `sentelite device` against `sentelite serve`, both as real processes: the README's try-it.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use sentelite_integration_tests::ServeProcess;
-use sentelite_integration_tests::serve::sentelite_binary;
+use sentelite_integration_tests::serve::{sentelite_binary, spawn_reading_lines};
 use sentelite_integration_tests::wait::line_matching;
 
 /// Reads the device's stdout lines until one starts with `prefix`, for at most 20 s.
@@ -22,19 +21,11 @@ fn wait_for_line(lines: &mpsc::Receiver<String>, prefix: &str) -> String {
 #[test]
 fn device_opens_reconnects_after_a_server_restart_and_stops_on_ctrl_c() {
     let server = ServeProcess::start(&[]);
-    let mut device = Command::new(sentelite_binary())
-        .args(["device", "--server", &server.ws_url, "--name", "demo-1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start sentelite device");
-    let stdout = device.stdout.take().expect("device stdout");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (mut device, lines) = spawn_reading_lines(
+        Command::new(sentelite_binary())
+            .args(["device", "--server", &server.ws_url, "--name", "demo-1"])
+            .stderr(Stdio::inherit()),
+    );
 
     let open = wait_for_line(&lines, "open ");
     assert!(open.contains("uid=conn-"), "{open}");

@@ -10,7 +10,7 @@ use sentelite_core::blob::directive::{BufferTooSmall, Directive, UploadDirective
 use sentelite_core::blob::report::{
     CompleteReport, ErrorReport, FailureState, ProgressReport, RefusalReport,
 };
-use sentelite_core::blob::{End, FailReason, FetchOptions, FetchPlan, Progress, directive};
+use sentelite_core::blob::{End, FailReason, FetchPlan, Progress, directive};
 use sentelite_core::{Duration, Status, StdClock};
 
 use super::fetcher::{self, BlobFetch};
@@ -75,28 +75,25 @@ pub async fn serve_directive<R: Runtime>(
         let msg = format!("unknown handler :{}", d.handler);
         return refuse(req, Status::UNSUPPORTED, d.transfer_id, &msg).await;
     };
-    let (size, sha256) = match (d.metadata.size, d.metadata.sha256) {
-        (Some(size), Some(sha)) => (size, sha),
-        (Some(size), None) if !d.options.verify => (size, [0; 32]),
-        (None, _) => {
-            return refuse(
-                req,
-                Status::ERROR,
-                d.transfer_id,
-                "directive lacks :metadata :size",
-            )
-            .await;
-        }
-        (Some(_), None) => {
-            let msg = "directive lacks :metadata :sha256 and asks to verify";
-            return refuse(req, Status::ERROR, d.transfer_id, msg).await;
-        }
-    };
     let clock = StdClock::start();
-    let plan = match plan(&d, size, sha256, req.timeout(), &clock) {
-        Ok(plan) => plan,
-        Err(msg) => return refuse(req, Status::ERROR, d.transfer_id, &msg).await,
-    };
+    let now = clock.now();
+    let mut plan: FetchPlan<{ fetcher::SOURCES }, { fetcher::URL_MAX }> =
+        match FetchPlan::from_directive(&d, now) {
+            Ok(plan) => plan,
+            Err(e) => return refuse(req, Status::ERROR, d.transfer_id, &e.to_string()).await,
+        };
+    // The Request's own timeout is the deadline; an explicit :deadline-ms may only shorten it.
+    if let Some(timeout) = req.timeout() {
+        let by_request = now + Duration::from_millis(timeout.as_millis() as u64);
+        let deadline = plan
+            .options
+            .deadline
+            .map_or(by_request, |d| d.min(by_request));
+        plan.options.deadline = Some(deadline);
+    }
+    // Whole percents, but not a part per read buffer on small blobs.
+    plan.options.progress_step = (plan.size / 100).max(64 * 1024);
+    let sha256 = plan.sha256;
     let Some(slot) = handlers.admit(req.id()) else {
         let msg = format!("busy: at the limit of {} transfers", handlers.running());
         return refuse(req, Status::BUSY, d.transfer_id, &msg).await;
@@ -183,42 +180,6 @@ pub async fn serve_directive<R: Runtime>(
     drop(sink);
     let _ = req.end(status, report).await;
     status
-}
-
-fn plan(
-    d: &Directive<'_>,
-    size: u64,
-    sha256: [u8; 32],
-    request_timeout: Option<std::time::Duration>,
-    clock: &StdClock,
-) -> Result<FetchPlan<{ fetcher::SOURCES }, { fetcher::URL_MAX }>, String> {
-    let mut plan = FetchPlan::new(d.url, size, sha256).map_err(|e| format!("{e:?}: {}", d.url))?;
-    for mirror in &d.mirrors {
-        plan.add_source(mirror)
-            .map_err(|e| format!("{e:?}: {mirror}"))?;
-    }
-    let mut options = FetchOptions::default();
-    if let Some(n) = d.options.retry_count {
-        options.retry_count = n;
-    }
-    options.verify = d.options.verify;
-    if let Some(n) = d.options.chunk_size {
-        options.chunk_size = n;
-    }
-    if let Some(ms) = d.options.timeout_ms {
-        options.attempt_timeout = Duration::from_millis(ms);
-    }
-    // The Request's own timeout is the deadline; an explicit :deadline-ms may only shorten it.
-    let deadline_ms = [
-        d.options.deadline_ms,
-        request_timeout.map(|t| t.as_millis() as u64),
-    ]
-    .into_iter()
-    .flatten()
-    .min();
-    options.deadline = deadline_ms.map(|ms| clock.now() + Duration::from_millis(ms));
-    options.progress_step = (size / 100).max(64 * 1024);
-    Ok(plan.with_options(options))
 }
 
 fn error_report(
