@@ -19,6 +19,7 @@ use crate::ConnectionId;
 use crate::command::{Command, OutboundRequest};
 use crate::error::DeliveryError;
 use crate::lifecycle::LifecycleEvent;
+use crate::observer::{ChannelPublish, Publisher};
 use crate::pubsub::{Snapshot, valid_name};
 use crate::queue::TrySendError;
 use crate::registry::{ConnEntry, lock};
@@ -255,7 +256,8 @@ impl ServerHandle {
 
     /// Publishes to a channel on behalf of `from` (a uid, or empty for the server), skipping
     /// the connection `exclude` when given. Returns how many subscribers took the message;
-    /// each that did not is counted as a miss and handed to `failed`.
+    /// each that did not is counted as a miss and handed to `failed`. The channel's
+    /// observers see the message first, subscribers or not.
     ///
     /// The channel table's lock is held only to clone the channel's member snapshot; the
     /// queueing, one short per-connection lock each, happens outside it.
@@ -270,6 +272,7 @@ impl ServerHandle {
         if !valid_name(channel, self.shared.settings.max_channel_name_bytes) {
             return Err(DeliveryError::InvalidChannel);
         }
+        self.notify_observers(channel, &from, &payload);
         let Some(Snapshot { members, retired }) = lock(&self.shared.channels).snapshot(channel)
         else {
             return Ok(0);
@@ -299,6 +302,34 @@ impl ServerHandle {
             }
         }
         Ok(delivered)
+    }
+
+    fn notify_observers(&self, channel: &str, from: &str, payload: &PayloadBuf) {
+        let observers = self.shared.observers.of(channel);
+        if observers.is_empty() {
+            return;
+        }
+        let publisher = if from.is_empty() {
+            None
+        } else {
+            lock(&self.shared.registry)
+                .by_uid(from)
+                .map(|entry| Publisher {
+                    connection_id: entry.id,
+                    uid: entry.uid.clone(),
+                    client_id: entry.client_id.clone(),
+                    boot_id: entry.boot_id,
+                })
+        };
+        let publish = ChannelPublish {
+            channel,
+            publisher,
+            payload,
+            server: self,
+        };
+        for observer in observers {
+            observer(&publish);
+        }
     }
 
     fn fan_out_event(

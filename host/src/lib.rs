@@ -41,6 +41,7 @@
 //! | [`handler`] | contexts and the responder given to application handlers |
 //! | [`request`] | the reply stream of a server→client request |
 //! | [`lifecycle`] | connected / handshake / closed notifications |
+//! | [`observer`] | server-side observers of a channel's messages |
 //! | [`error`] | error types |
 //! | [`builtin`] | `sentelite/echo` and `sentelite/relay`, answered by the binary |
 //! | [`device`] | a demo device client for `sentelite device` |
@@ -56,6 +57,7 @@ pub mod handle;
 pub mod handler;
 pub mod lifecycle;
 pub mod logs;
+pub mod observer;
 pub mod request;
 pub mod server;
 pub mod settings;
@@ -75,6 +77,7 @@ pub use error::{ConfigError, DeliveryError, ResponderError, ServerError};
 pub use handle::{ChannelDrops, ConnectionInfo, Delivery, ServerHandle};
 pub use handler::{EventContext, RequestContext, Responder};
 pub use lifecycle::LifecycleEvent;
+pub use observer::{ChannelPublish, Publisher};
 pub use request::{ReplyItem, ReplyStream, RequestOutcome};
 pub use server::{Server, ServerBuilder};
 pub use settings::{DuplicateClientId, FileConfig, ServerSettings};

@@ -1,4 +1,4 @@
-//! The table of handshaken connections, by connection id and by client id. Whether one client
+//! The table of handshaken connections, by connection id, by client id and by uid. Whether one client
 //! id may hold several connections is the `duplicate-client-id` policy
 //! ([`DuplicateClientId`]), applied here under the table's lock so two racing handshakes
 //! cannot both win.
@@ -57,6 +57,9 @@ pub(crate) enum Refused {
 pub(crate) struct Registry {
     conns: HashMap<ConnectionId, Arc<ConnEntry>>,
     by_client: HashMap<Arc<str>, Vec<ConnectionId>>,
+    /// Channel messages name their publisher by uid; observers of a channel look the
+    /// publisher up here.
+    by_uid: HashMap<Arc<str>, ConnectionId>,
 }
 
 impl Registry {
@@ -87,12 +90,16 @@ impl Registry {
             .entry(entry.client_id.clone())
             .or_default()
             .push(entry.id);
+        self.by_uid.insert(entry.uid.clone(), entry.id);
         self.conns.insert(entry.id, entry);
         Ok(replaced)
     }
 
     pub(crate) fn remove(&mut self, id: ConnectionId) -> Option<Arc<ConnEntry>> {
         let entry = self.conns.remove(&id)?;
+        if self.by_uid.get(&entry.uid) == Some(&id) {
+            self.by_uid.remove(&entry.uid);
+        }
         if let Some(ids) = self.by_client.get_mut(&entry.client_id) {
             ids.retain(|&c| c != id);
             if ids.is_empty() {
@@ -104,6 +111,11 @@ impl Registry {
 
     pub(crate) fn get(&self, id: ConnectionId) -> Option<Arc<ConnEntry>> {
         self.conns.get(&id).cloned()
+    }
+
+    /// The connection that holds `uid`.
+    pub(crate) fn by_uid(&self, uid: &str) -> Option<Arc<ConnEntry>> {
+        self.by_uid.get(uid).and_then(|id| self.get(*id))
     }
 
     pub(crate) fn by_client(&self, client_id: &str) -> Vec<Arc<ConnEntry>> {
@@ -173,6 +185,11 @@ mod tests {
         assert_eq!(ids(&replaced), [1]);
         assert_eq!(ids(&r.by_client("dev")), [3]);
         assert_eq!(r.len(), 1);
+        // The replaced connection's uid is gone with it; the new one is found by its own.
+        assert!(r.by_uid("u1").is_none());
+        assert_eq!(r.by_uid("u3").map(|e| e.id), Some(3));
+        r.remove(3);
+        assert!(r.by_uid("u3").is_none());
     }
 
     #[test]

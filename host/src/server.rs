@@ -22,6 +22,7 @@ use crate::handler::{
     EventContext, Handlers, RequestContext, Responder, event_handler, request_handler,
 };
 use crate::lifecycle::{Lifecycle, LifecycleEvent, LifecycleHook};
+use crate::observer::{ChannelPublish, Observers};
 use crate::pubsub::{Channels, Limits};
 use crate::registry::Registry;
 use crate::settings::ServerSettings;
@@ -43,6 +44,7 @@ pub(crate) struct Shared {
     pub(crate) registry: Mutex<Registry>,
     pub(crate) channels: Mutex<Channels>,
     pub(crate) handlers: Handlers,
+    pub(crate) observers: Observers,
     pub(crate) lifecycle: Lifecycle,
     pub(crate) clock: Clock,
     pub(crate) next_id: AtomicU64,
@@ -59,6 +61,7 @@ pub struct ServerBuilder {
     settings: ServerSettings,
     token: Option<Option<String>>,
     handlers: Handlers,
+    observers: Observers,
     hooks: Vec<LifecycleHook>,
     /// HTTP routes of modules (the log API, …), served beside `/ws` and `/health`.
     routes: Vec<axum::Router>,
@@ -82,6 +85,7 @@ impl Default for ServerBuilder {
             settings: ServerSettings::default(),
             token: None,
             handlers: Handlers::default(),
+            observers: Observers::default(),
             hooks: Vec::new(),
             routes: Vec::new(),
         }
@@ -138,6 +142,17 @@ impl ServerBuilder {
         self
     }
 
+    /// Calls `observer` for every message published on `channel`, by any connection or the
+    /// server, whether or not the channel has subscribers. It runs synchronously inside the
+    /// publish: keep it short. See [`crate::observer`].
+    pub fn observe_channel<F>(mut self, channel: &str, observer: F) -> Self
+    where
+        F: Fn(&ChannelPublish<'_>) + Send + Sync + 'static,
+    {
+        self.observers.add(channel, Arc::new(observer));
+        self
+    }
+
     /// Calls `hook` for every lifecycle event, synchronously on the connection's task: keep
     /// it short.
     pub fn on_lifecycle<F>(mut self, hook: F) -> Self
@@ -190,6 +205,7 @@ impl ServerBuilder {
             registry: Mutex::new(Registry::default()),
             channels: Mutex::new(Channels::new(limits)),
             handlers: self.handlers,
+            observers: self.observers,
             lifecycle: Lifecycle::new(self.hooks),
             clock: Clock::new(),
             next_id: AtomicU64::new(1),

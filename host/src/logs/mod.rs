@@ -4,7 +4,10 @@
 //! Owns two inputs: the `telemetry/log-batch` request (the compact batch of
 //! [`sentelite_core::log`], answered `ok` only once the batch is committed to the store, which
 //! is the client's ack) and the `telemetry/log-msg` event (sente-lite's single record, stored
-//! without a sequence number). The store is a SQLite file in the data dir
+//! without a sequence number). Messages published on the [`LOG_ROUTING_CHANNEL`] by any
+//! connection (sente-lite's log-routing module publishes Trove records there) are read by a
+//! channel observer ([`crate::observer`]) and stored the same way, tagged with the
+//! publisher's client id and uid; they are still delivered to the channel's subscribers. The store is a SQLite file in the data dir
 //! ([`store::STORE_FILE`]); every record is also appended to `logs/all-clients.log` as a JSON
 //! line unless the settings turn the file off.
 //!
@@ -45,6 +48,7 @@ pub use settings::LogsSettings;
 pub use store::{Incoming, IngestBatch, LogStore, StoreError, Stored, WireBatch};
 
 use crate::handler::{EventContext, RequestContext, Responder};
+use crate::observer::ChannelPublish;
 use crate::registry::lock;
 use crate::server::ServerBuilder;
 use ingest::Sender;
@@ -52,6 +56,9 @@ use writer::{Batch, Job, Writer, unix_millis};
 
 /// The event of sente-lite's single-record log message.
 pub const LOG_MSG_EVENT: &str = "telemetry/log-msg";
+
+/// The channel sente-lite's log-routing module publishes Trove records on.
+pub const LOG_ROUTING_CHANNEL: &str = "log-routing";
 
 /// Live records kept for a slow tail subscriber before it starts missing some (it is told how
 /// many it missed).
@@ -197,19 +204,23 @@ impl LogService {
 }
 
 impl ServerBuilder {
-    /// Registers the log pipeline's `telemetry/log-batch` request, `telemetry/log-msg` event and the
-    /// `/api/logs` HTTP routes.
+    /// Registers the log pipeline's `telemetry/log-batch` request, `telemetry/log-msg` event,
+    /// [`LOG_ROUTING_CHANNEL`] observer and the `/api/logs` HTTP routes.
     pub fn with_logs(self, logs: LogService) -> Self {
         let for_events = logs.clone();
-        self.http_routes(http::routes(logs.clone()))
-            .on_request(BATCH_EVENT, move |ctx, responder| {
-                let logs = logs.clone();
-                async move { on_batch(&logs, ctx, responder).await }
-            })
-            .on_event(LOG_MSG_EVENT, move |ctx| {
-                let logs = for_events.clone();
-                async move { on_message(&logs, ctx).await }
-            })
+        let for_channel = logs.clone();
+        self.observe_channel(LOG_ROUTING_CHANNEL, move |publish| {
+            on_routed(&for_channel, publish);
+        })
+        .http_routes(http::routes(logs.clone()))
+        .on_request(BATCH_EVENT, move |ctx, responder| {
+            let logs = logs.clone();
+            async move { on_batch(&logs, ctx, responder).await }
+        })
+        .on_event(LOG_MSG_EVENT, move |ctx| {
+            let logs = for_events.clone();
+            async move { on_message(&logs, ctx).await }
+        })
     }
 }
 
@@ -271,6 +282,41 @@ async fn on_message(logs: &LogService, ctx: EventContext) {
             tracing::debug!(client = %ctx.client_id, error = %e, "log message refused");
         }
     }
+}
+
+/// A message on the log-routing channel. Called inside the publish, so only the reading
+/// happens here; the store is waited for on a task, as for `telemetry/log-msg` events.
+fn on_routed(logs: &LogService, publish: &ChannelPublish<'_>) {
+    let Some(publisher) = &publish.publisher else {
+        // The server's own messages on the channel are relays or its own logs, which go to
+        // its tracing output; storing them would name no client.
+        return;
+    };
+    let now = unix_millis();
+    let from = Sender {
+        client_id: &publisher.client_id,
+        boot_id: publisher.boot_id,
+        uid: &publisher.uid,
+    };
+    let batch = match ingest::message_from_payload(&from, publish.payload, now) {
+        Ok(batch) => batch,
+        Err(e) => {
+            logs.refused(&publisher.client_id, now);
+            tracing::debug!(client = %publisher.client_id, error = %e, "log-routing message refused");
+            return;
+        }
+    };
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!(client = %publisher.client_id, "log-routing message not stored: published outside the server's runtime");
+        return;
+    };
+    let logs = logs.clone();
+    let client = publisher.client_id.clone();
+    runtime.spawn(async move {
+        if let Err(e) = logs.ingest(batch).await {
+            tracing::warn!(%client, error = %e, "log-routing message not stored");
+        }
+    });
 }
 
 fn error_payload(message: &str) -> PayloadBuf {
