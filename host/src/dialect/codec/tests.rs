@@ -544,3 +544,54 @@ fn one_unwritable_message_leaves_the_others() {
     );
     assert_eq!(errors.len(), 1);
 }
+
+/// The frames in the code blocks of docs/PROTOCOL.md sections 16–18: what a client sends
+/// (`>>`) must decode, and what the server sends (`<<`, or a bare frame) must be exactly
+/// what the server's writer prints for it, so the document cannot drift from the code.
+#[test]
+fn protocol_document_frames_are_what_the_codec_reads_and_writes() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"))
+        .expect("docs/PROTOCOL.md is readable");
+    let mut checked = 0;
+    for (section, dialect) in [
+        ("## 16. ", Dialect::SenteLite),
+        ("## 17. ", Dialect::Sente),
+        ("## 18. ", Dialect::Json),
+    ] {
+        let start = doc.find(section).expect("dialect section present");
+        let body = &doc[start + section.len()..];
+        let body = &body[..body.find("\n## ").unwrap_or(body.len())];
+        let mut in_block = false;
+        for line in body.lines() {
+            if line.starts_with("```") {
+                in_block = !in_block;
+                continue;
+            }
+            if !in_block || line.trim().is_empty() {
+                continue;
+            }
+            if let Some(sent) = line.strip_prefix(">> ") {
+                decode(dialect, sent).unwrap_or_else(|e| panic!("{sent}: {e}"));
+            } else {
+                let frame = line.strip_prefix("<< ").unwrap_or(line);
+                assert_eq!(reprinted(dialect, frame), frame, "section {section}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 14,
+        "only {checked} frames found in sections 16-18"
+    );
+}
+
+fn reprinted(dialect: Dialect, frame: &str) -> String {
+    use crate::translate::{edn_read, edn_write, json};
+    match dialect {
+        Dialect::Json => json::to_json(&super::json_item(frame).expect("JSON frame reads"))
+            .expect("JSON frame prints")
+            .to_string(),
+        _ => edn_write::to_edn(&edn_read::parse(frame).expect("EDN frame reads"))
+            .expect("EDN frame prints"),
+    }
+}
