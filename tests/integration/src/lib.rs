@@ -1,9 +1,10 @@
-//! Support for the loopback integration tests: the real `sentelite serve` binary as a child
-//! process, and scenarios written once against the client API that both the tokio and the
+//! Support for the loopback integration tests: the real `sentelite serve` binary and the
+//! outside peers of `tests/peers/` as child processes, and scenarios written once against the client API that both the tokio and the
 //! smol adapter run.
 
 pub mod blob_server;
 pub mod fault_proxy;
+pub mod peers;
 pub mod raw;
 pub mod scenarios;
 pub mod serve;

@@ -30,7 +30,9 @@ pub struct ServeProcess {
     pub ws_url: String,
     /// `127.0.0.1:PORT`.
     pub addr: String,
-    _data_dir: TempDir,
+    /// The arguments after `--listen … --data-dir …`, for [`ServeProcess::restart`].
+    extra_args: Vec<String>,
+    data_dir: TempDir,
 }
 
 impl ServeProcess {
@@ -61,21 +63,8 @@ impl ServeProcess {
     }
 
     fn start_in(data_dir: TempDir, extra_args: &[&str], log: Stdio) -> ServeProcess {
-        let (child, rx) = spawn_reading_lines(
-            Command::new(sentelite_binary())
-                .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-                .arg(data_dir.path())
-                .args(extra_args)
-                .stderr(log),
-        );
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("sentelite serve printed no listening line within 20 s");
-        let ws_url = line
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from sentelite serve: {line}"))
-            .trim()
-            .to_string();
+        let extra_args: Vec<String> = extra_args.iter().map(|a| (*a).to_owned()).collect();
+        let (child, ws_url) = spawn_serve(data_dir.path(), "127.0.0.1:0", &extra_args, log);
         let addr = ws_url
             .trim_start_matches("ws://")
             .trim_end_matches("/ws")
@@ -84,8 +73,28 @@ impl ServeProcess {
             child,
             ws_url,
             addr,
-            _data_dir: data_dir,
+            extra_args,
+            data_dir,
         }
+    }
+
+    /// Kills the server (SIGKILL: no goodbye to its clients, as in a crash) and starts it
+    /// again on the same address, data directory and arguments, so clients that reconnect
+    /// find it where it was.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, ws_url) = spawn_serve(
+            self.data_dir.path(),
+            &self.addr,
+            &self.extra_args,
+            Stdio::inherit(),
+        );
+        assert_eq!(
+            ws_url, self.ws_url,
+            "the restarted server listens elsewhere"
+        );
+        self.child = child;
     }
 
     /// Sends a signal (`STOP`, `CONT`, `INT`, …) to the server process.
@@ -109,6 +118,32 @@ impl ServeProcess {
         }
         panic!("sentelite serve did not exit within 5 s of SIGINT");
     }
+}
+
+/// Starts `sentelite serve` on `listen` and waits for its `listening on` line; returns the
+/// child and the URL it printed.
+fn spawn_serve(
+    data_dir: &Path,
+    listen: &str,
+    extra_args: &[String],
+    log: Stdio,
+) -> (Child, String) {
+    let (child, rx) = spawn_reading_lines(
+        Command::new(sentelite_binary())
+            .args(["serve", "--listen", listen, "--data-dir"])
+            .arg(data_dir)
+            .args(extra_args)
+            .stderr(log),
+    );
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("sentelite serve printed no listening line within 20 s");
+    let ws_url = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line from sentelite serve: {line}"))
+        .trim()
+        .to_string();
+    (child, ws_url)
 }
 
 impl Drop for ServeProcess {
