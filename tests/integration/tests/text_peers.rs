@@ -177,9 +177,11 @@ fn the_nbb_peer_shares_a_channel_with_a_device_ships_logs_and_survives_a_restart
         "closed despite answering pings: {during:?}"
     );
 
-    // Device → peer: the CBOR Value arrives as EDN with the same content.
+    // Device → peer: the CBOR Value arrives as EDN with the same content. (No integral
+    // floats: ClojureScript's numbers are JavaScript's, so it prints 1.0 as 1.)
     let from_device = r#"{:temp 21.5, :unit "°C", :tags [:a :b/c], :ok true, :none nil,
-        :n -7, :big 9007199254740991, :s "quote \" and \\ backslash"}"#;
+        :n -7, :big 9007199254740991, :s "quote \" and \\ backslash",
+        :id #uuid "8e1d4a4e-0000-4000-8000-000000000001"}"#;
     runtime
         .block_on(device_client.publish(
             ROOM,
