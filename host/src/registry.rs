@@ -58,8 +58,8 @@ pub(crate) struct Registry {
     conns: HashMap<ConnectionId, Arc<ConnEntry>>,
     by_client: HashMap<Arc<str>, Vec<ConnectionId>>,
     /// Channel messages name their publisher by uid; observers of a channel look the
-    /// publisher up here.
-    by_uid: HashMap<Arc<str>, ConnectionId>,
+    /// publisher up here. Several connections may share a uid (a Sente user's tabs).
+    by_uid: HashMap<Arc<str>, Vec<ConnectionId>>,
 }
 
 impl Registry {
@@ -90,15 +90,21 @@ impl Registry {
             .entry(entry.client_id.clone())
             .or_default()
             .push(entry.id);
-        self.by_uid.insert(entry.uid.clone(), entry.id);
+        self.by_uid
+            .entry(entry.uid.clone())
+            .or_default()
+            .push(entry.id);
         self.conns.insert(entry.id, entry);
         Ok(replaced)
     }
 
     pub(crate) fn remove(&mut self, id: ConnectionId) -> Option<Arc<ConnEntry>> {
         let entry = self.conns.remove(&id)?;
-        if self.by_uid.get(&entry.uid) == Some(&id) {
-            self.by_uid.remove(&entry.uid);
+        if let Some(ids) = self.by_uid.get_mut(&entry.uid) {
+            ids.retain(|&c| c != id);
+            if ids.is_empty() {
+                self.by_uid.remove(&entry.uid);
+            }
         }
         if let Some(ids) = self.by_client.get_mut(&entry.client_id) {
             ids.retain(|&c| c != id);
@@ -113,9 +119,12 @@ impl Registry {
         self.conns.get(&id).cloned()
     }
 
-    /// The connection that holds `uid`.
+    /// The newest connection that holds `uid`.
     pub(crate) fn by_uid(&self, uid: &str) -> Option<Arc<ConnEntry>> {
-        self.by_uid.get(uid).and_then(|id| self.get(*id))
+        self.by_uid
+            .get(uid)
+            .and_then(|ids| ids.last())
+            .and_then(|id| self.get(*id))
     }
 
     pub(crate) fn by_client(&self, client_id: &str) -> Vec<Arc<ConnEntry>> {
@@ -190,6 +199,24 @@ mod tests {
         assert_eq!(r.by_uid("u3").map(|e| e.id), Some(3));
         r.remove(3);
         assert!(r.by_uid("u3").is_none());
+    }
+
+    #[test]
+    fn a_uid_shared_by_two_connections_is_found_until_the_last_one_leaves() {
+        let mut r = Registry::default();
+        let shared = |id| {
+            let mut e = Arc::try_unwrap(entry(id, "tab", 0)).unwrap();
+            e.uid = "user-1".into();
+            Arc::new(e)
+        };
+        let allow = DuplicateClientId::Allow;
+        r.try_insert(shared(1), 10, allow).unwrap();
+        r.try_insert(shared(2), 10, allow).unwrap();
+        assert_eq!(r.by_uid("user-1").map(|e| e.id), Some(2));
+        r.remove(2);
+        assert_eq!(r.by_uid("user-1").map(|e| e.id), Some(1));
+        r.remove(1);
+        assert!(r.by_uid("user-1").is_none());
     }
 
     #[test]
