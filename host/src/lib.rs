@@ -44,6 +44,7 @@
 //! | [`error`] | error types |
 //! | [`builtin`] | `sentelite/echo` and `sentelite/relay`, answered by the binary |
 //! | [`device`] | a demo device client for `sentelite device` |
+//! | [`dialect`] | sente-lite, Sente and JSON clients on `/ws` |
 //! | [`translate`] | payload translation to JSON and EDN |
 //! | [`logs`] | the log pipeline: ingest, SQLite store, JSON-lines file, query |
 //! | [`blob`] | blob store, HTTP serving and uploads, fetch directives, transfer records |
@@ -51,6 +52,7 @@
 pub mod blob;
 pub mod builtin;
 pub mod device;
+pub mod dialect;
 pub mod error;
 pub mod handle;
 pub mod handler;
