@@ -44,8 +44,8 @@
 //! | [`error`] | error types |
 //! | [`builtin`] | `sentelite/echo` and `sentelite/relay`, answered by the binary |
 //! | [`device`] | a demo device client for `sentelite device` |
-//! | [`dialect`] | sente-lite, Sente and JSON clients on `/ws` |
 //! | [`translate`] | payload translation to JSON and EDN |
+//! | [`dialect`] | the text dialects (sente-lite, Sente, JSON): message codec and detection |
 //! | [`logs`] | the log pipeline: ingest, SQLite store, JSON-lines file, query |
 //! | [`blob`] | blob store, HTTP serving and uploads, fetch directives, transfer records |
 
