@@ -58,11 +58,20 @@ async fn the_handshake_comes_at_once_with_a_server_uid_and_registers_the_client(
         unreachable!()
     };
     assert_eq!(&*registered, uid);
-    assert_eq!(&*client_id, uid, "without client-id the uid is the client id");
-    let info = server.handle().connection(connection_id).expect("registered");
+    assert_eq!(
+        &*client_id, uid,
+        "without client-id the uid is the client id"
+    );
+    let info = server
+        .handle()
+        .connection(connection_id)
+        .expect("registered");
     assert_eq!(&*info.uid, uid);
     peer.close().await;
-    wait_lifecycle(&mut lifecycle, |e| matches!(e, LifecycleEvent::Closed { .. })).await;
+    wait_lifecycle(&mut lifecycle, |e| {
+        matches!(e, LifecycleEvent::Closed { .. })
+    })
+    .await;
     assert!(server.handle().connection(connection_id).is_none());
     server.shutdown().await;
 }
@@ -123,28 +132,35 @@ async fn subscribe_publish_unsubscribe_with_the_documented_answers_and_limits() 
     })
     .await;
     let (mut peer, uid) = sente_lite(&server).await;
-    peer.send("[:sente-lite/subscribe {:channel-id \"c1\"}]").await;
+    peer.send("[:sente-lite/subscribe {:channel-id \"c1\"}]")
+        .await;
     assert_eq!(
         next(&mut peer).await,
         json!(["sente-lite/subscribed", {"channel-id": "c1", "success": true}])
     );
-    peer.send("[:sente-lite/subscribe {:channel-id \"c2\"}]").await;
+    peer.send("[:sente-lite/subscribe {:channel-id \"c2\"}]")
+        .await;
     let refused = next(&mut peer).await;
     assert_eq!(refused[0], "sente-lite/subscribed");
     assert_eq!(refused[1]["success"], false, "{refused}");
-    assert_eq!(refused[1]["error"], "max-subscriptions-per-conn", "{refused}");
+    assert_eq!(
+        refused[1]["error"], "max-subscriptions-per-conn",
+        "{refused}"
+    );
     peer.send("[:sente-lite/publish {:channel-id \"c1\" :data {:n 1} :exclude-sender? false}]")
         .await;
     assert_eq!(
         next(&mut peer).await,
         json!(["sente-lite/channel-msg", {"channel-id": "c1", "data": {"n": 1}, "from": uid}])
     );
-    peer.send("[:sente-lite/unsubscribe {:channel-id \"c1\"}]").await;
+    peer.send("[:sente-lite/unsubscribe {:channel-id \"c1\"}]")
+        .await;
     let left = next(&mut peer).await;
     assert_eq!(left[0], "sente-lite/unsubscribed", "{left}");
     assert_eq!(left[1]["success"], true, "{left}");
     assert!(server.handle().subscribers("c1").is_empty());
-    peer.send("[:sente-lite/unsubscribe {:channel-id \"c1\"}]").await;
+    peer.send("[:sente-lite/unsubscribe {:channel-id \"c1\"}]")
+        .await;
     let again = next(&mut peer).await;
     assert_eq!(again[0], "sente-lite/unsubscribed", "{again}");
     assert_eq!(again[1]["error"], "channel-not-found", "{again}");
@@ -157,7 +173,8 @@ async fn exclude_sender_is_honoured() {
     let (mut a, uid_a) = sente_lite(&server).await;
     let (mut b, _) = sente_lite(&server).await;
     for peer in [&mut a, &mut b] {
-        peer.send("[:sente-lite/subscribe {:channel-id \"room\"}]").await;
+        peer.send("[:sente-lite/subscribe {:channel-id \"room\"}]")
+            .await;
         assert_eq!(next(peer).await[1]["success"], true);
     }
     a.send("[:sente-lite/publish {:channel-id \"room\" :data {:n 1} :exclude-sender? true}]")
@@ -204,7 +221,10 @@ async fn an_event_reaches_its_handler_with_the_translated_payload() {
     let (mut peer, uid) = sente_lite(&server).await;
     peer.send("[:app/note {:level :info, :n 2, :tags [\"a\" \"b\"]}]")
         .await;
-    let (from, payload) = tokio::time::timeout(STEP, rx.recv()).await.unwrap().unwrap();
+    let (from, payload) = tokio::time::timeout(STEP, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&*from, uid);
     let PayloadBuf::Value(cbor) = &payload else {
         panic!("a Value payload, got {payload:?}");
@@ -222,7 +242,8 @@ async fn an_event_reaches_its_handler_with_the_translated_payload() {
 async fn a_native_device_and_a_sente_lite_client_share_a_channel() {
     let (server, _dir) = start(quick_settings()).await;
     let (mut peer, uid) = sente_lite(&server).await;
-    peer.send("[:sente-lite/subscribe {:channel-id \"mixed\"}]").await;
+    peer.send("[:sente-lite/subscribe {:channel-id \"mixed\"}]")
+        .await;
     assert_eq!(next(&mut peer).await[1]["success"], true);
 
     let options =
@@ -254,9 +275,9 @@ async fn a_native_device_and_a_sente_lite_client_share_a_channel() {
         .await;
     let (from, payload) = loop {
         match tokio::time::timeout(STEP, events.recv()).await.unwrap() {
-            Some(sentelite_tokio::ClientEvent::ChannelMessage {
-                from, payload, ..
-            }) => break (from, payload),
+            Some(sentelite_tokio::ClientEvent::ChannelMessage { from, payload, .. }) => {
+                break (from, payload);
+            }
             Some(_) => {}
             None => panic!("client ended"),
         }

@@ -85,9 +85,10 @@ impl TextPeer {
                 return match self.ws.next().await {
                     Some(Ok(Message::Text(t))) => Heard::Text(t.as_str().to_owned()),
                     Some(Ok(Message::Binary(b))) => Heard::Binary(b.to_vec()),
-                    Some(Ok(Message::Close(f))) => f.map_or(Heard::Close(1005, String::new()), |f| {
-                        Heard::Close(u16::from(f.code), f.reason.as_str().to_owned())
-                    }),
+                    Some(Ok(Message::Close(f))) => f
+                        .map_or(Heard::Close(1005, String::new()), |f| {
+                            Heard::Close(u16::from(f.code), f.reason.as_str().to_owned())
+                        }),
                     Some(Ok(_)) => continue,
                     Some(Err(_)) | None => Heard::Gone,
                 };
@@ -119,13 +120,13 @@ impl TextPeer {
         .expect("the awaited text message in time")
     }
 
-    /// Reads until the server's close frame, skipping text messages; returns its code and
-    /// reason.
+    /// Reads until the server's close frame, skipping data messages (a native connection
+    /// sends its own Close frame first); returns its code and reason.
     pub async fn close_frame(&mut self) -> (u16, String) {
         tokio::time::timeout(STEP, async {
             loop {
                 match self.hear_within(STEP).await {
-                    Some(Heard::Text(_)) => continue,
+                    Some(Heard::Text(_) | Heard::Binary(_)) => continue,
                     Some(Heard::Close(code, reason)) => return (code, reason),
                     other => panic!("expected a close frame, got {other:?}"),
                 }
