@@ -79,7 +79,9 @@ enum First {
     Binary(Bytes),
     Text(String),
     Nothing,
-    /// The client left (or misbehaved) before saying anything.
+    /// The client left, failed, or sent only control frames: the native connection takes
+    /// it, which ends it the way it ends any connection before its Hello (lifecycle events
+    /// included).
     Gone,
 }
 
@@ -103,12 +105,15 @@ pub(crate) async fn serve(
                 let connection = Connection::new(shared, remote, permit);
                 return connection.run(socket, Some(bytes)).await;
             }
+            First::Gone => {
+                let connection = Connection::new(shared, remote, permit);
+                return connection.run(socket, None).await;
+            }
             First::Text(text) => match detect(&text) {
                 Some(dialect) => (dialect, Some(text), None),
                 None => (Dialect::SenteLite, None, Some(TextClose::undetected())),
             },
             First::Nothing => (Dialect::SenteLite, None, None),
-            First::Gone => return,
         },
     };
     let connection = TextConnection::new(shared, remote, permit, dialect, client);
@@ -132,7 +137,7 @@ async fn first_message(socket: &mut WebSocket, settings: &ServerSettings) -> Fir
             Message::Close(_) => return First::Gone,
             Message::Ping(_) | Message::Pong(_) => {
                 control += 1;
-                if control > CONTROL_FRAMES_WHILE_DETECTING {
+                if control >= CONTROL_FRAMES_WHILE_DETECTING {
                     return First::Gone;
                 }
                 let flushed = tokio::time::timeout(settings.write_timeout(), socket.flush()).await;
