@@ -99,6 +99,10 @@ pub struct ServerSettings {
     /// Longest wait for the answer to a Sente callback (an event sent with a callback id):
     /// the client then gets `:chsk/timeout` and the request handler is told to stop.
     pub callback_timeout_ms: u64,
+    /// Sends pushes to sente-lite and JSON clients (events, channel messages, echoes) wrapped
+    /// as `[:chsk/recv [ev-id data]]`, for clients written against servers that wrap. Off:
+    /// `[ev-id data]`. Clients unwrap either form.
+    pub sente_lite_wrap_recv: bool,
     /// The `[logs]` table: storing and keeping client logs.
     pub logs: crate::logs::LogsSettings,
     /// The `[blobs]` table: the blob store, its HTTP serving and uploads.
@@ -164,6 +168,7 @@ impl Default for ServerSettings {
             dialect_detect_ms: 300,
             uidport_close_grace_ms: 2500,
             callback_timeout_ms: 30_000,
+            sente_lite_wrap_recv: false,
             logs: crate::logs::LogsSettings::default(),
             blobs: crate::blob::BlobSettings::default(),
         }
@@ -524,7 +529,8 @@ mod tests {
             (300, 2500, 30_000)
         );
         let cfg = FileConfig::parse(
-            "dialect-detect-ms = 50\nuidport-close-grace-ms = 0\ncallback-timeout-ms = 900\n",
+            "dialect-detect-ms = 50\nuidport-close-grace-ms = 0\ncallback-timeout-ms = 900\n\
+             sente-lite-wrap-recv = true\n",
         )
         .unwrap();
         let s = &cfg.settings;
@@ -536,6 +542,7 @@ mod tests {
             ),
             (50, 0, 900)
         );
+        assert!(s.sente_lite_wrap_recv && !defaults.sente_lite_wrap_recv);
         for key in ["dialect-detect-ms", "callback-timeout-ms"] {
             let err = FileConfig::parse(&format!("{key} = 0\n")).unwrap_err();
             assert!(err.to_string().contains(key), "{key}: {err}");

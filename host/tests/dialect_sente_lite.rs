@@ -322,3 +322,27 @@ async fn a_message_over_the_frame_limit_closes_with_1009() {
     assert_eq!(peer.close_frame().await.0, 1009);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn pushes_are_wrapped_in_chsk_recv_when_the_setting_asks() {
+    let (server, _dir) = start(ServerSettings {
+        sente_lite_wrap_recv: true,
+        ..quick_settings()
+    })
+    .await;
+    let (mut peer, _) = sente_lite(&server).await;
+    let id = server.handle().connections()[0].connection_id;
+    let data = PayloadBuf::Value(edn_to_cbor("{:n 1}").unwrap());
+    server
+        .handle()
+        .send_to_connection(id, "app/push", data)
+        .unwrap();
+    assert_eq!(
+        next(&mut peer).await,
+        json!(["chsk/recv", ["app/push", {"n": 1}]])
+    );
+    // Answers to the client's own messages are not pushes.
+    peer.send("[:chsk/ws-ping]").await;
+    assert_eq!(next(&mut peer).await, json!(["chsk/ws-pong"]));
+    server.shutdown().await;
+}

@@ -510,7 +510,10 @@ impl TextConnection {
             .as_ref()
             .map(|e| e.uid.clone())
             .unwrap_or_default();
-        let frames = self.outbox.take_frames(self.dialect, &uid);
+        let options = super::EncodeOptions {
+            wrap_recv: self.shared.settings.sente_lite_wrap_recv,
+        };
+        let frames = self.outbox.take_frames(self.dialect, options, &uid);
         self.publish_stats(frames.len());
         let write = async {
             for frame in frames {

@@ -110,10 +110,15 @@ impl Outbox {
 
     /// Encodes everything gathered into text frames. Items the dialect cannot express (a
     /// payload with no EDN or JSON form) are left out and logged; the rest still go.
-    pub(super) fn take_frames(&mut self, dialect: Dialect, uid: &str) -> Vec<String> {
+    pub(super) fn take_frames(
+        &mut self,
+        dialect: Dialect,
+        options: EncodeOptions,
+        uid: &str,
+    ) -> Vec<String> {
         let items = std::mem::take(&mut self.items);
         let outbound: Vec<Outbound<'_>> = items.iter().map(|i| i.outbound(uid)).collect();
-        let (frames, errors) = encode_batch(dialect, &outbound, EncodeOptions::default());
+        let (frames, errors) = encode_batch(dialect, &outbound, options);
         for error in errors {
             tracing::debug!(%uid, %error, "message not sent: it has no form in this dialect");
         }
