@@ -11,7 +11,6 @@ use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket};
 use axum::http::{HeaderMap, header};
 use futures_util::SinkExt;
-use tokio::time::Instant;
 
 use super::{TextClient, TextClose, TextConnection};
 use crate::connection::Connection;
@@ -19,9 +18,6 @@ use crate::dialect::{Dialect, detect};
 use crate::server::Shared;
 use crate::settings::ServerSettings;
 use crate::transport::HandshakePermit;
-
-/// WebSocket control frames a connection may send while its dialect is being detected.
-const CONTROL_FRAMES_WHILE_DETECTING: u8 = 8;
 
 /// What the upgrade request asked for.
 #[derive(Debug)]
@@ -79,9 +75,9 @@ enum First {
     Binary(Bytes),
     Text(String),
     Nothing,
-    /// The client left, failed, or sent only control frames: the native connection takes
-    /// it, which ends it the way it ends any connection before its Hello (lifecycle events
-    /// included).
+    /// The client left, failed, or began with a control frame: the native connection takes
+    /// it, and ends it (or serves it) the way it does any connection before its Hello,
+    /// lifecycle events included.
     Gone,
 }
 
@@ -121,30 +117,19 @@ pub(crate) async fn serve(
     Box::pin(connection.run(socket, first, refuse)).await;
 }
 
-/// Waits up to `dialect-detect-ms` for the first data message, answering pings meanwhile.
+/// Waits up to `dialect-detect-ms` for the first data message. A WebSocket ping or pong first
+/// is no text client's way (browsers never send one): the native connection takes over and
+/// applies its budget of control frames before the Hello.
 async fn first_message(socket: &mut WebSocket, settings: &ServerSettings) -> First {
-    let until = Instant::now() + settings.dialect_detect();
-    let mut control = 0u8;
-    loop {
-        let msg = match tokio::time::timeout_at(until, socket.recv()).await {
-            Err(_) => return First::Nothing,
-            Ok(Some(Ok(msg))) => msg,
-            Ok(_) => return First::Gone,
-        };
-        match msg {
-            Message::Binary(bytes) => return First::Binary(bytes),
-            Message::Text(text) => return First::Text(text.as_str().to_owned()),
-            Message::Close(_) => return First::Gone,
-            Message::Ping(_) | Message::Pong(_) => {
-                control += 1;
-                if control >= CONTROL_FRAMES_WHILE_DETECTING {
-                    return First::Gone;
-                }
-                let flushed = tokio::time::timeout(settings.write_timeout(), socket.flush()).await;
-                if !matches!(flushed, Ok(Ok(()))) {
-                    return First::Gone;
-                }
-            }
+    match tokio::time::timeout(settings.dialect_detect(), socket.recv()).await {
+        Err(_) => First::Nothing,
+        Ok(Some(Ok(Message::Binary(bytes)))) => First::Binary(bytes),
+        Ok(Some(Ok(Message::Text(text)))) => First::Text(text.as_str().to_owned()),
+        Ok(Some(Ok(Message::Ping(_)))) => {
+            // The pong tungstenite queued goes out now, as the native task does.
+            let _ = tokio::time::timeout(settings.write_timeout(), socket.flush()).await;
+            First::Gone
         }
+        Ok(_) => First::Gone,
     }
 }
