@@ -133,3 +133,21 @@ async fn bad_queries_are_refused_before_the_upgrade() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_first_message_over_the_websocket_limit_gets_the_native_frame_too_large() {
+    let (server, _dir) = start(ServerSettings {
+        max_frame_bytes: 1024,
+        ..settings(3000)
+    })
+    .await;
+    let mut peer = TextPeer::connect(server.local_addr(), "").await;
+    // Over twice max-frame-bytes: refused by the WebSocket layer itself.
+    peer.send_binary(&[0u8; 5000]).await;
+    let (code, _) = peer.close_frame().await;
+    assert_eq!(
+        code,
+        sentelite_core::CloseCode::FRAME_TOO_LARGE.websocket_code()
+    );
+    server.shutdown().await;
+}

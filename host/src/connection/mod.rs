@@ -230,6 +230,13 @@ impl Connection {
         }
     }
 
+    /// Closes with `FRAME_TOO_LARGE` once running: the WebSocket layer refused the first
+    /// message while the dialect was being detected.
+    pub(crate) fn refuse_oversize(&mut self) {
+        self.session
+            .close(CloseCode::FRAME_TOO_LARGE, "frame too large");
+    }
+
     /// Spends the budget of control frames a connection has before its Hello.
     fn count_ws_control(&mut self) {
         if self.permit.is_none() {

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, header};
 use futures_util::SinkExt;
 
 use super::{TextClient, TextClose, TextConnection};
-use crate::connection::Connection;
+use crate::connection::{Connection, is_too_large};
 use crate::dialect::{Dialect, detect};
 use crate::server::Shared;
 use crate::settings::ServerSettings;
@@ -75,6 +75,8 @@ enum First {
     Binary(Bytes),
     Text(String),
     Nothing,
+    /// A first message over the WebSocket layer's limit.
+    TooLarge,
     /// The client left, failed, or began with a control frame: the native connection takes
     /// it, and ends it (or serves it) the way it does any connection before its Hello,
     /// lifecycle events included.
@@ -100,6 +102,11 @@ pub(crate) async fn serve(
             First::Binary(bytes) => {
                 let connection = Connection::new(shared, remote, permit);
                 return connection.run(socket, Some(bytes)).await;
+            }
+            First::TooLarge => {
+                let mut connection = Connection::new(shared, remote, permit);
+                connection.refuse_oversize();
+                return connection.run(socket, None).await;
             }
             First::Gone => {
                 let connection = Connection::new(shared, remote, permit);
@@ -130,6 +137,7 @@ async fn first_message(socket: &mut WebSocket, settings: &ServerSettings) -> Fir
             let _ = tokio::time::timeout(settings.write_timeout(), socket.flush()).await;
             First::Gone
         }
+        Ok(Some(Err(e))) if is_too_large(&e) => First::TooLarge,
         Ok(_) => First::Gone,
     }
 }
