@@ -346,3 +346,41 @@ async fn pushes_are_wrapped_in_chsk_recv_when_the_setting_asks() {
     assert_eq!(next(&mut peer).await, json!(["chsk/ws-pong"]));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_server_closes_a_text_client_and_forgets_its_channels() {
+    let (server, _dir) = start(quick_settings()).await;
+    let mut lifecycle = server.lifecycle();
+    let (mut peer, uid) = sente_lite(&server).await;
+    peer.send("[:sente-lite/subscribe {:channel-id \"c1\"}]")
+        .await;
+    assert_eq!(next(&mut peer).await[1]["success"], true);
+    let id = server.handle().connections()[0].connection_id;
+    assert_eq!(server.handle().subscribers("c1"), [id]);
+    server
+        .handle()
+        .close_connection(id, sentelite_core::CloseCode::NORMAL, "bye")
+        .unwrap();
+    assert_eq!(peer.close_frame().await, (1000, "bye".to_owned()));
+    let closed = wait_lifecycle(&mut lifecycle, |e| {
+        matches!(e, LifecycleEvent::Closed { .. })
+    })
+    .await;
+    let LifecycleEvent::Closed {
+        uid: closed_uid,
+        code,
+        reason,
+        ..
+    } = closed
+    else {
+        unreachable!()
+    };
+    assert_eq!(closed_uid.as_deref(), Some(uid.as_str()));
+    assert_eq!(
+        (code, reason.as_str()),
+        (sentelite_core::CloseCode::NORMAL, "bye")
+    );
+    assert!(server.handle().subscribers("c1").is_empty());
+    assert_eq!(server.handle().connection_count(), 0);
+    server.shutdown().await;
+}
