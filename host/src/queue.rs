@@ -136,6 +136,17 @@ impl CommandRx {
     }
 }
 
+impl CommandRx {
+    /// The next command if one is queued, without waiting.
+    pub(crate) fn try_recv(&mut self) -> Option<Box<Command>> {
+        let next = lock(&self.0.state).items.pop_front();
+        if next.is_some() {
+            self.0.room_ready.notify_waiters();
+        }
+        next
+    }
+}
+
 impl Drop for CommandRx {
     fn drop(&mut self) {
         let dropped = {

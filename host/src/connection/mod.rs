@@ -28,8 +28,9 @@ use futures_util::SinkExt;
 use sentelite_core::codec::encode_to_vec;
 use sentelite_core::{CloseCode, Initiator, SendError, ServerSession, SessionEvent, websocket};
 
-use client_events::ClientEvents;
+pub(crate) use client_events::{ClientEvents, count_unhandled};
 use client_requests::ClientRequests;
+pub(crate) use receive::{same_secret, unix_millis};
 use server_requests::ServerRequests;
 
 use crate::ConnectionId;
@@ -127,13 +128,23 @@ impl Connection {
     ///
     /// Not an `async fn`: those copy their arguments into the future's body, and the future
     /// would hold the connection and the socket twice. The block below uses them in place.
+    ///
+    /// `first` is a message read before the connection started (while the dialect was being
+    /// detected); it is handled before anything else.
     #[allow(clippy::manual_async_fn)]
-    pub(crate) fn run(mut self, mut socket: WebSocket) -> impl Future<Output = ()> + Send {
+    pub(crate) fn run(
+        mut self,
+        mut socket: WebSocket,
+        first: Option<Bytes>,
+    ) -> impl Future<Output = ()> + Send {
         async move {
             self.shared.lifecycle.emit(LifecycleEvent::Connected {
                 connection_id: self.id,
                 remote: self.remote,
             });
+            if let Some(bytes) = first {
+                self.on_binary(&bytes);
+            }
             let ending = self.drive(&mut socket).await;
             Box::pin(self.finish(&mut socket, ending)).await;
         }
@@ -217,6 +228,13 @@ impl Connection {
             Ok(result) => result.map_err(|e| e.to_string()),
             Err(_) => Err("write timed out".to_owned()),
         }
+    }
+
+    /// Closes with `FRAME_TOO_LARGE` once running: the WebSocket layer refused the first
+    /// message while the dialect was being detected.
+    pub(crate) fn refuse_oversize(&mut self) {
+        self.session
+            .close(CloseCode::FRAME_TOO_LARGE, "frame too large");
     }
 
     /// Spends the budget of control frames a connection has before its Hello.
@@ -409,7 +427,7 @@ impl Drop for Connection {
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
@@ -417,7 +435,7 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 /// True when the WebSocket layer refused a message for exceeding the size limits.
-fn is_too_large(error: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn is_too_large(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(error);
     while let Some(e) = source {
         if let Some(ws) = e.downcast_ref::<tungstenite::Error>() {
