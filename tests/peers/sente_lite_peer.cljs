@@ -12,7 +12,7 @@
 
   Every observation is one JSON line on stdout (`{\"event\":\"handshake\",\"uid\":…}`) for
   the test to assert on. The test drives it with one JSON command per line on stdin:
-  `publish`, `ping`, `subscribe`, `unsubscribe`, `logs`, `send` and `quit` (see
+  `publish`, `ping`, `subscribe`, `unsubscribe`, `expect`, `logs`, `send` and `quit` (see
   `run-command`). Anything unexpected (a message that does not read as EDN, no handshake
   first, a deadline passed, too many reconnect attempts) prints an `error` line and exits
   with status 1."
@@ -98,8 +98,11 @@
                    :success (:success data)}
             (:error data) (assoc :error (name (:error data)))))
     :sente-lite/channel-msg
-    (emit {:event "channel-msg" :channel (:channel-id data) :from (:from data)
-           :edn (pr-str (:data data))})
+    (let [{:keys [channel-id from]} data
+          expected (get-in @state [:expected channel-id] ::none)]
+      (emit (cond-> {:event "channel-msg" :channel channel-id :from from
+                     :edn (pr-str (:data data))}
+              (not= expected ::none) (assoc :matches (= expected (:data data))))))
     :sente-lite/echo
     (emit {:event "echo" :original-event-id (str (:original-event-id data))
            :edn (pr-str (:original-data data)) :conn-id (:conn-id data)})
@@ -202,6 +205,9 @@
     "subscribe" (do (swap! state update :channels conj channel) (subscribe! channel))
     "unsubscribe" (do (swap! state update :channels disj channel)
                       (send! [:sente-lite/unsubscribe {:channel-id channel}]))
+    ;; What the next messages on `channel` should equal, by ClojureScript's own `=` (maps
+    ;; in any order, keywords apart from strings); `channel-msg` lines then carry `matches`.
+    "expect" (swap! state assoc-in [:expected channel] (read-edn edn))
     "logs" (send-logs! tag)
     "send" (send! (read-edn edn))
     "quit" (quit!)
