@@ -76,6 +76,9 @@ pub enum LogsError {
     /// The log service has stopped.
     #[error("log service stopped")]
     Stopped,
+    /// The writer's queue is full and the caller could not wait (`ingest-queue`).
+    #[error("log ingest queue full")]
+    Busy,
 }
 
 /// The running log pipeline: a writer thread, a read connection for queries, and the live
@@ -149,6 +152,31 @@ impl LogService {
     /// failed).
     pub async fn ingest_wire(&self, batch: WireBatch) -> Result<Stored, LogsError> {
         self.store(Batch::Wire(batch)).await
+    }
+
+    /// Queues owned records without waiting, in call order, for callers that cannot wait
+    /// (a channel observer runs inside the publish). A full queue refuses them
+    /// ([`LogsError::Busy`]) rather than piling up waiting tasks; the returned future
+    /// resolves once they are committed (or failed).
+    fn offer(
+        &self,
+        batch: IngestBatch,
+    ) -> Result<impl std::future::Future<Output = Result<Stored, LogsError>> + use<>, LogsError>
+    {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .try_send(Job::Ingest(Batch::Entries(batch), tx))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => LogsError::Busy,
+                mpsc::error::TrySendError::Closed(_) => LogsError::Stopped,
+            })?;
+        Ok(async move {
+            match rx.await {
+                Ok(Ok(stored)) => Ok(stored),
+                Ok(Err(message)) => Err(LogsError::Store(message)),
+                Err(_) => Err(LogsError::Stopped),
+            }
+        })
     }
 
     async fn store(&self, batch: Batch) -> Result<Stored, LogsError> {
@@ -284,8 +312,10 @@ async fn on_message(logs: &LogService, ctx: EventContext) {
     }
 }
 
-/// A message on the log-routing channel. Called inside the publish, so only the reading
-/// happens here; the store is waited for on a task, as for `telemetry/log-msg` events.
+/// A message on the log-routing channel. Called inside the publish, so it only reads the
+/// record and queues it for the writer without waiting (in publish order); a task waits for
+/// the outcome to report a store failure. When the writer's queue is full the record is
+/// refused, counted and logged, since the publish cannot wait for room.
 fn on_routed(logs: &LogService, publish: &ChannelPublish<'_>) {
     let Some(publisher) = &publish.publisher else {
         // The server's own messages on the channel are relays or its own logs, which go to
@@ -310,10 +340,17 @@ fn on_routed(logs: &LogService, publish: &ChannelPublish<'_>) {
         tracing::warn!(client = %publisher.client_id, "log-routing message not stored: published outside the server's runtime");
         return;
     };
-    let logs = logs.clone();
+    let stored = match logs.offer(batch) {
+        Ok(stored) => stored,
+        Err(e) => {
+            logs.refused(&publisher.client_id, now);
+            tracing::warn!(client = %publisher.client_id, error = %e, "log-routing message not stored");
+            return;
+        }
+    };
     let client = publisher.client_id.clone();
     runtime.spawn(async move {
-        if let Err(e) = logs.ingest(batch).await {
+        if let Err(e) = stored.await {
             tracing::warn!(%client, error = %e, "log-routing message not stored");
         }
     });
