@@ -49,6 +49,8 @@ mod edn_read;
 mod edn_write;
 mod item;
 mod json;
+#[cfg(test)]
+mod properties;
 
 use sentelite_core::frame::{Payload, PayloadBuf};
 
@@ -92,6 +94,18 @@ pub enum TranslateError {
         /// The limit that was exceeded.
         limit: usize,
     },
+    /// A CBOR map with a repeated key or a set (tag 258) with a repeated element: EDN
+    /// readers refuse both, so the item cannot be passed on. Equal means the same encoding.
+    #[error("repeated {what} in the CBOR collection at byte {offset}")]
+    CborDuplicate {
+        /// Where the collection starts.
+        offset: usize,
+        /// `"map key"` or `"set element"`.
+        what: &'static str,
+    },
+    /// A tag-27 tagged literal whose name cannot be written after `#` in EDN.
+    #[error("{0:?} is not a valid EDN tag")]
+    InvalidTag(String),
     /// A tag-39 keyword whose text cannot be written as an EDN keyword.
     #[error("keyword text {0:?} is not a valid EDN keyword")]
     InvalidKeyword(String),
@@ -137,9 +151,19 @@ pub enum EdnErrorKind {
     /// A keyword that is empty, auto-resolved (`::k`) or otherwise malformed.
     #[error("invalid keyword {0:?}")]
     InvalidKeyword(String),
-    /// A tagged literal other than `#sentelite/bytes`, `#inst` and `#uuid`.
-    #[error("unsupported tagged literal #{0}")]
+    /// `#` followed by something that is neither reader syntax nor a tag (a symbol starting
+    /// with a letter).
+    #[error("invalid tag #{0}")]
     UnsupportedTag(String),
+    /// A set literal that names an element twice, as Clojure's reader refuses it.
+    #[error("duplicate set element {0}")]
+    DuplicateSetElement(String),
+    /// A map literal that names a key twice, as Clojure's reader refuses it.
+    #[error("duplicate map key {0}")]
+    DuplicateMapKey(String),
+    /// A symbol that Clojure's reader would refuse (`a/`, `/a`, `a::b`).
+    #[error("invalid symbol {0:?}")]
+    InvalidSymbol(String),
     /// A supported tagged literal with a bad value.
     #[error("invalid #{tag} literal: {detail}")]
     InvalidTagged {
