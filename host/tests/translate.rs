@@ -716,6 +716,18 @@ fn repeated_set_elements_are_refused_as_clojure_does() {
     }
     // 1 and 1.0 are different values, in Clojure and here.
     assert_eq!(edn_round("#{1 1.0}"), "#{1 1.0}");
+    // The message names the element, cut short when it is long.
+    let long = format!("\"{}\"", "x".repeat(500));
+    match edn_kind(edn_to_cbor(&format!("#{{{long} {long}}}"))) {
+        K::DuplicateSetElement(shown) => {
+            assert!(
+                shown.starts_with("\"xxx") && shown.ends_with('…'),
+                "{shown}"
+            );
+            assert_eq!(shown.chars().count(), 81);
+        }
+        other => panic!("{other:?}"),
+    }
     // The same rule on the CBOR side, where it cannot be printed as a set literal.
     assert_eq!(
         cbor_to_edn(&[0xd9, 0x01, 0x02, 0x82, 0x01, 0x01]),

@@ -499,9 +499,15 @@ fn integer(text: &str) -> Option<i128> {
     text.parse().ok()
 }
 
-/// An item for an error message: its EDN text, or its debug form when it has none.
+/// An item for an error message: its EDN text (its debug form when it has none), cut short
+/// so a message stays readable however large the repeated element is.
 fn shown(item: &Item) -> String {
-    super::edn_write::to_edn(item).unwrap_or_else(|_| format!("{item:?}"))
+    const LIMIT: usize = 80;
+    let text = super::edn_write::to_edn(item).unwrap_or_else(|_| format!("{item:?}"));
+    match text.char_indices().nth(LIMIT) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
 
 fn deeper(depth: usize) -> Read<usize> {
