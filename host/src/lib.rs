@@ -45,12 +45,14 @@
 //! | [`builtin`] | `sentelite/echo` and `sentelite/relay`, answered by the binary |
 //! | [`device`] | a demo device client for `sentelite device` |
 //! | [`translate`] | payload translation to JSON and EDN |
+//! | [`dialect`] | the text dialects (sente-lite, Sente, JSON): message codec and detection |
 //! | [`logs`] | the log pipeline: ingest, SQLite store, JSON-lines file, query |
 //! | [`blob`] | blob store, HTTP serving and uploads, fetch directives, transfer records |
 
 pub mod blob;
 pub mod builtin;
 pub mod device;
+pub mod dialect;
 pub mod error;
 pub mod handle;
 pub mod handler;

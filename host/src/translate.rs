@@ -60,11 +60,11 @@
 //! `minicbor` (already the core's encoder); CBOR is written with a few lines of our own
 //! because writing into a `Vec` cannot fail, so there is no fallible encoder API to unwrap.
 
-mod cbor;
-mod edn_read;
-mod edn_write;
-mod item;
-mod json;
+pub(crate) mod cbor;
+pub(crate) mod edn_read;
+pub(crate) mod edn_write;
+pub(crate) mod item;
+pub(crate) mod json;
 #[cfg(test)]
 mod properties;
 
