@@ -4,7 +4,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sentelite_host::translate::{TranslateError, cbor_to_edn, cbor_to_json, edn_to_cbor, json_to_cbor};
+use sentelite_host::translate::{
+    TranslateError, cbor_to_edn, cbor_to_json, edn_to_cbor, json_to_cbor,
+};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
