@@ -17,14 +17,15 @@
 //! | null, undefined | `nil` | `null` |
 //! | byte string | `#sentelite/bytes "base64"` | base64 string (standard alphabet, padded; lossy) |
 //! | tag 0 + text (date/time) | `#inst "…"`, the text exactly | string |
-//! | tag 37 + 16 bytes (UUID) | `#uuid "…"` (lowercase) | string |
+//! | tag 37 + 16 bytes (UUID) | `#uuid "…"` (lowercase, as `pr-str` prints it) | string |
 //! | tag 27 + `[name, value]` (tagged literal) | `#name value`, e.g. `#my/tag {:a 1}` | the value; the tag is dropped (lossy) |
 //! | any other tag | the tagged item; the tag is dropped (lossy) | same |
 //!
-//! Equal, for repeated keys and elements, means the same CBOR encoding: `1` and `1.0` differ
-//! (as in Clojure), every NaN is the one `##NaN`. EDN readers refuse `#{1 1}` and `{:a 1, :a 2}`,
-//! so CBOR holding either is refused ([`TranslateError::CborDuplicate`]) rather than passed on
-//! as text a Clojure peer cannot read.
+//! Equal, for repeated keys and elements, means the same CBOR encoding with numbers compared
+//! by value: `1`, `1.0` and `1N` are one number, as are `0.0` and `-0.0` (ClojureScript's
+//! numbers are JavaScript's), and every NaN is the one `##NaN`. EDN readers refuse `#{1 1}`
+//! and `{:a 1, :a 2}`, so CBOR holding either is refused ([`TranslateError::CborDuplicate`])
+//! rather than passed on as text a Clojure peer cannot read.
 //!
 //! JSON object keys: text and keywords become their text, numbers, booleans, null, byte
 //! strings, instants and UUIDs their JSON text form, a tagged literal its value's; arrays, sets
@@ -41,8 +42,8 @@
 //!   `\0`–`\377`), characters (as one-character text), integers (with optional `N`), floats
 //!   (with optional `M`, as doubles), ratios (as doubles), `##Inf`/`##-Inf`/`##NaN`, `nil`,
 //!   booleans, symbols (as text), namespaced maps `#:ns{…}`, comments, `#_` discards and
-//!   tagged literals: `#inst`, `#uuid` and `#sentelite/bytes` as above, a UUID not in
-//!   lowercase and any other tag as tag 27, so it prints back exactly as written. Anything
+//!   tagged literals: `#inst`, `#uuid` and `#sentelite/bytes` as above, any other tag as
+//!   tag 27, so it prints back exactly as written. Anything
 //!   else (metadata, regexes, reader macros, `::auto` keywords) is a typed [`EdnErrorKind`],
 //!   never a panic.
 //!

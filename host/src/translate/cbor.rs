@@ -307,15 +307,40 @@ fn cbor_error(e: minicbor::decode::Error, at: usize) -> TranslateError {
 /// Writes an [`Item`] tree (already depth-bounded by whoever built it).
 pub(crate) fn encode(item: &Item) -> Vec<u8> {
     let mut out = Vec::new();
-    write_item(&mut out, item);
+    write_item(&mut out, item, Floats::AsTheyAre);
     out
 }
 
-fn write_item(out: &mut Vec<u8>, item: &Item) {
+/// The bytes two items share exactly when a set or map must not hold both: [`encode`], but
+/// a float with an integral value written as that integer. ClojureScript's numbers are
+/// JavaScript's, where `1` and `1.0`, `0.0` and `-0.0` are one number, and its reader
+/// refuses `#{1 1.0}` and `#{0.0 -0.0}`; refusing them here too means no peer is ever sent a
+/// set or map it cannot read.
+pub(crate) fn equality_key(item: &Item) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_item(&mut out, item, Floats::IntegralAsIntegers);
+    out
+}
+
+#[derive(Clone, Copy)]
+enum Floats {
+    AsTheyAre,
+    IntegralAsIntegers,
+}
+
+fn write_item(out: &mut Vec<u8>, item: &Item, floats: Floats) {
     match item {
         Item::Null => out.push(NULL),
         Item::Bool(b) => out.push(if *b { TRUE } else { FALSE }),
         Item::Int(n) => write_int(out, *n),
+        // Within ±1.8e19 an integral float converts to an integer exactly.
+        Item::Float(f)
+            if matches!(floats, Floats::IntegralAsIntegers)
+                && f.fract() == 0.0
+                && (-1.8e19..1.8e19).contains(f) =>
+        {
+            write_int(out, *f as i128)
+        }
         Item::Float(f) => write_f64(out, *f),
         Item::Text(s) => write_text(out, s),
         Item::Keyword(s) => {
@@ -333,24 +358,24 @@ fn write_item(out: &mut Vec<u8>, item: &Item) {
         }
         Item::Array(items) => {
             head(out, MAJOR_ARRAY, items.len() as u64);
-            items.iter().for_each(|i| write_item(out, i));
+            items.iter().for_each(|i| write_item(out, i, floats));
         }
         Item::Set(items) => {
             head(out, MAJOR_TAG, TAG_SET);
             head(out, MAJOR_ARRAY, items.len() as u64);
-            items.iter().for_each(|i| write_item(out, i));
+            items.iter().for_each(|i| write_item(out, i, floats));
         }
         Item::Tagged(name, value) => {
             head(out, MAJOR_TAG, TAG_OBJECT);
             head(out, MAJOR_ARRAY, 2);
             write_text(out, name);
-            write_item(out, value);
+            write_item(out, value, floats);
         }
         Item::Map(entries) => {
             head(out, MAJOR_MAP, entries.len() as u64);
             for (k, v) in entries {
-                write_item(out, k);
-                write_item(out, v);
+                write_item(out, k, floats);
+                write_item(out, v, floats);
             }
         }
     }

@@ -69,9 +69,8 @@ pub(crate) enum TagFault {
 /// The item for `#name value`, the one place EDN's `#tag` and CBOR's tag 27 are interpreted,
 /// so both notations agree on every tagged value:
 /// - `#inst "…"` is a date/time (CBOR tag 0); the text is kept exactly and must not be empty.
-/// - `#uuid "…"` in canonical lowercase form is a UUID (CBOR tag 37). A UUID written in
-///   another case stays a tagged literal, so it prints back exactly as it was written
-///   (ClojureScript's `uuid` keeps the string as given); text that is no UUID is refused.
+/// - `#uuid "…"` is a UUID (CBOR tag 37), printed back in lowercase as Clojure's and
+///   ClojureScript's readers and `pr-str` do; text that is no UUID is refused.
 /// - `#sentelite/bytes "base64"` is a byte string.
 /// - Any other tag is kept as [`Item::Tagged`].
 pub(crate) fn tagged(name: String, value: Item) -> Result<Item, TagFault> {
@@ -89,8 +88,7 @@ pub(crate) fn tagged(name: String, value: Item) -> Result<Item, TagFault> {
         "inst" if text.is_empty() => Err(TagFault::Value("empty timestamp".to_owned())),
         "inst" => Ok(Item::Inst(text.clone())),
         "uuid" => match parse_uuid(text) {
-            Some(bytes) if uuid_text(&bytes) == *text => Ok(Item::Uuid(bytes)),
-            Some(_) => Ok(Item::Tagged(name, Box::new(value))),
+            Some(bytes) => Ok(Item::Uuid(bytes)),
             None => Err(TagFault::Value(format!("{text:?} is not a UUID"))),
         },
         _ => base64_decode(text)
@@ -99,14 +97,15 @@ pub(crate) fn tagged(name: String, value: Item) -> Result<Item, TagFault> {
     }
 }
 
-/// Index of the first element equal to an earlier one, if any. Equal means the same CBOR
-/// encoding, so `1` and `1.0` differ (as in Clojure) and the check is one hash per element,
-/// not a comparison of every pair: a hostile set of many elements stays linear.
+/// Index of the first element equal to an earlier one, if any. Equal means the same
+/// [`super::cbor::equality_key`]: the same CBOR, numbers compared by value (`1` and `1.0`
+/// are equal, as in ClojureScript). The check is one hash per element, not a comparison of
+/// every pair, so a hostile set of many elements stays linear.
 pub(crate) fn first_duplicate<'a>(items: impl IntoIterator<Item = &'a Item>) -> Option<usize> {
     let mut seen = std::collections::HashSet::new();
     items
         .into_iter()
-        .position(|item| !seen.insert(super::cbor::encode(item)))
+        .position(|item| !seen.insert(super::cbor::equality_key(item)))
 }
 
 /// Characters that end a token or start reader syntax in EDN.

@@ -66,12 +66,12 @@ fn leaf() -> impl Strategy<Value = Item> {
     ]
 }
 
-/// Keeps the first of each group of equal items (equal as the model decides: same CBOR).
+/// Keeps the first of each group of equal items (equal as the model decides).
 fn distinct(items: Vec<Item>) -> Vec<Item> {
     let mut seen = HashSet::new();
     items
         .into_iter()
-        .filter(|i| seen.insert(cbor::encode(i)))
+        .filter(|i| seen.insert(cbor::equality_key(i)))
         .collect()
 }
 
@@ -79,7 +79,7 @@ fn distinct_keys(entries: Vec<(Item, Item)>) -> Vec<(Item, Item)> {
     let mut seen = HashSet::new();
     entries
         .into_iter()
-        .filter(|(k, _)| seen.insert(cbor::encode(k)))
+        .filter(|(k, _)| seen.insert(cbor::equality_key(k)))
         .collect()
 }
 
