@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use crate::accept;
 use crate::admission::Admission;
 use crate::clock::Clock;
+use crate::dialect::connection::uidport::UidPorts;
 use crate::error::ServerError;
 use crate::handle::ServerHandle;
 use crate::handler::{
@@ -50,6 +51,8 @@ pub(crate) struct Shared {
     pub(crate) admission: Arc<Admission>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tracker: TaskTracker,
+    /// Open connections per Sente uid, for `chsk/uidport-open` / `-close`.
+    pub(crate) uidports: UidPorts,
 }
 
 /// Configures a [`Server`]; finish with [`ServerBuilder::bind`].
@@ -197,6 +200,7 @@ impl ServerBuilder {
             admission,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            uidports: UidPorts::default(),
         });
         let router = transport::router(shared.clone(), self.routes);
         let serve = tokio::spawn(accept::serve(listener, shared.clone(), router));

@@ -88,6 +88,21 @@ pub struct ServerSettings {
     /// Shortest time between two reports of undelivered channel messages to one publishing
     /// client (a `PublishDropped` frame per channel) and between two log lines about them.
     pub drop_report_interval_ms: u64,
+    /// How long `/ws` waits for a connection's first message when neither `?dialect=` nor
+    /// `client-id` says what it speaks: a binary message means a native client, a text one
+    /// is told apart by its shape, and silence means a sente-lite client waiting for the
+    /// server's handshake (native clients always send their Hello first).
+    pub dialect_detect_ms: u64,
+    /// After the last connection of a Sente user id closes, how long to wait for it to come
+    /// back before `chsk/uidport-close` is dispatched; a reconnect within it is no event.
+    pub uidport_close_grace_ms: u64,
+    /// Longest wait for the answer to a Sente callback (an event sent with a callback id):
+    /// the client then gets `:chsk/timeout` and the request handler is told to stop.
+    pub callback_timeout_ms: u64,
+    /// Sends pushes to sente-lite and JSON clients (events, channel messages, echoes) wrapped
+    /// as `[:chsk/recv [ev-id data]]`, for clients written against servers that wrap. Off:
+    /// `[ev-id data]`. Clients unwrap either form.
+    pub sente_lite_wrap_recv: bool,
     /// The `[logs]` table: storing and keeping client logs.
     pub logs: crate::logs::LogsSettings,
     /// The `[blobs]` table: the blob store, its HTTP serving and uploads.
@@ -150,6 +165,10 @@ impl Default for ServerSettings {
             max_firmware_bytes: 128,
             max_event_tasks_per_conn: 16,
             drop_report_interval_ms: 1000,
+            dialect_detect_ms: 300,
+            uidport_close_grace_ms: 2500,
+            callback_timeout_ms: 30_000,
+            sente_lite_wrap_recv: false,
             logs: crate::logs::LogsSettings::default(),
             blobs: crate::blob::BlobSettings::default(),
         }
@@ -225,6 +244,12 @@ impl ServerSettings {
         }
         if self.drop_report_interval_ms == 0 {
             return invalid("drop-report-interval-ms must be above 0");
+        }
+        if self.dialect_detect_ms == 0 {
+            return invalid("dialect-detect-ms must be above 0");
+        }
+        if self.callback_timeout_ms == 0 {
+            return invalid("callback-timeout-ms must be above 0");
         }
         self.validate_transport()?;
         self.logs.validate()?;
@@ -306,6 +331,26 @@ impl ServerSettings {
 
     pub(crate) fn drop_report_interval(&self) -> Duration {
         Duration::from_millis(self.drop_report_interval_ms)
+    }
+
+    pub(crate) fn dialect_detect(&self) -> Duration {
+        Duration::from_millis(self.dialect_detect_ms)
+    }
+
+    pub(crate) fn uidport_close_grace(&self) -> Duration {
+        Duration::from_millis(self.uidport_close_grace_ms)
+    }
+
+    pub(crate) fn callback_timeout(&self) -> Duration {
+        Duration::from_millis(self.callback_timeout_ms)
+    }
+
+    pub(crate) fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_interval_ms)
+    }
+
+    pub(crate) fn heartbeat_timeout(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_timeout_ms)
     }
 }
 
@@ -470,6 +515,38 @@ mod tests {
         assert!(err.to_string().contains("drop-report-interval-ms"), "{err}");
         let cfg = FileConfig::parse("drop-report-interval-ms = 250\n").unwrap();
         assert_eq!(cfg.settings.drop_report_interval_ms, 250);
+    }
+
+    #[test]
+    fn dialect_keys_parse_and_zero_waits_are_refused() {
+        let defaults = ServerSettings::default();
+        assert_eq!(
+            (
+                defaults.dialect_detect_ms,
+                defaults.uidport_close_grace_ms,
+                defaults.callback_timeout_ms
+            ),
+            (300, 2500, 30_000)
+        );
+        let cfg = FileConfig::parse(
+            "dialect-detect-ms = 50\nuidport-close-grace-ms = 0\ncallback-timeout-ms = 900\n\
+             sente-lite-wrap-recv = true\n",
+        )
+        .unwrap();
+        let s = &cfg.settings;
+        assert_eq!(
+            (
+                s.dialect_detect_ms,
+                s.uidport_close_grace_ms,
+                s.callback_timeout_ms
+            ),
+            (50, 0, 900)
+        );
+        assert!(s.sente_lite_wrap_recv && !defaults.sente_lite_wrap_recv);
+        for key in ["dialect-detect-ms", "callback-timeout-ms"] {
+            let err = FileConfig::parse(&format!("{key} = 0\n")).unwrap_err();
+            assert!(err.to_string().contains(key), "{key}: {err}");
+        }
     }
 
     #[test]

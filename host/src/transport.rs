@@ -1,19 +1,22 @@
-//! HTTP routes: `/ws` upgrades to the native protocol, `/health` answers `ok`. Every route
+//! HTTP routes: `/ws` upgrades to the native protocol or a text dialect ([`crate::dialect`]),
+//! `/health` answers `ok`. Every route
 //! refuses browser origins that the settings do not allow.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::extract::{ConnectInfo, Request, State, WebSocketUpgrade};
-use axum::http::{StatusCode, header};
+use std::collections::HashMap;
+
+use axum::extract::{ConnectInfo, Query, Request, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 
 use crate::admission::HandshakeSlot;
-use crate::connection::Connection;
+use crate::dialect::connection::upgrade::{self, Wanted};
 use crate::server::Shared;
 
 pub(crate) fn router(shared: Arc<Shared>, modules: Vec<Router>) -> Router {
@@ -54,11 +57,17 @@ async fn upgrade(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     slot: Option<Extension<Arc<HandshakeSlot>>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     if shared.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
+    let wanted = match Wanted::from_request(&query, &headers, &shared.settings) {
+        Ok(wanted) => wanted,
+        Err(reason) => return (StatusCode::BAD_REQUEST, reason).into_response(),
+    };
     let Some(permit) = HandshakePermit::acquire(&shared, slot.map(|Extension(slot)| slot)) else {
         tracing::warn!(%remote, "refusing upgrade: too many connections in handshake");
         return (
@@ -80,8 +89,7 @@ async fn upgrade(
         .max_frame_size(ws_limit)
         .on_upgrade(move |socket| {
             let tracker = shared.tracker.clone();
-            let connection = Connection::new(shared, remote, permit);
-            tracker.track_future(connection.run(socket))
+            tracker.track_future(upgrade::serve(shared, remote, permit, socket, wanted))
         })
 }
 

@@ -36,7 +36,7 @@ async fn the_server_lingers_for_the_clients_close_then_drops_the_socket() {
     let mut socket = TcpStream::connect(server.local_addr()).await.unwrap();
     socket
         .write_all(
-            b"GET /ws HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            b"GET /ws?dialect=native HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
               Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
         )
         .await

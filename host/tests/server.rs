@@ -254,9 +254,9 @@ async fn silent_socket_is_closed_at_the_handshake_timeout() {
         ..quick_settings()
     })
     .await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.local_addr()))
-        .await
-        .unwrap();
+    // Told native: a silent socket of unknown dialect is taken for a sente-lite client.
+    let url = format!("ws://{}/ws?dialect=native", server.local_addr());
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     let started = std::time::Instant::now();
     let code = tokio::time::timeout(STEP, async {
         use futures_util::StreamExt;

@@ -602,8 +602,13 @@ impl BlobService {
     }
 }
 
-/// The record's end from how the directive's request ended.
+/// The record's end from how the directive's request ended. A record that already ended
+/// keeps its end: a client without reply frames (a sente-lite client) reports completion with
+/// a `blob/complete` event, and its request still ends later, by deadline or close.
 fn end_with(r: &mut TransferRecord, outcome: RequestOutcome, now: u64) {
+    if r.state.is_end() {
+        return;
+    }
     let reason = |payload: &PayloadBuf, fallback: &str| {
         directive::report_map(payload)
             .and_then(|m| m.get("error").and_then(|v| v.as_str()).map(str::to_owned))

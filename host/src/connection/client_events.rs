@@ -15,7 +15,7 @@ use crate::handler::{EventContext, EventHandler};
 
 /// Two pointers, and no allocation until the first event: most connections are idle devices.
 #[derive(Default)]
-pub(super) struct ClientEvents {
+pub(crate) struct ClientEvents {
     /// Created with the first event.
     tasks: Option<Arc<Semaphore>>,
     held: Option<Box<(EventHandler, EventContext)>>,
@@ -23,13 +23,13 @@ pub(super) struct ClientEvents {
 
 impl ClientEvents {
     /// True while an event waits for a task slot; the connection does not read meanwhile.
-    pub(super) fn is_held(&self) -> bool {
+    pub(crate) fn is_held(&self) -> bool {
         self.held.is_some()
     }
 
     /// Runs `handler` on a task of its own, or holds it until one of the `max_tasks` slots
     /// frees.
-    pub(super) fn dispatch(&mut self, max_tasks: usize, handler: EventHandler, ctx: EventContext) {
+    pub(crate) fn dispatch(&mut self, max_tasks: usize, handler: EventHandler, ctx: EventContext) {
         let tasks = self
             .tasks
             .get_or_insert_with(|| Arc::new(Semaphore::new(max_tasks)));
@@ -41,7 +41,7 @@ impl ClientEvents {
 
     /// Resolves when a task slot is free. Boxed: rare, and idle connections should not
     /// carry its space.
-    pub(super) async fn slot(&self) -> Option<OwnedSemaphorePermit> {
+    pub(crate) async fn slot(&self) -> Option<OwnedSemaphorePermit> {
         match &self.tasks {
             Some(tasks) => Box::pin(tasks.clone().acquire_owned()).await.ok(),
             None => std::future::pending().await,
@@ -49,7 +49,7 @@ impl ClientEvents {
     }
 
     /// A slot freed: run the held event.
-    pub(super) fn run_held(&mut self, permit: Option<OwnedSemaphorePermit>) {
+    pub(crate) fn run_held(&mut self, permit: Option<OwnedSemaphorePermit>) {
         if let (Some(permit), Some(held)) = (permit, self.held.take()) {
             let (handler, ctx) = *held;
             spawn(permit, &handler, ctx);
@@ -60,7 +60,7 @@ impl ClientEvents {
 /// Counts an event without a handler in `counter` (the registry entry's, which
 /// [`crate::ServerHandle`] reports). Returns the total when a line should be logged: at 1, 2,
 /// 4, 8, … events, so a flood of a million writes 20 lines and needs no clock.
-pub(super) fn count_unhandled(counter: &AtomicU64) -> Option<u64> {
+pub(crate) fn count_unhandled(counter: &AtomicU64) -> Option<u64> {
     let total = counter.fetch_add(1, Ordering::Relaxed) + 1;
     total.is_power_of_two().then_some(total)
 }

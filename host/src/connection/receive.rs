@@ -230,7 +230,7 @@ impl Connection {
 }
 
 /// Compares secrets in time independent of where they differ.
-fn same_secret(given: &str, expected: &str) -> bool {
+pub(crate) fn same_secret(given: &str, expected: &str) -> bool {
     let (a, b) = (given.as_bytes(), expected.as_bytes());
     let mut diff = a.len() ^ b.len();
     for (i, &x) in b.iter().enumerate() {
@@ -240,7 +240,7 @@ fn same_secret(given: &str, expected: &str) -> bool {
     diff == 0
 }
 
-fn unix_millis() -> u128 {
+pub(crate) fn unix_millis() -> u128 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis())

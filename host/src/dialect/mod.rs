@@ -17,6 +17,7 @@
 //! docs/PROTOCOL.md has one section per dialect with every frame.
 
 mod codec;
+pub(crate) mod connection;
 
 use sentelite_core::frame::PayloadBuf;
 

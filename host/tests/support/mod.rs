@@ -2,6 +2,8 @@
 //! `sentelite_core::ClientSession` for the protocol, and owned copies of what arrives.
 #![allow(dead_code)]
 
+pub mod text;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};

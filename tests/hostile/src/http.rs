@@ -111,8 +111,13 @@ pub async fn health_ok(addr: &str, limit: Duration) -> bool {
 
 /// A WebSocket upgrade request for `/ws`, with an `Origin` header when given.
 pub fn upgrade_request(origin: Option<&str>) -> String {
-    let mut request = String::from(
-        "GET /ws HTTP/1.1\r\nHost: sentelite\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    upgrade_request_to("/ws", origin)
+}
+
+/// A WebSocket upgrade request for `target` (`/ws?dialect=native`, say).
+pub fn upgrade_request_to(target: &str, origin: Option<&str>) -> String {
+    let mut request = format!(
+        "GET {target} HTTP/1.1\r\nHost: sentelite\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
     );
     if let Some(origin) = origin {
@@ -125,8 +130,17 @@ pub fn upgrade_request(origin: Option<&str>) -> String {
 /// Sends a WebSocket upgrade request and returns the server's answer (101 when upgraded;
 /// the socket then speaks WebSocket).
 pub async fn upgrade(stream: &mut TcpStream, origin: Option<&str>) -> Option<Response> {
+    upgrade_to(stream, "/ws", origin).await
+}
+
+/// Like [`upgrade`], for `target`.
+pub async fn upgrade_to(
+    stream: &mut TcpStream,
+    target: &str,
+    origin: Option<&str>,
+) -> Option<Response> {
     stream
-        .write_all(upgrade_request(origin).as_bytes())
+        .write_all(upgrade_request_to(target, origin).as_bytes())
         .await
         .ok()?;
     read_response(stream).await

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use async_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use futures_util::StreamExt;
 use sentelite_core::frame::{CloseCode, Frame, PROTOCOL_VERSION, Payload, Request, Status};
 use sentelite_hostile_tests::http;
 use sentelite_hostile_tests::ws::{HelloAnswer, HelloFields, Peer, encode, end_status};
@@ -253,7 +254,16 @@ async fn request_flood_is_answered_busy() {
 async fn upgraded_but_silent_is_closed_by_the_handshake_timeout() {
     let target = Target::start("handshake-timeout-ms = 500\n").await;
     let started = Instant::now();
-    let silent = Peer::open(target.addr()).await;
+    // Named native: a silent socket of unknown dialect is taken for a sente-lite client
+    // waiting for its handshake (see the next test).
+    let mut stream = http::connect_from(None, target.addr())
+        .await
+        .expect("connects");
+    let answer = http::upgrade_to(&mut stream, "/ws?dialect=native", None)
+        .await
+        .expect("upgrade answer");
+    assert_eq!(answer.status, 101);
+    let silent = Peer::over(stream).await;
     let ending = silent.ending(Duration::from_secs(3)).await;
     let took = started.elapsed();
     assert_eq!(
@@ -266,4 +276,31 @@ async fn upgraded_but_silent_is_closed_by_the_handshake_timeout() {
         "closed after {took:?} with a 500 ms handshake timeout"
     );
     target.assert_survived("silent websocket").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgraded_silent_and_of_no_dialect_is_closed_by_the_heartbeat_timeout() {
+    let target = Target::start(
+        "dialect-detect-ms = 100\nheartbeat-interval-ms = 200\nheartbeat-timeout-ms = 600\n",
+    )
+    .await;
+    let started = Instant::now();
+    let mut silent = Peer::open(target.addr()).await;
+    // Taken for a sente-lite client: the handshake comes after the detection window, and
+    // then a client that never answers is closed like any silent one.
+    let handshake =
+        sentelite_hostile_tests::within(Duration::from_secs(5), "the handshake", silent.ws.next())
+            .await;
+    let Some(Ok(Message::Text(text))) = handshake else {
+        panic!("expected the sente-lite handshake, got {handshake:?}");
+    };
+    assert!(text.as_str().starts_with("[:chsk/handshake"), "{text}");
+    let ending = silent.ending(Duration::from_secs(3)).await;
+    let took = started.elapsed();
+    assert_eq!(ending.websocket_code, Some(1001), "{ending:?}");
+    assert!(
+        took >= Duration::from_millis(600) && took < Duration::from_millis(2500),
+        "closed after {took:?} with a 600 ms heartbeat timeout"
+    );
+    target.assert_survived("silent text websocket").await;
 }
