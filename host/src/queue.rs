@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
+use tokio::sync::futures::OwnedNotified;
 
 use crate::command::Command;
 use crate::registry::lock;
@@ -24,8 +25,10 @@ struct State {
 
 struct Inner {
     state: Mutex<State>,
-    /// Wakes the receiver; `notify_one` keeps a permit when it is not waiting.
-    item_ready: Notify,
+    /// Wakes the receiver; `notify_one` keeps a permit when it is not waiting. Shared so the
+    /// receiver can hold one owned wait across many turns of its loop (see
+    /// [`CommandRx::ready`]).
+    item_ready: Arc<Notify>,
     /// Wakes senders waiting for room.
     room_ready: Notify,
     capacity: usize,
@@ -38,7 +41,7 @@ pub(crate) fn queue(capacity: usize) -> (CommandTx, CommandRx) {
             items: VecDeque::new(),
             receiver_alive: true,
         }),
-        item_ready: Notify::new(),
+        item_ready: Arc::new(Notify::new()),
         room_ready: Notify::new(),
         capacity: capacity.max(1),
     });
@@ -126,24 +129,34 @@ impl CommandRx {
     /// The next command. Cancel-safe: a command is only taken when this returns.
     pub(crate) async fn recv(&mut self) -> Box<Command> {
         loop {
-            let next = lock(&self.0.state).items.pop_front();
-            if let Some(command) = next {
-                self.0.room_ready.notify_waiters();
+            if let Some(command) = self.try_recv() {
                 return command;
             }
             self.0.item_ready.notified().await;
         }
     }
-}
 
-impl CommandRx {
-    /// The next command if one is queued, without waiting.
+    /// The next command if one is waiting.
     pub(crate) fn try_recv(&mut self) -> Option<Box<Command>> {
         let next = lock(&self.0.state).items.pop_front();
         if next.is_some() {
             self.0.room_ready.notify_waiters();
         }
         next
+    }
+
+    /// A future that completes once a command may be waiting (or already when one was
+    /// queued since the last wake-up). The connection loop keeps it pinned across turns and
+    /// makes a new one only after it fired: a wait made and dropped on every turn cost a
+    /// noticeable share of each frame's time.
+    pub(crate) fn ready(&self) -> OwnedNotified {
+        self.0.item_ready.clone().notified_owned()
+    }
+
+    /// Makes the current [`CommandRx::ready`] future complete again, for a loop that left
+    /// commands in the queue to come back to them.
+    pub(crate) fn wake_again(&self) {
+        self.0.item_ready.notify_one();
     }
 }
 

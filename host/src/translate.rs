@@ -6,37 +6,54 @@
 //!
 //! | CBOR item | EDN | JSON |
 //! |---|---|---|
-//! | map | `{k v, k v}` (order kept) | object; keys as below |
-//! | array | `[a b]` | array |
-//! | text | `"…"` with EDN escapes | string |
+//! | map | `{k v, k v}` (order kept; a repeated key is refused) | object; keys as below |
+//! | array | `[a b]` (EDN lists read as arrays too) | array |
+//! | tag 258 + array (set) | `#{a b}` (order kept; a repeated element is refused) | array (lossy) |
+//! | text | `"…"` escaped as `pr-str` does | string |
 //! | tag 39 + text (keyword) | `:ns/name` | `"ns/name"` (lossy: the colon is dropped) |
 //! | unsigned / negative integer | integer (full CBOR range) | number (outside i64/u64: float, lossy) |
-//! | half / single / double float | float, always with `.` or exponent (`1.0`); `##NaN`, `##Inf`, `##-Inf` | number; NaN and infinities become `null` (lossy) |
+//! | half / single / double float | as Clojure prints a double (`1.0`, `0.001`, `1.0E7`, `1.5E-7`); `##NaN`, `##Inf`, `##-Inf` | number; NaN and infinities become `null` (lossy) |
 //! | true / false | `true` / `false` | `true` / `false` |
 //! | null, undefined | `nil` | `null` |
 //! | byte string | `#sentelite/bytes "base64"` | base64 string (standard alphabet, padded; lossy) |
-//! | tag 0 + text (date/time) | `#inst "…"` | string |
-//! | tag 37 + 16 bytes (UUID) | `#uuid "…"` | string |
+//! | tag 0 + text (date/time) | `#inst "…"`, the text exactly | string |
+//! | tag 37 + 16 bytes (UUID) | `#uuid "…"` (lowercase, as `pr-str` prints it) | string |
+//! | tag 27 + `[name, value]` (tagged literal) | `#name value`, e.g. `#my/tag {:a 1}` | the value; the tag is dropped (lossy) |
 //! | any other tag | the tagged item; the tag is dropped (lossy) | same |
 //!
+//! Equal, for repeated keys and elements, means the same CBOR encoding with numbers compared
+//! by value: `1`, `1.0` and `1N` are one number, as are `0.0` and `-0.0` (ClojureScript's
+//! numbers are JavaScript's), and every NaN is the one `##NaN`. EDN readers refuse `#{1 1}`
+//! and `{:a 1, :a 2}`, so CBOR holding either is refused ([`TranslateError::CborDuplicate`])
+//! rather than passed on as text a Clojure peer cannot read.
+//!
 //! JSON object keys: text and keywords become their text, numbers, booleans, null, byte
-//! strings, instants and UUIDs their JSON text form; arrays and maps as keys are refused
-//! ([`TranslateError::JsonKey`]). Keys that collide after this (`:a` and `"a"`) keep the last.
+//! strings, instants and UUIDs their JSON text form, a tagged literal its value's; arrays, sets
+//! and maps as keys are refused ([`TranslateError::JsonKey`]). Keys that collide after this
+//! (`:a` and `"a"`) keep the last.
 //!
 //! The other way:
 //! - [`json_to_cbor`]: objects become maps with text keys (JSON has no keywords, so a JS
 //!   peer's `{"level":"info"}` reaches EDN peers as `{"level" "info"}`), integral numbers
 //!   become integers (JS does not tell `1` from `1.0`), other numbers doubles.
-//! - [`edn_to_cbor`] reads the subset sente-lite peers write: maps (commas are whitespace),
-//!   vectors, lists and sets (all three become CBOR arrays, lossy), keywords, strings,
-//!   characters (as text), integers (with optional `N`), floats (with optional `M`, as
-//!   doubles), ratios (as doubles), `##Inf`/`##-Inf`/`##NaN`, `nil`, booleans, symbols (as
-//!   text), namespaced maps `#:ns{…}`, comments, `#_` discards and the tagged literals
-//!   `#sentelite/bytes`, `#inst` and `#uuid`. Anything else is a typed
-//!   [`EdnErrorKind`], never a panic.
+//! - [`edn_to_cbor`] reads what Clojure and ClojureScript `pr-str` write and what people write
+//!   by hand: maps (commas are whitespace), vectors, lists (as arrays), sets, keywords,
+//!   strings (escapes `\t \r \n \\ \" \b \f`, `\uXXXX` with surrogate pairs joined, octal
+//!   `\0`–`\377`), characters (as one-character text), integers (with optional `N`), floats
+//!   (with optional `M`, as doubles), ratios (as doubles), `##Inf`/`##-Inf`/`##NaN`, `nil`,
+//!   booleans, symbols (as text), namespaced maps `#:ns{…}`, comments, `#_` discards and
+//!   tagged literals: `#inst`, `#uuid` and `#sentelite/bytes` as above, any other tag as
+//!   tag 27, so it prints back exactly as written. Anything
+//!   else (metadata, regexes, reader macros, `::auto` keywords) is a typed [`EdnErrorKind`],
+//!   never a panic.
 //!
-//! Every reader refuses input nested deeper than [`MAX_DEPTH`] collections (or tags), so a
-//! hostile payload cannot overflow the stack.
+//! Lossy on the way through EDN, by design: `1N` prints as `1`, `1.5M` and ratios as doubles,
+//! characters and symbols as strings, lists as vectors.
+//!
+//! Every reader refuses input nested deeper than [`MAX_DEPTH`] collections or tagged
+//! literals, so a hostile payload cannot overflow the stack. Levels count the same in EDN and
+//! CBOR (a set or tagged literal is one level with its array; keywords, dates and UUIDs are
+//! scalars), so a form one side accepts, the other accepts too.
 //!
 //! EDN reading is a small hand parser: `edn-format` 3.3 recurses without any depth limit and
 //! pulls chrono, uuid 0.8, bigdecimal 0.3 and itertools 0.10 into the server for types this
@@ -49,6 +66,8 @@ pub(crate) mod edn_read;
 pub(crate) mod edn_write;
 pub(crate) mod item;
 pub(crate) mod json;
+#[cfg(test)]
+mod properties;
 
 use sentelite_core::frame::{Payload, PayloadBuf};
 
@@ -92,6 +111,18 @@ pub enum TranslateError {
         /// The limit that was exceeded.
         limit: usize,
     },
+    /// A CBOR map with a repeated key or a set (tag 258) with a repeated element: EDN
+    /// readers refuse both, so the item cannot be passed on. Equal means the same encoding.
+    #[error("repeated {what} in the CBOR collection at byte {offset}")]
+    CborDuplicate {
+        /// Where the collection starts.
+        offset: usize,
+        /// `"map key"` or `"set element"`.
+        what: &'static str,
+    },
+    /// A tag-27 tagged literal whose name cannot be written after `#` in EDN.
+    #[error("{0:?} is not a valid EDN tag")]
+    InvalidTag(String),
     /// A tag-39 keyword whose text cannot be written as an EDN keyword.
     #[error("keyword text {0:?} is not a valid EDN keyword")]
     InvalidKeyword(String),
@@ -137,9 +168,19 @@ pub enum EdnErrorKind {
     /// A keyword that is empty, auto-resolved (`::k`) or otherwise malformed.
     #[error("invalid keyword {0:?}")]
     InvalidKeyword(String),
-    /// A tagged literal other than `#sentelite/bytes`, `#inst` and `#uuid`.
-    #[error("unsupported tagged literal #{0}")]
+    /// `#` followed by something that is neither reader syntax nor a tag (a symbol starting
+    /// with a letter).
+    #[error("invalid tag #{0}")]
     UnsupportedTag(String),
+    /// A set literal that names an element twice, as Clojure's reader refuses it.
+    #[error("duplicate set element {0}")]
+    DuplicateSetElement(String),
+    /// A map literal that names a key twice, as Clojure's reader refuses it.
+    #[error("duplicate map key {0}")]
+    DuplicateMapKey(String),
+    /// A symbol that Clojure's reader would refuse (`a/`, `/a`, `a::b`).
+    #[error("invalid symbol {0:?}")]
+    InvalidSymbol(String),
     /// A supported tagged literal with a bad value.
     #[error("invalid #{tag} literal: {detail}")]
     InvalidTagged {

@@ -150,8 +150,8 @@ fn hand_written_edn_reads_to_the_same_value() {
 #[test]
 fn the_rest_of_the_subset() {
     let cases = [
-        // Lists and sets become vectors; symbols and characters become strings.
-        ("(1 (2) #{:a})", "[1 [2] [:a]]"),
+        // Lists become vectors, sets stay sets; symbols and characters become strings.
+        ("(1 (2) #{:a})", "[1 [2] #{:a}]"),
         (
             "[foo my.ns/bar + \\a \\newline \\u00e9]",
             r#"["foo" "my.ns/bar" "+" "a" "\n" "é"]"#,
@@ -192,7 +192,7 @@ fn json_peers() {
     // JS does not tell 1 from 1.0, so integral numbers become integers.
     assert_eq!(
         cbor_to_edn(&cbor).unwrap(),
-        r#"{"a" 1, "b" 1, "c" 1.5, "d" [true nil "x"], "e" -7, "f" 1e300}"#
+        r#"{"a" 1, "b" 1, "c" 1.5, "d" [true nil "x"], "e" -7, "f" 1.0E300}"#
     );
     assert_eq!(
         cbor_to_json(&cbor).unwrap(),
@@ -289,7 +289,8 @@ fn malformed_edn_gives_typed_errors() {
             "-99999999999999999999999999999999999999999",
             K::IntegerOutOfRange("-99999999999999999999999999999999999999999".to_owned()),
         ),
-        ("#foo 1", K::UnsupportedTag("foo".to_owned())),
+        ("#1foo 1", K::UnsupportedTag("1foo".to_owned())),
+        ("#my/ 1", K::UnsupportedTag("my/".to_owned())),
         ("^:meta x", K::Unsupported("metadata")),
         ("#\"re\"", K::Unsupported("a regex literal")),
         ("'x", K::Unsupported("a reader macro")),
@@ -497,11 +498,23 @@ fn random_value(e: &mut ValueEncoder<'_>, rng: &mut Rng, depth: u32) {
         _ => {
             let n = rng.below(if depth == 0 { 24 } else { 6 });
             e.map(n).unwrap();
-            for _ in 0..n {
-                if rng.below(2) == 0 {
-                    keyword(e, &random_keyword(rng)).unwrap();
+            // Keys are distinct, as in any map a Clojure peer can read.
+            let mut used = std::collections::HashSet::new();
+            for i in 0..n {
+                let is_keyword = rng.below(2) == 0;
+                let mut key = if is_keyword {
+                    random_keyword(rng)
                 } else {
-                    e.str(&random_text(rng)).unwrap();
+                    random_text(rng)
+                };
+                if !used.insert((is_keyword, key.clone())) {
+                    key.push_str(&format!("-{i}"));
+                    used.insert((is_keyword, key.clone()));
+                }
+                if is_keyword {
+                    keyword(e, &key).unwrap();
+                } else {
+                    e.str(&key).unwrap();
                 }
                 random_value(e, rng, depth + 1);
             }
@@ -639,4 +652,331 @@ fn an_empty_date_time_is_refused_like_the_edn_reader_does() {
     let edn = "#inst \"2026-12-01T12:00:00Z\"";
     let cbor = edn_to_cbor(edn).unwrap();
     assert_eq!(cbor_to_edn(&cbor).unwrap(), edn);
+}
+
+/// EDN text to EDN text through CBOR.
+fn edn_round(text: &str) -> String {
+    let cbor = edn_to_cbor(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    cbor_to_edn(&cbor).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+#[test]
+fn sets_are_cbor_tag_258_and_edn_sets() {
+    let cbor = edn_to_cbor("#{1 :a \"x\"}").unwrap();
+    // Tag 258 (d9 0102) around an array of the elements, in the order written.
+    assert_eq!(
+        cbor,
+        [
+            0xd9, 0x01, 0x02, 0x83, 0x01, 0xd8, 0x27, 0x61, b'a', 0x61, b'x'
+        ]
+    );
+    assert_eq!(cbor_to_edn(&cbor).unwrap(), "#{1 :a \"x\"}");
+    // JSON has no sets: an array.
+    assert_eq!(cbor_to_json(&cbor).unwrap(), json!([1, "a", "x"]));
+    assert_eq!(edn_round("#{}"), "#{}");
+    assert_eq!(
+        edn_round("[#{#{[1]}} {#{2} #{}}]"),
+        "[#{#{[1]}} {#{2} #{}}]"
+    );
+    // Lists stay arrays, vectors too.
+    assert_eq!(edn_to_cbor("(1)").unwrap(), edn_to_cbor("[1]").unwrap());
+    // A set cannot be a JSON object key.
+    assert_eq!(
+        cbor_to_json(&edn_to_cbor("{#{1} 2}").unwrap()),
+        Err(TranslateError::JsonKey("set"))
+    );
+    // Tag 258 must wrap an array.
+    assert!(matches!(
+        cbor_to_edn(&[0xd9, 0x01, 0x02, 0x01]),
+        Err(TranslateError::Unsupported(_))
+    ));
+    // Indefinite-length arrays work under the tag too.
+    assert_eq!(
+        cbor_to_edn(&[0xd9, 0x01, 0x02, 0x9f, 0x01, 0x02, 0xff]).unwrap(),
+        "#{1 2}"
+    );
+}
+
+#[test]
+fn repeated_set_elements_are_refused_as_clojure_does() {
+    use EdnErrorKind as K;
+    for (input, element) in [
+        ("#{1 1}", "1"),
+        ("#{:a :b :a}", ":a"),
+        // A list equals a vector with the same elements, as in Clojure.
+        ("#{[1 2] (1 2)}", "[1 2]"),
+        ("#{1 1N}", "1"),
+    ] {
+        assert_eq!(
+            edn_kind(edn_to_cbor(input)),
+            K::DuplicateSetElement(element.to_owned()),
+            "{input}"
+        );
+    }
+    // Numbers compare by value, as ClojureScript's (JavaScript's) numbers do: its reader
+    // refuses `#{1 1.0}` and `#{0.0 -0.0}`, so no peer may be sent them.
+    for (input, element) in [
+        ("#{1 1.0}", "1.0"),
+        ("#{0.0 -0.0}", "-0.0"),
+        ("#{[1] [1.0]}", "[1.0]"),
+    ] {
+        assert_eq!(
+            edn_kind(edn_to_cbor(input)),
+            K::DuplicateSetElement(element.to_owned()),
+            "{input}"
+        );
+    }
+    assert_eq!(edn_round("#{1 1.5 ##NaN}"), "#{1 1.5 ##NaN}");
+    // [1, 1.0] under tag 258 from a device.
+    let mut one_and_one = vec![0xd9, 0x01, 0x02, 0x82, 0x01, 0xfb];
+    one_and_one.extend_from_slice(&1.0f64.to_be_bytes());
+    assert!(matches!(
+        cbor_to_edn(&one_and_one),
+        Err(TranslateError::CborDuplicate { .. })
+    ));
+    // The message names the element, cut short when it is long.
+    let long = format!("\"{}\"", "x".repeat(500));
+    match edn_kind(edn_to_cbor(&format!("#{{{long} {long}}}"))) {
+        K::DuplicateSetElement(shown) => {
+            assert!(
+                shown.starts_with("\"xxx") && shown.ends_with('…'),
+                "{shown}"
+            );
+            assert_eq!(shown.chars().count(), 81);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The same rule on the CBOR side, where it cannot be printed as a set literal.
+    assert_eq!(
+        cbor_to_edn(&[0xd9, 0x01, 0x02, 0x82, 0x01, 0x01]),
+        Err(TranslateError::CborDuplicate {
+            offset: 0,
+            what: "set element"
+        })
+    );
+    // NaNs with different payload bits print the same `##NaN`, so they are the same element.
+    let mut nans = vec![0xd9, 0x01, 0x02, 0x82, 0xf9, 0x7e, 0x00, 0xfb];
+    nans.extend_from_slice(&f64::from_bits(0x7ff8_0000_0000_0001).to_be_bytes());
+    assert!(matches!(
+        cbor_to_edn(&nans),
+        Err(TranslateError::CborDuplicate { .. })
+    ));
+}
+
+#[test]
+fn repeated_map_keys_are_refused_as_clojure_does() {
+    use EdnErrorKind as K;
+    assert_eq!(
+        edn_kind(edn_to_cbor("{:a 1, :b 2, :a 3}")),
+        K::DuplicateMapKey(":a".to_owned())
+    );
+    // After a namespaced map expands its keys.
+    assert_eq!(
+        edn_kind(edn_to_cbor("#:user{:a 1, :user/a 2}")),
+        K::DuplicateMapKey(":user/a".to_owned())
+    );
+    // A keyword and a string with the same text are different keys.
+    assert_eq!(edn_round("{:a 1, \"a\" 2}"), "{:a 1, \"a\" 2}");
+    // {1: 1, 1: 2} from a device.
+    assert_eq!(
+        cbor_to_edn(&[0xa2, 0x01, 0x01, 0x01, 0x02]),
+        Err(TranslateError::CborDuplicate {
+            offset: 0,
+            what: "map key"
+        })
+    );
+}
+
+#[test]
+fn other_tagged_literals_pass_through_as_cbor_tag_27() {
+    let cbor = edn_to_cbor("#my/tag {:a 1}").unwrap();
+    // Tag 27 (d8 1b) around [tag-name, value].
+    let mut want = vec![0xd8, 0x1b, 0x82, 0x66];
+    want.extend_from_slice(b"my/tag");
+    want.extend_from_slice(&[0xa1, 0xd8, 0x27, 0x61, b'a', 0x01]);
+    assert_eq!(cbor, want);
+    assert_eq!(cbor_to_edn(&cbor).unwrap(), "#my/tag {:a 1}");
+    // JSON drops the tag and keeps the value.
+    assert_eq!(cbor_to_json(&cbor).unwrap(), json!({"a": 1}));
+    for text in [
+        "#js [1 2]",
+        "#a/b #c/d nil",
+        "[#object/x \"y\" #{#t/z 1}]",
+        "#time/instant \"2026-12-01T12:00:00Z\"",
+    ] {
+        assert_eq!(edn_round(text), text);
+    }
+    // A UUID in upper case is still a UUID, printed in lowercase as ClojureScript's reader
+    // and pr-str do.
+    let upper = r#"#uuid "F81D4FAE-7DEC-11D0-A765-00A0C91E6BF6""#;
+    assert_eq!(edn_round(upper), upper.to_lowercase());
+    assert_eq!(edn_to_cbor(upper).unwrap()[..3], [0xd8, 0x25, 0x50]);
+    // Tag 27 from a device with the names the model knows means the same as in EDN.
+    let mut inst = vec![0xd8, 0x1b, 0x82, 0x64];
+    inst.extend_from_slice(b"inst");
+    inst.extend_from_slice(&[0x61, b'x']);
+    assert_eq!(cbor_to_edn(&inst).unwrap(), "#inst \"x\"");
+    // A name EDN cannot write after `#`, or the wrong shape, is refused.
+    let mut bad = vec![0xd8, 0x1b, 0x82, 0x63];
+    bad.extend_from_slice(b"1ab");
+    bad.push(0x01);
+    assert_eq!(
+        cbor_to_edn(&bad),
+        Err(TranslateError::InvalidTag("1ab".to_owned()))
+    );
+    for shape in [
+        &[0xd8, 0x1b, 0x83, 0x61, b'a', 0x01, 0x02][..],
+        &[0xd8, 0x1b, 0x82, 0x01, 0x01],
+        &[0xd8, 0x1b, 0x9f, 0x61, b'a', 0x01, 0x02, 0xff],
+        &[0xd8, 0x1b, 0x61, b'a'],
+    ] {
+        assert!(
+            matches!(cbor_to_edn(shape), Err(TranslateError::Unsupported(_))),
+            "{shape:02x?}"
+        );
+    }
+    assert_eq!(
+        cbor_to_edn(&[0xd8, 0x1b, 0x9f, 0x61, b'a', 0x01, 0xff]).unwrap(),
+        "#a 1"
+    );
+    // A tag with no value, or a known tag over the wrong value, is a typed error.
+    assert_eq!(
+        edn_kind(edn_to_cbor("#my/tag")),
+        EdnErrorKind::UnexpectedEnd
+    );
+    assert!(matches!(
+        edn_kind(edn_to_cbor(r#"#uuid "nope""#)),
+        EdnErrorKind::InvalidTagged { tag, .. } if tag == "uuid"
+    ));
+}
+
+#[test]
+fn numbers_keep_integer_and_float_apart() {
+    // 1 is an integer, 1.0 / 1e3 / 1.5M are floats (doubles), 1N an integer.
+    assert_eq!(edn_to_cbor("1").unwrap(), [0x01]);
+    assert_eq!(edn_to_cbor("1N").unwrap(), [0x01]);
+    assert_eq!(edn_to_cbor("1.0").unwrap()[0], 0xfb);
+    assert_eq!(edn_to_cbor("1e3").unwrap()[0], 0xfb);
+    assert_eq!(edn_to_cbor("1.5M").unwrap()[0], 0xfb);
+    // Beyond i64, within CBOR's range, still integers.
+    assert_eq!(
+        edn_to_cbor("9223372036854775808").unwrap(),
+        [0x1b, 0x80, 0, 0, 0, 0, 0, 0, 0]
+    );
+    assert_eq!(
+        edn_to_cbor("-9223372036854775809N").unwrap(),
+        [0x3b, 0x80, 0, 0, 0, 0, 0, 0, 0]
+    );
+    // Floats print as Clojure prints doubles, and read back as floats.
+    assert_eq!(
+        edn_round("[1.0 1e3 1.5M 1e-7 1e+21 -2.5E10 0.001 ##Inf ##-Inf ##NaN]"),
+        "[1.0 1000.0 1.5 1.0E-7 1.0E21 -2.5E10 0.001 ##Inf ##-Inf ##NaN]"
+    );
+    assert_eq!(edn_round("[nil true false]"), "[nil true false]");
+}
+
+#[test]
+fn strings_take_every_escape_and_print_as_pr_str() {
+    // Every escape Clojure's reader knows, octal ones included.
+    let cbor = edn_to_cbor(r#""\t\r\n\\\"\b\f\u0041\ud83d\ude00\101\0\377""#).unwrap();
+    let want = "\t\r\n\\\"\u{8}\u{c}A😀A\u{0}\u{ff}";
+    assert_eq!(cbor_to_json(&cbor).unwrap(), json!(want));
+    // Printed back with pr-str's escapes, the rest as themselves (NUL included).
+    assert_eq!(
+        cbor_to_edn(&cbor).unwrap(),
+        concat!(r#""\t\r\n\\\"\b\fA😀A"#, "\u{0}\u{ff}\"")
+    );
+    // Raw control characters read as themselves.
+    assert_eq!(edn_round("\"a\u{1}b\""), "\"a\u{1}b\"");
+    for bad in [r#""\400""#, r#""\8""#, r#""\u12""#, r#""\ude00""#] {
+        assert!(
+            matches!(edn_kind(edn_to_cbor(bad)), EdnErrorKind::InvalidEscape(_)),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn characters_read_as_one_character_text() {
+    assert_eq!(
+        edn_round(r"[\a \o101 \u00e9 \space \tab \formfeed \backspace \return]"),
+        "[\"a\" \"A\" \"é\" \" \" \"\\t\" \"\\f\" \"\\b\" \"\\r\"]"
+    );
+    assert_eq!(
+        edn_kind(edn_to_cbor(r"\o400")),
+        EdnErrorKind::InvalidCharacter(r"\o400".to_owned())
+    );
+}
+
+#[test]
+fn keywords_and_symbols_follow_clojure_rules() {
+    assert_eq!(
+        edn_round("[:a :my.ns/b-c? :a/b/c :+ :1]"),
+        "[:a :my.ns/b-c? :a/b/c :+ :1]"
+    );
+    // Symbols read as their text; `/` alone is a symbol.
+    assert_eq!(edn_round("[a.b/c / + -x]"), r#"["a.b/c" "/" "+" "-x"]"#);
+    use EdnErrorKind as K;
+    for (input, kind) in [
+        (":a:", K::InvalidKeyword(":a:".to_owned())),
+        (":a/", K::InvalidKeyword(":a/".to_owned())),
+        ("a/", K::InvalidSymbol("a/".to_owned())),
+        ("/a", K::InvalidSymbol("/a".to_owned())),
+        ("a::b", K::InvalidSymbol("a::b".to_owned())),
+    ] {
+        assert_eq!(edn_kind(edn_to_cbor(input)), kind, "{input}");
+    }
+}
+
+#[test]
+fn commas_are_whitespace() {
+    assert_eq!(edn_round("[1,2,,3 ,]"), "[1 2 3]");
+    assert_eq!(edn_round("{:a 1,:b 2,}"), "{:a 1, :b 2}");
+    assert_eq!(edn_round(",,#{,1,},,"), "#{1}");
+}
+
+#[test]
+fn inst_and_uuid_pass_through_exactly() {
+    for text in [
+        r#"#inst "2026-11-26T01:02:03.456-00:00""#,
+        r#"#inst "1985-04-12T23:20:50.52Z""#,
+        r#"#uuid "f81d4fae-7dec-11d0-a765-00a0c91e6bf6""#,
+    ] {
+        assert_eq!(edn_round(text), text);
+    }
+}
+
+#[test]
+fn a_keyword_at_the_depth_limit_is_a_scalar_in_cbor_too() {
+    // Found by the nesting property: a keyword is tag 39 in CBOR, and counting that tag as
+    // a level refused, as CBOR, the very form the EDN reader had just accepted.
+    for leaf in [
+        ":k",
+        "#inst \"x\"",
+        "#uuid \"f81d4fae-7dec-11d0-a765-00a0c91e6bf6\"",
+        "#sentelite/bytes \"AQI=\"",
+    ] {
+        let text = format!("{}{leaf}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        let cbor = edn_to_cbor(&text).unwrap();
+        assert_eq!(cbor_to_edn(&cbor).unwrap(), text);
+        assert!(cbor_to_json(&cbor).is_ok());
+    }
+    // Sets and tagged literals are one level each, in EDN and in CBOR alike.
+    for (open, close, n) in [("#{", "}", MAX_DEPTH), ("#t/g [", "]", MAX_DEPTH / 2)] {
+        let text = format!("{}1{}", open.repeat(n), close.repeat(n));
+        let cbor = edn_to_cbor(&text).unwrap_or_else(|e| panic!("{open}: {e}"));
+        assert_eq!(cbor_to_edn(&cbor).unwrap(), text);
+        let over = format!("[{text}]");
+        assert_eq!(
+            edn_to_cbor(&over),
+            Err(TranslateError::TooDeep { limit: MAX_DEPTH })
+        );
+    }
+    // A chain of scalar tags is bounded without counting levels: it stops at the first
+    // value that is not a string.
+    let chain = "#inst ".repeat(100_000);
+    assert!(matches!(
+        edn_kind(edn_to_cbor(&chain)),
+        EdnErrorKind::InvalidTagged { .. }
+    ));
 }

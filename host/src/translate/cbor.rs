@@ -6,13 +6,17 @@ use minicbor::data::Type;
 use sentelite_core::value::KEYWORD_TAG;
 use serde_json::Value;
 
-use super::item::Item;
+use super::item::{Item, TagFault, first_duplicate, tagged};
 use super::{MAX_DEPTH, TranslateError};
 
 /// CBOR tag of an RFC 3339 date/time string.
 const TAG_DATETIME: u64 = 0;
 /// CBOR tag of a binary UUID.
 const TAG_UUID: u64 = 37;
+/// CBOR tag of a "serialised object", `[type-name, value]`: EDN tagged literals.
+const TAG_OBJECT: u64 = 27;
+/// CBOR tag of a mathematical finite set, an array of distinct elements.
+const TAG_SET: u64 = 258;
 
 const MAJOR_UNSIGNED: u8 = 0;
 const MAJOR_NEGATIVE: u8 = 1;
@@ -60,9 +64,9 @@ fn read(d: &mut Decoder<'_>, depth: usize) -> Result<Item, TranslateError> {
         | Type::I32
         | Type::I64
         | Type::Int => Item::Int(i128::from(d.int().map_err(err)?)),
-        Type::F16 => Item::Float(read_f16(d)?),
-        Type::F32 => Item::Float(f64::from(d.f32().map_err(err)?)),
-        Type::F64 => Item::Float(d.f64().map_err(err)?),
+        Type::F16 => float(read_f16(d)?),
+        Type::F32 => float(f64::from(d.f32().map_err(err)?)),
+        Type::F64 => float(d.f64().map_err(err)?),
         Type::Bytes | Type::BytesIndef => Item::Bytes(read_bytes(d)?),
         Type::String | Type::StringIndef => Item::Text(read_text(d)?),
         Type::Array | Type::ArrayIndef => {
@@ -85,12 +89,18 @@ fn read(d: &mut Decoder<'_>, depth: usize) -> Result<Item, TranslateError> {
                 entries.push((key, value));
                 Ok(())
             })?;
+            // EDN peers refuse a map literal with a repeated key, so it cannot be passed on.
+            if first_duplicate(entries.iter().map(|(k, _)| k)).is_some() {
+                return Err(TranslateError::CborDuplicate {
+                    offset: at,
+                    what: "map key",
+                });
+            }
             Item::Map(entries)
         }
         Type::Tag => {
-            let depth = deeper(depth)?;
             let tag = d.tag().map_err(err)?.as_u64();
-            read_tagged(d, tag, depth)?
+            read_tagged(d, tag, depth, at)?
         }
         Type::Simple => {
             let n = d.simple().map_err(err)?;
@@ -114,12 +124,46 @@ fn read(d: &mut Decoder<'_>, depth: usize) -> Result<Item, TranslateError> {
     Ok(item)
 }
 
-fn read_tagged(d: &mut Decoder<'_>, tag: u64, depth: usize) -> Result<Item, TranslateError> {
+/// A float item with every NaN made the one NaN EDN (`##NaN`) and JSON can express, so two
+/// NaNs with different payload bits are the same element of a set, as they are once printed.
+fn float(f: f64) -> Item {
+    Item::Float(if f.is_nan() { f64::NAN } else { f })
+}
+
+/// The item under `tag`, whose head starts at `start`; `depth` is the tag's own level.
+///
+/// Levels count as the EDN reader counts them, so a form it accepts is accepted here too:
+/// a set's or tagged literal's array belongs to its tag and is one level with it, and a
+/// keyword, date/time or UUID is a scalar, however it is tagged. Unknown tags are a level.
+fn read_tagged(
+    d: &mut Decoder<'_>,
+    tag: u64,
+    depth: usize,
+    start: usize,
+) -> Result<Item, TranslateError> {
     let at = d.position();
     let kind = d.datatype().map_err(|e| cbor_error(e, at))?;
     let is_text = matches!(kind, Type::String | Type::StringIndef);
     let is_bytes = matches!(kind, Type::Bytes | Type::BytesIndef);
+    let is_array = matches!(kind, Type::Array | Type::ArrayIndef);
     match tag {
+        TAG_SET if is_array => {
+            let depth = deeper(depth)?;
+            let len = d.array().map_err(|e| cbor_error(e, at))?;
+            let mut items = Vec::with_capacity(capacity(d, len));
+            each_element(d, len, |d| {
+                items.push(read(d, depth)?);
+                Ok(())
+            })?;
+            if first_duplicate(&items).is_some() {
+                return Err(TranslateError::CborDuplicate {
+                    offset: start,
+                    what: "set element",
+                });
+            }
+            Ok(Item::Set(items))
+        }
+        TAG_OBJECT if is_array => read_object(d, deeper(depth)?),
         KEYWORD_TAG if is_text => Ok(Item::Keyword(read_text(d)?)),
         // The EDN reader refuses `#inst ""`, so an empty date/time must not get through here.
         TAG_DATETIME if is_text => match read_text(d)? {
@@ -136,11 +180,38 @@ fn read_tagged(d: &mut Decoder<'_>, tag: u64, depth: usize) -> Result<Item, Tran
                     TranslateError::Unsupported(format!("a UUID (tag 37) of {} bytes", bytes.len()))
                 })
         }
-        KEYWORD_TAG | TAG_DATETIME | TAG_UUID => Err(TranslateError::Unsupported(format!(
-            "tag {tag} on a CBOR {kind}"
-        ))),
-        _ => read(d, depth),
+        KEYWORD_TAG | TAG_DATETIME | TAG_UUID | TAG_SET | TAG_OBJECT => Err(
+            TranslateError::Unsupported(format!("tag {tag} on a CBOR {kind}")),
+        ),
+        _ => read(d, deeper(depth)?),
     }
+}
+
+/// Tag 27's `[tag-name, value]`, interpreted as the EDN reader interprets `#tag-name value`.
+fn read_object(d: &mut Decoder<'_>, depth: usize) -> Result<Item, TranslateError> {
+    let at = d.position();
+    let unsupported = |detail: String| TranslateError::Unsupported(format!("tag 27 {detail}"));
+    let len = d.array().map_err(|e| cbor_error(e, at))?;
+    let name = match len {
+        Some(2) | None => read(d, depth)?,
+        Some(n) => return Err(unsupported(format!("over {n} elements (expected 2)"))),
+    };
+    let Item::Text(name) = name else {
+        return Err(unsupported("whose name is not text".to_owned()));
+    };
+    let value = read(d, depth)?;
+    if len.is_none() {
+        let end = d.position();
+        if d.datatype().map_err(|e| cbor_error(e, end))? != Type::Break {
+            return Err(unsupported("over more than 2 elements".to_owned()));
+        }
+        d.set_position(end + 1);
+    }
+    let shown = name.clone();
+    tagged(name, value).map_err(|fault| match fault {
+        TagFault::Name => TranslateError::InvalidTag(shown),
+        TagFault::Value(detail) => unsupported(format!("value: {detail}")),
+    })
 }
 
 /// Depth of the children of a collection or tag opened at `depth`.
@@ -236,15 +307,40 @@ fn cbor_error(e: minicbor::decode::Error, at: usize) -> TranslateError {
 /// Writes an [`Item`] tree (already depth-bounded by whoever built it).
 pub(crate) fn encode(item: &Item) -> Vec<u8> {
     let mut out = Vec::new();
-    write_item(&mut out, item);
+    write_item(&mut out, item, Floats::AsTheyAre);
     out
 }
 
-fn write_item(out: &mut Vec<u8>, item: &Item) {
+/// The bytes two items share exactly when a set or map must not hold both: [`encode`], but
+/// a float with an integral value written as that integer. ClojureScript's numbers are
+/// JavaScript's, where `1` and `1.0`, `0.0` and `-0.0` are one number, and its reader
+/// refuses `#{1 1.0}` and `#{0.0 -0.0}`; refusing them here too means no peer is ever sent a
+/// set or map it cannot read.
+pub(crate) fn equality_key(item: &Item) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_item(&mut out, item, Floats::IntegralAsIntegers);
+    out
+}
+
+#[derive(Clone, Copy)]
+enum Floats {
+    AsTheyAre,
+    IntegralAsIntegers,
+}
+
+fn write_item(out: &mut Vec<u8>, item: &Item, floats: Floats) {
     match item {
         Item::Null => out.push(NULL),
         Item::Bool(b) => out.push(if *b { TRUE } else { FALSE }),
         Item::Int(n) => write_int(out, *n),
+        // Within ±1.8e19 an integral float converts to an integer exactly.
+        Item::Float(f)
+            if matches!(floats, Floats::IntegralAsIntegers)
+                && f.fract() == 0.0
+                && (-1.8e19..1.8e19).contains(f) =>
+        {
+            write_int(out, *f as i128)
+        }
         Item::Float(f) => write_f64(out, *f),
         Item::Text(s) => write_text(out, s),
         Item::Keyword(s) => {
@@ -262,13 +358,24 @@ fn write_item(out: &mut Vec<u8>, item: &Item) {
         }
         Item::Array(items) => {
             head(out, MAJOR_ARRAY, items.len() as u64);
-            items.iter().for_each(|i| write_item(out, i));
+            items.iter().for_each(|i| write_item(out, i, floats));
+        }
+        Item::Set(items) => {
+            head(out, MAJOR_TAG, TAG_SET);
+            head(out, MAJOR_ARRAY, items.len() as u64);
+            items.iter().for_each(|i| write_item(out, i, floats));
+        }
+        Item::Tagged(name, value) => {
+            head(out, MAJOR_TAG, TAG_OBJECT);
+            head(out, MAJOR_ARRAY, 2);
+            write_text(out, name);
+            write_item(out, value, floats);
         }
         Item::Map(entries) => {
             head(out, MAJOR_MAP, entries.len() as u64);
             for (k, v) in entries {
-                write_item(out, k);
-                write_item(out, v);
+                write_item(out, k, floats);
+                write_item(out, v, floats);
             }
         }
     }

@@ -3,7 +3,8 @@
 //! every failure is an [`EdnErrorKind`] with its position.
 
 use super::item::{
-    CBOR_INT_MAX, CBOR_INT_MIN, Item, base64_decode, is_keyword_name, is_reader_char, parse_uuid,
+    CBOR_INT_MAX, CBOR_INT_MIN, Item, TagFault, first_duplicate, is_keyword_name, is_reader_char,
+    tagged,
 };
 use super::{EdnErrorKind, MAX_DEPTH, TranslateError};
 
@@ -125,9 +126,13 @@ impl<'a> Reader<'a> {
     }
 
     fn map(&mut self, depth: usize) -> Read<Item> {
-        self.map_entries(depth).map(Item::Map)
+        let at = self.pos;
+        let entries = self.map_entries(depth)?;
+        self.distinct_map(at, entries)
     }
 
+    /// A map's entries, keys not yet checked for repeats (a namespaced map checks after
+    /// expanding them).
     fn map_entries(&mut self, depth: usize) -> Read<Vec<(Item, Item)>> {
         let start = self.pos;
         let forms = self.sequence(b'}', depth)?;
@@ -140,6 +145,31 @@ impl<'a> Reader<'a> {
             entries.push((k, v));
         }
         Ok(entries)
+    }
+
+    /// `entries` as a map, refusing a repeated key the way Clojure's reader does.
+    fn distinct_map(&self, at: usize, entries: Vec<(Item, Item)>) -> Read<Item> {
+        match first_duplicate(entries.iter().map(|(k, _)| k)) {
+            Some(i) => Err(Fail::At(
+                at,
+                EdnErrorKind::DuplicateMapKey(shown(&entries[i].0)),
+            )),
+            None => Ok(Item::Map(entries)),
+        }
+    }
+
+    /// `#{…}`; `self` is at the `#`.
+    fn set(&mut self, depth: usize) -> Read<Item> {
+        let at = self.pos;
+        self.pos += 1;
+        let items = self.sequence(b'}', depth)?;
+        match first_duplicate(&items) {
+            Some(i) => Err(Fail::At(
+                at,
+                EdnErrorKind::DuplicateSetElement(shown(&items[i])),
+            )),
+            None => Ok(Item::Set(items)),
+        }
     }
 
     /// A string literal; `self` is at the opening quote.
@@ -179,6 +209,10 @@ impl<'a> Reader<'a> {
             b'b' => '\u{8}',
             b'f' => '\u{c}',
             b'u' => return self.unicode_escape(at),
+            b'0'..=b'7' => {
+                self.pos -= 1;
+                return self.octal_escape(at);
+            }
             _ => {
                 let shown: String = self.text[at..].chars().take(2).collect();
                 return Err(Fail::At(at, EdnErrorKind::InvalidEscape(shown)));
@@ -207,6 +241,33 @@ impl<'a> Reader<'a> {
             return invalid(self);
         }
         char::from_u32(unit).map_or_else(|| invalid(self), Ok)
+    }
+
+    /// `\0` … `\377`: one to three octal digits, as Clojure's reader takes them.
+    fn octal_escape(&mut self, at: usize) -> Read<char> {
+        let rest = &self.text.as_bytes()[self.pos..];
+        let len = rest
+            .iter()
+            .take(3)
+            .take_while(|b| matches!(b, b'0'..=b'7'))
+            .count();
+        let digits = &self.text[self.pos..self.pos + len];
+        self.pos += len;
+        match u32::from_str_radix(digits, 8) {
+            Ok(code) if code <= 0o377 => char::from_u32(code).map_or_else(
+                || {
+                    Err(Fail::At(
+                        at,
+                        EdnErrorKind::InvalidEscape(format!("\\{digits}")),
+                    ))
+                },
+                Ok,
+            ),
+            _ => Err(Fail::At(
+                at,
+                EdnErrorKind::InvalidEscape(format!("\\{digits}")),
+            )),
+        }
     }
 
     fn hex4(&mut self) -> Option<u32> {
@@ -263,6 +324,10 @@ impl<'a> Reader<'a> {
             _ if first == 'u' && rest.len() == 4 => {
                 u32::from_str_radix(rest, 16).ok().and_then(char::from_u32)
             }
+            _ if first == 'o' && (1..=3).contains(&rest.len()) => u32::from_str_radix(rest, 8)
+                .ok()
+                .filter(|&c| c <= 0o377)
+                .and_then(char::from_u32),
             _ => None,
         };
         c.map(|c| Item::Text(c.to_string())).ok_or(Fail::At(
@@ -275,10 +340,7 @@ impl<'a> Reader<'a> {
     fn dispatch(&mut self, depth: usize) -> Read<Item> {
         let at = self.pos;
         match self.peek_at(1) {
-            Some(b'{') => {
-                self.pos += 1;
-                self.sequence(b'}', depth).map(Item::Array)
-            }
+            Some(b'{') => self.set(depth),
             Some(b'#') => {
                 self.pos += 2;
                 match self.token() {
@@ -302,7 +364,8 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// `#tag form` for the tags the subset knows.
+    /// `#tag form`: the tags the model knows become their items, any other is kept as a
+    /// tagged literal (see [`tagged`]).
     fn tagged(&mut self, depth: usize) -> Read<Item> {
         let at = self.pos;
         self.pos += 1;
@@ -310,33 +373,23 @@ impl<'a> Reader<'a> {
         if tag.is_empty() {
             return Err(Fail::At(at, EdnErrorKind::Unsupported("a lone #")));
         }
-        if !matches!(tag.as_str(), "sentelite/bytes" | "inst" | "uuid") {
-            return Err(Fail::At(at, EdnErrorKind::UnsupportedTag(tag)));
-        }
-        let depth = deeper(depth)?;
+        // The tags the model reads as scalars take a string and are no level of nesting, as
+        // in CBOR (tags 0 and 37, a byte string); any other tagged literal is one level.
+        let scalar = matches!(tag.as_str(), "inst" | "uuid" | "sentelite/bytes");
+        let depth = if scalar { depth } else { deeper(depth)? };
         self.skip_space(depth)?;
         if self.at_end() {
             return self.fail(EdnErrorKind::UnexpectedEnd);
         }
-        let Item::Text(text) = self.form(depth)? else {
+        if scalar && self.peek() != Some(b'"') {
             let detail = "expected a string".to_owned();
             return Err(Fail::At(at, EdnErrorKind::InvalidTagged { tag, detail }));
-        };
-        let invalid = |tag: String, detail: String| {
-            Err(Fail::At(at, EdnErrorKind::InvalidTagged { tag, detail }))
-        };
-        match tag.as_str() {
-            "sentelite/bytes" => match base64_decode(&text) {
-                Ok(bytes) => Ok(Item::Bytes(bytes)),
-                Err(detail) => invalid(tag, detail),
-            },
-            "uuid" => match parse_uuid(&text) {
-                Some(bytes) => Ok(Item::Uuid(bytes)),
-                None => invalid(tag, format!("{text:?} is not a UUID")),
-            },
-            _ if text.is_empty() => invalid(tag, "empty timestamp".to_owned()),
-            _ => Ok(Item::Inst(text)),
         }
+        let value = self.form(depth)?;
+        tagged(tag.clone(), value).map_err(|fault| match fault {
+            TagFault::Name => Fail::At(at, EdnErrorKind::UnsupportedTag(tag)),
+            TagFault::Value(detail) => Fail::At(at, EdnErrorKind::InvalidTagged { tag, detail }),
+        })
     }
 
     /// `#:ns{:a 1, :_/b 2}` = `{:ns/a 1, :b 2}`, as Clojure prints maps whose keys share a
@@ -373,7 +426,7 @@ impl<'a> Reader<'a> {
                 (k, v)
             })
             .collect();
-        Ok(Item::Map(entries))
+        self.distinct_map(at, entries)
     }
 
     /// A number, `nil`, `true`, `false` or a symbol (read as text).
@@ -394,7 +447,10 @@ impl<'a> Reader<'a> {
             "nil" => Item::Null,
             "true" => Item::Bool(true),
             "false" => Item::Bool(false),
-            symbol => Item::Text(symbol.to_owned()),
+            symbol if is_keyword_name(symbol) => Item::Text(symbol.to_owned()),
+            symbol => {
+                return Err(Fail::At(at, EdnErrorKind::InvalidSymbol(symbol.to_owned())));
+            }
         })
     }
 }
@@ -441,6 +497,17 @@ fn integer(text: &str) -> Option<i128> {
         return None;
     }
     text.parse().ok()
+}
+
+/// An item for an error message: its EDN text (its debug form when it has none), cut short
+/// so a message stays readable however large the repeated element is.
+fn shown(item: &Item) -> String {
+    const LIMIT: usize = 80;
+    let text = super::edn_write::to_edn(item).unwrap_or_else(|_| format!("{item:?}"));
+    match text.char_indices().nth(LIMIT) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
 
 fn deeper(depth: usize) -> Read<usize> {

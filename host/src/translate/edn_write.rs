@@ -43,13 +43,19 @@ fn write_item(out: &mut String, item: &Item) -> Result<(), TranslateError> {
         }
         Item::Array(items) => {
             out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                write_item(out, item)?;
-            }
+            write_spaced(out, items)?;
             out.push(']');
+        }
+        Item::Set(items) => {
+            out.push_str("#{");
+            write_spaced(out, items)?;
+            out.push('}');
+        }
+        Item::Tagged(name, value) => {
+            out.push('#');
+            out.push_str(name);
+            out.push(' ');
+            write_item(out, value)?;
         }
         Item::Map(entries) => {
             out.push('{');
@@ -67,20 +73,43 @@ fn write_item(out: &mut String, item: &Item) -> Result<(), TranslateError> {
     Ok(())
 }
 
-/// A float that reads back as a float: Rust's `Debug` form always carries a `.` or an
-/// exponent (`1.0`, `1e21`), and EDN spells the non-finite values `##NaN`, `##Inf`, `##-Inf`.
+fn write_spaced(out: &mut String, items: &[Item]) -> Result<(), TranslateError> {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        write_item(out, item)?;
+    }
+    Ok(())
+}
+
+/// A float as Clojure prints a double (Java's `Double.toString`), so it reads back as a
+/// float and a Clojure peer sees its own text: plain decimals with at least one fraction
+/// digit from 10^-3 up to 10^7 (`1.0`, `0.001`, `1234567.5`), otherwise the shortest digits
+/// in scientific form with a capital `E` (`1.0E7`, `1.5E-7`); EDN spells the non-finite
+/// values `##NaN`, `##Inf`, `##-Inf`.
 pub(crate) fn float_text(f: f64) -> String {
     if f.is_nan() {
         "##NaN".to_owned()
     } else if f.is_infinite() {
         if f > 0.0 { "##Inf" } else { "##-Inf" }.to_owned()
-    } else {
+    } else if f == 0.0 || (1e-3..1e7).contains(&f.abs()) {
+        // Debug prints the shortest digits that read back, always with a `.` in this range.
         format!("{f:?}")
+    } else {
+        // LowerExp prints the same shortest digits as `1.5e-7` or `1e7`.
+        let exp = format!("{f:e}");
+        let (mantissa, exponent) = exp.split_once('e').unwrap_or((&exp, "0"));
+        if mantissa.contains('.') {
+            format!("{mantissa}E{exponent}")
+        } else {
+            format!("{mantissa}.0E{exponent}")
+        }
     }
 }
 
-/// A string literal with the escapes every EDN reader knows; other control characters as
-/// `\uXXXX`, which Clojure and ClojureScript read.
+/// A string literal as `pr-str` writes it: `\"`, `\\`, `\n`, `\t`, `\r`, `\b` and `\f`
+/// escaped, every other character (other control characters too) as itself.
 fn write_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
@@ -92,9 +121,6 @@ fn write_string(out: &mut String, s: &str) {
             '\r' => out.push_str("\\r"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            c if c.is_control() && u32::from(c) < 0x100 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
             c => out.push(c),
         }
     }
@@ -106,19 +132,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn floats_stay_floats() {
-        assert_eq!(float_text(1.0), "1.0");
-        assert_eq!(float_text(-0.0), "-0.0");
-        assert_eq!(float_text(1.5e300), "1.5e300");
-        assert_eq!(float_text(1e-7), "1e-7");
-        assert_eq!(float_text(f64::NAN), "##NaN");
-        assert_eq!(float_text(f64::NEG_INFINITY), "##-Inf");
+    fn floats_print_as_clojure_prints_doubles() {
+        // Each pair is (value, what `(pr-str value)` prints in Clojure).
+        for (f, want) in [
+            (1.0, "1.0"),
+            (-0.0, "-0.0"),
+            (0.0, "0.0"),
+            (0.001, "0.001"),
+            (0.1, "0.1"),
+            (1_234_567.5, "1234567.5"),
+            (9_999_999.0, "9999999.0"),
+            (1e7, "1.0E7"),
+            (-1.5e300, "-1.5E300"),
+            (1e-7, "1.0E-7"),
+            (0.000_999, "9.99E-4"),
+            (1.234_567_8e21, "1.2345678E21"),
+            (f64::MAX, "1.7976931348623157E308"),
+            (f64::NAN, "##NaN"),
+            (f64::INFINITY, "##Inf"),
+            (f64::NEG_INFINITY, "##-Inf"),
+        ] {
+            assert_eq!(float_text(f), want, "{f:e}");
+        }
     }
 
     #[test]
-    fn strings_are_escaped() {
+    fn strings_are_escaped_as_pr_str_does() {
         let mut out = String::new();
-        write_string(&mut out, "a\"b\\c\nd\te\r\u{8}\u{c}\u{1}\u{7f}é");
-        assert_eq!(out, r#""a\"b\\c\nd\te\r\b\f\u0001\u007fé""#);
+        write_string(&mut out, "a\"b\\c\nd\te\r\u{8}\u{c}\u{1}\u{7f}é😀");
+        assert_eq!(out, "\"a\\\"b\\\\c\\nd\\te\\r\\b\\f\u{1}\u{7f}é😀\"");
     }
 }

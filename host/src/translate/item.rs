@@ -22,7 +22,14 @@ pub(crate) enum Item {
     /// CBOR tag 37, EDN `#uuid`.
     Uuid([u8; 16]),
     Array(Vec<Item>),
+    /// CBOR tag 258 around an array, EDN `#{…}`. Elements are distinct (see [`first_duplicate`]);
+    /// their order is kept as written.
+    Set(Vec<Item>),
+    /// Keys are distinct (see [`first_duplicate`]); the order is kept as written.
     Map(Vec<(Item, Item)>),
+    /// A tagged literal the value model does not interpret, `#my/tag value`: CBOR tag 27
+    /// around `[tag-name, value]`. Built only through [`tagged`], so the name is a valid tag.
+    Tagged(String, Box<Item>),
 }
 
 /// Smallest integer a CBOR item can hold.
@@ -33,16 +40,72 @@ pub(crate) const CBOR_INT_MAX: i128 = (1i128 << 64) - 1;
 /// True when `name` (without the colon) can be printed as an EDN keyword and read back.
 ///
 /// The rules are Clojure's reader's, kept to what matters for round trips: not empty, no
-/// whitespace or reader delimiters, not auto-resolved (`::`), and a namespace separator `/`
-/// that has text on both sides.
+/// whitespace or reader delimiters, not auto-resolved (`::`), not ending in `:`, and a
+/// namespace separator `/` that has text on both sides.
 pub(crate) fn is_keyword_name(name: &str) -> bool {
-    if name.is_empty() || name.starts_with(':') || name.contains("::") {
+    if name.is_empty() || name.starts_with(':') || name.ends_with(':') || name.contains("::") {
         return false;
     }
     if name.chars().any(|c| c.is_whitespace() || is_reader_char(c)) {
         return false;
     }
     name == "/" || !(name.starts_with('/') || name.ends_with('/'))
+}
+
+/// True when `name` can follow `#` as a tagged literal's tag: a symbol that starts with a
+/// letter (the EDN spec's rule; `#_`, `##`, `#:` and the rest are other reader syntax).
+pub(crate) fn is_tag_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_alphabetic()) && !name.contains('#') && is_keyword_name(name)
+}
+
+/// Why [`tagged`] refused a tagged literal.
+pub(crate) enum TagFault {
+    /// The name cannot be a tag.
+    Name,
+    /// A tag the model knows (`inst`, `uuid`, `sentelite/bytes`) over a value it cannot hold.
+    Value(String),
+}
+
+/// The item for `#name value`, the one place EDN's `#tag` and CBOR's tag 27 are interpreted,
+/// so both notations agree on every tagged value:
+/// - `#inst "…"` is a date/time (CBOR tag 0); the text is kept exactly and must not be empty.
+/// - `#uuid "…"` is a UUID (CBOR tag 37), printed back in lowercase as Clojure's and
+///   ClojureScript's readers and `pr-str` do; text that is no UUID is refused.
+/// - `#sentelite/bytes "base64"` is a byte string.
+/// - Any other tag is kept as [`Item::Tagged`].
+pub(crate) fn tagged(name: String, value: Item) -> Result<Item, TagFault> {
+    if !is_tag_name(&name) {
+        return Err(TagFault::Name);
+    }
+    let text = match (&value, name.as_str()) {
+        (Item::Text(text), "inst" | "uuid" | "sentelite/bytes") => text,
+        (_, "inst" | "uuid" | "sentelite/bytes") => {
+            return Err(TagFault::Value("expected a string".to_owned()));
+        }
+        _ => return Ok(Item::Tagged(name, Box::new(value))),
+    };
+    match name.as_str() {
+        "inst" if text.is_empty() => Err(TagFault::Value("empty timestamp".to_owned())),
+        "inst" => Ok(Item::Inst(text.clone())),
+        "uuid" => match parse_uuid(text) {
+            Some(bytes) => Ok(Item::Uuid(bytes)),
+            None => Err(TagFault::Value(format!("{text:?} is not a UUID"))),
+        },
+        _ => base64_decode(text)
+            .map(Item::Bytes)
+            .map_err(TagFault::Value),
+    }
+}
+
+/// Index of the first element equal to an earlier one, if any. Equal means the same
+/// [`super::cbor::equality_key`]: the same CBOR, numbers compared by value (`1` and `1.0`
+/// are equal, as in ClojureScript). The check is one hash per element, not a comparison of
+/// every pair, so a hostile set of many elements stays linear.
+pub(crate) fn first_duplicate<'a>(items: impl IntoIterator<Item = &'a Item>) -> Option<usize> {
+    let mut seen = std::collections::HashSet::new();
+    items
+        .into_iter()
+        .position(|item| !seen.insert(super::cbor::equality_key(item)))
 }
 
 /// Characters that end a token or start reader syntax in EDN.

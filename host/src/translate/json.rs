@@ -15,7 +15,12 @@ pub(crate) fn to_json(item: &Item) -> Result<Value, TranslateError> {
         Item::Text(s) | Item::Keyword(s) | Item::Inst(s) => Value::String(s.clone()),
         Item::Bytes(b) => Value::String(base64_encode(b)),
         Item::Uuid(b) => Value::String(uuid_text(b)),
-        Item::Array(items) => Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?),
+        // JSON has no sets: a set is its elements in an array (lossy).
+        Item::Array(items) | Item::Set(items) => {
+            Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?)
+        }
+        // JSON has no tags: a tagged literal is its value (lossy).
+        Item::Tagged(_, value) => to_json(value)?,
         Item::Map(entries) => {
             let mut map = Map::new();
             for (k, v) in entries {
@@ -47,7 +52,9 @@ fn key_text(key: &Item) -> Result<String, TranslateError> {
         Item::Text(s) | Item::Keyword(s) | Item::Inst(s) => s.clone(),
         Item::Bytes(b) => base64_encode(b),
         Item::Uuid(b) => uuid_text(b),
+        Item::Tagged(_, value) => return key_text(value),
         Item::Array(_) => return Err(TranslateError::JsonKey("array")),
+        Item::Set(_) => return Err(TranslateError::JsonKey("set")),
         Item::Map(_) => return Err(TranslateError::JsonKey("map")),
     })
 }
