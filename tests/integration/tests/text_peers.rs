@@ -219,6 +219,21 @@ fn the_nbb_peer_shares_a_channel_with_a_device_ships_logs_and_survives_a_restart
         same_value(from_device)
     );
 
+    // Sets and instants too, judged by ClojureScript's `=` alone (a set prints in hash order).
+    let with_set = r#"{:set #{1 :a "s" [2 3]}, :at #inst "2026-01-01T00:00:00.000-00:00"}"#;
+    peer.send(json!({ "cmd": "expect", "channel": ROOM, "edn": with_set }));
+    runtime
+        .block_on(device_client.publish(
+            ROOM,
+            PayloadBuf::Value(edn_to_cbor(with_set).unwrap()),
+            false,
+        ))
+        .unwrap();
+    let seen = peer.expect_where("the device's set", STEP, |o| {
+        o["event"] == "channel-msg" && o["from"] == device_uid.as_str()
+    });
+    assert_eq!(seen["matches"], true, "the peer read {seen}");
+
     // Peer → device: the peer's pr-str EDN arrives as a CBOR Value with the same content.
     let from_peer =
         r#"{:from-peer [1 2.25 "x"], :kw :peer/yes, :nested {:deep {:deeper [nil false]}}}"#;
