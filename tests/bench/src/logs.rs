@@ -85,7 +85,7 @@ const VARIANTS: [(&str, &str); 2] = [
 ];
 
 /// A typical device record: a namespace, an event id, a short message and a little data.
-fn record(time_ms: u64) -> NewRecord<'static> {
+pub fn record(time_ms: u64) -> NewRecord<'static> {
     NewRecord {
         time_ms,
         level: Level::Warn,
@@ -166,7 +166,7 @@ fn print_row(clients: usize, system: &str, r: &Runs, ratio: &str) {
 }
 
 /// A fresh data directory under the system temp dir.
-fn data_dir(tag: &str) -> PathBuf {
+pub fn data_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "sentelite-bench-{tag}-{}-{}",
         std::process::id(),

@@ -19,11 +19,17 @@
 //! client's fetch loop with SHA-256 verification (into a sink that keeps nothing), beside
 //! `curl -o /dev/null` of the same URL, and the same file served by nginx (when installed).
 
+mod bare;
 mod blob;
 mod cpu;
+mod events;
 mod fetch;
+mod figures;
+mod idle;
 mod logs;
 mod mqtt;
+mod mqtt_raw;
+mod native;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +50,14 @@ enum Bench {
     Logs(logs::LogsArgs),
     /// Blob fetch: MB/s of a verified fetch from `sentelite serve`, against curl and nginx.
     Blob(blob::BlobArgs),
+    /// Unbatched events: frames per server CPU-second, against a bare WebSocket reader and
+    /// mosquitto QoS 0.
+    Events(events::EventsArgs),
+    /// Idle connections: server RSS per handshaken idle connection, against mosquitto.
+    Idle(idle::IdleArgs),
+    /// The events bench's floor: a tokio-tungstenite server that only counts frames.
+    #[command(hide = true)]
+    BareWsServer(bare::BareArgs),
 }
 
 #[tokio::main]
@@ -52,6 +66,9 @@ async fn main() {
     let result = match cli.bench {
         Bench::Logs(args) => logs::run(args).await,
         Bench::Blob(args) => blob::run(args).await,
+        Bench::Events(args) => events::run(args).await,
+        Bench::Idle(args) => idle::run(args).await,
+        Bench::BareWsServer(args) => bare::serve(args).await,
     };
     if let Err(e) = result {
         eprintln!("sentelite-bench: {e}");
