@@ -31,6 +31,7 @@ mod mqtt;
 mod mqtt_raw;
 mod native;
 mod serve;
+mod wire;
 
 use clap::{Parser, Subcommand};
 
@@ -55,6 +56,8 @@ enum Bench {
     Events(events::EventsArgs),
     /// Idle connections: server RSS per handshaken idle connection, against mosquitto.
     Idle(idle::IdleArgs),
+    /// Wire bytes per log record: batched, per-record native, EDN, JSON and MQTT forms.
+    Wire(wire::WireArgs),
     /// The events bench's floor: a tokio-tungstenite server that only counts frames.
     #[command(hide = true)]
     BareWsServer(bare::BareArgs),
@@ -68,6 +71,7 @@ async fn main() {
         Bench::Blob(args) => blob::run(args).await,
         Bench::Events(args) => events::run(args).await,
         Bench::Idle(args) => idle::run(args).await,
+        Bench::Wire(args) => wire::run(args).await,
         Bench::BareWsServer(args) => bare::serve(args).await,
     };
     if let Err(e) = result {
