@@ -26,6 +26,7 @@ mod events;
 mod fetch;
 mod figures;
 mod idle;
+mod latency;
 mod logs;
 mod mqtt;
 mod mqtt_raw;
@@ -58,6 +59,8 @@ enum Bench {
     Idle(idle::IdleArgs),
     /// Wire bytes per log record: batched, per-record native, EDN, JSON and MQTT forms.
     Wire(wire::WireArgs),
+    /// Error-record latency from `Client::log` to a live tail subscriber, p50/p99, loaded.
+    Latency(latency::LatencyArgs),
     /// The events bench's floor: a tokio-tungstenite server that only counts frames.
     #[command(hide = true)]
     BareWsServer(bare::BareArgs),
@@ -72,6 +75,7 @@ async fn main() {
         Bench::Events(args) => events::run(args).await,
         Bench::Idle(args) => idle::run(args).await,
         Bench::Wire(args) => wire::run(args).await,
+        Bench::Latency(args) => latency::run(args).await,
         Bench::BareWsServer(args) => bare::serve(args).await,
     };
     if let Err(e) = result {
