@@ -117,8 +117,7 @@ fn raise_open_file_limit() -> Result<u64, String> {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut limit = getrlimit(Resource::Nofile);
     limit.current = limit.maximum;
-    setrlimit(Resource::Nofile, limit)
-        .map_err(|e| format!("raise the open-file limit: {e}"))?;
+    setrlimit(Resource::Nofile, limit).map_err(|e| format!("raise the open-file limit: {e}"))?;
     Ok(getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX))
 }
 

@@ -18,6 +18,20 @@
 //! `blob`: a blob added to the store of `sentelite serve`, fetched over loopback by the
 //! client's fetch loop with SHA-256 verification (into a sink that keeps nothing), beside
 //! `curl -o /dev/null` of the same URL, and the same file served by nginx (when installed).
+//!
+//! ```text
+//! cargo run --release -p sentelite-bench -- events [--clients 16] [--seconds 3] [--runs 3] [--frame-bytes 128]
+//! cargo run --release -p sentelite-bench -- idle [--connections 19000]
+//! cargo run --release -p sentelite-bench -- wire [--records 1000]
+//! cargo run --release -p sentelite-bench -- latency [--clients 256] [--records 2000]
+//! ```
+//!
+//! `events`: unbatched native Event frames confirmed per server CPU-second, beside a bare
+//! tokio-tungstenite server that only reads (this program's hidden `bare-ws-server`) and
+//! mosquitto QoS 0. `idle`: server RSS per handshaken idle connection, sentelite and
+//! mosquitto. `wire`: bytes per log record on the wire in each form. `latency`: an error
+//! record's time from `Client::log` to a live tail subscriber, idle and under log load.
+//! Figures, machine and commands: `docs/BENCHMARKS.md`.
 
 mod bare;
 mod blob;
