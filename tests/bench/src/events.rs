@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Args;
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -160,6 +160,12 @@ async fn bare_window(args: &EventsArgs) -> Result<Measure, String> {
         tasks.push(tokio::spawn(async move {
             let sent = stream_ws(&mut ws, frame, burst, deadline).await?;
             ws.close(None).await.map_err(|e| e.to_string())?;
+            // Until the server's answering close: closing the socket earlier could reset it
+            // with frames still unread on the server's side.
+            let drained = async { while let Some(Ok(_)) = ws.next().await {} };
+            tokio::time::timeout(Duration::from_secs(30), drained)
+                .await
+                .map_err(|_| "the bare server did not close within 30 s".to_owned())?;
             Ok::<_, String>(sent)
         }));
     }
