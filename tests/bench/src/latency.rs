@@ -37,7 +37,7 @@ pub struct LatencyArgs {
 const GOAL_P99_MS: f64 = 5.0;
 /// Longest a timed record may take before the run fails.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest the load may run, whatever happens.
+/// Longest the load, or one row's timed records, may run, whatever happens.
 const LOAD_CAP: Duration = Duration::from_secs(600);
 
 /// When each timed record (by number) reached the tail.
@@ -157,13 +157,14 @@ async fn measure(addr: &str, args: &LatencyArgs) -> Result<Vec<Row>, String> {
 }
 
 /// Logs records `first..first + count` one at a time, each once the previous one reached the
-/// tail, and returns how long each took.
+/// tail, and returns how long each took; fails past [`LOAD_CAP`].
 async fn timed(
     prober: Client,
     arrivals: Arrivals,
     first: u64,
     count: usize,
 ) -> Result<(Client, Arrivals, Vec<Duration>), String> {
+    let ends_by = Instant::now() + LOAD_CAP;
     tokio::task::spawn_blocking(move || {
         let mut latencies = Vec::with_capacity(count);
         for n in first..first + count as u64 {
@@ -173,7 +174,10 @@ async fn timed(
                 Some(LogOutcome::Queued(_)) => {}
                 other => return Err(format!("record {n} not queued: {other:?}")),
             }
-            let deadline = logged_at + PROBE_TIMEOUT;
+            if logged_at > ends_by {
+                return Err(format!("records not timed within {} s", LOAD_CAP.as_secs()));
+            }
+            let deadline = (logged_at + PROBE_TIMEOUT).min(ends_by);
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
                 match arrivals.recv_timeout(left) {
