@@ -35,6 +35,8 @@ pub struct IdleArgs {
 const PER_SOURCE: usize = 8_192;
 /// File descriptors kept free for everything else (listeners, stores, the runtime).
 const SPARE_FDS: u64 = 200;
+/// Longest the opening of all connections may take.
+const OPEN_ALL_WITHIN: Duration = Duration::from_secs(900);
 /// The goal for sentelite, bytes per idle connection.
 const GOAL: f64 = 2048.0;
 
@@ -204,15 +206,17 @@ where
     Fut: Future<Output = Result<T, String>> + Send,
 {
     let parallel = parallel.clamp(1, n.max(1));
+    let deadline = tokio::time::Instant::now() + OPEN_ALL_WITHIN;
     let mut workers = Vec::new();
     for w in 0..parallel {
         let open = open.clone();
         workers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             for i in (w..n).step_by(parallel) {
-                let opened = tokio::time::timeout(Duration::from_secs(30), open(i, tag))
+                let step = (tokio::time::Instant::now() + Duration::from_secs(30)).min(deadline);
+                let opened = tokio::time::timeout_at(step, open(i, tag))
                     .await
-                    .map_err(|_| format!("connection {i} not open within 30 s"))??;
+                    .map_err(|_| format!("connection {i} not open in time"))??;
                 mine.push(opened);
             }
             Ok::<_, String>(mine)
