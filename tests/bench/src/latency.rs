@@ -88,14 +88,14 @@ pub async fn run(args: LatencyArgs) -> Result<(), String> {
     );
     println!();
     println!(
-        "| load | p50 | p99 | worst | lost from the live feed | tail told it missed | load records acked/s | goal p99 ≤ 5 ms |"
+        "| load | p50 | p99 | worst | lost from the live feed | tail told it missed | load records acked/s | goal p99 ≤ 5 ms | records timed |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---|---:|");
     for row in rows {
         let mut l = row.timed.latencies;
         if l.is_empty() {
             println!(
-                "| {} | – | – | – | {} | {} | | missed |",
+                "| {} | – | – | – | {} | {} | | missed | 0 |",
                 row.load, row.timed.lost, row.timed.missed
             );
             continue;
@@ -109,7 +109,7 @@ pub async fn run(args: LatencyArgs) -> Result<(), String> {
             "missed"
         };
         println!(
-            "| {} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {verdict} |",
+            "| {} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {verdict} | {} |",
             row.load,
             ms(percentile(&l, 0.50)),
             p99,
@@ -118,6 +118,7 @@ pub async fn run(args: LatencyArgs) -> Result<(), String> {
             row.timed.missed,
             row.load_per_second
                 .map_or("–".to_owned(), |r| format!("{r:.0}")),
+            l.len(),
         );
     }
     Ok(())
