@@ -85,7 +85,7 @@ const VARIANTS: [(&str, &str); 2] = [
 ];
 
 /// A typical device record: a namespace, an event id, a short message and a little data.
-fn record(time_ms: u64) -> NewRecord<'static> {
+pub fn record(time_ms: u64) -> NewRecord<'static> {
     NewRecord {
         time_ms,
         level: Level::Warn,
@@ -166,7 +166,7 @@ fn print_row(clients: usize, system: &str, r: &Runs, ratio: &str) {
 }
 
 /// A fresh data directory under the system temp dir.
-fn data_dir(tag: &str) -> PathBuf {
+pub fn data_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "sentelite-bench-{tag}-{}-{}",
         std::process::id(),
@@ -188,21 +188,7 @@ async fn sentelite_window(
     let dir = data_dir("logs");
     let server = serve::start(binary, &dir, settings)?;
     let url = format!("ws://{}/ws", server.addr);
-    let mut handles = Vec::new();
-    for i in 0..clients {
-        let client =
-            sentelite_tokio::connect(ClientOptions::new(url.clone(), format!("bench-{i}")))
-                .map_err(|e| e.to_string())?;
-        handles.push(client);
-    }
-    // Everyone connected before the clock starts.
-    let ready = Instant::now() + Duration::from_secs(30);
-    while !handles.iter().all(|c| c.is_open()) {
-        if Instant::now() > ready {
-            return Err("clients did not connect within 30 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let handles = connect_all(&url, clients, "bench").await?;
     let acked = Arc::new(AtomicU64::new(0));
     let bytes = Arc::new(AtomicU64::new(0));
     let cpu_before = cpu_time(server.pid()).map_err(|e| e.to_string())?;
@@ -212,42 +198,9 @@ async fn sentelite_window(
     for client in handles {
         let (acked, bytes) = (acked.clone(), bytes.clone());
         tasks.push(tokio::spawn(async move {
-            let config = LogConfig {
-                queue: QueueConfig {
-                    max_records: batch * 2,
-                    ..QueueConfig::default()
-                },
-                batch_size: batch,
-                ..LogConfig::default()
-            };
-            let mut shipper = LogShipper::new(vec![0u8; 64 * 1024], config, 0);
-            shipper.on_connected(CoreInstant::ZERO);
-            let mut out = vec![0u8; 32 * 1024];
-            let mut t = 0u64;
-            while Instant::now() < deadline {
-                for _ in 0..batch {
-                    t += 1;
-                    shipper.log(CoreInstant::ZERO, &record(t));
-                }
-                let Some(ready) = shipper.poll_batch(CoreInstant::ZERO, &mut out) else {
-                    return Err("no batch due after a full batch was logged".to_owned());
-                };
-                let payload = PayloadBuf::Bytes(out[..ready.len].to_vec());
-                let response = client
-                    .request(BATCH_EVENT, payload, Duration::from_secs(30))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                match response.finish().await {
-                    RequestOutcome::Completed { status, .. } if status == Status::OK => {
-                        shipper.on_ack(ready.id);
-                        acked.fetch_add(ready.records as u64, Ordering::Relaxed);
-                        bytes.fetch_add(ready.len as u64, Ordering::Relaxed);
-                    }
-                    other => return Err(format!("batch not acked: {other:?}")),
-                }
-            }
+            ship_batches(&client, batch, || Instant::now() < deadline, &acked, &bytes).await?;
             client.close().await;
-            Ok(())
+            Ok::<_, String>(())
         }));
     }
     for task in tasks {
@@ -279,4 +232,73 @@ async fn sentelite_window(
         server_cpu,
         bytes_per_record: bytes.load(Ordering::Relaxed) as f64 / records.max(1) as f64,
     })
+}
+
+/// Logs records in batches of `batch` on `client` and sends each as a `telemetry/log-batch`
+/// request, waiting for its ack, while `keep_going` says so; counts the records acked and
+/// their bytes.
+pub async fn ship_batches(
+    client: &sentelite_tokio::Client,
+    batch: usize,
+    keep_going: impl Fn() -> bool,
+    acked: &AtomicU64,
+    bytes: &AtomicU64,
+) -> Result<(), String> {
+    let config = LogConfig {
+        queue: QueueConfig {
+            max_records: batch * 2,
+            ..QueueConfig::default()
+        },
+        batch_size: batch,
+        ..LogConfig::default()
+    };
+    let mut shipper = LogShipper::new(vec![0u8; 64 * 1024], config, 0);
+    shipper.on_connected(CoreInstant::ZERO);
+    let mut out = vec![0u8; 32 * 1024];
+    let mut t = 0u64;
+    while keep_going() {
+        for _ in 0..batch {
+            t += 1;
+            shipper.log(CoreInstant::ZERO, &record(t));
+        }
+        let Some(ready) = shipper.poll_batch(CoreInstant::ZERO, &mut out) else {
+            return Err("no batch due after a full batch was logged".to_owned());
+        };
+        let payload = PayloadBuf::Bytes(out[..ready.len].to_vec());
+        let response = client
+            .request(BATCH_EVENT, payload, Duration::from_secs(30))
+            .await
+            .map_err(|e| e.to_string())?;
+        match response.finish().await {
+            RequestOutcome::Completed { status, .. } if status == Status::OK => {
+                shipper.on_ack(ready.id);
+                acked.fetch_add(ready.records as u64, Ordering::Relaxed);
+                bytes.fetch_add(ready.len as u64, Ordering::Relaxed);
+            }
+            other => return Err(format!("batch not acked: {other:?}")),
+        }
+    }
+    Ok(())
+}
+
+/// `n` tokio clients of `url` named `{tag}-{i}`, once every one is connected.
+pub async fn connect_all(
+    url: &str,
+    n: usize,
+    tag: &str,
+) -> Result<Vec<sentelite_tokio::Client>, String> {
+    let mut handles = Vec::new();
+    for i in 0..n {
+        let client = sentelite_tokio::connect(ClientOptions::new(url, format!("{tag}-{i}")))
+            .map_err(|e| e.to_string())?;
+        handles.push(client);
+    }
+    let ready = Instant::now() + Duration::from_secs(30);
+    while !handles.iter().all(|c| c.is_open()) {
+        if Instant::now() > ready {
+            return Err("clients did not connect within 30 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(handles)
 }

@@ -18,13 +18,35 @@
 //! `blob`: a blob added to the store of `sentelite serve`, fetched over loopback by the
 //! client's fetch loop with SHA-256 verification (into a sink that keeps nothing), beside
 //! `curl -o /dev/null` of the same URL, and the same file served by nginx (when installed).
+//!
+//! ```text
+//! cargo run --release -p sentelite-bench -- events [--clients 16] [--seconds 3] [--runs 3] [--frame-bytes 128]
+//! cargo run --release -p sentelite-bench -- idle [--connections 19000]
+//! cargo run --release -p sentelite-bench -- wire [--records 1000]
+//! cargo run --release -p sentelite-bench -- latency [--clients 256] [--records 2000]
+//! ```
+//!
+//! `events`: unbatched native Event frames confirmed per server CPU-second, beside a bare
+//! tokio-tungstenite server that only reads (this program's hidden `bare-ws-server`) and
+//! mosquitto QoS 0. `idle`: server RSS per handshaken idle connection, sentelite and
+//! mosquitto. `wire`: bytes per log record on the wire in each form. `latency`: an error
+//! record's time from `Client::log` to a live tail subscriber, idle and under log load.
+//! Figures, machine and commands: `docs/BENCHMARKS.md`.
 
+mod bare;
 mod blob;
 mod cpu;
+mod events;
 mod fetch;
+mod figures;
+mod idle;
+mod latency;
 mod logs;
 mod mqtt;
+mod mqtt_raw;
+mod native;
 mod serve;
+mod wire;
 
 use clap::{Parser, Subcommand};
 
@@ -44,6 +66,18 @@ enum Bench {
     Logs(logs::LogsArgs),
     /// Blob fetch: MB/s of a verified fetch from `sentelite serve`, against curl and nginx.
     Blob(blob::BlobArgs),
+    /// Unbatched events: frames per server CPU-second, against a bare WebSocket reader and
+    /// mosquitto QoS 0.
+    Events(events::EventsArgs),
+    /// Idle connections: server RSS per handshaken idle connection, against mosquitto.
+    Idle(idle::IdleArgs),
+    /// Wire bytes per log record: batched, per-record native, EDN, JSON and MQTT forms.
+    Wire(wire::WireArgs),
+    /// Error-record latency from `Client::log` to a live tail subscriber, p50/p99, loaded.
+    Latency(latency::LatencyArgs),
+    /// The events bench's floor: a tokio-tungstenite server that only counts frames.
+    #[command(hide = true)]
+    BareWsServer(bare::BareArgs),
 }
 
 #[tokio::main]
@@ -52,6 +86,11 @@ async fn main() {
     let result = match cli.bench {
         Bench::Logs(args) => logs::run(args).await,
         Bench::Blob(args) => blob::run(args).await,
+        Bench::Events(args) => events::run(args).await,
+        Bench::Idle(args) => idle::run(args).await,
+        Bench::Wire(args) => wire::run(args).await,
+        Bench::Latency(args) => latency::run(args).await,
+        Bench::BareWsServer(args) => bare::serve(args).await,
     };
     if let Err(e) = result {
         eprintln!("sentelite-bench: {e}");

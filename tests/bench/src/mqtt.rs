@@ -1,4 +1,5 @@
-//! The MQTT baseline: mosquitto with QoS 1 publishers, one message per record.
+//! The MQTT baseline: mosquitto, started per window, with QoS 1 publishers (one message per
+//! record) for the log ingest bench.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -24,7 +25,14 @@ pub fn mosquitto_path() -> Option<PathBuf> {
 }
 
 /// A running mosquitto and its settings file, both gone on drop.
-struct Broker(Child, PathBuf);
+pub struct Broker(Child, PathBuf);
+
+impl Broker {
+    /// The process id, for its CPU time and memory.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
 
 impl Drop for Broker {
     fn drop(&mut self) {
@@ -34,7 +42,8 @@ impl Drop for Broker {
     }
 }
 
-fn start(binary: &Path) -> Result<(Broker, u16), String> {
+/// Starts mosquitto on an ephemeral loopback port; `extra` is appended to its settings.
+pub fn start(binary: &Path, extra: &str) -> Result<(Broker, u16), String> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| e.to_string())?
@@ -42,7 +51,9 @@ fn start(binary: &Path) -> Result<(Broker, u16), String> {
     let conf = std::env::temp_dir().join(format!("sentelite-bench-mosquitto-{port}.conf"));
     std::fs::write(
         &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 100\n"),
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 100\n{extra}"
+        ),
     )
     .map_err(|e| e.to_string())?;
     let child = Command::new(binary)
@@ -70,7 +81,7 @@ pub async fn window(
     seconds: u64,
     payload: usize,
 ) -> Result<Measure, String> {
-    let (broker, port) = start(binary)?;
+    let (broker, port) = start(binary, "")?;
     let acked = Arc::new(AtomicU64::new(0));
     let counting = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut publishers = Vec::new();

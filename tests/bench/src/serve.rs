@@ -26,8 +26,20 @@ impl Drop for Served {
 }
 
 /// Builds `sentelite` next to this program, in the same profile (release when the bench runs
-/// as documented, debug when a test runs it), and returns its path.
+/// as documented, debug when a test runs it), and returns its path. `SENTELITE_BENCH_BINARY`
+/// names another build instead (say, of an older commit, to compare two servers with the
+/// same bench); nothing is built then.
 pub fn build_sentelite() -> Result<PathBuf, String> {
+    if let Some(binary) = std::env::var_os("SENTELITE_BENCH_BINARY") {
+        let binary = PathBuf::from(binary);
+        if !binary.is_file() {
+            return Err(format!(
+                "SENTELITE_BENCH_BINARY {} is not a file",
+                binary.display()
+            ));
+        }
+        return Ok(binary);
+    }
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let profile_dir = me.parent().ok_or("no directory for this program")?;
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
