@@ -93,25 +93,14 @@ pub(crate) async fn serve(
 ) {
     let Wanted { speaks, client } = wanted;
     let (dialect, first, refuse) = match speaks {
-        Some(Speaks::Native) => {
-            let connection = Connection::new(shared, remote, permit);
-            return connection.run(socket, None).await;
-        }
+        Some(Speaks::Native) => return spawn_native(shared, remote, permit, socket, None, false),
         Some(Speaks::Text(dialect)) => (dialect, None, None),
         None => match first_message(&mut socket, &shared.settings).await {
             First::Binary(bytes) => {
-                let connection = Connection::new(shared, remote, permit);
-                return connection.run(socket, Some(bytes)).await;
+                return spawn_native(shared, remote, permit, socket, Some(bytes), false);
             }
-            First::TooLarge => {
-                let mut connection = Connection::new(shared, remote, permit);
-                connection.refuse_oversize();
-                return connection.run(socket, None).await;
-            }
-            First::Gone => {
-                let connection = Connection::new(shared, remote, permit);
-                return connection.run(socket, None).await;
-            }
+            First::TooLarge => return spawn_native(shared, remote, permit, socket, None, true),
+            First::Gone => return spawn_native(shared, remote, permit, socket, None, false),
             First::Text(text) => match detect(&text) {
                 Some(dialect) => (dialect, Some(text), None),
                 None => (Dialect::SenteLite, None, Some(TextClose::undetected())),
@@ -119,9 +108,30 @@ pub(crate) async fn serve(
             First::Nothing => (Dialect::SenteLite, None, None),
         },
     };
+    let tracker = shared.tracker.clone();
     let connection = TextConnection::new(shared, remote, permit, dialect, client);
-    // Boxed: a text connection's state stays out of the (small) native task's future.
-    Box::pin(connection.run(socket, first, refuse)).await;
+    tokio::spawn(tracker.track_future(connection.run(socket, first, refuse)));
+}
+
+/// Runs a native connection as a task of its own. Awaited in place, its future would live
+/// inside this one, which also holds the socket it moved out and the detection's timer: an
+/// idle native connection cost about 2.2 KB more that way (`sentelite-bench idle`: 11.7 KB
+/// against 9.5 KB each at 19,000 connections). As its own task it holds only its own state,
+/// and this task ends at once.
+fn spawn_native(
+    shared: Arc<Shared>,
+    remote: SocketAddr,
+    permit: HandshakePermit,
+    socket: WebSocket,
+    first: Option<Bytes>,
+    oversize: bool,
+) {
+    let tracker = shared.tracker.clone();
+    let mut connection = Connection::new(shared, remote, permit);
+    if oversize {
+        connection.refuse_oversize();
+    }
+    tokio::spawn(tracker.track_future(connection.run(socket, first)));
 }
 
 /// Waits up to `dialect-detect-ms` for the first data message. A WebSocket ping or pong first
