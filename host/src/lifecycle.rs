@@ -66,6 +66,25 @@ impl LifecycleEvent {
             | LifecycleEvent::Closed { connection_id, .. } => *connection_id,
         }
     }
+
+    /// The `Closed` event of a connection, with the identity its handshake gave it (none if
+    /// it never got that far).
+    pub(crate) fn closed(
+        connection_id: ConnectionId,
+        entry: Option<&crate::registry::ConnEntry>,
+        code: CloseCode,
+        reason: String,
+        initiator: Initiator,
+    ) -> Self {
+        LifecycleEvent::Closed {
+            connection_id,
+            uid: entry.map(|e| e.uid.clone()),
+            client_id: entry.map(|e| e.client_id.clone()),
+            code,
+            reason,
+            initiator,
+        }
+    }
 }
 
 /// A synchronous lifecycle hook.

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use sentelite_core::Stats;
 
 use crate::ConnectionId;
+use crate::command::Command;
 use crate::pubsub::drops::DropCounters;
 use crate::queue::CommandTx;
 use crate::settings::DuplicateClientId;
@@ -147,6 +148,24 @@ impl Registry {
 /// leaves the tables consistent between statements.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Tells connections a newer one of their client replaced (the duplicate-client-id policy
+/// `replace`, or a reboot under `refuse`) to close with `REPLACED`. Urgent: the close must not
+/// wait behind the traffic it ends.
+pub(crate) fn close_replaced(replaced: Vec<Arc<ConnEntry>>, by: ConnectionId) {
+    for old in replaced {
+        tracing::info!(
+            connection = old.id,
+            by,
+            client_id = %old.client_id,
+            "connection replaced by a newer one of its client"
+        );
+        let _ = old.commands.send_urgent(Box::new(Command::Close {
+            code: sentelite_core::CloseCode::REPLACED,
+            reason: "replaced by a newer connection of this client",
+        }));
+    }
 }
 
 #[cfg(test)]

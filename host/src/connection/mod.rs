@@ -414,14 +414,13 @@ impl Connection {
             %reason,
             "connection closed"
         );
-        self.shared.lifecycle.emit(LifecycleEvent::Closed {
-            connection_id: self.id,
-            uid: self.entry.as_ref().map(|e| e.uid.clone()),
-            client_id: self.entry.as_ref().map(|e| e.client_id.clone()),
+        self.shared.lifecycle.emit(LifecycleEvent::closed(
+            self.id,
+            self.entry.as_deref(),
             code,
             reason,
             initiator,
-        });
+        ));
     }
 
     /// Request ends the session decided (deadline, cancel) go to their streams.

@@ -10,7 +10,6 @@ use sentelite_core::{CloseCode, Status};
 
 use super::Connection;
 use super::client_events::count_unhandled;
-use crate::command::Command;
 use crate::handler::{EventContext, RequestContext, Responder};
 use crate::lifecycle::LifecycleEvent;
 use crate::registry::{ConnEntry, Refused, lock};
@@ -133,18 +132,7 @@ impl Connection {
                 return;
             }
         };
-        for old in replaced {
-            tracing::info!(
-                connection = old.id,
-                by = self.id,
-                client_id = %old.client_id,
-                "connection replaced by a newer one of its client"
-            );
-            let _ = old.commands.send_urgent(Box::new(Command::Close {
-                code: CloseCode::REPLACED,
-                reason: "replaced by a newer connection of this client",
-            }));
-        }
+        crate::registry::close_replaced(replaced, self.id);
         let now = self.shared.clock.now();
         let id = self.id;
         let accepted = self.encode(|s, buf| s.accept(now, &entry.uid, id, buf).map(|n| ((), n)));

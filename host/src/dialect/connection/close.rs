@@ -113,14 +113,13 @@ impl TextConnection {
             %reason,
             "connection closed"
         );
-        self.shared.lifecycle.emit(LifecycleEvent::Closed {
-            connection_id: self.id,
-            uid: self.entry.as_ref().map(|e| e.uid.clone()),
-            client_id: self.entry.as_ref().map(|e| e.client_id.clone()),
+        self.shared.lifecycle.emit(LifecycleEvent::closed(
+            self.id,
+            self.entry.as_deref(),
             code,
             reason,
             initiator,
-        });
+        ));
     }
 
     /// Removes every trace of the connection from the shared tables. Runs on the normal path

@@ -10,7 +10,6 @@ use sentelite_core::{CloseCode, Stats};
 use super::TextConnection;
 use super::close::{TextClose, ws};
 use super::outbox::Item;
-use crate::command::Command;
 use crate::connection::{same_secret, unix_millis};
 use crate::dialect::Dialect;
 use crate::lifecycle::LifecycleEvent;
@@ -82,18 +81,7 @@ impl TextConnection {
                 return;
             }
         };
-        for old in replaced {
-            tracing::info!(
-                connection = old.id,
-                by = self.id,
-                client_id = %old.client_id,
-                "connection replaced by a newer one of its client"
-            );
-            let _ = old.commands.send_urgent(Box::new(Command::Close {
-                code: CloseCode::REPLACED,
-                reason: "replaced by a newer connection of this client",
-            }));
-        }
+        crate::registry::close_replaced(replaced, self.id);
         self.outbox.push(Item::Handshake { uid: uid.clone() });
         self.permit = None;
         self.shared.lifecycle.emit(LifecycleEvent::Handshake {
