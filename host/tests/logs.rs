@@ -588,3 +588,49 @@ async fn the_http_api_lists_counts_and_tails_records() {
     );
     server.shutdown().await;
 }
+
+/// The live feed is split by level: a tail of errors holds only the records it asked for,
+/// so a flood of info records larger than a subscriber's buffer cannot make it miss one.
+#[tokio::test]
+async fn a_live_subscriber_of_errors_is_not_drowned_by_lower_levels() {
+    use tokio::sync::broadcast::error::TryRecvError;
+    let dir = TempDir::new("live-levels");
+    let logs = LogService::start(&dir.0, &LogsSettings::default()).unwrap();
+    let mut everything = logs.subscribe();
+    let mut severe = logs.subscribe_at_least(Level::Error);
+    let mut seq = 0;
+    for round in 0..5u32 {
+        let mut records: Vec<LogEntry> = (0..1000)
+            .map(|_| {
+                seq += 1;
+                entry("flood", seq, Level::Info, "noise", 5000)
+            })
+            .collect();
+        seq += 1;
+        let level = if round == 4 {
+            Level::Fatal
+        } else {
+            Level::Error
+        };
+        records.push(entry(
+            "flood",
+            seq,
+            level,
+            &format!("failure {round}"),
+            5000,
+        ));
+        logs.ingest(batch("flood", records, None)).await.unwrap();
+    }
+    for round in 0..5 {
+        let got = severe
+            .try_recv()
+            .expect("every severe record reached the error subscriber");
+        assert_eq!(got.message, format!("failure {round}"));
+    }
+    assert!(matches!(severe.try_recv(), Err(TryRecvError::Empty)));
+    // 5,005 records overflow the buffer of a subscriber of every level.
+    assert!(matches!(
+        everything.try_recv(),
+        Err(TryRecvError::Lagged(_))
+    ));
+}

@@ -133,10 +133,11 @@ async fn tail(State(logs): State<LogService>, parsed: Parsed) -> Response {
         Err(why) => return bad_request(&why),
     };
     let query = params.query();
-    if let Err(e) = query.min_level() {
-        return bad_request(&e.to_string());
-    }
-    let live = logs.subscribe();
+    let live = match query.min_level() {
+        Ok(Some(level)) => logs.subscribe_at_least(level),
+        Ok(None) => logs.subscribe(),
+        Err(e) => return bad_request(&e.to_string()),
+    };
     let lines =
         futures_util::stream::unfold((live, query, logs), |(mut live, query, logs)| async move {
             loop {

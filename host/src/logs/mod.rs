@@ -26,6 +26,7 @@ pub mod entry;
 pub mod http;
 pub mod ingest;
 mod line;
+mod live;
 pub mod query;
 pub mod settings;
 pub mod sink;
@@ -38,7 +39,7 @@ use std::time::Duration;
 
 use sentelite_core::Status;
 use sentelite_core::frame::PayloadBuf;
-use sentelite_core::log::BATCH_EVENT;
+use sentelite_core::log::{BATCH_EVENT, Level};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use entry::{ClientCounters, Data, EntryRef, GapEntry, LogEntry, Origin};
@@ -52,6 +53,7 @@ use crate::observer::ChannelPublish;
 use crate::registry::lock;
 use crate::server::ServerBuilder;
 use ingest::Sender;
+use live::LiveFeed;
 use writer::{Batch, Job, Writer, unix_millis};
 
 /// The event of sente-lite's single-record log message.
@@ -59,10 +61,6 @@ pub const LOG_MSG_EVENT: &str = "telemetry/log-msg";
 
 /// The channel sente-lite's log-routing module publishes Trove records on.
 pub const LOG_ROUTING_CHANNEL: &str = "log-routing";
-
-/// Live records kept for a slow tail subscriber before it starts missing some (it is told how
-/// many it missed).
-const LIVE_BUFFER: usize = 4096;
 
 /// Why a batch was not stored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,7 +87,7 @@ pub struct LogService {
     /// Cancelled by [`LogService::close`]: ends live tails so a graceful shutdown need not
     /// wait for them.
     closing: tokio_util::sync::CancellationToken,
-    live: broadcast::Sender<Arc<LogEntry>>,
+    live: LiveFeed,
     reader: Arc<Mutex<LogStore>>,
     data_dir: PathBuf,
 }
@@ -110,7 +108,7 @@ impl LogService {
             path: data_dir.to_path_buf(),
             source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
         })?;
-        let (live, _) = broadcast::channel(LIVE_BUFFER);
+        let live = LiveFeed::new();
         let writer = Writer::open(data_dir, settings, live.clone())?;
         let reader = writer.open_reader()?;
         let (jobs, rx) = mpsc::channel(settings.ingest_queue.max(1));
@@ -215,7 +213,13 @@ impl LogService {
 
     /// New records as they are stored.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LogEntry>> {
-        self.live.subscribe()
+        self.live.subscribe(Level::Trace)
+    }
+
+    /// New records of `level` and above, as they are stored. Records below it take no room
+    /// in this subscriber's buffer, so a flood of them cannot make it miss any of these.
+    pub fn subscribe_at_least(&self, level: Level) -> broadcast::Receiver<Arc<LogEntry>> {
+        self.live.subscribe(level)
     }
 
     /// Runs `f` on the read connection (blocking; call from `spawn_blocking` in async code).

@@ -4,14 +4,15 @@
 //! to live subscribers.
 
 use std::path::Path;
-use std::sync::Arc;
+
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use sentelite_core::log::decode_batch;
 
-use super::entry::{EntryRef, LogEntry, Origin};
+use super::entry::{EntryRef, Origin};
+use super::live::LiveFeed;
 use super::settings::LogsSettings;
 use super::sink::FileSink;
 use super::store::{Incoming, IngestBatch, LogStore, StoreError, Stored, WireBatch};
@@ -49,7 +50,7 @@ pub(crate) enum Job {
 pub(crate) struct Writer {
     store: LogStore,
     sink: Option<FileSink>,
-    live: broadcast::Sender<Arc<LogEntry>>,
+    live: LiveFeed,
     settings: LogsSettings,
 }
 
@@ -57,7 +58,7 @@ impl Writer {
     pub(crate) fn open(
         data_dir: &Path,
         settings: &LogsSettings,
-        live: broadcast::Sender<Arc<LogEntry>>,
+        live: LiveFeed,
     ) -> Result<Self, StoreError> {
         let store = LogStore::open(data_dir)?;
         let sink = if settings.file {
@@ -166,7 +167,7 @@ impl Writer {
     /// borrowing them from the payloads.
     fn publish(&mut self, batches: &[Batch], outcomes: &[Stored]) {
         // No subscriber is the normal case: then no record is copied.
-        let live = self.live.receiver_count() > 0;
+        let live = self.live.has_subscribers();
         if self.sink.is_none() && !live {
             return;
         }
@@ -210,7 +211,7 @@ impl Writer {
         }
         if live {
             for entry in &fresh {
-                let _ = self.live.send(Arc::new(LogEntry::from_record(entry)));
+                self.live.send(entry);
             }
         }
     }
