@@ -3,6 +3,7 @@
 //! smol adapter run.
 
 pub mod blob_server;
+pub mod chaos_proxy;
 pub mod fault_proxy;
 pub mod peers;
 pub mod raw;
