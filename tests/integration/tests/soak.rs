@@ -11,7 +11,7 @@
 //! shipping (15), `SENTELITE_SOAK_QUEUE` records per client queue (all of them),
 //! `SENTELITE_SOAK_SEED`.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -115,6 +115,9 @@ async fn produce(client: Client, i: usize, p: Params) -> Client {
 struct Stored {
     /// `(seq, number in the message)` per record.
     records: Vec<(u64, u64)>,
+    /// The connection (`uid`) and receive time each record came with, for the report of a
+    /// failure.
+    arrivals: Vec<(String, u64)>,
 }
 
 fn stored(server: &ServeProcess, i: usize, p: Params) -> Stored {
@@ -131,10 +134,15 @@ fn stored(server: &ServeProcess, i: usize, p: Params) -> Stored {
         String::from_utf8_lossy(&out.stderr)
     );
     let prefix = format!("soak {i} ");
+    let mut arrivals = Vec::new();
     let records = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|line| {
             let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            arrivals.push((
+                v["uid"].as_str().unwrap_or_default().to_owned(),
+                v["received-ms"].as_u64().unwrap_or_default(),
+            ));
             let seq = v["seq"].as_u64().expect("a seq");
             let message = v["message"].as_str().expect("a message");
             let n = message
@@ -144,7 +152,7 @@ fn stored(server: &ServeProcess, i: usize, p: Params) -> Stored {
             (seq, n)
         })
         .collect();
-    Stored { records }
+    Stored { records, arrivals }
 }
 
 /// Per-client findings from the store.
@@ -153,16 +161,25 @@ struct Check {
     stored: u64,
     duplicates: u64,
     out_of_order: u64,
+    /// The first record stored twice: its seq, and the connection and receive time of each
+    /// copy.
+    first_duplicate: Option<(u64, (String, u64), (String, u64))>,
 }
 
 fn check(stored: &Stored) -> Check {
-    let mut seen = HashSet::new();
+    let mut seen = HashMap::new();
     let mut check = Check::default();
     let mut last: Option<(u64, u64)> = None;
-    for &(seq, n) in &stored.records {
+    for (k, &(seq, n)) in stored.records.iter().enumerate() {
         check.stored += 1;
-        if !seen.insert(seq) {
+        if let Some(&first) = seen.get(&seq) {
             check.duplicates += 1;
+            if check.first_duplicate.is_none() {
+                let copy = |at: usize| stored.arrivals[at].clone();
+                check.first_duplicate = Some((seq, copy(first), copy(k)));
+            }
+        } else {
+            seen.insert(seq, k);
         }
         if last.is_some_and(|(s, m)| seq <= s || n <= m) {
             check.out_of_order += 1;
@@ -187,6 +204,13 @@ async fn chaos(server: &mut ServeProcess, proxy: &ChaosProxy, p: Params) {
         tokio::time::sleep_until((start + step * (k + 1)).into()).await;
         // Restarts spread among the cuts: event k is a restart when it crosses a multiple.
         let restart = (k + 1) * p.restarts / events != k * p.restarts / events;
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        println!(
+            "soak: {} at {at_ms} ms",
+            if restart { "server restart" } else { "cut" }
+        );
         if restart {
             tokio::task::block_in_place(|| server.restart());
         } else {
@@ -265,8 +289,14 @@ async fn soak_through_cuts_and_restarts_loses_and_repeats_nothing() {
         let expected = s.queue.queued - s.queue.dropped;
         if found.stored != expected || found.duplicates > 0 || found.out_of_order > 0 {
             wrong.push(format!(
-                "client {i}: sent {} dropped {} stored {} duplicates {} out of order {}",
-                s.queue.queued, s.queue.dropped, found.stored, found.duplicates, found.out_of_order
+                "client {i}: sent {} dropped {} stored {} duplicates {} out of order {}; \
+                 first stored twice (seq, (uid, received-ms) of each copy): {:?}",
+                s.queue.queued,
+                s.queue.dropped,
+                found.stored,
+                found.duplicates,
+                found.out_of_order,
+                found.first_duplicate
             ));
         }
         sent += s.queue.queued;
