@@ -9,7 +9,7 @@
 //! `SENTELITE_SOAK_CLIENTS` (16), `SENTELITE_SOAK_RECORDS` per client (5000),
 //! `SENTELITE_SOAK_CUTS` (10), `SENTELITE_SOAK_RESTARTS` (1), `SENTELITE_SOAK_SECS` of
 //! shipping (15), `SENTELITE_SOAK_QUEUE` records per client queue (all of them),
-//! `SENTELITE_SOAK_SEED`.
+//! `SENTELITE_SOAK_SEED`, `SENTELITE_SOAK_SETTLE_SECS` (60) for the clients to settle.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -58,8 +58,10 @@ impl Params {
 }
 
 /// Longest the clients get, after shipping ends and the network is healed, to have every
-/// record acknowledged or reported dropped.
-const SETTLE: Duration = Duration::from_secs(60);
+/// record acknowledged or reported dropped (`SENTELITE_SOAK_SETTLE_SECS`, default 60).
+fn settle_limit() -> Duration {
+    Duration::from_secs(env("SENTELITE_SOAK_SETTLE_SECS", 60))
+}
 /// Pace of the producers: each logs its share of records every tick.
 const TICK: Duration = Duration::from_millis(50);
 
@@ -231,7 +233,8 @@ async fn chaos(server: &mut ServeProcess, proxy: &ChaosProxy, p: Params) {
 }
 
 async fn settle(clients: &[Client]) -> Vec<LogStats> {
-    let deadline = Instant::now() + SETTLE;
+    let limit = settle_limit();
+    let deadline = Instant::now() + limit;
     loop {
         let stats: Vec<LogStats> = clients
             .iter()
@@ -247,7 +250,7 @@ async fn settle(clients: &[Client]) -> Vec<LogStats> {
                 .filter(|(_, s)| !s.settled())
                 .collect();
             panic!(
-                "{} clients still had records unacknowledged {SETTLE:?} after shipping: {unsettled:?}",
+                "{} clients still had records unacknowledged {limit:?} after shipping: {unsettled:?}",
                 unsettled.len()
             );
         }
@@ -268,7 +271,7 @@ async fn soak_through_cuts_and_restarts_loses_and_repeats_nothing() {
     chaos(&mut server, &proxy, p).await;
     let mut clients = Vec::new();
     for producer in producers {
-        let client = tokio::time::timeout(SETTLE, producer)
+        let client = tokio::time::timeout(settle_limit(), producer)
             .await
             .expect("a producer did not finish")
             .expect("a producer failed");
