@@ -117,9 +117,9 @@ async fn produce(client: Client, i: usize, p: Params) -> Client {
 struct Stored {
     /// `(seq, number in the message)` per record.
     records: Vec<(u64, u64)>,
-    /// The connection (`uid`) and receive time each record came with, for the report of a
-    /// failure.
-    arrivals: Vec<(String, u64)>,
+    /// The boot id, connection (`uid`) and receive time each record came with, for the
+    /// report of a failure.
+    arrivals: Vec<(u64, String, u64)>,
 }
 
 fn stored(server: &ServeProcess, i: usize, p: Params) -> Stored {
@@ -142,6 +142,7 @@ fn stored(server: &ServeProcess, i: usize, p: Params) -> Stored {
         .map(|line| {
             let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
             arrivals.push((
+                v["boot-id"].as_u64().unwrap_or_default(),
                 v["uid"].as_str().unwrap_or_default().to_owned(),
                 v["received-ms"].as_u64().unwrap_or_default(),
             ));
@@ -163,9 +164,9 @@ struct Check {
     stored: u64,
     duplicates: u64,
     out_of_order: u64,
-    /// The first record stored twice: its seq, and the connection and receive time of each
+    /// The first record stored twice: its seq, and the boot, connection and receive time of each
     /// copy.
-    first_duplicate: Option<(u64, (String, u64), (String, u64))>,
+    first_duplicate: Option<(u64, (u64, String, u64), (u64, String, u64))>,
 }
 
 fn check(stored: &Stored) -> Check {
@@ -293,7 +294,7 @@ async fn soak_through_cuts_and_restarts_loses_and_repeats_nothing() {
         if found.stored != expected || found.duplicates > 0 || found.out_of_order > 0 {
             wrong.push(format!(
                 "client {i}: sent {} dropped {} stored {} duplicates {} out of order {}; \
-                 first stored twice (seq, (uid, received-ms) of each copy): {:?}",
+                 first stored twice (seq, (boot-id, uid, received-ms) of each copy): {:?}",
                 s.queue.queued,
                 s.queue.dropped,
                 found.stored,
