@@ -113,13 +113,16 @@ async fn produce(client: Client, i: usize, p: Params) -> Client {
     client
 }
 
+/// The boot id, connection (`uid`) and receive time a stored record came with.
+type Arrival = (u64, String, u64);
+
 /// What the store holds for one client, in the order the store returns it.
 struct Stored {
     /// `(seq, number in the message)` per record.
     records: Vec<(u64, u64)>,
     /// The boot id, connection (`uid`) and receive time each record came with, for the
     /// report of a failure.
-    arrivals: Vec<(u64, String, u64)>,
+    arrivals: Vec<Arrival>,
 }
 
 fn stored(server: &ServeProcess, i: usize, p: Params) -> Stored {
@@ -166,7 +169,7 @@ struct Check {
     out_of_order: u64,
     /// The first record stored twice: its seq, and the boot, connection and receive time of each
     /// copy.
-    first_duplicate: Option<(u64, (u64, String, u64), (u64, String, u64))>,
+    first_duplicate: Option<(u64, Arrival, Arrival)>,
 }
 
 fn check(stored: &Stored) -> Check {
