@@ -2,7 +2,9 @@
 //! outside peers of `tests/peers/` as child processes, and scenarios written once against the client API that both the tokio and the
 //! smol adapter run.
 
+pub mod blob_rig;
 pub mod blob_server;
+pub mod chaos_proxy;
 pub mod fault_proxy;
 pub mod peers;
 pub mod raw;
