@@ -29,6 +29,9 @@ pub struct EventContext {
     pub uid: Arc<str>,
     /// The client's stable identity.
     pub client_id: Arc<str>,
+    /// The boot id of the client's Hello (0 for text clients). Carried here because the
+    /// connection may be gone from the server's list by the time a handler runs.
+    pub boot_id: u32,
     /// The event id.
     pub event: Arc<str>,
     /// The event data.
@@ -46,6 +49,10 @@ pub struct RequestContext {
     pub uid: Arc<str>,
     /// The client's stable identity.
     pub client_id: Arc<str>,
+    /// The boot id of the client's Hello (0 for text clients). Carried here because the
+    /// connection may be gone from the server's list by the time a handler runs (a log
+    /// batch stored under the wrong boot was stored twice once resent).
+    pub boot_id: u32,
     /// The request's event id.
     pub event: Arc<str>,
     /// The client's id for the request.

@@ -176,6 +176,7 @@ impl Connection {
             connection_id: self.id,
             uid: entry.uid.clone(),
             client_id: entry.client_id.clone(),
+            boot_id: entry.boot_id,
             event: name.clone(),
             payload: event.payload.into(),
             server: self.handle(),
@@ -206,6 +207,7 @@ impl Connection {
             connection_id: self.id,
             uid: entry.uid.clone(),
             client_id: entry.client_id.clone(),
+            boot_id: entry.boot_id,
             event: name.clone(),
             request_id: request.id,
             timeout: (request.timeout_ms > 0)

@@ -256,14 +256,9 @@ impl ServerBuilder {
     }
 }
 
-/// Who sent something on connection `connection_id`; the boot id comes from its Hello.
-fn sender<'a>(
-    server: &crate::ServerHandle,
-    connection_id: crate::ConnectionId,
-    client_id: &'a str,
-    uid: &'a str,
-) -> Sender<'a> {
-    let boot_id = server.boot_id(connection_id).unwrap_or(0);
+/// Who sent something; the boot id comes from its Hello, carried in the handler's context
+/// (the connection may already be gone from the server's list when the handler runs).
+fn sender<'a>(boot_id: u32, client_id: &'a str, uid: &'a str) -> Sender<'a> {
     Sender {
         client_id,
         boot_id,
@@ -273,10 +268,9 @@ fn sender<'a>(
 
 async fn on_batch(logs: &LogService, ctx: RequestContext, responder: Responder) {
     let now = unix_millis();
-    let boot_id = ctx.server.boot_id(ctx.connection_id).unwrap_or(0);
     let checked = match ctx.payload {
         PayloadBuf::Bytes(payload) => {
-            WireBatch::checked(ctx.client_id.clone(), ctx.uid, boot_id, now, payload)
+            WireBatch::checked(ctx.client_id.clone(), ctx.uid, ctx.boot_id, now, payload)
                 .map_err(IngestError::from)
         }
         _ => Err(IngestError::NotBytes),
@@ -302,7 +296,7 @@ async fn on_batch(logs: &LogService, ctx: RequestContext, responder: Responder) 
 
 async fn on_message(logs: &LogService, ctx: EventContext) {
     let now = unix_millis();
-    let from = sender(&ctx.server, ctx.connection_id, &ctx.client_id, &ctx.uid);
+    let from = sender(ctx.boot_id, &ctx.client_id, &ctx.uid);
     match ingest::message_from_payload(&from, &ctx.payload, now) {
         Ok(batch) => {
             if let Err(e) = logs.ingest(batch).await {

@@ -5,9 +5,9 @@
 //!
 //! Found by the soak (`tests/soak.rs`): after a connection cut, one batch per client was
 //! stored twice, the first copy with `boot-id` 0 and the uid of the cut connection. The
-//! server reads the boot id from the connection registry when the batch handler runs
-//! (`host/src/logs/mod.rs`, `on_batch`: `server.boot_id(ctx.connection_id).unwrap_or(0)`);
-//! a handler that runs after the connection left the registry gets 0.
+//! server read the boot id from the connection registry when the batch handler ran, and a
+//! handler that ran after the connection left the registry got 0; the boot id now travels in
+//! the handler's context (`RequestContext::boot_id`).
 
 use std::process::Command;
 use std::time::Duration;
@@ -66,9 +66,6 @@ fn stored_boot_ids(server: &ServeProcess, client: &str) -> Vec<u64> {
 }
 
 #[test]
-#[ignore = "server bug: a log batch handled after its connection closed is stored under boot id 0 \
-            (host/src/logs/mod.rs on_batch reads the boot id from the registry), so the \
-            client's resend is stored again"]
 fn a_batch_handled_as_its_connection_closes_keeps_the_connections_boot_id() {
     let server = ServeProcess::start(&[]);
     // The race is the server's: three bursts, each from a client of its own.

@@ -98,6 +98,7 @@ fn dispatch(server: &ServerHandle, event: &str, connection_id: ConnectionId, uid
         connection_id,
         uid: uid.clone(),
         client_id: uid.clone(),
+        boot_id: 0,
         event: name.clone(),
         payload: PayloadBuf::Value(payload),
         server: server.clone(),
