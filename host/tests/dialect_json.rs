@@ -5,13 +5,10 @@ mod support;
 
 use std::time::Duration;
 
-use sentelite_core::frame::PayloadBuf;
-use sentelite_host::translate::cbor_to_json;
 use sentelite_host::{Server, ServerSettings};
 use serde_json::{Value, json};
-use support::text::{TextPeer, edn};
-use support::{STEP, quick_settings, start, start_with};
-use tokio::sync::mpsc;
+use support::text::{TextPeer, edn, server_noting};
+use support::{quick_settings, start};
 
 /// A JSON client and its uid from the handshake.
 async fn json_client(server: &Server) -> (TextPeer, String) {
@@ -101,29 +98,11 @@ async fn channels_with_refusals_and_a_sente_lite_member() {
 
 #[tokio::test]
 async fn events_reach_handlers_and_unhandled_ones_are_echoed() {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let (server, _dir) = start_with(Server::builder().config(quick_settings()).on_event(
-        "app/note",
-        move |ctx| {
-            let _ = tx.send(ctx.payload.clone());
-            async {}
-        },
-    ))
-    .await;
+    let (server, _dir, mut noted) = server_noting("app/note").await;
     let (mut peer, uid) = json_client(&server).await;
     peer.send(r#"["app/note", {"level": "info", "n": 2}]"#)
         .await;
-    let payload = tokio::time::timeout(STEP, rx.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    let PayloadBuf::Value(cbor) = &payload else {
-        panic!("a Value payload, got {payload:?}");
-    };
-    assert_eq!(
-        cbor_to_json(cbor).unwrap(),
-        json!({"level": "info", "n": 2})
-    );
+    assert_eq!(noted.next_json().await, json!({"level": "info", "n": 2}));
     assert_eq!(peer.hear_within(Duration::from_millis(200)).await, None);
 
     peer.send(r#"["app/unknown", [1, 2]]"#).await;

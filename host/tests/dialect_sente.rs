@@ -9,7 +9,7 @@ use sentelite_core::frame::PayloadBuf;
 use sentelite_host::translate::{cbor_to_json, edn_to_cbor};
 use sentelite_host::{Server, ServerSettings};
 use serde_json::{Value, json};
-use support::text::{TextPeer, edn};
+use support::text::{TextPeer, edn, server_noting};
 use support::{STEP, quick_settings, start_with};
 use tokio::sync::mpsc;
 
@@ -71,26 +71,11 @@ async fn callbacks_get_the_handlers_answer_its_error_or_its_timeout() {
 
 #[tokio::test]
 async fn a_callback_without_a_request_handler_reaches_the_event_handler_and_errs() {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let (server, _dir) = start_with(Server::builder().config(quick_settings()).on_event(
-        "app/note",
-        move |ctx| {
-            let _ = tx.send(ctx.payload.clone());
-            async {}
-        },
-    ))
-    .await;
+    let (server, _dir, mut noted) = server_noting("app/note").await;
     let mut peer = sente(&server, "c-2").await;
     peer.send("[[:app/note {:x 1}] \"n1\"]").await;
     assert_eq!(edn(&peer.text().await), json!(["chsk/error", "n1"]));
-    let payload = tokio::time::timeout(STEP, rx.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    let PayloadBuf::Value(cbor) = &payload else {
-        panic!("{payload:?}")
-    };
-    assert_eq!(cbor_to_json(cbor).unwrap(), json!({"x": 1}));
+    assert_eq!(noted.next_json().await, json!({"x": 1}));
     // No handler at all: an error too, and no echo.
     peer.send("[[:app/nobody] \"n2\"]").await;
     assert_eq!(edn(&peer.text().await), json!(["chsk/error", "n2"]));
@@ -99,27 +84,12 @@ async fn a_callback_without_a_request_handler_reaches_the_event_handler_and_errs
 
 #[tokio::test]
 async fn the_older_envelope_without_a_callback_slot_is_read() {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let (server, _dir) = start_with(Server::builder().config(quick_settings()).on_event(
-        "app/note",
-        move |ctx| {
-            let _ = tx.send(ctx.payload.clone());
-            async {}
-        },
-    ))
-    .await;
+    let (server, _dir, mut noted) = server_noting("app/note").await;
     let mut peer = sente(&server, "c-3").await;
     peer.send("[[:app/note {:v 1}]]").await;
     peer.send("[[:app/note {:v 2}] nil]").await;
     for v in [1, 2] {
-        let payload = tokio::time::timeout(STEP, rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        let PayloadBuf::Value(cbor) = &payload else {
-            panic!("{payload:?}")
-        };
-        assert_eq!(cbor_to_json(cbor).unwrap(), json!({"v": v}));
+        assert_eq!(noted.next_json().await, json!({"v": v}));
     }
     // Unhandled events are not echoed in Sente.
     peer.send("[[:app/unknown {:v 3}]]").await;

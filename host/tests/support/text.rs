@@ -142,3 +142,33 @@ impl TextPeer {
         let _ = tokio::time::timeout(STEP, async { while self.ws.next().await.is_some() {} }).await;
     }
 }
+
+/// The payloads a test handler was given, one per event, in arrival order.
+pub struct Noted(tokio::sync::mpsc::UnboundedReceiver<sentelite_core::frame::PayloadBuf>);
+
+impl Noted {
+    /// The next payload as JSON; it must arrive within [`STEP`] and be a Value (CBOR) payload.
+    pub async fn next_json(&mut self) -> Value {
+        let payload = tokio::time::timeout(STEP, self.0.recv())
+            .await
+            .expect("a handled event in time")
+            .expect("the handler is alive");
+        let sentelite_core::frame::PayloadBuf::Value(cbor) = &payload else {
+            panic!("a Value payload, got {payload:?}");
+        };
+        sentelite_host::translate::cbor_to_json(cbor).expect("the payload translates")
+    }
+}
+
+/// A server whose handler of `event` hands each event's payload to the returned [`Noted`].
+pub async fn server_noting(event: &'static str) -> (sentelite_host::Server, super::TempDir, Noted) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let builder = sentelite_host::Server::builder()
+        .config(super::quick_settings())
+        .on_event(event, move |ctx| {
+            let _ = tx.send(ctx.payload.clone());
+            async {}
+        });
+    let (server, dir) = super::start_with(builder).await;
+    (server, dir, Noted(rx))
+}
