@@ -207,7 +207,10 @@
                       (send! [:sente-lite/unsubscribe {:channel-id channel}]))
     ;; What the next messages on `channel` should equal, by ClojureScript's own `=` (maps
     ;; in any order, keywords apart from strings); `channel-msg` lines then carry `matches`.
-    "expect" (swap! state assoc-in [:expected channel] (read-edn edn))
+    ;; Acknowledged, so the test publishes only once the expectation is in place (stdin and
+    ;; the WebSocket are read independently).
+    "expect" (do (swap! state assoc-in [:expected channel] (read-edn edn))
+                 (emit {:event "expecting" :channel channel}))
     "logs" (send-logs! tag)
     "send" (send! (read-edn edn))
     "quit" (quit!)

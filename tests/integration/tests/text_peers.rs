@@ -198,6 +198,9 @@ fn the_nbb_peer_shares_a_channel_with_a_device_ships_logs_and_survives_a_restart
         :n -7, :big 9007199254740991, :s "quote \" and \\ backslash",
         :id #uuid "8e1d4a4e-0000-4000-8000-000000000001"}"#;
     peer.send(json!({ "cmd": "expect", "channel": ROOM, "edn": from_device }));
+    peer.expect_where("the expectation in place", STEP, |o| {
+        o["event"] == "expecting"
+    });
     runtime
         .block_on(device_client.publish(
             ROOM,
@@ -222,6 +225,9 @@ fn the_nbb_peer_shares_a_channel_with_a_device_ships_logs_and_survives_a_restart
     // Sets and instants too, judged by ClojureScript's `=` alone (a set prints in hash order).
     let with_set = r#"{:set #{1 :a "s" [2 3]}, :at #inst "2026-01-01T00:00:00.000-00:00"}"#;
     peer.send(json!({ "cmd": "expect", "channel": ROOM, "edn": with_set }));
+    peer.expect_where("the expectation in place", STEP, |o| {
+        o["event"] == "expecting"
+    });
     runtime
         .block_on(device_client.publish(
             ROOM,
