@@ -107,6 +107,8 @@ pub struct ServerSettings {
     pub logs: crate::logs::LogsSettings,
     /// The `[blobs]` table: the blob store, its HTTP serving and uploads.
     pub blobs: crate::blob::BlobSettings,
+    /// The `[lsp]` table: which clients may use language servers, one table per language.
+    pub lsp: crate::lsp::LspSettings,
 }
 
 /// What the server does with a Hello whose client id already has a live connection.
@@ -171,6 +173,7 @@ impl Default for ServerSettings {
             sente_lite_wrap_recv: false,
             logs: crate::logs::LogsSettings::default(),
             blobs: crate::blob::BlobSettings::default(),
+            lsp: crate::lsp::LspSettings::default(),
         }
     }
 }
@@ -253,7 +256,8 @@ impl ServerSettings {
         }
         self.validate_transport()?;
         self.logs.validate()?;
-        self.blobs.validate()
+        self.blobs.validate()?;
+        Ok(self.lsp.validate()?)
     }
 
     /// The limits that apply before the WebSocket upgrade.
