@@ -48,6 +48,11 @@ pub async fn lsp_server(languages: &[(&str, LanguageConfig)]) -> (Server, TempDi
     for (name, config) in languages {
         lsp.languages.insert((*name).to_owned(), config.clone());
     }
+    lsp_server_with(lsp).await
+}
+
+/// A server with this `[lsp]` table.
+pub async fn lsp_server_with(lsp: LspSettings) -> (Server, TempDir, LspService) {
     let settings = ServerSettings {
         max_frame_bytes: 8 * 1024 * 1024,
         lsp: lsp.clone(),
