@@ -32,6 +32,7 @@
 //! | [`response`] | [`Response`]: the streamed answer to one of our requests |
 //! | `driver` | the loop: connect, read, write, timers, calls (split by concern inside) |
 //! | [`logs`] | remote logging: the shared log shipper behind [`Client::log`] |
+//! | [`lsp`] | language servers run by the host: [`lsp::LspSession`] over the `lsp/*` events |
 //! | `tracing_layer` | `tracing` events and span fields as log records (feature `tracing`) |
 //! | `call` | what the handles ask of the driver task, each with a typed result slot |
 //! | `target` | the URL split into host, port, TLS or not, and request target |
@@ -50,6 +51,7 @@ mod driver;
 mod error;
 pub mod event;
 pub mod logs;
+pub mod lsp;
 pub mod options;
 pub mod response;
 pub mod runtime;
