@@ -257,7 +257,7 @@ impl Session {
                         self.held.push_back(message);
                     }
                 } else {
-                    self.from_client(message).await;
+                    self.on_client_message(message).await;
                 }
             }
             Input::Stop => return Some(End::Stop),
@@ -265,7 +265,7 @@ impl Session {
         None
     }
 
-    async fn from_client(&mut self, message: ClientMessage) {
+    async fn on_client_message(&mut self, message: ClientMessage) {
         match message {
             ClientMessage::Request { id, method, params } => {
                 if method == "initialize" {
@@ -466,7 +466,7 @@ impl Session {
                 });
                 self.push(wire::RESPONSE, &mut body).await;
                 while let Some(held) = self.held.pop_front() {
-                    self.from_client(held).await;
+                    self.on_client_message(held).await;
                 }
             }
             Some(Origin::Shutdown) | None => {}

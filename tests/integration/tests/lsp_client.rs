@@ -95,10 +95,10 @@ async fn python_session(connect: scenarios::Connect, url: &str) {
                     method,
                     params: Some(p),
                 }) = messages.recv().await
+                    && method == "textDocument/publishDiagnostics"
+                    && p["uri"] == uri
                 {
-                    if method == "textDocument/publishDiagnostics" && p["uri"] == uri {
-                        return p["diagnostics"].clone();
-                    }
+                    return p["diagnostics"].clone();
                 }
             }
         })
