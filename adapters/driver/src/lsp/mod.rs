@@ -302,7 +302,8 @@ impl std::fmt::Debug for LspSession {
     }
 }
 
-/// A request in flight: await [`PendingRequest::response`] or [`PendingRequest::cancel`] it.
+/// A request in flight: await [`PendingRequest::response`], or cancel it with
+/// [`LspSession::cancel`].
 #[derive(Debug)]
 pub struct PendingRequest {
     id: Value,
