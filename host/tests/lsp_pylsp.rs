@@ -234,3 +234,43 @@ async fn reconnect_within_the_grace_keeps_the_process_and_documents_and_after_it
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_sente_lite_edn_client_uses_pylsp() {
+    if !have("pylsp", "--version", "a_sente_lite_edn_client_uses_pylsp") {
+        return;
+    }
+    let root = TempDir::new("pylsp-edn");
+    let (server, _dir, lsp) = lsp_server(&[("python", pylsp(&root, 60_000))]).await;
+    let mut editor = Editor::connect(&server, Dialect::SenteLite).await;
+    let init = editor.initialize("e1", "python", Some("source://")).await;
+    assert_eq!(init["result"]["serverInfo"]["name"], "pylsp", "{init}");
+    let raw = editor.heard.last().unwrap().clone();
+    assert!(raw.starts_with("[:lsp/response {"), "{raw}");
+    assert!(raw.contains(":capabilities {"), "keyword keys: {raw}");
+    let uri = "source://main.py";
+    open(&mut editor, "e1", uri, SOURCE).await;
+    let found = diagnostics(&mut editor, uri).await;
+    assert!(found.iter().any(|d| d["source"] == "pyflakes"), "{found:?}");
+    editor
+        .request(
+            "e1",
+            json!(7),
+            "textDocument/hover",
+            json!({
+            "textDocument": {"uri": uri}, "position": {"line": 2, "character": 15}}),
+        )
+        .await;
+    let hover = editor.response(SLOW, &json!(7)).await;
+    assert!(
+        hover["result"]["contents"].to_string().contains("join"),
+        "{hover}"
+    );
+    let pid = lsp.sessions()[0].pid;
+    editor.close().await;
+    // The host stops the server with the server.
+    lsp.shutdown(Duration::from_secs(15)).await;
+    assert!(lsp.sessions().is_empty());
+    assert!(eventually(Duration::from_secs(5), || !process_exists(pid)).await);
+    server.shutdown().await;
+}

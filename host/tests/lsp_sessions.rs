@@ -341,6 +341,26 @@ async fn a_sente_lite_edn_client_speaks_lsp_in_keyword_maps() {
     server.shutdown().await;
 }
 
+/// The `lsp/error` table of PROTOCOL.md section 19.4 names exactly the host's kinds.
+#[test]
+fn the_protocol_documents_every_error_kind() {
+    let doc = include_str!("../../docs/PROTOCOL.md");
+    let section = doc.split("### 19.4 Errors").nth(1).expect("section 19.4");
+    let table = section.split("JSON-RPC errors").next().unwrap();
+    let mut documented: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .collect();
+    let mut kinds: Vec<&str> = sentelite_host::lsp::LspErrorKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    documented.sort_unstable();
+    kinds.sort_unstable();
+    assert_eq!(documented, kinds);
+}
+
 #[test]
 fn the_recording_server_exists() {
     assert!(

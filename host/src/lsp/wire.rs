@@ -109,6 +109,21 @@ pub enum LspErrorKind {
 }
 
 impl LspErrorKind {
+    /// Every kind, for documentation checks.
+    pub const ALL: [Self; 11] = [
+        Self::NotAllowed,
+        Self::UnknownLanguage,
+        Self::LanguageDisabled,
+        Self::MaxSessions,
+        Self::SpawnFailed,
+        Self::InitializeFailed,
+        Self::ServerExited,
+        Self::NoSession,
+        Self::BadPayload,
+        Self::Busy,
+        Self::BadRoot,
+    ];
+
     /// The text clients match on.
     pub fn as_str(self) -> &'static str {
         match self {
