@@ -394,9 +394,24 @@ impl FileConfig {
         let mut table: toml::Table = toml::from_str(text).map_err(ConfigError::Parse)?;
         let listen = take_string(&mut table, "listen")?;
         let data_dir = take_string(&mut table, "data-dir")?.map(PathBuf::from);
-        let settings: ServerSettings = toml::Value::Table(table)
+        // Read apart so that its errors keep their type (`ConfigError::Lsp`).
+        let lsp = match table.remove("lsp") {
+            None => None,
+            Some(toml::Value::Table(lsp)) => Some(crate::lsp::LspSettings::from_table(lsp)?),
+            Some(_) => {
+                return Err(crate::lsp::LspConfigError::WrongType {
+                    key: "lsp".to_owned(),
+                    expected: "a table ([lsp])",
+                }
+                .into());
+            }
+        };
+        let mut settings: ServerSettings = toml::Value::Table(table)
             .try_into()
             .map_err(ConfigError::Parse)?;
+        if let Some(lsp) = lsp {
+            settings.lsp = lsp;
+        }
         settings.validate()?;
         Ok(Self {
             listen,

@@ -181,16 +181,24 @@ impl LspService {
             if entry.language != language {
                 return fail(LspErrorKind::NoSession, "the session runs another language");
             }
-            entry.attached = Some(ctx.connection_id);
             let attach = Input::Attach {
                 connection: ctx.connection_id,
                 form,
-                request_id,
+                request_id: request_id.clone(),
             };
-            if entry.input.try_send(attach).is_err() {
-                fail(LspErrorKind::Busy, "the session is not taking messages");
+            match entry.input.try_send(attach) {
+                Ok(()) => {
+                    entry.attached = Some(ctx.connection_id);
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    return fail(LspErrorKind::Busy, "the session is not taking messages");
+                }
+                // The session ended a moment ago (its process exited): start afresh.
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    sessions.remove(&session_id);
+                }
             }
-            return;
         }
         if !config.enabled {
             return fail(
