@@ -106,6 +106,31 @@ async fn rust_analyzer_initializes_asks_for_progress_hovers_completes_diagnoses_
         .await;
     assert!(diagnostics.to_string().contains("missing"), "{diagnostics}");
 
+    // Pull diagnostics (`textDocument/diagnostic`) pass through the same way; rust-analyzer
+    // may answer "server cancelled" while busy, so ask again (bounded).
+    let mut pulled = Value::Null;
+    for attempt in 0..30 {
+        let id = json!(format!("pull-{attempt}"));
+        editor
+            .request(
+                "ra",
+                id.clone(),
+                "textDocument/diagnostic",
+                json!({"textDocument": {"uri": uri}}),
+            )
+            .await;
+        pulled = editor.response(SLOW, &id).await;
+        if pulled["result"]["kind"] == "full" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(pulled["result"]["kind"], "full", "{pulled}");
+    assert!(
+        pulled["result"]["items"].to_string().contains("missing"),
+        "{pulled}"
+    );
+
     // Hover over the call of `add`; rust-analyzer may answer "content modified" while it
     // is still loading, so ask again (bounded) until it answers with content.
     let mut hover = Value::Null;
