@@ -458,7 +458,9 @@ fn initialize_params(inbound: &Inbound, roots: &Roots) -> (Value, Value) {
 }
 
 impl ServerBuilder {
-    /// Serves the `lsp/*` events with `lsp`'s language servers, for every dialect.
+    /// Serves the `lsp/*` events with `lsp`'s language servers, for every dialect. Call
+    /// [`LspService::shutdown`] before [`crate::Server::shutdown`] so the servers get
+    /// `shutdown` and `exit` (otherwise they are killed when their tasks are dropped).
     pub fn with_lsp(self, lsp: LspService) -> Self {
         let initialize = lsp.clone();
         let closed = lsp.clone();
