@@ -341,6 +341,66 @@ async fn a_sente_lite_edn_client_speaks_lsp_in_keyword_maps() {
     server.shutdown().await;
 }
 
+#[tokio::test]
+async fn did_save_text_is_written_under_the_root_and_nowhere_else() {
+    if !python("did_save_text_is_written") {
+        return;
+    }
+    let root = TempDir::new("rec-save");
+    let config = LanguageConfig {
+        save_to_disk: true,
+        ..recording(&root)
+    };
+    let (server, _dir, _lsp) = lsp_server(&[("rec", config)]).await;
+    let mut editor = Editor::connect(&server, Dialect::Json).await;
+    editor.initialize("s", "rec", None).await;
+    let escape = root
+        .0
+        .parent()
+        .unwrap()
+        .join(format!("escape-{}.py", std::process::id()));
+    for (uri, text) in [
+        ("source://saved.py", "x = 1\n"),
+        (
+            &*format!(
+                "source://../{}",
+                escape.file_name().unwrap().to_str().unwrap()
+            ),
+            "y = 2\n",
+        ),
+        ("source://no/such/dir.py", "z = 3\n"),
+    ] {
+        editor
+            .notify(
+                "s",
+                "textDocument/didSave",
+                json!({"textDocument": {"uri": uri}, "text": text}),
+            )
+            .await;
+    }
+    // The server saw all three saves, so the host has handled them.
+    assert!(
+        eventually(LIMIT, || lines(&root, "messages.jsonl")
+            .iter()
+            .filter(|m| m["method"] == "textDocument/didSave")
+            .count()
+            == 3)
+        .await
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.0.join("saved.py")).unwrap(),
+        "x = 1\n"
+    );
+    assert!(
+        !escape.exists(),
+        "written outside the root: {}",
+        escape.display()
+    );
+    assert!(!root.0.join("no").exists());
+    editor.close().await;
+    server.shutdown().await;
+}
+
 /// The `lsp/error` table of PROTOCOL.md section 19.4 names exactly the host's kinds.
 #[test]
 fn the_protocol_documents_every_error_kind() {
