@@ -178,3 +178,87 @@ fn smol_lsp_session_against_pylsp() {
     let server = serve(&root);
     smol::block_on(python_session(sentelite_smol::connect, &server.ws_url));
 }
+
+/// A cut connection: the client reconnects, `LspClient::route` rejoins the session within
+/// the host's grace, the host reopens the document in the same server, and its diagnostics
+/// come again without the editor reopening it.
+#[test]
+fn tokio_lsp_session_rejoins_after_a_cut_connection() {
+    if !have_pylsp("tokio_lsp_session_rejoins_after_a_cut_connection") {
+        return;
+    }
+    let root = TempDir::new("lsp-root");
+    let server = serve(&root);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let upstream = server.addr.parse().expect("server address");
+        let proxy = sentelite_integration_tests::chaos_proxy::ChaosProxy::start(upstream).await;
+        let mut options = scenarios::options(&format!("ws://{}/ws", proxy.addr), "lsp-rejoin");
+        options.max_frame = 8 * 1024 * 1024;
+        let client = sentelite_tokio::connect(options).expect("client starts");
+        let lsp = LspClient::new(client.clone());
+        let router = {
+            let lsp = lsp.clone();
+            let events = client.events();
+            tokio::spawn(async move {
+                while let Some(event) = events.recv().await {
+                    let _ = lsp.route(event).await;
+                }
+            })
+        };
+        let session = within(SLOW, "the session", async {
+            loop {
+                match LspSession::start(&lsp, "python", Some("source://")).await {
+                    Ok(session) => return session,
+                    Err(LspError::Client(_)) => async_io_sleep(Duration::from_millis(50)).await,
+                    Err(e) => panic!("start: {e}"),
+                }
+            }
+        })
+        .await;
+        let uri = "source://kept.py";
+        session
+            .notify(
+                "textDocument/didOpen",
+                json!({"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": SOURCE}}),
+            )
+            .await
+            .unwrap();
+        let messages = session.messages();
+        let diagnosed = || async {
+            within(SLOW, "diagnostics", async {
+                loop {
+                    if let Ok(ServerMessage::Notification {
+                        method,
+                        params: Some(p),
+                    }) = messages.recv().await
+                        && method == "textDocument/publishDiagnostics"
+                        && p["uri"] == uri
+                        && p["diagnostics"].as_array().is_some_and(|d| !d.is_empty())
+                    {
+                        return;
+                    }
+                }
+            })
+            .await;
+        };
+        diagnosed().await;
+        proxy.cut_all();
+        // Reopened by the host after the rejoin: diagnostics again, no didOpen from here.
+        diagnosed().await;
+        let hover = within(
+            SLOW,
+            "hover after the rejoin",
+            session.request(
+                "textDocument/hover",
+                json!({"textDocument": {"uri": uri}, "position": {"line": 2, "character": 15}}),
+            ),
+        )
+        .await
+        .unwrap();
+        assert!(hover["contents"].to_string().contains("join"), "{hover}");
+        within(SLOW, "shutdown", session.shutdown()).await.unwrap();
+        client.close().await;
+        router.abort();
+    });
+}
