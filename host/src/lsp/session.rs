@@ -36,6 +36,9 @@ const INITIALIZE_TIMEOUT: Duration = Duration::from_secs(60);
 const SHUTDOWN_STEP: Duration = Duration::from_secs(5);
 /// How long a push waits for room in a full connection queue before it is given up.
 const PUSH_PATIENCE: Duration = Duration::from_secs(10);
+/// Requests in flight each way. Beyond it the editor's requests are refused (`-32051`) and
+/// the server's are answered by the host, so neither side can grow the maps without bound.
+const MAX_IN_FLIGHT: usize = 4096;
 
 /// What the session task is told.
 #[derive(Debug)]
@@ -273,6 +276,12 @@ impl Session {
                     self.push_response(id, None, Some(error)).await;
                     return;
                 }
+                if self.outgoing.len() >= MAX_IN_FLIGHT {
+                    let error =
+                        json!({"code": HOST_REFUSED, "message": "too many requests in flight"});
+                    self.push_response(id, None, Some(error)).await;
+                    return;
+                }
                 if method == "shutdown" {
                     self.client_shutdown = true;
                 }
@@ -342,7 +351,10 @@ impl Session {
         if let Some(p) = &params {
             self.documents.observe(&method, p);
         }
-        self.send_server(&rpc_notification(&method, params));
+        if !self.send_server(&rpc_notification(&method, params)) {
+            let why = format!("{method} not taken: the language server is not reading");
+            self.push_error(LspErrorKind::Busy, &why, None).await;
+        }
     }
 
     /// Writes a `didSave`'s text to its file, when the URI lies under the configured root.
@@ -476,7 +488,7 @@ impl Session {
 
     async fn request_from_server(&mut self, id: Value, method: String, params: Option<Value>) {
         let params = params.unwrap_or(Value::Null);
-        if self.attached.is_some() {
+        if self.attached.is_some() && self.server_requests.len() < MAX_IN_FLIGHT {
             self.server_requests
                 .insert(id.to_string(), (id.clone(), method.clone(), params.clone()));
             let mut body = json!({"request-id": id, "method": method});
