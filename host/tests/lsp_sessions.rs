@@ -258,7 +258,9 @@ async fn limits_unknown_sessions_and_languages_are_typed_refusals() {
         enabled: false,
         ..recording(&root)
     };
-    let (server, _dir, lsp) = lsp_server(&[("rec", config), ("off", disabled)]).await;
+    let ghost = LanguageConfig::new("/nonexistent/language-server");
+    let (server, _dir, lsp) =
+        lsp_server(&[("rec", config), ("off", disabled), ("ghost", ghost)]).await;
     let mut editor = Editor::connect(&server, Dialect::Json).await;
     editor.initialize("one", "rec", None).await;
     let refused = editor.initialize("two", "rec", None).await;
@@ -273,6 +275,12 @@ async fn limits_unknown_sessions_and_languages_are_typed_refusals() {
         editor.initialize("y", "off", None).await["error"],
         "language-disabled"
     );
+    assert_eq!(
+        editor.initialize("z", "ghost", None).await["error"],
+        "spawn-failed"
+    );
+    let bad_root = editor.initialize("w", "ghost", Some("source://")).await;
+    assert_eq!(bad_root["error"], "bad-root", "{bad_root}");
     editor
         .request("nobody", json!(1), "test/echo", json!({}))
         .await;
