@@ -127,10 +127,10 @@ impl LspService {
             .values()
             .map(|e| e.input.clone())
             .collect();
-        for input in inputs {
-            let _ = input.send(Input::Stop).await;
-        }
         let deadline = tokio::time::Instant::now() + limit;
+        for input in inputs {
+            let _ = tokio::time::timeout_at(deadline, input.send(Input::Stop)).await;
+        }
         while !lock(&self.inner.sessions).is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
