@@ -58,6 +58,8 @@ pub struct DeviceConfig {
     pub tick: Duration,
     /// Lowest level shipped until the server changes it.
     pub level: Level,
+    /// Longest a log record waits before its batch goes out.
+    pub log_batch_timeout: Duration,
 }
 
 impl DeviceConfig {
@@ -75,6 +77,7 @@ impl DeviceConfig {
             seed: 0x5e47_e11e,
             tick: Duration::from_secs(10),
             level: Level::Info,
+            log_batch_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -124,6 +127,7 @@ pub async fn run<B: Board>(stack: Stack<'static>, config: DeviceConfig, board: B
             levels: LevelSet::at_least(config.level),
             ..FilterConfig::default()
         },
+        batch_timeout: sentelite_core::Duration::from_micros(config.log_batch_timeout.as_micros()),
         ..LogConfig::default()
     };
     // A logger set before (by the board, for local output) keeps the facade; records then

@@ -66,6 +66,9 @@ struct Args {
     /// Lowest level shipped until the server changes it
     #[arg(long, default_value = "info")]
     level: String,
+    /// Longest a log record waits before its batch goes out, in milliseconds
+    #[arg(long, default_value_t = 5000)]
+    batch_ms: u64,
     /// Bytes of RAM for a fetched blob
     #[arg(long, default_value_t = 1 << 20)]
     blob_bytes: usize,
@@ -142,6 +145,7 @@ fn start(spawner: Spawner, args: Args) {
     config.seed = seed;
     config.tick = Duration::from_millis(args.tick_ms.max(1));
     config.level = level;
+    config.log_batch_timeout = Duration::from_millis(args.batch_ms);
     let buffer: &'static mut [u8] = Box::leak(vec![0u8; args.blob_bytes].into_boxed_slice());
     let board = VirtualBoard {
         sink: RamSink::new(buffer),
