@@ -26,7 +26,7 @@ use heapless::String;
 use sentelite_core::blob::{BlobSink, End};
 use sentelite_core::log::{FilterConfig, Level, LevelSet, LogConfig};
 use sentelite_core::{ClientConfig, Payload, RequestId, Status};
-use sentelite_embassy::blob::{self, BlobResources, Served};
+use sentelite_embassy::blob::{self, BlobResources, DirectiveRequest, Served};
 use sentelite_embassy::logging::{self, LOGGER};
 use sentelite_embassy::{Config, Handle, Incoming, Resources};
 use static_cell::ConstStaticCell;
@@ -269,17 +269,13 @@ impl<B: Board> App<B> {
     async fn on_directive(&mut self, id: RequestId, event: &str, payload: &[u8], timeout: u32) {
         let firmware = blob::handler_of(event, payload) == Some(FIRMWARE_HANDLER);
         let sink = firmware.then(|| self.board.firmware_sink());
-        let served = blob::serve(
-            &self.handle,
-            self.stack,
-            self.blobs,
+        let request = DirectiveRequest {
             id,
             event,
             payload,
-            timeout,
-            sink,
-        )
-        .await;
+            timeout_ms: timeout,
+        };
+        let served = blob::serve(&self.handle, self.stack, self.blobs, request, sink).await;
         match served {
             Served::Ended(End::Completed { bytes, sha256, .. }) => {
                 log::info!("blob of {bytes} bytes verified, sha256 {}", Hex(&sha256));
