@@ -11,6 +11,8 @@
 //! - answers blob directives: the handler [`FIRMWARE_HANDLER`] fetches into the board's
 //!   firmware sink and, once verified, asks the board to apply the update; other handlers
 //!   are refused as unsupported;
+//! - checks the link after every connect with a `sentelite/echo` request and logs the round
+//!   trip;
 //! - answers `device/status` requests with its counters, and `device/led` events
 //!   (`"on"`/`"off"`) with the board's LED.
 #![no_std]
@@ -37,6 +39,8 @@ pub const FIRMWARE_HANDLER: &str = "fw/image";
 pub const STATUS_REQUEST: &str = "device/status";
 /// The event that switches the LED (`"on"` or `"off"` as JSON text).
 pub const LED_EVENT: &str = "device/led";
+/// The server's built-in echo request, used as a link check after every connect.
+pub const ECHO_REQUEST: &str = "sentelite/echo";
 /// Bytes of log records queued while the server cannot take them.
 pub const LOG_QUEUE_BYTES: usize = 4096;
 
@@ -213,6 +217,7 @@ impl<B: Board> App<B> {
             Incoming::Opened { connection_id } => {
                 self.board.set_led(true);
                 log::info!("connected, connection {connection_id}");
+                self.link_check().await;
             }
             Incoming::Closed { code } => {
                 self.board.set_led(false);
@@ -263,6 +268,28 @@ impl<B: Board> App<B> {
             }
             Incoming::Cancelled { id } => log::info!("server cancelled request {id}"),
             Incoming::ChannelMessage { channel, .. } => log::debug!("message on {channel}"),
+        }
+    }
+
+    /// One request through the server and back: the round trip, or why it failed.
+    async fn link_check(&mut self) {
+        let started = Instant::now();
+        let answer = self
+            .handle
+            .request(
+                ECHO_REQUEST,
+                Payload::Bytes(b"link check"),
+                Duration::from_secs(5),
+            )
+            .await;
+        match answer {
+            Ok(answer) if answer.status == Some(Status::OK) => log::info!(
+                "link check: echo answered in {} ms ({} parts)",
+                started.elapsed().as_millis(),
+                answer.parts
+            ),
+            Ok(answer) => log::warn!("link check: echo ended with {:?}", answer.status),
+            Err(e) => log::warn!("link check not sent: {e}"),
         }
     }
 

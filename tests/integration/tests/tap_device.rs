@@ -1,7 +1,8 @@
 //! The firmware examples' application as a virtual device on a TAP, against the real
 //! `sentelite serve`, both inside a network namespace the test creates (see
 //! `sentelite_integration_tests::tap`). One device life, checked step by step: the
-//! handshake; its log records stored with sequence numbers from 0 and no gap; a level change
+//! handshake; its log records stored with sequence numbers from 0 and no gap; a request of
+//! the device's answered (the application's `sentelite/echo` link check); a level change
 //! from the server (`sentelite logs level`) whose effect shows in what is stored; a blob
 //! directive completed with the right hash although the proxy in front of the server's blob
 //! route cuts the first download; and a server killed and restarted, after which the device
@@ -217,6 +218,16 @@ fn the_example_app_on_a_tap_logs_follows_levels_fetches_through_a_cut_and_outliv
         !records.values().any(|r| r.level == "debug"),
         "debug shipped before asked for"
     );
+    // A request of the device's (`sentelite/echo`), answered and matched to its asker.
+    let records = stored_until(&ns, "the link check", |r| {
+        r.values().any(|r| r.message.contains("link check"))
+    });
+    let check = records
+        .values()
+        .find(|r| r.message.contains("link check"))
+        .expect("link check record");
+    assert_eq!(check.level, "info", "{check:?}");
+    assert!(check.message.contains("(1 parts)"), "{check:?}");
 
     // The server lowers the device's level to debug at run time.
     let out = sentelite(
