@@ -14,12 +14,12 @@ use sentelite_core::{Payload, RequestId, Status};
 use crate::message::{Answer, Incoming, Outgoing, OwnedPayload, Ticketed, TooLarge, name};
 
 /// Messages the application may queue for sending before `send` waits.
-pub const OUTBOX: usize = 4;
+pub const OUTBOX: usize = 2;
 /// Messages from the server queued for the application before the runner drops them
 /// (counted; a dropped server request is answered `BUSY`).
-pub const INBOX: usize = 4;
+pub const INBOX: usize = 2;
 /// Requests of the application's in flight at once.
-pub const REQUEST_SLOTS: usize = 4;
+pub const REQUEST_SLOTS: usize = 2;
 /// Time a request's answer may take beyond its own timeout (the runner ends it first).
 const ANSWER_SLACK: Duration = Duration::from_secs(2);
 

@@ -83,3 +83,16 @@ pub fn new<'a, const TCP: usize, const FRAME: usize>(
     );
     (Handle { shared }, runner)
 }
+#[cfg(test)]
+mod tests {
+    /// The budget: at most 6 KiB of static RAM beyond the buffers the caller sizes
+    /// (`Resources`' TCP and frame buffers, the log queue). Measured on the host, whose
+    /// 64-bit pointers make every type at least as large as on the 32-bit boards.
+    #[test]
+    fn the_fixed_ram_fits_the_budget() {
+        let buffers = 2 * 2048 + 5 * 1024;
+        let resources = core::mem::size_of::<crate::Resources<2048, 1024>>();
+        let fixed = resources - buffers + core::mem::size_of::<crate::Runner<'static>>();
+        assert!(fixed <= 6 * 1024, "{fixed} bytes of fixed RAM");
+    }
+}
