@@ -31,6 +31,8 @@
 
 pub mod blob;
 mod config;
+#[cfg(feature = "defmt-logger")]
+pub mod defmt_logger;
 mod handle;
 pub mod logging;
 mod message;
