@@ -181,15 +181,18 @@ impl<'a> Runner<'a> {
             return;
         }
         self.client.session.handle_connected(now());
-        let _ = serve(
+        let ended = serve(
             &mut self.client,
             &mut socket,
             &mut framing,
             &mut self.buffers,
         )
         .await;
+        if ended.is_ok() {
+            // A decided close: let the closing handshake and the FIN go out.
+            let _ = with_timeout(CLOSE_GRACE, socket.flush()).await;
+        }
         socket.abort();
-        let _ = with_timeout(CLOSE_GRACE, socket.flush()).await;
         self.client.session.handle_disconnected(now());
         self.client.drain_events();
     }
