@@ -24,8 +24,8 @@ fn main() {
     };
     let nvram = PathBuf::from(nvram);
     println!("cargo:rerun-if-changed={}", nvram.display());
-    let bytes = fs::read(&nvram)
-        .unwrap_or_else(|e| panic!("CYW43_NVRAM_PATH={}: {e}", nvram.display()));
+    let bytes =
+        fs::read(&nvram).unwrap_or_else(|e| panic!("CYW43_NVRAM_PATH={}: {e}", nvram.display()));
     // The NVRAM is a few hundred bytes of `key=value` text; anything else is the wrong file.
     assert!(
         !bytes.is_empty() && bytes.len() <= 8192,

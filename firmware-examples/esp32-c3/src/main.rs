@@ -15,6 +15,8 @@ mod baseline;
 #[cfg(feature = "logging")]
 mod client;
 mod net;
+#[cfg(feature = "blob")]
+mod ota;
 mod settings;
 mod wifi;
 
@@ -50,7 +52,7 @@ async fn main(spawner: Spawner) -> ! {
     }
 
     #[cfg(feature = "logging")]
-    client::run(spawner, stack, peripherals.FLASH).await;
+    client::run(stack, peripherals.FLASH).await;
     #[cfg(not(feature = "logging"))]
-    baseline::run(stack, settings::SENTELITE_URL).await
+    baseline::run(stack, settings::SENTELITE_URL).await;
 }

@@ -5,7 +5,9 @@ use embassy_time::{Duration, Timer};
 use esp_hal::peripherals::WIFI;
 use esp_println::println;
 use esp_radio::wifi::sta::StationConfig;
-use esp_radio::wifi::{AuthenticationMethodConfig, Config, ControllerConfig, Interface, WifiController};
+use esp_radio::wifi::{
+    AuthenticationMethodConfig, Config, ControllerConfig, Interface, WifiController,
+};
 
 /// Start the radio in station mode for the given network and spawn the task that keeps it
 /// connected. Returns the network interface for embassy-net.
@@ -14,7 +16,9 @@ pub fn start(spawner: Spawner, wifi: WIFI<'static>, ssid: &str, password: &str) 
         AuthenticationMethodConfig::Open
     } else {
         AuthenticationMethodConfig::Wpa2Personal(
-            password.try_into().expect("WIFI_PASSWORD of 8 to 64 characters"),
+            password
+                .try_into()
+                .expect("WIFI_PASSWORD of 8 to 64 characters"),
         )
     };
     let station = StationConfig::default()

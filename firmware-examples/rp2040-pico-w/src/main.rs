@@ -13,6 +13,8 @@ mod baseline;
 #[cfg(feature = "logging")]
 mod client;
 mod net;
+#[cfg(feature = "blob")]
+mod ota;
 mod settings;
 mod wifi;
 
@@ -43,7 +45,7 @@ async fn main(spawner: Spawner) {
     }
 
     #[cfg(feature = "logging")]
-    client::run(spawner, stack, p.FLASH, p.WATCHDOG).await;
+    client::run(spawner, stack, control, p.FLASH).await;
     #[cfg(not(feature = "logging"))]
     baseline::run(stack, settings::SENTELITE_URL).await;
 }

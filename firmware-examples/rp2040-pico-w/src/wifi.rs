@@ -3,7 +3,7 @@
 //! The firmware and CLM blobs come from the `cyw43-firmware` crate; the NVRAM (board
 //! configuration) is copied by `build.rs` from `CYW43_NVRAM_PATH`.
 
-use cyw43::{Aligned, A4, JoinOptions};
+use cyw43::{A4, Aligned, JoinOptions};
 use cyw43_pio::{DEFAULT_CLOCK_DIVIDER, PioSpi};
 use embassy_executor::Spawner;
 use embassy_rp::gpio::{Level, Output};
@@ -21,7 +21,8 @@ bind_interrupts!(struct Irqs {
 /// cyw43 loads its firmware with 32-bit transfers, so the blobs are copied into aligned
 /// statics at compile time (the crate's own arrays carry no alignment).
 static FIRMWARE: &Aligned<A4, [u8]> = &Aligned(*cyw43_firmware::CYW43_43439A0);
-static NVRAM: &Aligned<A4, [u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/nvram.bin")));
+static NVRAM: &Aligned<A4, [u8]> =
+    &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/nvram.bin")));
 
 type Spi = PioSpi<'static, PIO0, 0>;
 

@@ -79,6 +79,11 @@ impl<F: NorFlash, A: Activation> PartitionSink<F, A> {
         &mut self.flash
     }
 
+    /// The activation, e.g. to confirm the running image at boot.
+    pub fn activation_mut(&mut self) -> &mut A {
+        &mut self.activation
+    }
+
     /// Give the flash and the activation back.
     pub fn into_parts(self) -> (F, A) {
         (self.flash, self.activation)
