@@ -81,20 +81,35 @@ pub enum Served {
     Ended(End),
 }
 
-/// Answers the server's directive request `id` completely: decodes it, fetches into `sink`
+/// A directive request from the server, as [`crate::Incoming::Request`] carries it.
+#[derive(Debug, Clone, Copy)]
+pub struct DirectiveRequest<'p> {
+    /// The request id, for the answer.
+    pub id: RequestId,
+    /// Its event (`blob/fetch-and-process`, …).
+    pub event: &'p str,
+    /// The directive map.
+    pub payload: &'p [u8],
+    /// The request's deadline in milliseconds (0: none); it bounds the transfer.
+    pub timeout_ms: u32,
+}
+
+/// Answers the server's directive request completely: decodes it, fetches into `sink`
 /// (or refuses with `UNSUPPORTED` when `sink` is `None`: the application has no handler
 /// by that name), reports progress as reply parts and ends the request with a report.
-/// `timeout_ms` is the request's own deadline, which bounds the transfer.
 pub async fn serve<S: BlobSink, const RX: usize, const TX: usize>(
     handle: &Handle<'_>,
     stack: Stack<'_>,
     resources: &mut BlobResources<RX, TX>,
-    id: RequestId,
-    event: &str,
-    payload: &[u8],
-    timeout_ms: u32,
+    request: DirectiveRequest<'_>,
     sink: Option<&mut S>,
 ) -> Served {
+    let DirectiveRequest {
+        id,
+        event,
+        payload,
+        timeout_ms,
+    } = request;
     let started = now();
     let directive = match Directive::decode(event, payload) {
         Ok(d) => d,

@@ -228,11 +228,8 @@ impl<'a> Handle<'a> {
         status: Status,
         payload: Payload<'_>,
     ) -> Result<(), HandleError> {
-        let payload = match OwnedPayload::copy(payload) {
-            Ok(p) => p,
-            // The end must still go out: without its report rather than not at all.
-            Err(TooLarge) => OwnedPayload::default(),
-        };
+        // The end must still go out: without its report rather than not at all.
+        let payload = OwnedPayload::copy(payload).unwrap_or_default();
         self.shared
             .outbox
             .send(Outgoing::End {

@@ -26,7 +26,7 @@ use heapless::String;
 use sentelite_core::blob::{BlobSink, End};
 use sentelite_core::log::{FilterConfig, Level, LevelSet, LogConfig};
 use sentelite_core::{ClientConfig, Payload, RequestId, Status};
-use sentelite_embassy::blob::{self, BlobResources, Served};
+use sentelite_embassy::blob::{self, BlobResources, DirectiveRequest, Served};
 use sentelite_embassy::logging::{self, LOGGER};
 use sentelite_embassy::{Config, Handle, Incoming, Resources};
 use static_cell::ConstStaticCell;
@@ -58,6 +58,8 @@ pub struct DeviceConfig {
     pub tick: Duration,
     /// Lowest level shipped until the server changes it.
     pub level: Level,
+    /// Longest a log record waits before its batch goes out.
+    pub log_batch_timeout: Duration,
 }
 
 impl DeviceConfig {
@@ -75,6 +77,7 @@ impl DeviceConfig {
             seed: 0x5e47_e11e,
             tick: Duration::from_secs(10),
             level: Level::Info,
+            log_batch_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -124,6 +127,7 @@ pub async fn run<B: Board>(stack: Stack<'static>, config: DeviceConfig, board: B
             levels: LevelSet::at_least(config.level),
             ..FilterConfig::default()
         },
+        batch_timeout: sentelite_core::Duration::from_micros(config.log_batch_timeout.as_micros()),
         ..LogConfig::default()
     };
     // A logger set before (by the board, for local output) keeps the facade; records then
@@ -265,17 +269,13 @@ impl<B: Board> App<B> {
     async fn on_directive(&mut self, id: RequestId, event: &str, payload: &[u8], timeout: u32) {
         let firmware = blob::handler_of(event, payload) == Some(FIRMWARE_HANDLER);
         let sink = firmware.then(|| self.board.firmware_sink());
-        let served = blob::serve(
-            &self.handle,
-            self.stack,
-            self.blobs,
+        let request = DirectiveRequest {
             id,
             event,
             payload,
-            timeout,
-            sink,
-        )
-        .await;
+            timeout_ms: timeout,
+        };
+        let served = blob::serve(&self.handle, self.stack, self.blobs, request, sink).await;
         match served {
             Served::Ended(End::Completed { bytes, sha256, .. }) => {
                 log::info!("blob of {bytes} bytes verified, sha256 {}", Hex(&sha256));
