@@ -184,3 +184,88 @@ impl Framing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use embedded_websocket::{WebSocketServer, WebSocketState};
+
+    use super::*;
+
+    /// A client framing past its handshake.
+    fn open() -> Framing {
+        let mut framing = Framing::new(1);
+        framing.ws.state = WebSocketState::Open;
+        framing
+    }
+
+    /// `payload` as the server would frame it (unmasked).
+    fn server_frame(payload: &[u8], out: &mut [u8]) -> usize {
+        let mut server = WebSocketServer::new_server();
+        server.state = WebSocketState::Open;
+        server
+            .write(WebSocketSendMessageType::Binary, true, payload, out)
+            .unwrap()
+    }
+
+    /// Hands `bytes` to the framing as one socket read.
+    fn feed(framing: &mut Framing, input: &mut [u8], bytes: &[u8]) {
+        let spare = framing.spare(input);
+        spare[..bytes.len()].copy_from_slice(bytes);
+        framing.filled(bytes.len());
+    }
+
+    #[test]
+    fn a_message_read_in_pieces_comes_out_whole_once() {
+        let payload: [u8; 300] = core::array::from_fn(|i| i as u8);
+        let mut wire = [0u8; 400];
+        let n = server_frame(&payload, &mut wire);
+        let mut framing = open();
+        let (mut input, mut message) = ([0u8; 512], [0u8; 512]);
+        for piece in [&wire[..1], &wire[1..150], &wire[150..n]] {
+            assert_eq!(framing.next_message(&mut input, &mut message), Ok(None));
+            feed(&mut framing, &mut input, piece);
+        }
+        let got = framing
+            .next_message(&mut input, &mut message)
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.kind, WebSocketReceiveMessageType::Binary);
+        assert_eq!(&message[..got.len], &payload[..]);
+        assert_eq!(framing.next_message(&mut input, &mut message), Ok(None));
+    }
+
+    #[test]
+    fn two_messages_in_one_read_come_out_in_order() {
+        let mut wire = [0u8; 64];
+        let a = server_frame(b"first", &mut wire);
+        let b = server_frame(b"second", &mut wire[a..]);
+        let mut framing = open();
+        let (mut input, mut message) = ([0u8; 128], [0u8; 128]);
+        feed(&mut framing, &mut input, &wire[..a + b]);
+        let first = framing
+            .next_message(&mut input, &mut message)
+            .unwrap()
+            .unwrap();
+        assert_eq!(&message[..first.len], b"first");
+        let second = framing
+            .next_message(&mut input, &mut message)
+            .unwrap()
+            .unwrap();
+        assert_eq!(&message[..second.len], b"second");
+        assert_eq!(framing.next_message(&mut input, &mut message), Ok(None));
+    }
+
+    #[test]
+    fn a_message_larger_than_the_buffer_is_refused() {
+        let payload = [7u8; 200];
+        let mut wire = [0u8; 256];
+        let n = server_frame(&payload, &mut wire);
+        let mut framing = open();
+        let (mut input, mut message) = ([0u8; 256], [0u8; 100]);
+        feed(&mut framing, &mut input, &wire[..n]);
+        assert_eq!(
+            framing.next_message(&mut input, &mut message),
+            Err(WsError::TooLarge)
+        );
+    }
+}
