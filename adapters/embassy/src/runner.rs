@@ -472,14 +472,17 @@ impl Client<'_> {
     }
 
     fn answer(&mut self, asked: Asked, status: Option<Status>, payload: OwnedPayload) {
-        self.shared.answers[asked.slot].signal(Ticketed {
-            ticket: asked.ticket,
-            answer: Answer {
-                status,
-                payload,
-                parts: asked.parts,
+        self.shared.put_answer(
+            asked.slot,
+            Ticketed {
+                ticket: asked.ticket,
+                answer: Answer {
+                    status,
+                    payload,
+                    parts: asked.parts,
+                },
             },
-        });
+        );
     }
 
     fn end_asked(&mut self, id: RequestId, status: Option<Status>, payload: OwnedPayload) {
