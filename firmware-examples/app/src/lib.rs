@@ -147,13 +147,13 @@ pub async fn run<B: Board>(stack: Stack<'static>, config: DeviceConfig, board: B
     // stay local.
     let _ = logging::install(&LOGGER, queue, log_config, 0);
     let Some(client) = client_config(&config) else {
-        log::error!("client id {:?} is empty or too long", config.client_id);
+        log::error!("client id \"{}\" is empty or too long", config.client_id);
         halt().await
     };
     let sentelite = match Config::new(config.server_url, client, Some(&LOGGER)) {
         Ok(sentelite) => sentelite,
         Err(e) => {
-            log::error!("server url {:?}: {e}", config.server_url);
+            log::error!("server url \"{}\": {e}", config.server_url);
             halt().await
         }
     };
