@@ -306,7 +306,10 @@ impl<B: Board> App<B> {
                 started.elapsed().as_millis(),
                 answer.parts
             ),
-            Ok(answer) => log::warn!("link check: echo ended with {:?}", answer.status),
+            Ok(answer) => match answer.status {
+                Some(status) => log::warn!("link check: echo ended with status {}", status.0),
+                None => log::warn!("link check: echo not answered in time"),
+            },
             Err(e) => log::warn!("link check not sent: {e}"),
         }
     }
