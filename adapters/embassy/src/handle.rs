@@ -1,13 +1,13 @@
 //! The application's side: [`Handle`] puts what it wants sent into the runner's bounded
 //! outbox and reads what arrived from its inbox. Request answers come back through one
-//! signal per request slot, so concurrent requests never take each other's answers.
+//! single-place channel per request slot, so concurrent requests never take each other's
+//! answers.
 
 use core::cell::Cell;
 
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::channel::Channel;
-use embassy_sync::signal::Signal;
 use embassy_time::{Duration, with_timeout};
 use sentelite_core::{Payload, RequestId, Status};
 
@@ -29,7 +29,11 @@ type Raw = CriticalSectionRawMutex;
 pub(crate) struct Shared {
     pub outbox: Channel<Raw, Outgoing, OUTBOX>,
     pub inbox: Channel<Raw, Incoming, INBOX>,
-    pub answers: [Signal<Raw, Ticketed>; REQUEST_SLOTS],
+    /// One answer place per request slot. A one-place `Channel` rather than a `Signal`:
+    /// an empty channel is all zero bytes, so a `static` [`crate::Resources`] is placed in
+    /// `.bss` instead of carrying a 12 KB initial image in flash (`Signal`'s empty state is a
+    /// non-zero niche value). [`Shared::put_answer`] overwrites like a signal would.
+    pub answers: [Channel<Raw, Ticketed, 1>; REQUEST_SLOTS],
     /// Bit `i` set: slot `i` is waiting for an answer.
     slots: Mutex<Raw, Cell<u8>>,
     /// Numbers each use of a slot, so a late answer for an earlier use is not taken.
@@ -43,7 +47,7 @@ impl Shared {
         Self {
             outbox: Channel::new(),
             inbox: Channel::new(),
-            answers: [const { Signal::new() }; REQUEST_SLOTS],
+            answers: [const { Channel::new() }; REQUEST_SLOTS],
             slots: Mutex::new(Cell::new(0)),
             tickets: Mutex::new(Cell::new(0)),
             open: Mutex::new(Cell::new(false)),
@@ -72,8 +76,16 @@ impl Shared {
             t.set(next);
             next
         });
-        self.answers[slot].reset();
+        self.answers[slot].clear();
         Some((slot, ticket))
+    }
+
+    /// Leaves `answer` for the request in `slot`, replacing one nobody took (a late answer
+    /// for an earlier use of the slot).
+    pub fn put_answer(&self, slot: usize, answer: Ticketed) {
+        let place = &self.answers[slot];
+        place.clear();
+        let _ = place.try_send(answer);
     }
 
     fn free_slot(&self, slot: usize) {
@@ -175,7 +187,7 @@ impl<'a> Handle<'a> {
                 })
                 .await;
             loop {
-                let answer = self.shared.answers[slot].wait().await;
+                let answer = self.shared.answers[slot].receive().await;
                 if answer.ticket == ticket {
                     return answer.answer;
                 }

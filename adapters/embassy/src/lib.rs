@@ -29,6 +29,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "blob")]
 pub mod blob;
 mod config;
 #[cfg(feature = "defmt-logger")]

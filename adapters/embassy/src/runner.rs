@@ -346,32 +346,17 @@ async fn receive(
     }
 }
 
-/// Writes what the session, the refused requests and the log shipper have queued.
+/// Writes what the session, the refused requests and the log shipper have queued. One
+/// write site in a loop: every `write(..).await` is a copy of the framing's state machine
+/// in the firmware image.
 async fn flush(
     client: &mut Client<'_>,
     socket: &mut TcpSocket<'_>,
     framing: &mut Framing,
     buffers: &mut Buffers<'_>,
 ) -> Result<(), Gone> {
-    loop {
-        let n = match client.session.poll_transmit(buffers.frame) {
-            Ok(Some(n)) => n,
-            Ok(None) => break,
-            // A frame of the session's own that cannot be encoded is a bug in the sizes;
-            // the connection cannot go on without it.
-            Err(_) => return Err(Gone::Lost),
-        };
-        write(socket, framing, &buffers.frame[..n], buffers.ws_out).await?;
-    }
-    while let Some(id) = client.refused.pop() {
-        if let Ok(n) = client
-            .session
-            .end(id, Status::BUSY, Payload::Empty, buffers.frame)
-        {
-            write(socket, framing, &buffers.frame[..n], buffers.ws_out).await?;
-        }
-    }
-    if let Some(n) = client.ship_logs(now(), buffers.batch, buffers.frame) {
+    let mut logs_looked_at = false;
+    while let Some(n) = client.next_outgoing(buffers, &mut logs_looked_at)? {
         write(socket, framing, &buffers.frame[..n], buffers.ws_out).await?;
     }
     Ok(())
@@ -400,6 +385,35 @@ async fn write_kind(
 }
 
 impl Client<'_> {
+    /// The next frame to write into `buffers.frame`, in order: the session's own frames,
+    /// `BUSY` ends for refused requests, then at most one log batch per flush
+    /// (`logs_looked_at` remembers that the shipper had its turn).
+    fn next_outgoing(
+        &mut self,
+        buffers: &mut Buffers<'_>,
+        logs_looked_at: &mut bool,
+    ) -> Result<Option<usize>, Gone> {
+        match self.session.poll_transmit(buffers.frame) {
+            Ok(Some(n)) => return Ok(Some(n)),
+            Ok(None) => {}
+            // A frame of the session's own that cannot be encoded is a bug in the sizes;
+            // the connection cannot go on without it.
+            Err(_) => return Err(Gone::Lost),
+        }
+        while let Some(id) = self.refused.pop() {
+            if let Ok(n) = self
+                .session
+                .end(id, Status::BUSY, Payload::Empty, buffers.frame)
+            {
+                return Ok(Some(n));
+            }
+        }
+        if core::mem::replace(logs_looked_at, true) {
+            return Ok(None);
+        }
+        Ok(self.ship_logs(now(), buffers.batch, buffers.frame))
+    }
+
     /// When the log shipper next wants a look.
     fn log_timer(&self) -> Option<Instant> {
         self.logger
@@ -472,14 +486,17 @@ impl Client<'_> {
     }
 
     fn answer(&mut self, asked: Asked, status: Option<Status>, payload: OwnedPayload) {
-        self.shared.answers[asked.slot].signal(Ticketed {
-            ticket: asked.ticket,
-            answer: Answer {
-                status,
-                payload,
-                parts: asked.parts,
+        self.shared.put_answer(
+            asked.slot,
+            Ticketed {
+                ticket: asked.ticket,
+                answer: Answer {
+                    status,
+                    payload,
+                    parts: asked.parts,
+                },
             },
-        });
+        );
     }
 
     fn end_asked(&mut self, id: RequestId, status: Option<Status>, payload: OwnedPayload) {

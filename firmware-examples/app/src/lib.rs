@@ -8,9 +8,9 @@
 //! - logs through the `log` facade into sentelite's queue: a line at boot, an `info` tick and
 //!   a `debug` detail line every [`DeviceConfig::tick`], a `warn` when the connection drops
 //!   (shipped after the reconnect) and when the server changes the log levels;
-//! - answers blob directives: the handler [`FIRMWARE_HANDLER`] fetches into the board's
-//!   firmware sink and, once verified, asks the board to apply the update; other handlers
-//!   are refused as unsupported;
+//! - answers blob directives (feature `blob`): the handler [`FIRMWARE_HANDLER`] fetches
+//!   into the board's firmware sink and, once verified, asks the board to apply the update;
+//!   other handlers are refused as unsupported, and so is every directive without `blob`;
 //! - checks the link after every connect with a `sentelite/echo` request and logs the round
 //!   trip;
 //! - answers `device/status` requests with its counters, and `device/led` events
@@ -25,9 +25,14 @@ use embassy_futures::select::{Either, select};
 use embassy_net::Stack;
 use embassy_time::{Duration, Instant, Timer};
 use heapless::String;
-use sentelite_core::blob::{BlobSink, End};
+#[cfg(feature = "blob")]
+use sentelite_core::RequestId;
+use sentelite_core::blob::BlobSink;
+#[cfg(feature = "blob")]
+use sentelite_core::blob::End;
 use sentelite_core::log::{FilterConfig, Level, LevelSet, LogConfig};
-use sentelite_core::{ClientConfig, Payload, RequestId, Status};
+use sentelite_core::{ClientConfig, Payload, Status};
+#[cfg(feature = "blob")]
 use sentelite_embassy::blob::{self, BlobResources, DirectiveRequest, Served};
 use sentelite_embassy::logging::{self, LOGGER};
 use sentelite_embassy::{Config, Handle, Incoming, Resources};
@@ -120,10 +125,14 @@ pub async fn run<B: Board>(stack: Stack<'static>, config: DeviceConfig, board: B
         ConstStaticCell::new(Resources::new());
     static LOG_QUEUE: ConstStaticCell<[u8; LOG_QUEUE_BYTES]> =
         ConstStaticCell::new([0; LOG_QUEUE_BYTES]);
-    static BLOBS: ConstStaticCell<BlobResources> = ConstStaticCell::new(BlobResources::new());
-    let (Some(resources), Some(queue), Some(blobs)) =
-        (RESOURCES.try_take(), LOG_QUEUE.try_take(), BLOBS.try_take())
-    else {
+    let (Some(resources), Some(queue)) = (RESOURCES.try_take(), LOG_QUEUE.try_take()) else {
+        halt().await
+    };
+    #[cfg(feature = "blob")]
+    let Some(blobs) = ({
+        static BLOBS: ConstStaticCell<BlobResources> = ConstStaticCell::new(BlobResources::new());
+        BLOBS.try_take()
+    }) else {
         halt().await
     };
     let log_config = LogConfig {
@@ -138,20 +147,22 @@ pub async fn run<B: Board>(stack: Stack<'static>, config: DeviceConfig, board: B
     // stay local.
     let _ = logging::install(&LOGGER, queue, log_config, 0);
     let Some(client) = client_config(&config) else {
-        log::error!("client id {:?} is empty or too long", config.client_id);
+        log::error!("client id \"{}\" is empty or too long", config.client_id);
         halt().await
     };
     let sentelite = match Config::new(config.server_url, client, Some(&LOGGER)) {
         Ok(sentelite) => sentelite,
         Err(e) => {
-            log::error!("server url {:?}: {e}", config.server_url);
+            log::error!("server url \"{}\": {e}", config.server_url);
             halt().await
         }
     };
     let (handle, runner) = sentelite_embassy::new(stack, sentelite, resources);
     let app = App {
         handle,
+        #[cfg(feature = "blob")]
         stack,
+        #[cfg(feature = "blob")]
         blobs,
         board,
         config,
@@ -182,7 +193,9 @@ fn client_config(config: &DeviceConfig) -> Option<ClientConfig> {
 /// The application's state.
 struct App<B: Board> {
     handle: Handle<'static>,
+    #[cfg(feature = "blob")]
     stack: Stack<'static>,
+    #[cfg(feature = "blob")]
     blobs: &'static mut BlobResources,
     board: B,
     config: DeviceConfig,
@@ -242,10 +255,15 @@ impl<B: Board> App<B> {
                 payload,
                 timeout_ms,
             } => {
+                #[cfg(feature = "blob")]
                 if blob::is_directive(&event) {
                     self.on_directive(id, &event, &payload.bytes, timeout_ms)
                         .await;
-                } else if event == STATUS_REQUEST {
+                    return;
+                }
+                #[cfg(not(feature = "blob"))]
+                let _ = (&payload, timeout_ms);
+                if event == STATUS_REQUEST {
                     let mut status: String<96> = String::new();
                     let _ = write!(
                         status,
@@ -288,11 +306,15 @@ impl<B: Board> App<B> {
                 started.elapsed().as_millis(),
                 answer.parts
             ),
-            Ok(answer) => log::warn!("link check: echo ended with {:?}", answer.status),
+            Ok(answer) => match answer.status {
+                Some(status) => log::warn!("link check: echo ended with status {}", status.0),
+                None => log::warn!("link check: echo not answered in time"),
+            },
             Err(e) => log::warn!("link check not sent: {e}"),
         }
     }
 
+    #[cfg(feature = "blob")]
     async fn on_directive(&mut self, id: RequestId, event: &str, payload: &[u8], timeout: u32) {
         let firmware = blob::handler_of(event, payload) == Some(FIRMWARE_HANDLER);
         let sink = firmware.then(|| self.board.firmware_sink());
