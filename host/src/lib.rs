@@ -59,6 +59,7 @@ pub mod handle;
 pub mod handler;
 pub mod lifecycle;
 pub mod logs;
+pub mod nrepl;
 pub mod observer;
 pub mod request;
 pub mod server;

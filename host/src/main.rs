@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use sentelite_host::blob::BlobService;
 use sentelite_host::logs::LogService;
+use sentelite_host::nrepl::{NreplOptions, NreplService};
 use sentelite_host::server::{DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 use sentelite_host::{FileConfig, Server};
 use tracing_subscriber::EnvFilter;
@@ -59,6 +60,10 @@ struct ServeArgs {
     /// Shared secret every client must present
     #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
+    /// Serve nREPL for editors on ADDR, evaluating on connected clients that declare an
+    /// evaluator [default when given without ADDR: 127.0.0.1:7888]
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = sentelite_host::nrepl::DEFAULT_NREPL_ADDR)]
+    nrepl: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -167,6 +172,16 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
     }
     let blobs = BlobService::start(&data_dir, &settings.blobs)?;
     builder = builder.with_blobs(blobs.clone());
+    let nrepl = match &args.nrepl {
+        Some(addr) => {
+            let addr = addr.parse().map_err(|e| format!("--nrepl {addr:?}: {e}"))?;
+            Some(NreplService::new(NreplOptions::new(addr)))
+        }
+        None => None,
+    };
+    if let Some(nrepl) = &nrepl {
+        builder = builder.with_nrepl(nrepl.clone());
+    }
     let server = builder
         .listen(listen)
         .data_dir(data_dir)
@@ -185,7 +200,20 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
         writeln!(out, "listening on ws://{}/ws", server.local_addr())?;
         out.flush()?;
     }
+    let nrepl_endpoint = match &nrepl {
+        Some(nrepl) => {
+            let endpoint = nrepl.start(server.handle()).await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", endpoint.banner())?;
+            out.flush()?;
+            Some(endpoint)
+        }
+        None => None,
+    };
     stop.wait().await;
+    if let Some(endpoint) = &nrepl_endpoint {
+        endpoint.shutdown();
+    }
     if let Some(logs) = &logs {
         logs.close();
     }
