@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use sentelite_core::Status;
 use sentelite_core::frame::{PayloadBuf, capability};
+use sentelite_host::Server;
 use sentelite_host::nrepl::bencode::{Framer, encode};
 use sentelite_host::nrepl::{NreplEndpoint, NreplOptions, NreplService};
 use sentelite_host::translate::{json_to_cbor, payload_to_json};
-use sentelite_host::Server;
 use sentelite_tokio::{Client, ClientEvent, ClientOptions, IncomingRequest};
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -571,4 +571,54 @@ async fn clojure_nrepl_cmdline_evaluates_on_a_client() {
         stdout.contains("42"),
         "the value evaluated on the client: {stdout}"
     );
+}
+
+/// A sente-lite (EDN) client evaluates: it declares itself with `[:nrepl/evaluator {}]`,
+/// receives `[:nrepl/request {:op "eval" …}]` with keyword keys and answers with
+/// `[:nrepl/response {…}]` events.
+#[tokio::test]
+async fn a_sente_lite_client_evaluates_with_plain_events() {
+    let (server, endpoint, nrepl, _dir) = host(|_| {}).await;
+    let mut peer = support::text::TextPeer::connect(
+        server.local_addr(),
+        "?dialect=sente-lite&client-id=browser-1",
+    )
+    .await;
+    let _handshake = peer.text().await;
+    peer.send("[:nrepl/evaluator {}]").await;
+    tokio::time::timeout(WAIT, async {
+        while nrepl.evaluators().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the declaration is taken");
+    let mut editor = Editor::connect(&endpoint).await;
+    let session = editor.clone_session().await;
+    editor
+        .send(json!({"op": "eval", "code": "(* 6 7)", "id": "7", "session": session, "x.ext/key": "kept"}))
+        .await;
+    let raw = peer.text_where(|t| t.contains("nrepl/request")).await;
+    assert!(raw.starts_with("[:nrepl/request {"), "{raw}");
+    assert!(raw.contains(":code \"(* 6 7)\""), "keyword keys: {raw}");
+    assert!(
+        raw.contains(":x.ext/key \"kept\""),
+        "extension keys intact: {raw}"
+    );
+    peer.send(&format!(
+        "[:nrepl/response {{:id \"7\" :session \"{session}\" :out \"computing\\n\"}}]"
+    ))
+    .await;
+    peer.send(&format!(
+        "[:nrepl/response {{:id \"7\" :session \"{session}\" :value \"42\" :ns \"cljs.user\"}}]"
+    ))
+    .await;
+    peer.send(&format!(
+        "[:nrepl/response {{:id \"7\" :session \"{session}\" :status [\"done\"]}}]"
+    ))
+    .await;
+    let got = editor.until_done("7", &mut Vec::new()).await;
+    assert_eq!(field(&got, "out"), Some("computing\n"));
+    assert_eq!(field(&got, "value"), Some("42"));
+    assert_eq!(field(&got, "ns"), Some("cljs.user"));
 }
