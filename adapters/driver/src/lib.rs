@@ -31,6 +31,7 @@
 //! | [`event`] | [`ClientEvent`] and [`IncomingRequest`] (the server asking the client) |
 //! | [`response`] | [`Response`]: the streamed answer to one of our requests |
 //! | `driver` | the loop: connect, read, write, timers, calls (split by concern inside) |
+//! | [`nrepl`] | answering the host's `nrepl/request` with an application's evaluator |
 //! | [`logs`] | remote logging: the shared log shipper behind [`Client::log`] |
 //! | `tracing_layer` | `tracing` events and span fields as log records (feature `tracing`) |
 //! | `call` | what the handles ask of the driver task, each with a typed result slot |
@@ -50,6 +51,7 @@ mod driver;
 mod error;
 pub mod event;
 pub mod logs;
+pub mod nrepl;
 pub mod options;
 pub mod response;
 pub mod runtime;
