@@ -38,9 +38,12 @@ pub(crate) fn router(shared: Arc<Shared>, modules: Vec<Router>) -> Router {
 
 /// Browsers attach `Origin` to every WebSocket upgrade (and cross-site request); a page on
 /// any site could otherwise reach a server on the user's own machine. Devices and tools send
-/// no `Origin` and pass.
+/// no `Origin` and pass; so does an empty one, which no browser sends (an opaque origin is
+/// `null`) but a device's WebSocket library does (`embedded-websocket` always writes the
+/// header).
 async fn check_origin(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     if let Some(origin) = request.headers().get(header::ORIGIN)
+        && !origin.is_empty()
         && !shared.settings.allows_origin(origin.as_bytes())
     {
         tracing::debug!(?origin, "refusing a request from an origin not allowed");

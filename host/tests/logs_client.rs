@@ -171,3 +171,56 @@ async fn a_lone_record_goes_out_at_its_batch_timeout() {
     client.close().await;
     server.shutdown().await;
 }
+
+/// `POST /api/logs/level` with `body`; the whole response.
+async fn post_level(addr: std::net::SocketAddr, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST /api/logs/level HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut got))
+        .await
+        .expect("the response ends in time")
+        .unwrap();
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test]
+async fn the_level_route_changes_a_connected_clients_levels() {
+    let (server, _logs, _dirs) = log_server().await;
+    let mut options = logging_options(&server, "probe-3", 10);
+    if let Some(log) = options.log.as_mut() {
+        log.filter.levels = LevelSet::of(&[Level::Error]);
+    }
+    let client = sentelite_tokio::connect(options).unwrap();
+    open(&client).await;
+    assert!(!client.log_enabled(Level::Debug));
+    let addr = server.local_addr();
+
+    let answer = post_level(addr, r#"{"client":"probe-3","level":"debug"}"#).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#"{"delivered":1}"#), "{answer}");
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !client.log_enabled(Level::Debug) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the level change reached the client");
+    assert!(
+        !client.log_enabled(Level::Trace),
+        "debug and above, not trace"
+    );
+
+    let unknown = post_level(addr, r#"{"client":"nobody","level":"debug"}"#).await;
+    assert!(unknown.starts_with("HTTP/1.1 404"), "{unknown}");
+    let bad = post_level(addr, r#"{"client":"probe-3","level":"loud"}"#).await;
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    client.close().await;
+    server.shutdown().await;
+}

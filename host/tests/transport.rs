@@ -424,6 +424,9 @@ async fn browser_origins_are_refused_unless_allowed() {
         403
     );
     assert_eq!(upgrade_status(addr, None).await, 101);
+    // An empty Origin is a device library's, never a browser's.
+    assert_eq!(upgrade_status(addr, Some("")).await, 101);
+    assert_eq!(upgrade_status(addr, Some("null")).await, 403);
     let mut health = TcpStream::connect(addr).await.unwrap();
     health
         .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n\r\n")

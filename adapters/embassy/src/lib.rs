@@ -1,10 +1,100 @@
-//! # sentelite-embassy (placeholder)
+//! # sentelite-embassy
 //!
-//! This crate will bind [`sentelite_core`] to embassy-net sockets and embassy-time on
-//! microcontrollers (RP2040, ESP32-C3): read the clock, feed the core, drain it, arm a timer.
-//! It holds no code yet; the workspace keeps it so the crate layout and the `no_std` build of
-//! its dependency graph are checked from the start.
+//! The sentelite client on embassy: [`new`] takes an `embassy_net::Stack`, a [`Config`] and
+//! the [`Resources`] it runs in, and returns a [`Handle`] for the application and a
+//! [`Runner`] to spawn, the shape of embassy-net's own drivers.
+//!
+//! ```ignore
+//! static RESOURCES: ConstStaticCell<Resources> = ConstStaticCell::new(Resources::new());
+//! static LOG_QUEUE: ConstStaticCell<[u8; 4096]> = ConstStaticCell::new([0; 4096]);
+//!
+//! sentelite_embassy::logging::install(&LOGGER, LOG_QUEUE.take(), LogConfig::default(), 0)?;
+//! let config = Config::new("ws://192.168.1.10:7700/ws", ClientConfig::new("pico-1")?, Some(&LOGGER))?;
+//! let (handle, runner) = sentelite_embassy::new(stack, config, RESOURCES.take());
+//! spawner.spawn(sentelite_task(runner))?;        // async fn sentelite_task(r: Runner<'static>) -> ! { r.run().await }
+//! log::info!("booted");                          // queued, shipped as telemetry/log-batch
+//! handle.send("app/hello", Payload::Empty).await?;
+//! ```
+//!
+//! The [`Runner`] owns the TCP socket: DNS, the WebSocket upgrade and framing
+//! (`embedded-websocket`'s client state machine over `embedded-io-async`), and the core's
+//! [`ClientSession`](sentelite_core::ClientSession) with embassy-time: heartbeats, reconnects
+//! with backoff, request deadlines. Log shipping and the server's level changes go through
+//! the core's [`ShippingLink`](sentelite_core::log::ShippingLink), the same code the host
+//! driver's loop would need. Blob directives are fetched with HTTP Range requests by
+//! [`blob`] into a [`BlobSink`](sentelite_core::blob::BlobSink) ([`sinks`]).
+//!
+//! Plain `ws://` and `http://` only: the device build carries no TLS stack.
 #![no_std]
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
+pub mod blob;
+mod config;
+#[cfg(feature = "defmt-logger")]
+pub mod defmt_logger;
+mod handle;
+pub mod logging;
+mod message;
+mod resources;
+mod rng;
+mod runner;
+pub mod sinks;
+mod url;
+mod ws;
+
+pub use config::Config;
+pub use handle::{Handle, HandleError, INBOX, OUTBOX, REQUEST_SLOTS};
+pub use message::{Answer, Incoming, MAX_NAME, MAX_PAYLOAD, Name, OwnedPayload, PayloadKind};
+pub use resources::Resources;
+pub use runner::Runner;
 pub use sentelite_core as core_protocol;
+pub use url::{UrlError, WsUrl};
+pub use ws::WsError;
+
+/// Builds a client over `stack`: the [`Handle`] for the application and the [`Runner`] to
+/// spawn. Nothing happens on the network until the runner runs.
+pub fn new<'a, const TCP: usize, const FRAME: usize>(
+    stack: embassy_net::Stack<'a>,
+    config: Config<'a>,
+    resources: &'a mut Resources<TCP, FRAME>,
+) -> (Handle<'a>, Runner<'a>) {
+    let Resources {
+        shared,
+        tcp_rx,
+        tcp_tx,
+        ws_in,
+        message,
+        frame,
+        ws_out,
+        batch,
+    } = resources;
+    let shared: &'a handle::Shared = shared;
+    let runner = Runner::new(
+        stack,
+        config.url,
+        config.client,
+        config.logger,
+        shared,
+        (tcp_rx, tcp_tx),
+        ws_in,
+        message,
+        frame,
+        ws_out,
+        batch,
+    );
+    (Handle { shared }, runner)
+}
+#[cfg(test)]
+mod tests {
+    /// The issue's budget: at most 6 KiB of static RAM beyond the buffers the caller sizes
+    /// (`Resources`' TCP and frame buffers, the log queue). Measured on the host, whose
+    /// 64-bit pointers make every type at least as large as on the 32-bit boards.
+    #[test]
+    fn the_fixed_ram_fits_the_budget() {
+        let buffers = 2 * 2048 + 5 * 1024;
+        let resources = core::mem::size_of::<crate::Resources<2048, 1024>>();
+        let fixed = resources - buffers + core::mem::size_of::<crate::Runner<'static>>();
+        assert!(fixed <= 6 * 1024, "{fixed} bytes of fixed RAM");
+    }
+}

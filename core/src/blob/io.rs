@@ -172,3 +172,34 @@ impl fmt::Display for FailReason {
 
 #[cfg(feature = "std")]
 impl std::error::Error for FailReason {}
+
+/// Reads a `Content-Range` value: `bytes a-b/n` gives (`a`, `n`), `bytes */n` gives
+/// (`None`, `n`); `n` may be `*` (unknown). Anything else gives (`None`, `None`). Every
+/// adapter that makes the machine's range requests reads its answers with this.
+pub fn parse_content_range(value: &str) -> (Option<u64>, Option<u64>) {
+    let Some(rest) = value.trim().strip_prefix("bytes ") else {
+        return (None, None);
+    };
+    let (range, total) = rest.split_once('/').unwrap_or((rest, "*"));
+    let total = total.trim().parse().ok();
+    let start = range
+        .split_once('-')
+        .and_then(|(a, _)| a.trim().parse().ok());
+    (start, total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_content_range;
+
+    #[test]
+    fn content_ranges_give_start_and_total() {
+        assert_eq!(
+            parse_content_range("bytes 10-19/100"),
+            (Some(10), Some(100))
+        );
+        assert_eq!(parse_content_range(" bytes */100 "), (None, Some(100)));
+        assert_eq!(parse_content_range("bytes 0-9/*"), (Some(0), None));
+        assert_eq!(parse_content_range("items 0-9/10"), (None, None));
+    }
+}

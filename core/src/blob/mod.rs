@@ -36,6 +36,7 @@ pub mod state;
 pub use fetch::Fetch;
 pub use io::{
     Action, End, FailReason, FetchError, Progress, RangeRequest, ResponseHead, TransportError,
+    parse_content_range,
 };
 pub use plan::{FetchOptions, FetchPlan, PlanError};
 pub use sink::{BlobSink, SinkError, SliceSink};

@@ -14,6 +14,7 @@ mod entry;
 mod facade;
 mod filter;
 mod level;
+mod link;
 mod queue;
 mod record;
 mod shipper;
@@ -26,6 +27,7 @@ pub use breaker::{Breaker, BreakerConfig, BreakerState};
 pub use facade::{Clock, MESSAGE_BYTES, RemoteLogger, format_message, level_of};
 pub use filter::{FilterConfig, FilterStats, LogFilter, Rate, Verdict, token_interval};
 pub use level::{Level, LevelSet};
+pub use link::{BATCH_TIMEOUT, ControlEvent, FRAME_OVERHEAD, Shipped, ShippingLink, control_event};
 pub use queue::{
     Batch, BatchId, Entries, Full, LogQueue, Overflow, Pushed, QueueConfig, QueueStats,
 };

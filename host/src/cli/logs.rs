@@ -1,5 +1,6 @@
 //! `sentelite logs query` and `sentelite logs tail`: read the log store directly (`--data-dir`)
-//! or through a running server's HTTP API (`--server`).
+//! or through a running server's HTTP API (`--server`). `sentelite logs level` changes what
+//! a connected client ships, through the same API.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -20,6 +21,23 @@ pub(crate) enum LogsCommand {
     Query(QueryArgs),
     /// Print records as the server stores them, until interrupted.
     Tail(TailArgs),
+    /// Make a connected client ship this level and above from now on.
+    Level(LevelArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LevelArgs {
+    /// The running server (http://HOST:PORT or its ws:// URL) [default: http://127.0.0.1:7700]
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// The client id
+    #[arg(long, value_name = "ID")]
+    client: String,
+    /// Switch the client's remote logging off instead
+    #[arg(long)]
+    off: bool,
+    /// trace, debug, info, warn, error, fatal or report
+    level: String,
 }
 
 #[derive(Debug, Args)]
@@ -78,7 +96,32 @@ pub(crate) fn run(command: LogsCommand) -> Result<(), BoxError> {
     match command {
         LogsCommand::Query(args) => query(args),
         LogsCommand::Tail(args) => tail(args),
+        LogsCommand::Level(args) => level(args),
     }
+}
+
+fn level(args: LevelArgs) -> Result<(), BoxError> {
+    let base = http_base(args.server.as_deref().unwrap_or(DEFAULT_SERVER));
+    let url = format!("{base}/api/logs/level");
+    let body = serde_json::json!({
+        "client": args.client,
+        "level": args.level,
+        "enabled": !args.off,
+    });
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut response = agent
+        .post(&url)
+        .header("content-type", "application/json")
+        .send(body.to_string())?;
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    if !response.status().is_success() {
+        return Err(format!("{url}: {}: {}", response.status(), escape(&text)).into());
+    }
+    println!("{}", escape(text.trim()));
+    Ok(())
 }
 
 fn query(args: QueryArgs) -> Result<(), BoxError> {

@@ -7,17 +7,24 @@
 //!   they are stored, until the client hangs up; a line `{"missed": N}` says a slow reader
 //!   lost N records from the live feed (they are still in the store).
 //! - `GET /api/logs/clients` → per-client counters.
+//! - `POST /api/logs/level` with `{"client": ID, "level": "debug"}` (optionally
+//!   `"enabled": false`) → sends the client a `telemetry/log-control` event that sets the
+//!   levels it ships to that level and above; `{"delivered": N}` with the number of its
+//!   connections that took it, `404` when none is connected.
 //!
 //! Bad filters get `400` with `{"error": "…"}`.
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use sentelite_core::frame::PayloadBuf;
+use sentelite_core::log::{CONTROL_EVENT, FilterConfig, Level, LevelSet, LogControl};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -59,6 +66,7 @@ pub fn routes(logs: LogService) -> Router {
         .route("/api/logs", get(list))
         .route("/api/logs/tail", get(tail))
         .route("/api/logs/clients", get(clients))
+        .route("/api/logs/level", post(set_level))
         .with_state(logs)
 }
 
@@ -113,6 +121,58 @@ async fn list(State(logs): State<LogService>, parsed: Parsed) -> Response {
         Err(_) => json(
             StatusCode::INTERNAL_SERVER_ERROR,
             &serde_json::json!({ "error": "query task failed" }),
+        ),
+    }
+}
+
+/// The body of `POST /api/logs/level`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct LevelBody {
+    client: String,
+    level: String,
+    #[serde(default = "enabled_by_default")]
+    enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// Changes the levels a connected client ships, at run time, through the core's
+/// `LogControl` (the client's queue filter; sampling and rates go back to their defaults).
+async fn set_level(Extension(server): Extension<crate::ServerHandle>, body: Bytes) -> Response {
+    let body: LevelBody = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        Err(e) => return bad_request(&e.to_string()),
+    };
+    let Some(level) = Level::from_name(&body.level) else {
+        return bad_request(&format!("unknown level {:?}", body.level));
+    };
+    let control = LogControl::SetFilter(FilterConfig {
+        enabled: body.enabled,
+        levels: LevelSet::at_least(level),
+        ..FilterConfig::default()
+    });
+    let mut buf = [0u8; 64];
+    let Ok(len) = control.encode(&mut buf) else {
+        return json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &serde_json::json!({ "error": "control does not encode" }),
+        );
+    };
+    match server.send_to_client(
+        &body.client,
+        CONTROL_EVENT,
+        PayloadBuf::Bytes(buf[..len].to_vec()),
+    ) {
+        Ok(delivery) => json(
+            StatusCode::OK,
+            &serde_json::json!({ "delivered": delivery.delivered }),
+        ),
+        Err(e) => json(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({ "error": e.to_string() }),
         ),
     }
 }

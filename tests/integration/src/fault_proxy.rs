@@ -43,7 +43,19 @@ fn next(state: &AtomicU64) -> u64 {
 /// Proxies `127.0.0.1:<port>` to `upstream`, cutting the first `cut` connections after fewer
 /// than `max_cut_at` response bytes.
 pub async fn start(upstream: SocketAddr, cut: u32, max_cut_at: u64, seed: u64) -> FaultProxy {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+    let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    start_on(listen, upstream, cut, max_cut_at, seed).await
+}
+
+/// The same, listening on `listen` (an address inside a test's network namespace, say).
+pub async fn start_on(
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    cut: u32,
+    max_cut_at: u64,
+    seed: u64,
+) -> FaultProxy {
+    let listener = TcpListener::bind(listen).await.expect("bind proxy");
     let addr = listener.local_addr().expect("proxy addr");
     let cuts = Arc::new(AtomicU32::new(0));
     let connections = Arc::new(AtomicU32::new(0));

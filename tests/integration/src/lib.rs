@@ -10,6 +10,7 @@ pub mod peers;
 pub mod raw;
 pub mod scenarios;
 pub mod serve;
+pub mod tap;
 pub mod wait;
 
 pub use serve::{ServeProcess, TempDir};

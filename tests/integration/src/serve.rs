@@ -161,12 +161,16 @@ impl Drop for ServeProcess {
 /// up to date) into the same target directory and profile as the running test.
 pub fn sentelite_binary() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT.get_or_init(build_sentelite).clone()
+    BUILT
+        .get_or_init(|| workspace_binary("sentelite-host", "sentelite"))
+        .clone()
 }
 
-fn build_sentelite() -> PathBuf {
+/// Path of binary `bin` of workspace package `package`, built from the current source the
+/// same way as [`sentelite_binary`] (each call runs `cargo build`, a no-op when up to date).
+pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     let test_exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/<test-binary> → target/<profile>/sentelite
+    // target/<profile>/deps/<test-binary> → target/<profile>/<bin>
     let profile_dir = test_exe
         .parent()
         .and_then(Path::parent)
@@ -183,26 +187,15 @@ fn build_sentelite() -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&workspace)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "sentelite-host",
-            "--bin",
-            "sentelite",
-        ])
+        .args(["build", "--quiet", "-p", package, "--bin", bin])
         .args(["--profile", profile])
         .arg("--target-dir")
         .arg(target_dir)
         .status()
-        .expect("run cargo build for the sentelite binary");
-    assert!(status.success(), "building the sentelite binary failed");
-    let binary = profile_dir.join("sentelite");
-    assert!(
-        binary.exists(),
-        "no sentelite binary at {}",
-        binary.display()
-    );
+        .unwrap_or_else(|e| panic!("run cargo build for {bin}: {e}"));
+    assert!(status.success(), "building {bin} failed");
+    let binary = profile_dir.join(bin);
+    assert!(binary.exists(), "no {bin} binary at {}", binary.display());
     binary
 }
 

@@ -16,6 +16,7 @@ pub use reqwless::request::Method;
 use reqwless::request::{Request, RequestBuilder as _};
 
 use crate::Runtime;
+use sentelite_core::blob::parse_content_range;
 
 /// Bytes for the request line and headers we send.
 const TX_BUF: usize = 2048;
@@ -220,19 +221,6 @@ fn parse_head<C: embedded_io_async::Read>(
         head.total = head.total.or(head.content_length);
     }
     head
-}
-
-/// `bytes a-b/n` → (Some(a), Some(n)); `bytes */n` → (None, Some(n)); `n` may be `*`.
-fn parse_content_range(value: &str) -> (Option<u64>, Option<u64>) {
-    let Some(rest) = value.trim().strip_prefix("bytes ") else {
-        return (None, None);
-    };
-    let (range, total) = rest.split_once('/').unwrap_or((rest, "*"));
-    let total = total.trim().parse().ok();
-    let start = range
-        .split_once('-')
-        .and_then(|(a, _)| a.trim().parse().ok());
-    (start, total)
 }
 
 /// `bytes=0-e` → `e + 1` (how much a resumable-upload server holds).

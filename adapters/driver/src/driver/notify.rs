@@ -9,7 +9,6 @@ use sentelite_core::frame::SubscribeError;
 use sentelite_core::{Frame, SessionEvent, Status, websocket};
 
 use super::requests::PartQueued;
-use super::shipping;
 use super::{Driver, Session};
 use crate::client::{ClientStats, Shared};
 use crate::clock::to_std_duration;
@@ -103,7 +102,7 @@ impl<R: Runtime> Driver<R> {
             }
             Frame::End(end) => {
                 let now = self.clock.now();
-                if !self.log_batch_ended(now, end.id, shipping::acked(end.status)) {
+                if !self.log_batch_ended(now, end.id, Some(end.status)) {
                     self.ours.end(end.id, RequestOutcome::from(&end));
                 }
             }
@@ -158,7 +157,7 @@ impl<R: Runtime> Driver<R> {
                     });
                 }
                 SessionEvent::RequestEnded { id, end } => {
-                    if !self.log_batch_ended(self.clock.now(), id, false) {
+                    if !self.log_batch_ended(self.clock.now(), id, None) {
                         self.ours.end(id, RequestOutcome::from(end));
                     }
                 }

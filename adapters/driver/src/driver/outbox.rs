@@ -45,6 +45,12 @@ impl Outbox {
         }
     }
 
+    /// Queues a frame encoded elsewhere (a log batch request, which needs a buffer of its
+    /// own size).
+    pub(super) fn push_frame(&mut self, frame: Vec<u8>) {
+        self.messages.push(Message::binary(frame));
+    }
+
     /// Runs an encoding send call and queues the frame it produced (none when it wrote
     /// nothing, e.g. an unsubscribe while disconnected).
     pub(super) fn encode<T>(

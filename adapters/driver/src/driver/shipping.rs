@@ -1,34 +1,33 @@
-//! Sending the log shipper's batches: one `telemetry/log-batch` request at a time, its End
-//! the ack, anything else a failure the core puts back in line.
+//! Sending the log shipper's batches: the core's [`ShippingLink`] decides when a batch goes
+//! out as a `telemetry/log-batch` request and what its end means (the embassy runner uses
+//! the same); this file only lends it buffers and queues the frame.
 
 use sentelite_core::frame::Payload;
-use sentelite_core::log::{BATCH_EVENT, BatchId, CONTROL_EVENT, LogControl};
-use sentelite_core::{Duration, Instant, RequestId, Status};
+use sentelite_core::log::{ControlEvent, FRAME_OVERHEAD, ShippingLink, control_event};
+use sentelite_core::{Instant, RequestId, Status};
 
 use super::Driver;
 use crate::Runtime;
 use crate::logs::{SharedShipper, lock};
 
-/// How long the server has to store a batch before it counts as failed.
-const BATCH_TIMEOUT: Duration = Duration::from_secs(30);
-/// Room for the request frame around a batch.
-const FRAME_OVERHEAD: usize = 64;
 /// Largest batch payload, so a batch stays a modest frame even for a server that accepts more.
 const MAX_BATCH_BYTES: usize = 32 * 1024;
 
-/// The driver's side of logging: the shared shipper and the batch in flight.
+/// The driver's side of logging: the shared shipper, the batch in flight and two buffers.
 pub(super) struct Shipping {
     shipper: SharedShipper,
-    in_flight: Option<(RequestId, BatchId)>,
-    buf: Vec<u8>,
+    link: ShippingLink,
+    batch: Vec<u8>,
+    frame: Vec<u8>,
 }
 
 impl Shipping {
     pub(super) fn new(shipper: SharedShipper) -> Self {
         Self {
             shipper,
-            in_flight: None,
-            buf: Vec::new(),
+            link: ShippingLink::new(),
+            batch: Vec::new(),
+            frame: Vec::new(),
         }
     }
 
@@ -42,16 +41,14 @@ impl<R: Runtime> Driver<R> {
     /// The handshake completed: queued records are due.
     pub(super) fn logs_opened(&mut self, now: Instant) {
         if let Some(shipping) = &mut self.shipping {
-            shipping.in_flight = None;
-            lock(&shipping.shipper).on_connected(now);
+            shipping.link.opened(&mut lock(&shipping.shipper), now);
         }
     }
 
     /// The connection ended: the batch in flight goes again on the next one.
     pub(super) fn logs_closed(&mut self) {
         if let Some(shipping) = &mut self.shipping {
-            shipping.in_flight = None;
-            lock(&shipping.shipper).on_disconnected();
+            shipping.link.closed(&mut lock(&shipping.shipper));
         }
     }
 
@@ -60,93 +57,68 @@ impl<R: Runtime> Driver<R> {
         let Some(shipping) = self.shipping.as_mut() else {
             return;
         };
-        if shipping.in_flight.is_some() || !self.session.is_open() {
+        if shipping.link.in_flight() || !self.session.is_open() {
             return;
         }
-        let budget = self
-            .session
-            .peer_max_frame()
-            .saturating_sub(FRAME_OVERHEAD)
-            .min(MAX_BATCH_BYTES);
-        shipping.buf.resize(budget, 0);
-        let ready = lock(&shipping.shipper).poll_batch(now, &mut shipping.buf);
-        let Some(ready) = ready else {
-            return;
-        };
-        let payload = &shipping.buf[..ready.len];
-        let sent = self.outbox.encode(&mut self.session, |s, buf| {
-            s.request(
-                now,
-                BATCH_EVENT,
-                Payload::Bytes(payload),
-                Some(BATCH_TIMEOUT),
-                buf,
-            )
-        });
-        match sent {
-            Ok(request) => {
-                // With the `tracing` layer installed this event must not become a record:
-                // the driver runs silenced (see `crate::logs::silent`).
-                #[cfg(feature = "tracing")]
-                tracing::trace!(
-                    target: "sentelite_driver::logs",
-                    records = ready.records,
-                    bytes = ready.len,
-                    "log batch sent"
-                );
-                shipping.in_flight = Some((request, ready.id));
-            }
-            Err(_) => {
-                lock(&shipping.shipper).on_failed(now, ready.id);
-            }
+        let budget = self.session.peer_max_frame().min(MAX_BATCH_BYTES);
+        shipping.batch.resize(budget, 0);
+        shipping.frame.resize(budget + FRAME_OVERHEAD, 0);
+        let shipped = shipping.link.ship(
+            now,
+            &mut self.session,
+            &mut lock(&shipping.shipper),
+            &mut shipping.batch,
+            &mut shipping.frame,
+        );
+        if let Some(shipped) = shipped {
+            // With the `tracing` layer installed this event must not become a record:
+            // the driver runs silenced (see `crate::logs::silent`).
+            #[cfg(feature = "tracing")]
+            tracing::trace!(
+                target: "sentelite_driver::logs",
+                records = shipped.records,
+                bytes = shipped.frame_len,
+                "log batch sent"
+            );
+            self.outbox
+                .push_frame(shipping.frame[..shipped.frame_len].to_vec());
         }
     }
 
-    /// An End arrived or the session ended request `id`; true when it was a log batch.
-    pub(super) fn log_batch_ended(&mut self, now: Instant, id: RequestId, ok: bool) -> bool {
+    /// An End arrived (`status`) or the session ended request `id` (`None`); true when it
+    /// was a log batch.
+    pub(super) fn log_batch_ended(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        status: Option<Status>,
+    ) -> bool {
         let Some(shipping) = self.shipping.as_mut() else {
             return false;
         };
-        let Some((_, batch)) = shipping.in_flight.filter(|(request, _)| *request == id) else {
-            return false;
-        };
-        shipping.in_flight = None;
-        let mut shipper = lock(&shipping.shipper);
-        if ok {
-            shipper.on_ack(batch);
-        } else {
-            shipper.on_failed(now, batch);
-        }
-        true
+        shipping
+            .link
+            .ended(&mut lock(&shipping.shipper), now, id, status)
     }
 
     /// True for a part of the log batch in flight (the server sends none; ignore any).
     pub(super) fn is_log_batch(&self, id: RequestId) -> bool {
-        self.shipping
-            .as_ref()
-            .and_then(|s| s.in_flight)
-            .is_some_and(|(r, _)| r == id)
+        self.shipping.as_ref().is_some_and(|s| s.link.carries(id))
     }
 
     /// A `telemetry/log-control` event: applied, not shown to the application. False for
     /// any other event.
     pub(super) fn log_control(&mut self, event: &str, payload: Payload<'_>) -> bool {
-        if event != CONTROL_EVENT {
-            return false;
-        }
         let Some(shipping) = &self.shipping else {
             return false;
         };
-        if let Payload::Bytes(bytes) = payload
-            && let Some(control) = LogControl::decode(bytes)
-        {
-            lock(&shipping.shipper).apply(control);
+        match control_event(event, payload) {
+            ControlEvent::NotControl => false,
+            ControlEvent::Unknown => true,
+            ControlEvent::Control(control) => {
+                lock(&shipping.shipper).apply(control);
+                true
+            }
         }
-        true
     }
-}
-
-/// Whether an End's status acknowledges a batch.
-pub(super) fn acked(status: Status) -> bool {
-    status == Status::OK
 }

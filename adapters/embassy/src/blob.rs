@@ -1,0 +1,378 @@
+//! Blob directives on the device: a `blob/fetch-and-*` request from the server is decoded,
+//! the core's [`Fetch`] machine decides every range, retry and end, and this module makes
+//! the HTTP Range requests it asks for with `reqwless`, feeding the answers back. Progress
+//! goes to the server as reply parts, the end as the request's End with the core's report
+//! maps; the same wire as the host driver's.
+
+use core::fmt::Write as _;
+
+use embassy_futures::select::{Either, select};
+use embassy_net::Stack;
+use embassy_net::dns::DnsSocket;
+use embassy_net::tcp::client::{TcpClient, TcpClientState};
+use embassy_time::{Duration as EmbassyDuration, Timer, with_timeout};
+use embedded_io_async::Read as _;
+use heapless::String;
+use reqwless::client::HttpClient;
+use reqwless::request::{Method, RequestBuilder as _};
+use sentelite_core::blob::directive::{Directive, HandlerKind};
+use sentelite_core::blob::report::{
+    CompleteReport, ErrorReport, FailureState, ProgressReport, RefusalReport,
+};
+use sentelite_core::blob::{
+    Action, BlobSink, End, FailReason, Fetch, FetchPlan, ResponseHead, TransportError,
+    parse_content_range,
+};
+use sentelite_core::{Duration, Instant, Payload, RequestId, Status};
+
+use crate::handle::Handle;
+
+/// Sources one transfer can have: the directive's URL and its mirrors.
+pub const SOURCES: usize = 4;
+/// Longest source URL.
+pub const URL_MAX: usize = 160;
+/// The machine with the device's limits.
+pub type DeviceFetch = Fetch<SOURCES, URL_MAX>;
+
+/// Memory for blob transfers: one HTTP connection's socket buffers, the response head and
+/// one body chunk. `new` is `const`, for a `static`.
+pub struct BlobResources<const RX: usize = 2048, const TX: usize = 512> {
+    tcp: TcpClientState<1, TX, RX>,
+    head: [u8; 1024],
+    chunk: [u8; 1024],
+    report: [u8; 384],
+}
+
+impl<const RX: usize, const TX: usize> BlobResources<RX, TX> {
+    /// Empty buffers.
+    pub const fn new() -> Self {
+        Self {
+            tcp: TcpClientState::new(),
+            head: [0; 1024],
+            chunk: [0; 1024],
+            report: [0; 384],
+        }
+    }
+}
+
+impl<const RX: usize, const TX: usize> Default for BlobResources<RX, TX> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// True for the events [`serve`] answers.
+pub fn is_directive(event: &str) -> bool {
+    HandlerKind::from_event(event).is_some()
+}
+
+/// The handler a directive names (`ns/name`), or `None` if the payload is not a directive.
+pub fn handler_of<'p>(event: &str, payload: &'p [u8]) -> Option<&'p str> {
+    Directive::decode(event, payload).ok().map(|d| d.handler)
+}
+
+/// How a directive was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Served {
+    /// Refused before any transfer (malformed, no such handler, bad plan), with this status.
+    Refused(Status),
+    /// The transfer ran to this end; the request was ended accordingly.
+    Ended(End),
+}
+
+/// A directive request from the server, as [`crate::Incoming::Request`] carries it.
+#[derive(Debug, Clone, Copy)]
+pub struct DirectiveRequest<'p> {
+    /// The request id, for the answer.
+    pub id: RequestId,
+    /// Its event (`blob/fetch-and-process`, …).
+    pub event: &'p str,
+    /// The directive map.
+    pub payload: &'p [u8],
+    /// The request's deadline in milliseconds (0: none); it bounds the transfer.
+    pub timeout_ms: u32,
+}
+
+/// Answers the server's directive request completely: decodes it, fetches into `sink`
+/// (or refuses with `UNSUPPORTED` when `sink` is `None`: the application has no handler
+/// by that name), reports progress as reply parts and ends the request with a report.
+pub async fn serve<S: BlobSink, const RX: usize, const TX: usize>(
+    handle: &Handle<'_>,
+    stack: Stack<'_>,
+    resources: &mut BlobResources<RX, TX>,
+    request: DirectiveRequest<'_>,
+    sink: Option<&mut S>,
+) -> Served {
+    let DirectiveRequest {
+        id,
+        event,
+        payload,
+        timeout_ms,
+    } = request;
+    let started = now();
+    let directive = match Directive::decode(event, payload) {
+        Ok(d) => d,
+        Err(_) => return refuse(handle, resources, id, Status::ERROR, "", "bad directive").await,
+    };
+    let Some(sink) = sink else {
+        let t = directive.transfer_id;
+        return refuse(
+            handle,
+            resources,
+            id,
+            Status::UNSUPPORTED,
+            t,
+            "unknown handler",
+        )
+        .await;
+    };
+    let mut plan: FetchPlan<SOURCES, URL_MAX> = match FetchPlan::from_directive(&directive, started)
+    {
+        Ok(plan) => plan,
+        Err(_) => {
+            let t = directive.transfer_id;
+            return refuse(handle, resources, id, Status::ERROR, t, "cannot plan").await;
+        }
+    };
+    if timeout_ms > 0 {
+        let by_request = started + Duration::from_millis(u64::from(timeout_ms));
+        plan.options.deadline = Some(
+            plan.options
+                .deadline
+                .map_or(by_request, |d| d.min(by_request)),
+        );
+    }
+    plan.options.progress_step = (plan.size / 20).max(16 * 1024);
+    let mut fetch = DeviceFetch::new(started, plan, sink);
+    let end = run(handle, stack, resources, id, &directive, &mut fetch, sink).await;
+    let source = fetch
+        .plan()
+        .sources
+        .get(fetch.source())
+        .map_or(directive.url, |s| s.as_str());
+    let (status, encoded) = match end {
+        End::Completed {
+            downloaded, sha256, ..
+        } => {
+            let report = CompleteReport {
+                transfer_id: directive.transfer_id,
+                url: source,
+                handler: directive.handler,
+                duration_ms: now().saturating_since(started).as_millis(),
+                bytes_transferred: downloaded,
+                sha256,
+            };
+            (Status::OK, report.encode(&mut resources.report))
+        }
+        End::Failed { .. } | End::Rescheduled { .. } => {
+            let mut error: String<64> = String::new();
+            let (status, state) = match end {
+                End::Rescheduled { after } => {
+                    let _ = error.push_str("every source failed transiently");
+                    let after_ms = after.as_millis();
+                    (Status::ERROR, FailureState::Rescheduled { after_ms })
+                }
+                End::Failed { reason } => {
+                    let _ = write!(error, "{reason}");
+                    let status = if reason == FailReason::Cancelled {
+                        Status::CANCELLED
+                    } else {
+                        Status::ERROR
+                    };
+                    (status, FailureState::Failed)
+                }
+                End::Completed { .. } => (Status::OK, FailureState::Failed),
+            };
+            let report = ErrorReport {
+                transfer_id: directive.transfer_id,
+                url: source,
+                error: &error,
+                retry_count: fetch.retries(),
+                status_code: fetch.last_status(),
+                state,
+                offset: fetch.offset(),
+            };
+            (status, report.encode(&mut resources.report))
+        }
+    };
+    let payload = match encoded {
+        Ok(n) => Payload::Value(&resources.report[..n]),
+        Err(_) => Payload::Empty,
+    };
+    let _ = handle.end(id, status, payload).await;
+    Served::Ended(end)
+}
+
+fn now() -> Instant {
+    Instant::from_micros(embassy_time::Instant::now().as_micros())
+}
+
+fn at(instant: Instant) -> embassy_time::Instant {
+    embassy_time::Instant::from_micros(instant.as_micros())
+}
+
+/// Ends the request at once with a refusal report.
+async fn refuse<const RX: usize, const TX: usize>(
+    handle: &Handle<'_>,
+    resources: &mut BlobResources<RX, TX>,
+    id: RequestId,
+    status: Status,
+    transfer_id: &str,
+    error: &str,
+) -> Served {
+    let report = RefusalReport { transfer_id, error };
+    let payload = match report.encode(&mut resources.report) {
+        Ok(n) => Payload::Value(&resources.report[..n]),
+        Err(_) => Payload::Empty,
+    };
+    let _ = handle.end(id, status, payload).await;
+    Served::Refused(status)
+}
+
+/// One range request as owned text, so the machine can be fed while it is out.
+struct Exchange {
+    url: String<URL_MAX>,
+    range: String<48>,
+    if_range: Option<String<{ sentelite_core::blob::ETAG_MAX }>>,
+}
+
+/// Runs the machine to its end: every request it asks for, every wait, every answer.
+async fn run<S: BlobSink, const RX: usize, const TX: usize>(
+    handle: &Handle<'_>,
+    stack: Stack<'_>,
+    resources: &mut BlobResources<RX, TX>,
+    id: RequestId,
+    directive: &Directive<'_>,
+    fetch: &mut DeviceFetch,
+    sink: &mut S,
+) -> End {
+    let mut seq = 0u32;
+    // Bounded: every pass ends, waits or makes a request, and the machine bounds requests by
+    // its retries, sources and deadline.
+    loop {
+        let exchange = match fetch.poll_action(now(), sink) {
+            Action::Finished(end) => return *end,
+            Action::Wait(until) => {
+                Timer::at(at(until)).await;
+                continue;
+            }
+            Action::Request(request) => {
+                let mut range: String<48> = String::new();
+                let _ = match request.end_inclusive {
+                    Some(end) => write!(range, "bytes={}-{end}", request.start),
+                    None => write!(range, "bytes={}-", request.start),
+                };
+                let Ok(url) = String::try_from(request.url) else {
+                    fetch.on_error(now(), TransportError::Protocol);
+                    continue;
+                };
+                Exchange {
+                    url,
+                    range,
+                    if_range: request.if_range.and_then(|e| String::try_from(e).ok()),
+                }
+            }
+        };
+        let attempt = fetch.plan().options.attempt_timeout;
+        let attempt = EmbassyDuration::from_micros(attempt.as_micros().max(1_000_000));
+        let mut tcp = TcpClient::new(stack, &resources.tcp);
+        tcp.set_timeout(Some(attempt));
+        let dns = DnsSocket::new(stack);
+        let mut http = HttpClient::new(&tcp, &dns);
+        let mut headers = [("Range", exchange.range.as_str()), ("If-Range", "")];
+        let count = match &exchange.if_range {
+            Some(etag) => {
+                headers[1].1 = etag.as_str();
+                2
+            }
+            None => 1,
+        };
+        let request = match with_timeout(attempt, http.request(Method::GET, &exchange.url)).await {
+            Ok(Ok(request)) => request,
+            Ok(Err(_)) => {
+                fetch.on_error(now(), TransportError::Connect);
+                continue;
+            }
+            Err(_) => {
+                fetch.on_error(now(), TransportError::Timeout);
+                continue;
+            }
+        };
+        let mut request = request.headers(&headers[..count]);
+        let response = match with_timeout(attempt, request.send(&mut resources.head)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(_)) => {
+                fetch.on_error(now(), TransportError::Cut);
+                continue;
+            }
+            Err(_) => {
+                fetch.on_error(now(), TransportError::Timeout);
+                continue;
+            }
+        };
+        let mut etag: Option<String<{ sentelite_core::blob::ETAG_MAX }>> = None;
+        let mut head = ResponseHead {
+            status: response.status.0,
+            range_start: None,
+            total: None,
+            etag: None,
+        };
+        for (name, value) in response.headers() {
+            let Ok(value) = core::str::from_utf8(value) else {
+                continue;
+            };
+            if name.eq_ignore_ascii_case("content-range") {
+                (head.range_start, head.total) = parse_content_range(value);
+            } else if name.eq_ignore_ascii_case("etag") {
+                etag = String::try_from(value.trim()).ok();
+            }
+        }
+        if head.status == 200 {
+            head.total = head.total.or(response.content_length.map(|n| n as u64));
+        }
+        head.etag = etag.as_deref();
+        if fetch.on_response(now(), head).is_err() {
+            // The machine has decided (retry, fail over, restart or end).
+            continue;
+        }
+        let mut body = response.body().reader();
+        loop {
+            let read = select(body.read(&mut resources.chunk), Timer::after(attempt)).await;
+            match read {
+                Either::First(Ok(0)) => {
+                    fetch.on_body_end(now(), sink);
+                    break;
+                }
+                Either::First(Ok(n)) => {
+                    if fetch.on_body(now(), &resources.chunk[..n], sink).is_err() {
+                        break;
+                    }
+                    while let Some(progress) = fetch.poll_progress() {
+                        let report = ProgressReport {
+                            transfer_id: directive.transfer_id,
+                            url: directive.url,
+                            loaded: progress.loaded,
+                            total: progress.total,
+                        };
+                        if let Ok(n) = report.encode(&mut resources.report) {
+                            // A full outbox skips a part; the next one or the end says more.
+                            let part = Payload::Value(&resources.report[..n]);
+                            if handle.try_reply(id, seq, part).is_ok() {
+                                seq += 1;
+                            }
+                        }
+                    }
+                }
+                Either::First(Err(_)) => {
+                    fetch.on_error(now(), TransportError::Cut);
+                    break;
+                }
+                Either::Second(()) => {
+                    fetch.on_error(now(), TransportError::Timeout);
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! The application's side: [`Handle`] puts what it wants sent into the runner's bounded
+//! outbox and reads what arrived from its inbox. Request answers come back through one
+//! signal per request slot, so concurrent requests never take each other's answers.
+
+use core::cell::Cell;
+
+use embassy_sync::blocking_mutex::Mutex;
+use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+use embassy_sync::channel::Channel;
+use embassy_sync::signal::Signal;
+use embassy_time::{Duration, with_timeout};
+use sentelite_core::{Payload, RequestId, Status};
+
+use crate::message::{Answer, Incoming, Outgoing, OwnedPayload, Ticketed, TooLarge, name};
+
+/// Messages the application may queue for sending before `send` waits.
+pub const OUTBOX: usize = 2;
+/// Messages from the server queued for the application before the runner drops them
+/// (counted; a dropped server request is answered `BUSY`).
+pub const INBOX: usize = 2;
+/// Requests of the application's in flight at once.
+pub const REQUEST_SLOTS: usize = 2;
+/// Time a request's answer may take beyond its own timeout (the runner ends it first).
+const ANSWER_SLACK: Duration = Duration::from_secs(2);
+
+type Raw = CriticalSectionRawMutex;
+
+/// State shared by the handle and the runner.
+pub(crate) struct Shared {
+    pub outbox: Channel<Raw, Outgoing, OUTBOX>,
+    pub inbox: Channel<Raw, Incoming, INBOX>,
+    pub answers: [Signal<Raw, Ticketed>; REQUEST_SLOTS],
+    /// Bit `i` set: slot `i` is waiting for an answer.
+    slots: Mutex<Raw, Cell<u8>>,
+    /// Numbers each use of a slot, so a late answer for an earlier use is not taken.
+    tickets: Mutex<Raw, Cell<u32>>,
+    open: Mutex<Raw, Cell<bool>>,
+    dropped: Mutex<Raw, Cell<u32>>,
+}
+
+impl Shared {
+    pub const fn new() -> Self {
+        Self {
+            outbox: Channel::new(),
+            inbox: Channel::new(),
+            answers: [const { Signal::new() }; REQUEST_SLOTS],
+            slots: Mutex::new(Cell::new(0)),
+            tickets: Mutex::new(Cell::new(0)),
+            open: Mutex::new(Cell::new(false)),
+            dropped: Mutex::new(Cell::new(0)),
+        }
+    }
+
+    pub fn set_open(&self, open: bool) {
+        self.open.lock(|o| o.set(open));
+    }
+
+    /// Counts a message the application was not there to take.
+    pub fn count_dropped(&self) {
+        self.dropped.lock(|d| d.set(d.get().saturating_add(1)));
+    }
+
+    fn take_slot(&self) -> Option<(usize, u32)> {
+        let slot = self.slots.lock(|s| {
+            let used = s.get();
+            let free = (0..REQUEST_SLOTS).find(|i| used & (1 << i) == 0)?;
+            s.set(used | (1 << free));
+            Some(free)
+        })?;
+        let ticket = self.tickets.lock(|t| {
+            let next = t.get().wrapping_add(1);
+            t.set(next);
+            next
+        });
+        self.answers[slot].reset();
+        Some((slot, ticket))
+    }
+
+    fn free_slot(&self, slot: usize) {
+        self.slots.lock(|s| s.set(s.get() & !(1 << slot)));
+    }
+}
+
+/// Why a handle call did nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum HandleError {
+    /// The payload is larger than [`crate::MAX_PAYLOAD`].
+    PayloadTooLarge,
+    /// The event or channel name is longer than [`crate::MAX_NAME`].
+    NameTooLong,
+    /// Every request slot is in use.
+    Busy,
+    /// The outbox is full (only from the `try_` calls).
+    Full,
+}
+
+impl From<TooLarge> for HandleError {
+    fn from(_: TooLarge) -> Self {
+        HandleError::PayloadTooLarge
+    }
+}
+
+impl core::fmt::Display for HandleError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            HandleError::PayloadTooLarge => "payload too large",
+            HandleError::NameTooLong => "name too long",
+            HandleError::Busy => "every request slot is in use",
+            HandleError::Full => "outbox full",
+        })
+    }
+}
+
+/// The application's side of the client. Copy it freely; every copy talks to the same
+/// runner.
+#[derive(Clone, Copy)]
+pub struct Handle<'a> {
+    pub(crate) shared: &'a Shared,
+}
+
+impl<'a> Handle<'a> {
+    /// True while the handshake is done and the connection up.
+    pub fn is_open(&self) -> bool {
+        self.shared.open.lock(Cell::get)
+    }
+
+    /// Messages from the server the application was too slow to take (dropped).
+    pub fn dropped(&self) -> u32 {
+        self.shared.dropped.lock(Cell::get)
+    }
+
+    /// The next message from the server or the runner.
+    pub async fn next_event(&self) -> Incoming {
+        self.shared.inbox.receive().await
+    }
+
+    /// A message from the server if one is waiting.
+    pub fn try_next_event(&self) -> Option<Incoming> {
+        self.shared.inbox.try_receive().ok()
+    }
+
+    /// Sends a one-way event. It waits in the outbox while the connection is down and goes
+    /// out once it is up (at most once: an event in a write that fails is not repeated).
+    pub async fn send(&self, event: &str, payload: Payload<'_>) -> Result<(), HandleError> {
+        let message = Outgoing::Event {
+            event: name(event).ok_or(HandleError::NameTooLong)?,
+            payload: OwnedPayload::copy(payload)?,
+        };
+        self.shared.outbox.send(message).await;
+        Ok(())
+    }
+
+    /// Sends a request and waits for its end, at most `timeout` (plus a little slack for
+    /// the answer to travel).
+    pub async fn request(
+        &self,
+        event: &str,
+        payload: Payload<'_>,
+        timeout: Duration,
+    ) -> Result<Answer, HandleError> {
+        let event = name(event).ok_or(HandleError::NameTooLong)?;
+        let payload = OwnedPayload::copy(payload)?;
+        let (slot, ticket) = self.shared.take_slot().ok_or(HandleError::Busy)?;
+        let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        let asked = async {
+            self.shared
+                .outbox
+                .send(Outgoing::Request {
+                    slot,
+                    ticket,
+                    event,
+                    payload,
+                    timeout_ms,
+                })
+                .await;
+            loop {
+                let answer = self.shared.answers[slot].wait().await;
+                if answer.ticket == ticket {
+                    return answer.answer;
+                }
+            }
+        };
+        let answer = with_timeout(timeout + ANSWER_SLACK, asked)
+            .await
+            .unwrap_or(Answer {
+                status: None,
+                payload: OwnedPayload::default(),
+                parts: 0,
+            });
+        self.shared.free_slot(slot);
+        Ok(answer)
+    }
+
+    /// Sends one streamed part of the answer to the server's request `id`.
+    pub async fn reply(
+        &self,
+        id: RequestId,
+        seq: u32,
+        payload: Payload<'_>,
+    ) -> Result<(), HandleError> {
+        let payload = OwnedPayload::copy(payload)?;
+        self.shared
+            .outbox
+            .send(Outgoing::Reply { id, seq, payload })
+            .await;
+        Ok(())
+    }
+
+    /// The same, without waiting: `Full` when the outbox is (progress parts can be skipped).
+    pub fn try_reply(
+        &self,
+        id: RequestId,
+        seq: u32,
+        payload: Payload<'_>,
+    ) -> Result<(), HandleError> {
+        let payload = OwnedPayload::copy(payload)?;
+        self.shared
+            .outbox
+            .try_send(Outgoing::Reply { id, seq, payload })
+            .map_err(|_| HandleError::Full)
+    }
+
+    /// Ends the answer to the server's request `id` with `status`.
+    pub async fn end(
+        &self,
+        id: RequestId,
+        status: Status,
+        payload: Payload<'_>,
+    ) -> Result<(), HandleError> {
+        // The end must still go out: without its report rather than not at all.
+        let payload = OwnedPayload::copy(payload).unwrap_or_default();
+        self.shared
+            .outbox
+            .send(Outgoing::End {
+                id,
+                status,
+                payload,
+            })
+            .await;
+        Ok(())
+    }
+
+    /// Wants `channel`, now and after every reconnect.
+    pub async fn subscribe(&self, channel: &str) -> Result<(), HandleError> {
+        let channel = name(channel).ok_or(HandleError::NameTooLong)?;
+        self.shared
+            .outbox
+            .send(Outgoing::Subscribe { channel })
+            .await;
+        Ok(())
+    }
+
+    /// Publishes to `channel` through the server.
+    pub async fn publish(&self, channel: &str, payload: Payload<'_>) -> Result<(), HandleError> {
+        let message = Outgoing::Publish {
+            channel: name(channel).ok_or(HandleError::NameTooLong)?,
+            payload: OwnedPayload::copy(payload)?,
+        };
+        self.shared.outbox.send(message).await;
+        Ok(())
+    }
+}

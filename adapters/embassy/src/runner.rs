@@ -1,0 +1,618 @@
+//! The runner: one loop that owns the socket and drives the core's [`ClientSession`] with
+//! embassy-time, following the core's calling pattern. After every input (bytes, a timer,
+//! a message from the handle) it writes what `poll_transmit` and the log shipper produce,
+//! hands `poll_event` to the application, and waits on the socket, the earliest deadline
+//! and the outbox at once. Reconnect pacing, heartbeats, request deadlines and log batching
+//! are the core's decisions; this loop only carries them out.
+
+use embassy_futures::select::{Either3, select3};
+use embassy_net::Stack;
+use embassy_net::dns::DnsQueryType;
+use embassy_net::tcp::TcpSocket;
+use embassy_time::{Duration as EmbassyDuration, Timer, with_timeout};
+use embedded_websocket::{WebSocketReceiveMessageType as Kind, WebSocketSendMessageType as Send};
+use heapless::Vec;
+use sentelite_core::log::ShippingLink;
+use sentelite_core::time::earliest;
+use sentelite_core::{
+    ClientSession, CloseCode, Duration, Frame, Instant, Payload, RequestId, SessionEvent, Status,
+};
+
+use crate::handle::{REQUEST_SLOTS, Shared};
+use crate::logging::Logger;
+use crate::message::{Answer, Incoming, Outgoing, OwnedPayload, Ticketed, name};
+use crate::url::WsUrl;
+use crate::ws::{Framing, WsError};
+
+/// Requests in flight at once: the application's slots and the log batch.
+const PENDING: usize = REQUEST_SLOTS + 1;
+/// Channels the client can want at once.
+const CHANNELS: usize = 4;
+/// Server requests answered at once (more are answered BUSY by the core).
+const ANSWERING: usize = 4;
+/// How often queued log records are looked at while nothing else wakes the loop, so a
+/// batch that filled up goes out without waiting for its timeout.
+const LOG_POLL: Duration = Duration::from_millis(250);
+/// A write the server does not take within this long counts as a lost connection.
+const WRITE_TIMEOUT: EmbassyDuration = EmbassyDuration::from_secs(10);
+/// Time given to the closing handshake before the socket is dropped.
+const CLOSE_GRACE: EmbassyDuration = EmbassyDuration::from_secs(1);
+
+type Session = ClientSession<PENDING, CHANNELS, ANSWERING>;
+
+/// The clock the session runs on.
+fn now() -> Instant {
+    Instant::from_micros(embassy_time::Instant::now().as_micros())
+}
+
+fn at(instant: Instant) -> embassy_time::Instant {
+    embassy_time::Instant::from_micros(instant.as_micros())
+}
+
+/// One of the application's requests on the wire.
+#[derive(Debug, Clone, Copy)]
+struct Asked {
+    id: RequestId,
+    slot: usize,
+    ticket: u32,
+    parts: u32,
+}
+
+/// The buffers one connection works in.
+struct Buffers<'a> {
+    ws_in: &'a mut [u8],
+    message: &'a mut [u8],
+    frame: &'a mut [u8],
+    ws_out: &'a mut [u8],
+    batch: &'a mut [u8],
+}
+
+/// Everything but the socket and the buffers: what the loop decides with.
+struct Client<'a> {
+    session: Session,
+    shared: &'a Shared,
+    logger: Option<&'static Logger>,
+    shipping: ShippingLink,
+    asked: Vec<Asked, REQUEST_SLOTS>,
+    /// Server requests refused for lack of room in the inbox, answered BUSY on the next
+    /// flush.
+    refused: Vec<RequestId, 4>,
+}
+
+/// Runs the connection; spawn [`Runner::run`] as a task of its own.
+pub struct Runner<'a> {
+    stack: Stack<'a>,
+    url: WsUrl<'a>,
+    tcp_rx: &'a mut [u8],
+    tcp_tx: &'a mut [u8],
+    buffers: Buffers<'a>,
+    client: Client<'a>,
+    seed: u64,
+}
+
+/// Why a connection ended, for the loop.
+enum Gone {
+    /// The socket failed, ended or stalled.
+    Lost,
+}
+
+impl<'a> Runner<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        stack: Stack<'a>,
+        url: WsUrl<'a>,
+        mut config: sentelite_core::ClientConfig,
+        logger: Option<&'static Logger>,
+        shared: &'a Shared,
+        tcp: (&'a mut [u8], &'a mut [u8]),
+        ws_in: &'a mut [u8],
+        message: &'a mut [u8],
+        frame: &'a mut [u8],
+        ws_out: &'a mut [u8],
+        batch: &'a mut [u8],
+    ) -> Self {
+        // The largest message this client takes is what its buffer reassembles.
+        config.max_frame = config.max_frame.min(message.len() as u32);
+        let seed = config.rng_seed ^ u64::from(config.boot_id);
+        Self {
+            stack,
+            url,
+            tcp_rx: tcp.0,
+            tcp_tx: tcp.1,
+            buffers: Buffers {
+                ws_in,
+                message,
+                frame,
+                ws_out,
+                batch,
+            },
+            client: Client {
+                session: Session::new(config, now()),
+                shared,
+                logger,
+                shipping: ShippingLink::new(),
+                asked: Vec::new(),
+                refused: Vec::new(),
+            },
+            seed,
+        }
+    }
+
+    /// Connects, serves the connection, reconnects with the core's backoff; forever.
+    pub async fn run(mut self) -> ! {
+        loop {
+            let t = now();
+            self.client.session.handle_timeout(t);
+            self.client.drain_events();
+            if self.client.session.poll_connect(t) {
+                self.connect_and_serve().await;
+                continue;
+            }
+            let wake = self
+                .client
+                .session
+                .poll_timeout()
+                .unwrap_or(t + Duration::from_secs(60));
+            Timer::at(at(wake)).await;
+        }
+    }
+
+    /// One connection attempt and, when it opens, the connection's whole life.
+    async fn connect_and_serve(&mut self) {
+        let mut socket = TcpSocket::new(self.stack, self.tcp_rx, self.tcp_tx);
+        let handshake_timeout = self.client.session.config().handshake_timeout;
+        self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut framing = Framing::new(self.seed);
+        let opened = with_timeout(
+            EmbassyDuration::from_micros(handshake_timeout.as_micros()),
+            open(
+                self.stack,
+                &self.url,
+                &mut socket,
+                &mut framing,
+                &mut self.buffers,
+            ),
+        )
+        .await;
+        if !matches!(opened, Ok(Ok(()))) {
+            socket.abort();
+            self.client.session.handle_connect_failed(now());
+            self.client.drain_events();
+            return;
+        }
+        self.client.session.handle_connected(now());
+        let ended = serve(
+            &mut self.client,
+            &mut socket,
+            &mut framing,
+            &mut self.buffers,
+        )
+        .await;
+        if ended.is_ok() {
+            // A decided close: let the closing handshake and the FIN go out.
+            let _ = with_timeout(CLOSE_GRACE, socket.flush()).await;
+        }
+        socket.abort();
+        self.client.session.handle_disconnected(now());
+        self.client.drain_events();
+    }
+}
+
+/// DNS, TCP and the WebSocket upgrade.
+async fn open(
+    stack: Stack<'_>,
+    url: &WsUrl<'_>,
+    socket: &mut TcpSocket<'_>,
+    framing: &mut Framing,
+    buffers: &mut Buffers<'_>,
+) -> Result<(), WsError> {
+    let addresses = stack
+        .dns_query(url.host, DnsQueryType::A)
+        .await
+        .map_err(|_| WsError::Io)?;
+    let address = addresses.first().ok_or(WsError::Io)?;
+    socket
+        .connect((*address, url.port))
+        .await
+        .map_err(|_| WsError::Io)?;
+    framing
+        .handshake(socket, url, buffers.ws_in, buffers.ws_out)
+        .await
+}
+
+/// What woke the connection loop. It lives for one turn of the loop, on the stack, so the
+/// size of the outgoing message in it costs nothing beyond that turn.
+#[allow(clippy::large_enum_variant)]
+enum Wake {
+    Read(Result<usize, embassy_net::tcp::Error>),
+    Timer,
+    Call(Outgoing),
+}
+
+/// Serves one open socket until the session or the socket ends it.
+async fn serve(
+    client: &mut Client<'_>,
+    socket: &mut TcpSocket<'_>,
+    framing: &mut Framing,
+    buffers: &mut Buffers<'_>,
+) -> Result<(), Gone> {
+    loop {
+        let t = now();
+        client.session.handle_timeout(t);
+        client.drain_events();
+        flush(client, socket, framing, buffers).await?;
+        client.drain_events();
+        if client.session.wants_disconnect() {
+            let normal = client
+                .session
+                .local_close()
+                .is_none_or(|(code, _)| code == CloseCode::NORMAL);
+            let _ = with_timeout(CLOSE_GRACE, framing.close(socket, normal, buffers.ws_out)).await;
+            socket.close();
+            return Ok(());
+        }
+        let open = client.session.is_open();
+        let deadline = earliest(
+            earliest(client.session.poll_timeout(), client.log_timer()),
+            Some(t + LOG_POLL),
+        )
+        .unwrap_or(t + LOG_POLL);
+        let wake = {
+            let spare = framing.spare(buffers.ws_in);
+            let read = async {
+                if spare.is_empty() {
+                    core::future::pending().await
+                } else {
+                    socket.read(spare).await
+                }
+            };
+            let call = async {
+                if open {
+                    client.shared.outbox.receive().await
+                } else {
+                    core::future::pending().await
+                }
+            };
+            match select3(read, Timer::at(at(deadline)), call).await {
+                Either3::First(read) => Wake::Read(read),
+                Either3::Second(()) => Wake::Timer,
+                Either3::Third(call) => Wake::Call(call),
+            }
+        };
+        match wake {
+            Wake::Read(Ok(0) | Err(_)) => return Err(Gone::Lost),
+            Wake::Read(Ok(n)) => {
+                framing.filled(n);
+                receive(client, socket, framing, buffers).await?;
+            }
+            Wake::Timer => {}
+            Wake::Call(call) => {
+                if let Some(n) = client.on_call(now(), call, buffers.frame) {
+                    write(socket, framing, &buffers.frame[..n], buffers.ws_out).await?;
+                }
+            }
+        }
+    }
+}
+
+/// Takes every whole message out of what was read and feeds it to the session.
+async fn receive(
+    client: &mut Client<'_>,
+    socket: &mut TcpSocket<'_>,
+    framing: &mut Framing,
+    buffers: &mut Buffers<'_>,
+) -> Result<(), Gone> {
+    loop {
+        let received = match framing.next_message(buffers.ws_in, buffers.message) {
+            Ok(Some(received)) => received,
+            Ok(None) => return Ok(()),
+            Err(WsError::TooLarge) => {
+                client
+                    .session
+                    .close(CloseCode::FRAME_TOO_LARGE, "message larger than max frame");
+                return Ok(());
+            }
+            Err(_) => {
+                client
+                    .session
+                    .close(CloseCode::PROTOCOL_ERROR, "websocket protocol error");
+                return Ok(());
+            }
+        };
+        let bytes = &buffers.message[..received.len];
+        match received.kind {
+            Kind::Binary => {
+                let t = now();
+                if let Ok(Some(frame)) = client.session.handle_frame(t, bytes) {
+                    client.on_frame(t, frame);
+                }
+                client.drain_events();
+            }
+            Kind::Text => {
+                client
+                    .session
+                    .close(CloseCode::PROTOCOL_ERROR, "text message on a binary link");
+            }
+            Kind::Ping => {
+                write_kind(socket, framing, Send::Pong, bytes, buffers.ws_out).await?;
+            }
+            Kind::Pong => {}
+            Kind::CloseMustReply => {
+                let _ = write_kind(socket, framing, Send::CloseReply, bytes, buffers.ws_out).await;
+                return Err(Gone::Lost);
+            }
+            Kind::CloseCompleted => return Err(Gone::Lost),
+        }
+    }
+}
+
+/// Writes what the session, the refused requests and the log shipper have queued.
+async fn flush(
+    client: &mut Client<'_>,
+    socket: &mut TcpSocket<'_>,
+    framing: &mut Framing,
+    buffers: &mut Buffers<'_>,
+) -> Result<(), Gone> {
+    loop {
+        let n = match client.session.poll_transmit(buffers.frame) {
+            Ok(Some(n)) => n,
+            Ok(None) => break,
+            // A frame of the session's own that cannot be encoded is a bug in the sizes;
+            // the connection cannot go on without it.
+            Err(_) => return Err(Gone::Lost),
+        };
+        write(socket, framing, &buffers.frame[..n], buffers.ws_out).await?;
+    }
+    while let Some(id) = client.refused.pop() {
+        if let Ok(n) = client
+            .session
+            .end(id, Status::BUSY, Payload::Empty, buffers.frame)
+        {
+            write(socket, framing, &buffers.frame[..n], buffers.ws_out).await?;
+        }
+    }
+    if let Some(n) = client.ship_logs(now(), buffers.batch, buffers.frame) {
+        write(socket, framing, &buffers.frame[..n], buffers.ws_out).await?;
+    }
+    Ok(())
+}
+
+async fn write(
+    socket: &mut TcpSocket<'_>,
+    framing: &mut Framing,
+    frame: &[u8],
+    out: &mut [u8],
+) -> Result<(), Gone> {
+    write_kind(socket, framing, Send::Binary, frame, out).await
+}
+
+async fn write_kind(
+    socket: &mut TcpSocket<'_>,
+    framing: &mut Framing,
+    kind: Send,
+    payload: &[u8],
+    out: &mut [u8],
+) -> Result<(), Gone> {
+    match with_timeout(WRITE_TIMEOUT, framing.send(socket, kind, payload, out)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(Gone::Lost),
+    }
+}
+
+impl Client<'_> {
+    /// When the log shipper next wants a look.
+    fn log_timer(&self) -> Option<Instant> {
+        self.logger
+            .and_then(|l| l.with(|s| s.poll_timeout()).flatten())
+    }
+
+    /// Encodes a due log batch as a request frame.
+    fn ship_logs(&mut self, t: Instant, batch: &mut [u8], frame: &mut [u8]) -> Option<usize> {
+        let logger = self.logger?;
+        let (shipping, session) = (&mut self.shipping, &mut self.session);
+        logger
+            .with(|shipper| shipping.ship(t, session, shipper, batch, frame))
+            .flatten()
+            .map(|shipped| shipped.frame_len)
+    }
+
+    /// Hands the session's events to the application and the shipper.
+    fn drain_events(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            let t = now();
+            match event {
+                SessionEvent::Opened { connection_id } => {
+                    if let Some(logger) = self.logger {
+                        logger.with(|s| self.shipping.opened(s, t));
+                    }
+                    self.shared.set_open(true);
+                    self.deliver(Incoming::Opened { connection_id });
+                }
+                SessionEvent::Closed { code, .. } => {
+                    if let Some(logger) = self.logger {
+                        logger.with(|s| self.shipping.closed(s));
+                    }
+                    self.shared.set_open(false);
+                    while let Some(asked) = self.asked.pop() {
+                        self.answer(asked, None, OwnedPayload::default());
+                    }
+                    self.deliver(Incoming::Closed { code: code.0 });
+                }
+                SessionEvent::RequestEnded { id, .. } => {
+                    if !self.log_batch_ended(t, id, None) {
+                        self.end_asked(id, None, OwnedPayload::default());
+                    }
+                }
+                SessionEvent::ReconnectScheduled { .. } => {}
+            }
+        }
+    }
+
+    fn log_batch_ended(&mut self, t: Instant, id: RequestId, status: Option<Status>) -> bool {
+        let Some(logger) = self.logger else {
+            return false;
+        };
+        let shipping = &mut self.shipping;
+        logger
+            .with(|s| shipping.ended(s, t, id, status))
+            .unwrap_or(false)
+    }
+
+    /// Queues `message` for the application; a server request that finds no room is
+    /// answered BUSY instead.
+    fn deliver(&mut self, message: Incoming) {
+        if let Err(embassy_sync::channel::TrySendError::Full(message)) =
+            self.shared.inbox.try_send(message)
+        {
+            self.shared.count_dropped();
+            if let Incoming::Request { id, .. } = message {
+                let _ = self.refused.push(id);
+            }
+        }
+    }
+
+    fn answer(&mut self, asked: Asked, status: Option<Status>, payload: OwnedPayload) {
+        self.shared.answers[asked.slot].signal(Ticketed {
+            ticket: asked.ticket,
+            answer: Answer {
+                status,
+                payload,
+                parts: asked.parts,
+            },
+        });
+    }
+
+    fn end_asked(&mut self, id: RequestId, status: Option<Status>, payload: OwnedPayload) {
+        if let Some(i) = self.asked.iter().position(|a| a.id == id) {
+            let asked = self.asked.swap_remove(i);
+            self.answer(asked, status, payload);
+        }
+    }
+
+    /// An application frame from the server.
+    fn on_frame(&mut self, t: Instant, frame: Frame<'_>) {
+        use sentelite_core::log::{ControlEvent, LogControl, control_event};
+        match frame {
+            Frame::Event(event) => match control_event(event.event, event.payload) {
+                ControlEvent::Control(control) => {
+                    if let Some(logger) = self.logger {
+                        logger.with(|s| s.apply(control));
+                    }
+                    if let LogControl::SetFilter(filter) = control {
+                        self.deliver(Incoming::LogLevels {
+                            levels: filter.levels,
+                            enabled: filter.enabled,
+                        });
+                    }
+                }
+                ControlEvent::Unknown => {}
+                ControlEvent::NotControl => {
+                    if let (Some(event_name), Ok(payload)) =
+                        (name(event.event), OwnedPayload::copy(event.payload))
+                    {
+                        self.deliver(Incoming::Message {
+                            event: event_name,
+                            payload,
+                        });
+                    } else {
+                        self.shared.count_dropped();
+                    }
+                }
+            },
+            Frame::Request(request) => {
+                match (name(request.event), OwnedPayload::copy(request.payload)) {
+                    (Some(event), Ok(payload)) => self.deliver(Incoming::Request {
+                        id: request.id,
+                        event,
+                        payload,
+                        timeout_ms: request.timeout_ms,
+                    }),
+                    // Too large to hand over: the server hears at once rather than at its
+                    // deadline.
+                    _ => {
+                        let _ = self.refused.push(request.id);
+                    }
+                }
+            }
+            Frame::Reply(reply) => {
+                if let Some(asked) = self.asked.iter_mut().find(|a| a.id == reply.id) {
+                    asked.parts = asked.parts.saturating_add(1);
+                }
+            }
+            Frame::End(end) if !self.log_batch_ended(t, end.id, Some(end.status)) => {
+                let payload = OwnedPayload::copy(end.payload).unwrap_or_default();
+                self.end_asked(end.id, Some(end.status), payload);
+            }
+            Frame::Cancel(cancel) => self.deliver(Incoming::Cancelled { id: cancel.id }),
+            Frame::ChannelMsg(msg) => {
+                if let (Some(channel), Ok(payload)) =
+                    (name(msg.channel), OwnedPayload::copy(msg.payload))
+                {
+                    self.deliver(Incoming::ChannelMessage { channel, payload });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Carries out one message from the handle; returns the length of the frame it encoded
+    /// into `frame`, to be written now.
+    fn on_call(&mut self, t: Instant, call: Outgoing, frame: &mut [u8]) -> Option<usize> {
+        let session = &mut self.session;
+        match call {
+            Outgoing::Event { event, payload } => {
+                session.send_event(&event, payload.as_payload(), frame).ok()
+            }
+            Outgoing::Request {
+                slot,
+                ticket,
+                event,
+                payload,
+                timeout_ms,
+            } => {
+                let timeout = Duration::from_millis(u64::from(timeout_ms));
+                match session.request(t, &event, payload.as_payload(), Some(timeout), frame) {
+                    Ok((id, n)) => {
+                        let asked = Asked {
+                            id,
+                            slot,
+                            ticket,
+                            parts: 0,
+                        };
+                        if self.asked.push(asked).is_err() {
+                            // Cannot happen: one entry per slot. Answer rather than hang.
+                            self.answer(asked, None, OwnedPayload::default());
+                        }
+                        Some(n)
+                    }
+                    Err(_) => {
+                        let asked = Asked {
+                            id: 0,
+                            slot,
+                            ticket,
+                            parts: 0,
+                        };
+                        self.answer(asked, None, OwnedPayload::default());
+                        None
+                    }
+                }
+            }
+            Outgoing::Reply { id, seq, payload } => {
+                session.reply(id, seq, payload.as_payload(), frame).ok()
+            }
+            Outgoing::End {
+                id,
+                status,
+                payload,
+            } => session.end(id, status, payload.as_payload(), frame).ok(),
+            Outgoing::Subscribe { channel } => {
+                // The Subscribe frame comes out of `poll_transmit`.
+                let _ = session.subscribe(&channel);
+                None
+            }
+            Outgoing::Publish { channel, payload } => session
+                .publish(&channel, payload.as_payload(), false, frame)
+                .ok(),
+        }
+    }
+}

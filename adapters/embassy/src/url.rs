@@ -1,0 +1,94 @@
+//! The parts of a `ws://host[:port]/path` URL the runner needs. TLS (`wss://`) is refused:
+//! the device build carries no TLS stack (see the crate docs).
+
+/// A server URL taken apart, borrowing the text it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WsUrl<'a> {
+    /// Host name or IPv4 address.
+    pub host: &'a str,
+    /// TCP port (80 when the URL names none).
+    pub port: u16,
+    /// Request path, `/` at least.
+    pub path: &'a str,
+}
+
+/// Why a server URL was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum UrlError {
+    /// Not `ws://`; `wss://` needs TLS, which this crate does not carry.
+    Scheme,
+    /// No host before the port or path.
+    Host,
+    /// The port is not a number from 1 to 65535.
+    Port,
+}
+
+impl core::fmt::Display for UrlError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            UrlError::Scheme => "only ws:// URLs are supported",
+            UrlError::Host => "the URL names no host",
+            UrlError::Port => "the URL's port is not a valid port",
+        })
+    }
+}
+
+impl<'a> WsUrl<'a> {
+    /// Parses `ws://host[:port][/path]`.
+    pub fn parse(url: &'a str) -> Result<Self, UrlError> {
+        let rest = url.strip_prefix("ws://").ok_or(UrlError::Scheme)?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) => (host, port.parse::<u16>().map_err(|_| UrlError::Port)?),
+            None => (authority, 80),
+        };
+        if host.is_empty() {
+            return Err(UrlError::Host);
+        }
+        if port == 0 {
+            return Err(UrlError::Port);
+        }
+        Ok(Self { host, port, path })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_url_is_taken_apart() {
+        assert_eq!(
+            WsUrl::parse("ws://192.168.69.100:7700/ws"),
+            Ok(WsUrl {
+                host: "192.168.69.100",
+                port: 7700,
+                path: "/ws"
+            })
+        );
+    }
+
+    #[test]
+    fn port_and_path_have_defaults() {
+        assert_eq!(
+            WsUrl::parse("ws://example.org"),
+            Ok(WsUrl {
+                host: "example.org",
+                port: 80,
+                path: "/"
+            })
+        );
+    }
+
+    #[test]
+    fn bad_urls_are_typed_errors() {
+        assert_eq!(WsUrl::parse("wss://a/ws"), Err(UrlError::Scheme));
+        assert_eq!(WsUrl::parse("ws://:80/ws"), Err(UrlError::Host));
+        assert_eq!(WsUrl::parse("ws://a:0/ws"), Err(UrlError::Port));
+        assert_eq!(WsUrl::parse("ws://a:99999/ws"), Err(UrlError::Port));
+    }
+}

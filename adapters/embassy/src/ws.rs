@@ -1,0 +1,271 @@
+//! The WebSocket client over any `embedded_io_async` stream: the opening handshake and the
+//! framing come from `embedded-websocket`'s `WebSocketClient` state machine; this module
+//! moves bytes between it and the socket, and reassembles messages that arrive in pieces.
+
+use embedded_io_async::{Read, Write};
+use embedded_websocket::{
+    WebSocketClient, WebSocketOptions, WebSocketReceiveMessageType, WebSocketSendMessageType,
+};
+
+use crate::rng::MaskRng;
+use crate::url::WsUrl;
+
+/// Why the WebSocket could not go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum WsError {
+    /// The socket failed or ended.
+    Io,
+    /// The server's upgrade answer was not a valid `101 Switching Protocols`.
+    Handshake,
+    /// A frame broke the WebSocket rules.
+    Protocol,
+    /// A message larger than the frame buffer.
+    TooLarge,
+}
+
+/// A received message, reassembled in the caller's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Received {
+    pub kind: WebSocketReceiveMessageType,
+    pub len: usize,
+}
+
+/// One connection's WebSocket state and the bytes read but not yet taken apart.
+pub(crate) struct Framing {
+    ws: WebSocketClient<MaskRng>,
+    /// Bytes of the read buffer holding unparsed input.
+    filled: usize,
+    /// Bytes of the current message reassembled so far.
+    assembled: usize,
+}
+
+impl Framing {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self {
+            ws: WebSocketClient::new_client(MaskRng::new(seed)),
+            filled: 0,
+            assembled: 0,
+        }
+    }
+
+    /// Sends the upgrade request and reads the answer; bytes after it stay in `input`.
+    pub(crate) async fn handshake<S: Read + Write>(
+        &mut self,
+        io: &mut S,
+        url: &WsUrl<'_>,
+        input: &mut [u8],
+        out: &mut [u8],
+    ) -> Result<(), WsError> {
+        let options = WebSocketOptions {
+            path: url.path,
+            host: url.host,
+            origin: "",
+            sub_protocols: None,
+            additional_headers: None,
+        };
+        let (len, key) = self
+            .ws
+            .client_connect(&options, out)
+            .map_err(|_| WsError::Handshake)?;
+        io.write_all(&out[..len]).await.map_err(|_| WsError::Io)?;
+        io.flush().await.map_err(|_| WsError::Io)?;
+        loop {
+            if self.filled == input.len() {
+                return Err(WsError::Handshake);
+            }
+            let n = io
+                .read(&mut input[self.filled..])
+                .await
+                .map_err(|_| WsError::Io)?;
+            if n == 0 {
+                return Err(WsError::Io);
+            }
+            self.filled += n;
+            match self.ws.client_accept(&key, &input[..self.filled]) {
+                Ok((used, _)) => {
+                    input.copy_within(used..self.filled, 0);
+                    self.filled -= used;
+                    return Ok(());
+                }
+                Err(embedded_websocket::Error::HttpHeaderIncomplete) => {}
+                Err(_) => return Err(WsError::Handshake),
+            }
+        }
+    }
+
+    /// Writes one message of `kind` carrying `payload`.
+    pub(crate) async fn send<S: Write>(
+        &mut self,
+        io: &mut S,
+        kind: WebSocketSendMessageType,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), WsError> {
+        let len = self
+            .ws
+            .write(kind, true, payload, out)
+            .map_err(|_| WsError::TooLarge)?;
+        io.write_all(&out[..len]).await.map_err(|_| WsError::Io)?;
+        io.flush().await.map_err(|_| WsError::Io)
+    }
+
+    /// Starts the closing handshake with `code` (a WebSocket status, 1000 normal).
+    pub(crate) async fn close<S: Write>(
+        &mut self,
+        io: &mut S,
+        normal: bool,
+        out: &mut [u8],
+    ) -> Result<(), WsError> {
+        use embedded_websocket::WebSocketCloseStatusCode as Code;
+        let code = if normal {
+            Code::NormalClosure
+        } else {
+            Code::ProtocolError
+        };
+        let len = self
+            .ws
+            .close(code, None, out)
+            .map_err(|_| WsError::Protocol)?;
+        io.write_all(&out[..len]).await.map_err(|_| WsError::Io)?;
+        io.flush().await.map_err(|_| WsError::Io)
+    }
+
+    /// The free part of the read buffer, for the next socket read.
+    pub(crate) fn spare<'b>(&self, input: &'b mut [u8]) -> &'b mut [u8] {
+        &mut input[self.filled..]
+    }
+
+    /// `n` bytes were read into [`Self::spare`].
+    pub(crate) fn filled(&mut self, n: usize) {
+        self.filled += n;
+    }
+
+    /// Takes the next whole message out of what was read, reassembled into `message`.
+    /// `Ok(None)`: more input is needed.
+    pub(crate) fn next_message(
+        &mut self,
+        input: &mut [u8],
+        message: &mut [u8],
+    ) -> Result<Option<Received>, WsError> {
+        loop {
+            if self.filled == 0 {
+                return Ok(None);
+            }
+            if self.assembled == message.len() {
+                return Err(WsError::TooLarge);
+            }
+            let read = match self
+                .ws
+                .read(&input[..self.filled], &mut message[self.assembled..])
+            {
+                Ok(read) => read,
+                Err(embedded_websocket::Error::ReadFrameIncomplete) => {
+                    if self.filled == input.len() {
+                        return Err(WsError::TooLarge);
+                    }
+                    return Ok(None);
+                }
+                Err(_) => return Err(WsError::Protocol),
+            };
+            input.copy_within(read.len_from..self.filled, 0);
+            self.filled -= read.len_from;
+            self.assembled += read.len_to;
+            if read.end_of_message {
+                let len = core::mem::take(&mut self.assembled);
+                return Ok(Some(Received {
+                    kind: read.message_type,
+                    len,
+                }));
+            }
+            if read.len_from == 0 && read.len_to == 0 {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use embedded_websocket::{WebSocketServer, WebSocketState};
+
+    use super::*;
+
+    /// A client framing past its handshake.
+    fn open() -> Framing {
+        let mut framing = Framing::new(1);
+        framing.ws.state = WebSocketState::Open;
+        framing
+    }
+
+    /// `payload` as the server would frame it (unmasked).
+    fn server_frame(payload: &[u8], out: &mut [u8]) -> usize {
+        let mut server = WebSocketServer::new_server();
+        server.state = WebSocketState::Open;
+        server
+            .write(WebSocketSendMessageType::Binary, true, payload, out)
+            .unwrap()
+    }
+
+    /// Hands `bytes` to the framing as one socket read.
+    fn feed(framing: &mut Framing, input: &mut [u8], bytes: &[u8]) {
+        let spare = framing.spare(input);
+        spare[..bytes.len()].copy_from_slice(bytes);
+        framing.filled(bytes.len());
+    }
+
+    #[test]
+    fn a_message_read_in_pieces_comes_out_whole_once() {
+        let payload: [u8; 300] = core::array::from_fn(|i| i as u8);
+        let mut wire = [0u8; 400];
+        let n = server_frame(&payload, &mut wire);
+        let mut framing = open();
+        let (mut input, mut message) = ([0u8; 512], [0u8; 512]);
+        for piece in [&wire[..1], &wire[1..150], &wire[150..n]] {
+            assert_eq!(framing.next_message(&mut input, &mut message), Ok(None));
+            feed(&mut framing, &mut input, piece);
+        }
+        let got = framing
+            .next_message(&mut input, &mut message)
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.kind, WebSocketReceiveMessageType::Binary);
+        assert_eq!(&message[..got.len], &payload[..]);
+        assert_eq!(framing.next_message(&mut input, &mut message), Ok(None));
+    }
+
+    #[test]
+    fn two_messages_in_one_read_come_out_in_order() {
+        let mut wire = [0u8; 64];
+        let a = server_frame(b"first", &mut wire);
+        let b = server_frame(b"second", &mut wire[a..]);
+        let mut framing = open();
+        let (mut input, mut message) = ([0u8; 128], [0u8; 128]);
+        feed(&mut framing, &mut input, &wire[..a + b]);
+        let first = framing
+            .next_message(&mut input, &mut message)
+            .unwrap()
+            .unwrap();
+        assert_eq!(&message[..first.len], b"first");
+        let second = framing
+            .next_message(&mut input, &mut message)
+            .unwrap()
+            .unwrap();
+        assert_eq!(&message[..second.len], b"second");
+        assert_eq!(framing.next_message(&mut input, &mut message), Ok(None));
+    }
+
+    #[test]
+    fn a_message_larger_than_the_buffer_is_refused() {
+        let payload = [7u8; 200];
+        let mut wire = [0u8; 256];
+        let n = server_frame(&payload, &mut wire);
+        let mut framing = open();
+        let (mut input, mut message) = ([0u8; 256], [0u8; 100]);
+        feed(&mut framing, &mut input, &wire[..n]);
+        assert_eq!(
+            framing.next_message(&mut input, &mut message),
+            Err(WsError::TooLarge)
+        );
+    }
+}

@@ -1,0 +1,337 @@
+//! # sentelite-example-app
+//!
+//! The device application of the firmware examples, written once for every board: the
+//! Pico W and ESP32-C3 firmware and the virtual device on a TAP all call [`run`] with their
+//! network stack, a [`DeviceConfig`] and their [`Board`].
+//!
+//! What it does:
+//! - logs through the `log` facade into sentelite's queue: a line at boot, an `info` tick and
+//!   a `debug` detail line every [`DeviceConfig::tick`], a `warn` when the connection drops
+//!   (shipped after the reconnect) and when the server changes the log levels;
+//! - answers blob directives: the handler [`FIRMWARE_HANDLER`] fetches into the board's
+//!   firmware sink and, once verified, asks the board to apply the update; other handlers
+//!   are refused as unsupported;
+//! - checks the link after every connect with a `sentelite/echo` request and logs the round
+//!   trip;
+//! - answers `device/status` requests with its counters, and `device/led` events
+//!   (`"on"`/`"off"`) with the board's LED.
+#![no_std]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+use core::fmt::Write as _;
+
+use embassy_futures::select::{Either, select};
+use embassy_net::Stack;
+use embassy_time::{Duration, Instant, Timer};
+use heapless::String;
+use sentelite_core::blob::{BlobSink, End};
+use sentelite_core::log::{FilterConfig, Level, LevelSet, LogConfig};
+use sentelite_core::{ClientConfig, Payload, RequestId, Status};
+use sentelite_embassy::blob::{self, BlobResources, DirectiveRequest, Served};
+use sentelite_embassy::logging::{self, LOGGER};
+use sentelite_embassy::{Config, Handle, Incoming, Resources};
+use static_cell::ConstStaticCell;
+
+/// The blob handler whose blobs are firmware images.
+pub const FIRMWARE_HANDLER: &str = "fw/image";
+/// The request the application answers with its counters.
+pub const STATUS_REQUEST: &str = "device/status";
+/// The event that switches the LED (`"on"` or `"off"` as JSON text).
+pub const LED_EVENT: &str = "device/led";
+/// The server's built-in echo request, used as a link check after every connect.
+pub const ECHO_REQUEST: &str = "sentelite/echo";
+/// Bytes of log records queued while the server cannot take them.
+pub const LOG_QUEUE_BYTES: usize = 4096;
+
+/// Who the device is and where its server is.
+#[derive(Debug, Clone)]
+pub struct DeviceConfig {
+    /// `ws://host:port/ws` of the sentelite server.
+    pub server_url: &'static str,
+    /// The device's stable id (serial number, board name).
+    pub client_id: &'static str,
+    /// The firmware build it runs, announced in the Hello.
+    pub build_id: &'static str,
+    /// Differs on every boot (a counter in flash, or random), so the server tells a reboot
+    /// from a reconnect.
+    pub boot_id: u32,
+    /// Device-unique seed for reconnect jitter and WebSocket masking.
+    pub seed: u64,
+    /// How often the application logs its tick.
+    pub tick: Duration,
+    /// Lowest level shipped until the server changes it.
+    pub level: Level,
+    /// Longest a log record waits before its batch goes out.
+    pub log_batch_timeout: Duration,
+}
+
+impl DeviceConfig {
+    /// A configuration with a ten-second tick and `info` shipped.
+    pub const fn new(
+        server_url: &'static str,
+        client_id: &'static str,
+        build_id: &'static str,
+    ) -> Self {
+        Self {
+            server_url,
+            client_id,
+            build_id,
+            boot_id: 0,
+            seed: 0x5e47_e11e,
+            tick: Duration::from_secs(10),
+            level: Level::Info,
+            log_batch_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why an update could not be applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateError {
+    /// The sink holds no verified image.
+    NothingStaged,
+    /// The bootloader state could not be written.
+    Flash,
+}
+
+/// What the application needs from a board. Every board's executor is single-threaded, so
+/// the futures need not be `Send`.
+#[allow(async_fn_in_trait)]
+pub trait Board {
+    /// Where fetched firmware images go (a RAM buffer, a DFU partition, an OTA slot).
+    type Sink: BlobSink;
+
+    /// The sink for a [`FIRMWARE_HANDLER`] blob.
+    fn firmware_sink(&mut self) -> &mut Self::Sink;
+
+    /// Switches the status LED.
+    fn set_led(&mut self, on: bool);
+
+    /// A verified image with this SHA-256 is in the sink: mark it for the bootloader and
+    /// restart into it. Returns only when that did not happen.
+    async fn apply_update(&mut self, sha256: &[u8; 32]) -> Result<(), UpdateError>;
+}
+
+/// Runs the sentelite client and the application on `stack`, forever. Call it once: its
+/// buffers are `static`s taken on the first call (a second call only waits).
+pub async fn run<B: Board>(stack: Stack<'static>, config: DeviceConfig, board: B) -> ! {
+    static RESOURCES: ConstStaticCell<Resources<2048, 1024>> =
+        ConstStaticCell::new(Resources::new());
+    static LOG_QUEUE: ConstStaticCell<[u8; LOG_QUEUE_BYTES]> =
+        ConstStaticCell::new([0; LOG_QUEUE_BYTES]);
+    static BLOBS: ConstStaticCell<BlobResources> = ConstStaticCell::new(BlobResources::new());
+    let (Some(resources), Some(queue), Some(blobs)) =
+        (RESOURCES.try_take(), LOG_QUEUE.try_take(), BLOBS.try_take())
+    else {
+        halt().await
+    };
+    let log_config = LogConfig {
+        filter: FilterConfig {
+            levels: LevelSet::at_least(config.level),
+            ..FilterConfig::default()
+        },
+        batch_timeout: sentelite_core::Duration::from_micros(config.log_batch_timeout.as_micros()),
+        ..LogConfig::default()
+    };
+    // A logger set before (by the board, for local output) keeps the facade; records then
+    // stay local.
+    let _ = logging::install(&LOGGER, queue, log_config, 0);
+    let Some(client) = client_config(&config) else {
+        log::error!("client id {:?} is empty or too long", config.client_id);
+        halt().await
+    };
+    let sentelite = match Config::new(config.server_url, client, Some(&LOGGER)) {
+        Ok(sentelite) => sentelite,
+        Err(e) => {
+            log::error!("server url {:?}: {e}", config.server_url);
+            halt().await
+        }
+    };
+    let (handle, runner) = sentelite_embassy::new(stack, sentelite, resources);
+    let app = App {
+        handle,
+        stack,
+        blobs,
+        board,
+        config,
+        ticks: 0,
+        updates: 0,
+    };
+    match select(runner.run(), app.run()).await {
+        Either::First(never) | Either::Second(never) => never,
+    }
+}
+
+/// Waits forever: the configuration cannot work, and a device that restarts in a loop helps
+/// no one (the error was logged locally).
+async fn halt() -> ! {
+    loop {
+        core::future::pending::<()>().await;
+    }
+}
+
+fn client_config(config: &DeviceConfig) -> Option<ClientConfig> {
+    let mut client = ClientConfig::new(config.client_id)?;
+    client.firmware = String::try_from(config.build_id).ok();
+    client.boot_id = config.boot_id;
+    client.rng_seed = config.seed;
+    Some(client)
+}
+
+/// The application's state.
+struct App<B: Board> {
+    handle: Handle<'static>,
+    stack: Stack<'static>,
+    blobs: &'static mut BlobResources,
+    board: B,
+    config: DeviceConfig,
+    ticks: u32,
+    updates: u32,
+}
+
+impl<B: Board> App<B> {
+    async fn run(mut self) -> ! {
+        log::info!(
+            "booted build {} boot {} as {}",
+            self.config.build_id,
+            self.config.boot_id,
+            self.config.client_id
+        );
+        let mut next_tick = Instant::now() + self.config.tick;
+        loop {
+            match select(self.handle.next_event(), Timer::at(next_tick)).await {
+                Either::First(event) => self.on_event(event).await,
+                Either::Second(()) => {
+                    self.ticks += 1;
+                    log::info!("tick {}", self.ticks);
+                    log::debug!("tick {} detail: {} updates", self.ticks, self.updates);
+                    next_tick += self.config.tick;
+                }
+            }
+        }
+    }
+
+    async fn on_event(&mut self, event: Incoming) {
+        match event {
+            Incoming::Opened { connection_id } => {
+                self.board.set_led(true);
+                log::info!("connected, connection {connection_id}");
+                self.link_check().await;
+            }
+            Incoming::Closed { code } => {
+                self.board.set_led(false);
+                log::warn!("connection closed (code {code}), reconnecting");
+            }
+            Incoming::LogLevels { levels, enabled } => {
+                log::warn!(
+                    "log levels changed: {} and above{}",
+                    lowest(levels),
+                    if enabled { "" } else { " (remote logging off)" }
+                );
+            }
+            Incoming::Message { event, payload } if event == LED_EVENT => {
+                let on = payload.bytes.as_slice() == b"\"on\"";
+                self.board.set_led(on);
+                log::info!("led {}", if on { "on" } else { "off" });
+            }
+            Incoming::Message { event, .. } => log::debug!("event {event} ignored"),
+            Incoming::Request {
+                id,
+                event,
+                payload,
+                timeout_ms,
+            } => {
+                if blob::is_directive(&event) {
+                    self.on_directive(id, &event, &payload.bytes, timeout_ms)
+                        .await;
+                } else if event == STATUS_REQUEST {
+                    let mut status: String<96> = String::new();
+                    let _ = write!(
+                        status,
+                        "{{\"ticks\":{},\"updates\":{},\"dropped\":{}}}",
+                        self.ticks,
+                        self.updates,
+                        self.handle.dropped()
+                    );
+                    let _ = self
+                        .handle
+                        .end(id, Status::OK, Payload::Json(&status))
+                        .await;
+                } else {
+                    log::warn!("request {event} not supported");
+                    let _ = self
+                        .handle
+                        .end(id, Status::UNSUPPORTED, Payload::Empty)
+                        .await;
+                }
+            }
+            Incoming::Cancelled { id } => log::info!("server cancelled request {id}"),
+            Incoming::ChannelMessage { channel, .. } => log::debug!("message on {channel}"),
+        }
+    }
+
+    /// One request through the server and back: the round trip, or why it failed.
+    async fn link_check(&mut self) {
+        let started = Instant::now();
+        let answer = self
+            .handle
+            .request(
+                ECHO_REQUEST,
+                Payload::Bytes(b"link check"),
+                Duration::from_secs(5),
+            )
+            .await;
+        match answer {
+            Ok(answer) if answer.status == Some(Status::OK) => log::info!(
+                "link check: echo answered in {} ms ({} parts)",
+                started.elapsed().as_millis(),
+                answer.parts
+            ),
+            Ok(answer) => log::warn!("link check: echo ended with {:?}", answer.status),
+            Err(e) => log::warn!("link check not sent: {e}"),
+        }
+    }
+
+    async fn on_directive(&mut self, id: RequestId, event: &str, payload: &[u8], timeout: u32) {
+        let firmware = blob::handler_of(event, payload) == Some(FIRMWARE_HANDLER);
+        let sink = firmware.then(|| self.board.firmware_sink());
+        let request = DirectiveRequest {
+            id,
+            event,
+            payload,
+            timeout_ms: timeout,
+        };
+        let served = blob::serve(&self.handle, self.stack, self.blobs, request, sink).await;
+        match served {
+            Served::Ended(End::Completed { bytes, sha256, .. }) => {
+                log::info!("blob of {bytes} bytes verified, sha256 {}", Hex(&sha256));
+                if firmware {
+                    self.updates += 1;
+                    if let Err(e) = self.board.apply_update(&sha256).await {
+                        log::error!("update not applied: {e:?}");
+                    }
+                }
+            }
+            Served::Ended(end) => log::warn!("blob transfer ended: {end:?}"),
+            Served::Refused(status) => log::warn!("blob directive refused: {status:?}"),
+        }
+    }
+}
+
+/// The lowest level in `levels`, by name.
+fn lowest(levels: LevelSet) -> &'static str {
+    Level::ALL
+        .iter()
+        .find(|level| levels.contains(**level))
+        .map_or("nothing", |level| level.name())
+}
+
+/// Lowercase hex of a digest, for log lines.
+pub struct Hex<'a>(pub &'a [u8]);
+
+impl core::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
