@@ -24,8 +24,7 @@
 use sentelite_core::Status;
 use sentelite_core::frame::PayloadBuf;
 pub use sentelite_core::nrepl::{
-    Completion, DispatchError, Evaluator, Ops, PartSink, REQUEST_EVENT, Reply, ReplyError,
-    Request,
+    Completion, DispatchError, Evaluator, Ops, PartSink, REQUEST_EVENT, Reply, ReplyError, Request,
 };
 
 use crate::ClientError;
@@ -67,7 +66,10 @@ pub async fn answer<E: Evaluator + ?Sized>(
         Ok(()) => request.end(Status::OK, PayloadBuf::Empty).await,
         Err(e) => {
             request
-                .end(Status::ERROR, PayloadBuf::Bytes(format!("{e:?}").into_bytes()))
+                .end(
+                    Status::ERROR,
+                    PayloadBuf::Bytes(format!("{e:?}").into_bytes()),
+                )
                 .await
         }
     }
