@@ -298,4 +298,36 @@ mod tests {
             message
         );
     }
+
+    proptest::proptest! {
+        /// The fuzz target's property on random input: whole messages or a typed error,
+        /// and every decoded message survives re-encoding.
+        #[test]
+        fn any_bytes_frame_or_fail_cleanly(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256), split in 0usize..256) {
+            let split = split.min(data.len());
+            let mut framer = Framer::new(2048);
+            for chunk in [&data[..split], &data[split..]] {
+                framer.push(chunk);
+                while let Ok(Some(message)) = framer.next_message() {
+                    let mut again = Framer::new(usize::MAX);
+                    again.push(&encode(&message));
+                    proptest::prop_assert_eq!(again.next_message().unwrap(), Some(message));
+                }
+            }
+        }
+
+        /// Generated dictionaries, cut anywhere, come out whole.
+        #[test]
+        fn generated_messages_survive_any_cut(keys in proptest::collection::btree_map("[a-z/.-]{1,8}", "[ -~]{0,12}", 1..6), cut in 0usize..200) {
+            let map: Map<String, Value> = keys.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+            let bytes = encode(&map);
+            let cut = cut.min(bytes.len());
+            let mut framer = Framer::new(4096);
+            framer.push(&bytes[..cut]);
+            let early = framer.next_message().unwrap();
+            framer.push(&bytes[cut..]);
+            let got = early.or_else(|| framer.next_message().unwrap());
+            proptest::prop_assert_eq!(got, Some(map));
+        }
+    }
 }
