@@ -64,6 +64,9 @@ struct ServeArgs {
     /// evaluator [default when given without ADDR: 127.0.0.1:7888]
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = sentelite_host::nrepl::DEFAULT_NREPL_ADDR)]
     nrepl: Option<String>,
+    /// Forward clients' `nrepl/browser-request`s to this nREPL server (host:port)
+    #[arg(long, value_name = "ADDR")]
+    nrepl_upstream: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -200,7 +203,7 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
         writeln!(out, "listening on ws://{}/ws", server.local_addr())?;
         out.flush()?;
     }
-    let nrepl_endpoint = match &nrepl {
+    let nrepl_endpoint = match nrepl.as_ref().filter(|_| args.nrepl.is_some()) {
         Some(nrepl) => {
             let endpoint = nrepl.start(server.handle()).await?;
             let mut out = std::io::stdout().lock();

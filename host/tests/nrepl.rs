@@ -21,6 +21,10 @@ use tokio::sync::{Notify, mpsc};
 
 const WAIT: Duration = Duration::from_secs(10);
 
+fn require_peers() -> bool {
+    std::env::var("SENTELITE_REQUIRE_PEERS").as_deref() == Ok("1")
+}
+
 async fn host(
     options: impl FnOnce(&mut NreplOptions),
 ) -> (Server, NreplEndpoint, NreplService, support::TempDir) {
@@ -502,74 +506,15 @@ async fn sessions_expire_after_their_ttl() {
 /// client through the endpoint.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clojure_nrepl_cmdline_evaluates_on_a_client() {
-    const JAR: &str = "/usr/share/java/nrepl.jar";
-    let have = std::path::Path::new(JAR).exists()
-        && std::process::Command::new("clojure")
-            .arg("-e")
-            .arg("nil")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !have {
-        assert!(
-            std::env::var("SENTELITE_REQUIRE_PEERS").as_deref() != Ok("1"),
-            "clojure/libnrepl-clojure missing and SENTELITE_REQUIRE_PEERS=1"
-        );
-        eprintln!(
-            "SKIPPED: clojure + libnrepl-clojure not installed (apt-get install clojure libnrepl-clojure)"
-        );
+    if !clojure_available("clojure_nrepl_cmdline_evaluates_on_a_client") {
         return;
     }
     let (server, endpoint, _nrepl, _dir) = host(|_| {}).await;
     let _device = evaluator(&server, "board-1").await;
-    let port = endpoint.local_addr().port().to_string();
-    let mut child = std::process::Command::new("clojure")
-        .args([
-            "-cp",
-            JAR,
-            "-m",
-            "nrepl.cmdline",
-            "--connect",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port,
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"(+ 1 2 39)\n")
-            .unwrap();
-    }
-    // The JVM starts slowly on a busy machine: up to two minutes, then it is killed.
-    let mut ended = false;
-    for _ in 0..1200 {
-        if child.try_wait().unwrap().is_some() {
-            ended = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if !ended {
-        let _ = child.kill();
-    }
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!(
-        "nrepl.cmdline transcript:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let transcript = cmdline(&endpoint, "(+ 1 2 39)\n").await;
     assert!(
-        stdout.contains("42"),
-        "the value evaluated on the client: {stdout}"
+        transcript.contains("user=> 42"),
+        "the value evaluated on the client: {transcript}"
     );
 }
 
@@ -621,4 +566,221 @@ async fn a_sente_lite_client_evaluates_with_plain_events() {
     assert_eq!(field(&got, "out"), Some("computing\n"));
     assert_eq!(field(&got, "value"), Some("42"));
     assert_eq!(field(&got, "ns"), Some("cljs.user"));
+}
+
+const NREPL_JAR: &str = "/usr/share/java/nrepl.jar";
+
+/// Whether Debian's `clojure` and `libnrepl-clojure` are installed; a loud skip notice (or a
+/// failure under `SENTELITE_REQUIRE_PEERS=1`) when not.
+fn clojure_available(test: &str) -> bool {
+    let have = std::path::Path::new(NREPL_JAR).exists()
+        && std::process::Command::new("clojure")
+            .args(["-e", "nil"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(
+            !require_peers(),
+            "{test}: clojure/libnrepl-clojure missing and SENTELITE_REQUIRE_PEERS=1"
+        );
+        eprintln!(
+            "\n*** SKIPPED {test}: clojure + libnrepl-clojure not installed (apt-get install clojure libnrepl-clojure) ***\n"
+        );
+    }
+    have
+}
+
+/// A real nREPL server: `nrepl.cmdline --bind 127.0.0.1 --port P`, killed on drop.
+struct ClojureServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl ClojureServer {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("clojure")
+            .args([
+                "-cp",
+                NREPL_JAR,
+                "-m",
+                "nrepl.cmdline",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // The JVM starts slowly on a busy machine: up to two minutes.
+        for _ in 0..1200 {
+            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Self { child, port };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("nrepl.cmdline server did not listen within two minutes");
+    }
+}
+
+impl Drop for ClojureServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends one `nrepl/browser-request` and returns the response maps.
+async fn browser_request(client: &Client, message: Value) -> Vec<Map<String, Value>> {
+    let mut response = client
+        .request(
+            "nrepl/browser-request",
+            PayloadBuf::Value(json_to_cbor(&message)),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while let Some(part) = tokio::time::timeout(Duration::from_secs(60), response.next_part())
+        .await
+        .unwrap()
+    {
+        if let Ok(Value::Object(m)) = payload_to_json(&part) {
+            got.push(m);
+        }
+    }
+    got
+}
+
+#[tokio::test]
+async fn browser_request_without_an_upstream_ends_with_an_error() {
+    let (server, _endpoint, _nrepl, _dir) = host(|_| {}).await;
+    let client = evaluator(&server, "browser-1").await;
+    let got = browser_request(
+        &client,
+        json!({"op": "eval", "code": "(+ 1 2)", "id": "b1"}),
+    )
+    .await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(status(&got[0]), ["done", "error"]);
+    assert!(field(&got, "err").unwrap().contains("no upstream"));
+}
+
+/// A client that evaluates by asking the host's upstream: each `nrepl/request` goes out
+/// again as `nrepl/browser-request` (without the host's session, which the upstream does
+/// not know) and the upstream's responses come back as parts.
+async fn relay(server: &Server, name: &str) -> Client {
+    let mut options = ClientOptions::new(format!("ws://{}/ws", server.local_addr()), name);
+    options.capabilities = capability::NREPL;
+    let client = sentelite_tokio::connect(options).unwrap();
+    let events = client.events();
+    let asker = client.clone();
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            let ClientEvent::Request(mut request) = event else {
+                continue;
+            };
+            let asker = asker.clone();
+            tokio::spawn(async move {
+                let Ok(Value::Object(mut message)) = payload_to_json(&request.payload) else {
+                    return;
+                };
+                message.remove("session");
+                for response in browser_request(&asker, Value::Object(message)).await {
+                    part(&mut request, Value::Object(response)).await;
+                }
+                let _ = request.end(Status::OK, PayloadBuf::Empty).await;
+            });
+        }
+    });
+    tokio::time::timeout(WAIT, async {
+        while !client.is_open() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("relay connects");
+    client
+}
+
+/// Both directions with real peers: `nrepl.cmdline --connect` against the endpoint,
+/// evaluating on a client that forwards through the reverse path to a real
+/// `nrepl.cmdline` server, so the value is computed by Clojure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reverse_path_reaches_a_real_nrepl_server() {
+    if !clojure_available("reverse_path_reaches_a_real_nrepl_server") {
+        return;
+    }
+    let upstream = ClojureServer::start().await;
+    let (server, endpoint, _nrepl, _dir) =
+        host(|o| o.upstream = Some(format!("127.0.0.1:{}", upstream.port))).await;
+    let browser = evaluator(&server, "browser-1").await;
+    let got = browser_request(
+        &browser,
+        json!({"op": "eval", "code": "(str \"clojure \" (clojure-version))", "id": "v"}),
+    )
+    .await;
+    assert_eq!(field(&got, "value"), Some("\"clojure 1.11.1\""), "{got:?}");
+    assert!(got.iter().all(|m| m["id"] == "v"));
+    drop(browser);
+    let _relay = relay(&server, "relay-1").await;
+    let transcript = cmdline(&endpoint, "(reduce * (range 1 8))\n").await;
+    assert!(
+        transcript.contains("5040"),
+        "computed upstream: {transcript}"
+    );
+}
+
+/// Runs `nrepl.cmdline --connect` against `endpoint` with `input`; its stdout.
+async fn cmdline(endpoint: &NreplEndpoint, input: &str) -> String {
+    let port = endpoint.local_addr().port().to_string();
+    let mut child = std::process::Command::new("clojure")
+        .args([
+            "-cp",
+            NREPL_JAR,
+            "-m",
+            "nrepl.cmdline",
+            "--connect",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    // The JVM starts slowly on a busy machine: up to two minutes, then it is killed.
+    for _ in 0..1200 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!(
+        "nrepl.cmdline transcript:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }

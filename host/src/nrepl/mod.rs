@@ -14,12 +14,14 @@
 //! | `sessions` | session table: client, current namespace, requests in flight |
 //! | `endpoint` | TCP listener, one task per editor, `.nrepl-port` |
 //! | `proxy` | ops the host answers, forwarding the rest, ends for every request |
+//! | `upstream` | the reverse direction: a client's `nrepl/browser-request` to an upstream nREPL server |
 //! | [`wire`] | event names and response shapes |
 
 pub mod bencode;
 mod endpoint;
 mod proxy;
 mod sessions;
+mod upstream;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -62,6 +64,9 @@ pub struct NreplOptions {
     /// Where to write the port for editors to find (removed on shutdown); `None` writes
     /// nothing.
     pub port_file: Option<PathBuf>,
+    /// The nREPL server (`host:port`) clients' `nrepl/browser-request`s go to; `None`
+    /// answers them with an error.
+    pub upstream: Option<String>,
 }
 
 impl NreplOptions {
@@ -77,6 +82,7 @@ impl NreplOptions {
             max_evals_per_session: 5,
             max_output_bytes: 1 << 20,
             port_file: Some(PathBuf::from(".nrepl-port")),
+            upstream: None,
         }
     }
 }
@@ -177,6 +183,80 @@ impl NreplService {
     }
 }
 
+impl NreplService {
+    /// A native client's `nrepl/browser-request`: every upstream response as one part.
+    fn on_browser_request(
+        options: NreplOptions,
+        ctx: crate::RequestContext,
+        mut responder: crate::Responder,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        async move {
+            let Some(message) = wire::from_payload(&ctx.payload) else {
+                let why = sentelite_core::frame::PayloadBuf::Bytes(
+                    b"nrepl/browser-request needs an nREPL message map".to_vec(),
+                );
+                let _ = responder.fail(why).await;
+                return;
+            };
+            let timeout = ctx.timeout.unwrap_or(options.eval_timeout);
+            let mut responses = upstream::forward(
+                options.upstream,
+                message,
+                options.max_message_bytes,
+                timeout,
+            );
+            loop {
+                tokio::select! {
+                    () = responder.cancelled() => return,
+                    response = responses.recv() => match response {
+                        Some(response) => {
+                            if responder.part(wire::to_payload(&response)).await.is_err() {
+                                return;
+                            }
+                        }
+                        None => break,
+                    },
+                }
+            }
+            let _ = responder.ok(sentelite_core::frame::PayloadBuf::Empty).await;
+        }
+    }
+
+    /// A text client's `nrepl/browser-request` event: every upstream response as an
+    /// `nrepl/browser-response` event.
+    fn on_browser_event(&self, ctx: &crate::EventContext) {
+        let Some(message) = wire::from_payload(&ctx.payload) else {
+            tracing::debug!(
+                connection = ctx.connection_id,
+                "nrepl/browser-request that is not a map, dropped"
+            );
+            return;
+        };
+        let options = &self.inner.options;
+        let mut responses = upstream::forward(
+            options.upstream.clone(),
+            message,
+            options.max_message_bytes,
+            options.eval_timeout,
+        );
+        let (server, connection) = (ctx.server.clone(), ctx.connection_id);
+        tokio::spawn(async move {
+            while let Some(response) = responses.recv().await {
+                if server
+                    .send_to_connection(
+                        connection,
+                        wire::BROWSER_RESPONSE,
+                        wire::to_payload(&response),
+                    )
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+}
+
 impl Inner {
     fn server(&self) -> Option<&ServerHandle> {
         self.server.get()
@@ -235,8 +315,21 @@ impl ServerBuilder {
     pub fn with_nrepl(self, nrepl: NreplService) -> Self {
         let responses = nrepl.clone();
         let declared = nrepl.clone();
-        let closed = nrepl;
-        self.on_event(wire::RESPONSE, move |ctx| {
+        let closed = nrepl.clone();
+        let upstream_requests = nrepl.clone();
+        let upstream_events = nrepl;
+        self.on_request(wire::BROWSER_REQUEST, move |ctx, responder| {
+            NreplService::on_browser_request(
+                upstream_requests.inner.options.clone(),
+                ctx,
+                responder,
+            )
+        })
+        .on_event(wire::BROWSER_REQUEST, move |ctx| {
+            upstream_events.on_browser_event(&ctx);
+            async {}
+        })
+        .on_event(wire::RESPONSE, move |ctx| {
             responses.on_response(ctx.connection_id, &ctx.payload);
             async {}
         })

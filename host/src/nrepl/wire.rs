@@ -19,6 +19,12 @@ pub const RESPONSE: &str = "nrepl/response";
 /// dialects). Optional data: `{"ops": {...}}`.
 pub const EVALUATOR: &str = "nrepl/evaluator";
 
+/// Client → host: evaluate on the host's upstream nREPL server. A request for native
+/// clients (each response one part), an event for text clients.
+pub const BROWSER_REQUEST: &str = "nrepl/browser-request";
+/// Host → text client: one upstream response to its `nrepl/browser-request`.
+pub const BROWSER_RESPONSE: &str = "nrepl/browser-response";
+
 /// An nREPL map as a channel payload: a CBOR map whose keys are keywords where they can be
 /// (`op`, `code`, `nrepl.middleware.print/print` …), so sente-lite code reads `(:code msg)`;
 /// values stay as they came (text, integers, lists, maps).
