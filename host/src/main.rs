@@ -175,12 +175,18 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
     }
     let blobs = BlobService::start(&data_dir, &settings.blobs)?;
     builder = builder.with_blobs(blobs.clone());
-    let nrepl = match &args.nrepl {
-        Some(addr) => {
-            let addr = addr.parse().map_err(|e| format!("--nrepl {addr:?}: {e}"))?;
-            Some(NreplService::new(NreplOptions::new(addr)))
-        }
-        None => None,
+    // The reverse direction works without the endpoint: then only the upstream is used.
+    let nrepl = if args.nrepl.is_some() || args.nrepl_upstream.is_some() {
+        let addr = args
+            .nrepl
+            .as_deref()
+            .unwrap_or(sentelite_host::nrepl::DEFAULT_NREPL_ADDR);
+        let addr = addr.parse().map_err(|e| format!("--nrepl {addr:?}: {e}"))?;
+        let mut options = NreplOptions::new(addr);
+        options.upstream = args.nrepl_upstream.clone();
+        Some(NreplService::new(options))
+    } else {
+        None
     };
     if let Some(nrepl) = &nrepl {
         builder = builder.with_nrepl(nrepl.clone());

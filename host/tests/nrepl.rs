@@ -598,7 +598,8 @@ struct ClojureServer {
 }
 
 impl ClojureServer {
-    async fn start() -> Self {
+    /// Started in `dir`, where it writes its own `.nrepl-port`.
+    async fn start(dir: &std::path::Path) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -615,6 +616,7 @@ impl ClojureServer {
                 "--port",
                 &port.to_string(),
             ])
+            .current_dir(dir)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -719,7 +721,9 @@ async fn reverse_path_reaches_a_real_nrepl_server() {
     if !clojure_available("reverse_path_reaches_a_real_nrepl_server") {
         return;
     }
-    let upstream = ClojureServer::start().await;
+    let upstream_dir = support::TempDir::new("nrepl-upstream");
+    std::fs::create_dir_all(&upstream_dir.0).unwrap();
+    let upstream = ClojureServer::start(&upstream_dir.0).await;
     let (server, endpoint, _nrepl, _dir) =
         host(|o| o.upstream = Some(format!("127.0.0.1:{}", upstream.port))).await;
     let browser = evaluator(&server, "browser-1").await;
