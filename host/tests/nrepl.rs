@@ -788,3 +788,59 @@ async fn cmdline(endpoint: &NreplEndpoint, input: &str) -> String {
     );
     stdout
 }
+
+/// `nr` (nreplops-tool, a Rust nREPL client): clones with an empty id, sends its evaluations
+/// back to back and closes as soon as the last is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nreplops_nr_evaluates_on_a_client() {
+    let have = std::process::Command::new("nr")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(!require_peers(), "nr missing and SENTELITE_REQUIRE_PEERS=1");
+        eprintln!(
+            "\n*** SKIPPED nreplops_nr_evaluates_on_a_client: nr not installed (cargo install nreplops-tool) ***\n"
+        );
+        return;
+    }
+    let (server, endpoint, nrepl, _dir) = host(|_| {}).await;
+    let _device = evaluator(&server, "board-1").await;
+    let addr = endpoint.local_addr().to_string();
+    let mut child = std::process::Command::new("nr")
+        .args([
+            "-p",
+            &addr,
+            "-e",
+            "(+ 1 2)",
+            "-e",
+            "(print \"hi\")",
+            "-e",
+            "(+ 40 2)",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..300 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!(
+        "nr transcript:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.contains(&"3") && lines.contains(&"42"), "{stdout}");
+    assert!(stdout.contains("hi"), "{stdout}");
+    // nr closed its session on the way out.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(nrepl.sessions().is_empty(), "{:?}", nrepl.sessions());
+}

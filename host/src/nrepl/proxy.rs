@@ -107,11 +107,10 @@ impl Editor {
             None => self.inner.default_client(),
         };
         let id = lock(&self.inner.sessions).open(client);
-        self.send(reply(
-            message,
-            json!({"new-session": id, "status": ["done"]}),
-        ))
-        .await;
+        let mut answer = reply(message, json!({"new-session": id, "status": ["done"]}));
+        // Every response names a session; clients such as `nr` require one even here.
+        answer.entry("session").or_insert_with(|| json!(id));
+        self.send(answer).await;
     }
 
     async fn close(&mut self, message: &Map<String, Value>) {
