@@ -629,6 +629,9 @@ impl ClojureServer {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let mut child = child;
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("nrepl.cmdline server did not listen within two minutes");
     }
 }

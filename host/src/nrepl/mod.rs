@@ -185,41 +185,39 @@ impl NreplService {
 
 impl NreplService {
     /// A native client's `nrepl/browser-request`: every upstream response as one part.
-    fn on_browser_request(
+    async fn on_browser_request(
         options: NreplOptions,
         ctx: crate::RequestContext,
         mut responder: crate::Responder,
-    ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        async move {
-            let Some(message) = wire::from_payload(&ctx.payload) else {
-                let why = sentelite_core::frame::PayloadBuf::Bytes(
-                    b"nrepl/browser-request needs an nREPL message map".to_vec(),
-                );
-                let _ = responder.fail(why).await;
-                return;
-            };
-            let timeout = ctx.timeout.unwrap_or(options.eval_timeout);
-            let mut responses = upstream::forward(
-                options.upstream,
-                message,
-                options.max_message_bytes,
-                timeout,
+    ) {
+        let Some(message) = wire::from_payload(&ctx.payload) else {
+            let why = sentelite_core::frame::PayloadBuf::Bytes(
+                b"nrepl/browser-request needs an nREPL message map".to_vec(),
             );
-            loop {
-                tokio::select! {
-                    () = responder.cancelled() => return,
-                    response = responses.recv() => match response {
-                        Some(response) => {
-                            if responder.part(wire::to_payload(&response)).await.is_err() {
-                                return;
-                            }
+            let _ = responder.fail(why).await;
+            return;
+        };
+        let timeout = ctx.timeout.unwrap_or(options.eval_timeout);
+        let mut responses = upstream::forward(
+            options.upstream,
+            message,
+            options.max_message_bytes,
+            timeout,
+        );
+        loop {
+            tokio::select! {
+                () = responder.cancelled() => return,
+                response = responses.recv() => match response {
+                    Some(response) => {
+                        if responder.part(wire::to_payload(&response)).await.is_err() {
+                            return;
                         }
-                        None => break,
-                    },
-                }
+                    }
+                    None => break,
+                },
             }
-            let _ = responder.ok(sentelite_core::frame::PayloadBuf::Empty).await;
         }
+        let _ = responder.ok(sentelite_core::frame::PayloadBuf::Empty).await;
     }
 
     /// A text client's `nrepl/browser-request` event: every upstream response as an

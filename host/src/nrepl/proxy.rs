@@ -227,10 +227,10 @@ impl Editor {
     }
 
     fn implicit_session(&mut self) -> String {
-        if let Some(id) = &self.implicit_session {
-            if lock(&self.inner.sessions).get_mut(id).is_some() {
-                return id.clone();
-            }
+        if let Some(id) = &self.implicit_session
+            && lock(&self.inner.sessions).get_mut(id).is_some()
+        {
+            return id.clone();
         }
         let id = lock(&self.inner.sessions).open(self.inner.default_client());
         self.implicit_session = Some(id.clone());
@@ -407,10 +407,10 @@ impl Forwarding {
         if let Some(s) = lock(&self.inner.sessions).get_mut(&self.session) {
             s.in_flight.remove(&self.key);
         }
-        if let Err((why, extra)) = ended {
-            if !stop.is_cancelled() {
-                let _ = self.out.send(failure(&message, &why, extra)).await;
-            }
+        if let Err((why, extra)) = ended
+            && !stop.is_cancelled()
+        {
+            let _ = self.out.send(failure(&message, &why, extra)).await;
         }
     }
 
@@ -497,15 +497,16 @@ impl Forwarding {
                 }
             }
         }
-        if let Some(ns) = text(&response, "ns") {
-            if let Some(s) = lock(&self.inner.sessions).get_mut(&self.session) {
-                s.current_ns = Some(ns.to_owned());
-            }
+        if let Some(ns) = text(&response, "ns")
+            && let Some(s) = lock(&self.inner.sessions).get_mut(&self.session)
+        {
+            s.current_ns = Some(ns.to_owned());
         }
-        if is_done(&response) && self.truncated {
-            if let Some(Value::Array(status)) = response.get_mut("status") {
-                status.push(json!("output-truncated"));
-            }
+        if is_done(&response)
+            && self.truncated
+            && let Some(Value::Array(status)) = response.get_mut("status")
+        {
+            status.push(json!("output-truncated"));
         }
         if self.describe && response.contains_key("ops") {
             self.complete_describe(&mut response);

@@ -52,7 +52,7 @@ fn new_session_id() -> String {
     format!(
         "{:08x}-{:04x}-sl{:02x}-{:016x}",
         (start >> 32) as u32,
-        (start >> 16) as u16 & 0xffff,
+        (start >> 16) as u16,
         n & 0xff,
         n ^ start
     )
