@@ -847,3 +847,74 @@ async fn nreplops_nr_evaluates_on_a_client() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(nrepl.sessions().is_empty(), "{:?}", nrepl.sessions());
 }
+
+/// The core's dispatcher on a tokio client through `sentelite_tokio::nrepl::answer`: the
+/// evaluator's `out` and `value` reach the editor, `describe` lists only what it supports,
+/// an op it lacks is `unknown-op`.
+#[tokio::test]
+async fn the_driver_answers_with_a_core_evaluator() {
+    use sentelite_tokio::nrepl::{Evaluator, Ops, Reply, ReplyError, answer};
+    struct Counter(u32);
+    impl Evaluator for Counter {
+        fn supports(&self) -> Ops {
+            Ops {
+                completions: true,
+                ..Ops::default()
+            }
+        }
+        fn eval(
+            &mut self,
+            _: &str,
+            code: &str,
+            _: Option<&str>,
+            reply: &mut Reply<'_>,
+        ) -> Result<(), ReplyError> {
+            self.0 += 1;
+            reply.out(&format!("evaluation {}\n", self.0))?;
+            reply.value(&format!("{:?}", code.len()), "counter")
+        }
+    }
+    let (server, endpoint, _nrepl, _dir) = host(|_| {}).await;
+    let mut options = ClientOptions::new(format!("ws://{}/ws", server.local_addr()), "driver-1");
+    options.capabilities = capability::NREPL;
+    let client = sentelite_tokio::connect(options).unwrap();
+    let events = client.events();
+    tokio::spawn(async move {
+        let mut evaluator = Counter(0);
+        while let Some(event) = events.recv().await {
+            if let ClientEvent::Request(request) = event
+                && request.event == sentelite_tokio::nrepl::REQUEST_EVENT
+            {
+                let _ = answer(request, &mut evaluator).await;
+            }
+        }
+    });
+    tokio::time::timeout(WAIT, async {
+        while !client.is_open() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let mut editor = Editor::connect(&endpoint).await;
+    let session = editor.clone_session().await;
+    let got = editor
+        .call(json!({"op": "eval", "code": "(hello)", "id": "1", "session": session}))
+        .await;
+    assert_eq!(field(&got, "out"), Some("evaluation 1\n"));
+    assert_eq!(field(&got, "value"), Some("7"));
+    assert_eq!(field(&got, "ns"), Some("counter"));
+    let got = editor
+        .call(json!({"op": "describe", "id": "2", "session": session}))
+        .await;
+    let ops = got[0]["ops"].as_object().unwrap();
+    assert!(
+        ops.contains_key("completions") && !ops.contains_key("lookup"),
+        "{ops:?}"
+    );
+    assert_eq!(got[0]["aux"]["current-ns"], "counter");
+    let got = editor
+        .call(json!({"op": "lookup", "sym": "x", "id": "3", "session": session}))
+        .await;
+    assert_eq!(status(got.last().unwrap()), ["done", "unknown-op", "error"]);
+}
