@@ -22,6 +22,9 @@ pub enum ConfigError {
     /// Values that do not make sense (zero limits, timeout below interval).
     #[error("{0}")]
     Invalid(String),
+    /// The `[lsp]` table.
+    #[error(transparent)]
+    Lsp(#[from] crate::lsp::LspConfigError),
     /// An error found in a named file.
     #[error("{path}: {source}")]
     InFile {

@@ -49,6 +49,7 @@
 //! | [`dialect`] | the text dialects (sente-lite, Sente, JSON): message codec and detection |
 //! | [`logs`] | the log pipeline: ingest, SQLite store, JSON-lines file, query |
 //! | [`blob`] | blob store, HTTP serving and uploads, fetch directives, transfer records |
+//! | [`lsp`] | language servers run for editors: sessions, stdio framing, URI remapping |
 
 pub mod blob;
 pub mod builtin;
@@ -59,6 +60,7 @@ pub mod handle;
 pub mod handler;
 pub mod lifecycle;
 pub mod logs;
+pub mod lsp;
 pub mod nrepl;
 pub mod observer;
 pub mod request;

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use sentelite_host::blob::BlobService;
 use sentelite_host::logs::LogService;
+use sentelite_host::lsp::LspService;
 use sentelite_host::nrepl::{NreplOptions, NreplService};
 use sentelite_host::server::{DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 use sentelite_host::{FileConfig, Server};
@@ -191,6 +192,14 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
     if let Some(nrepl) = &nrepl {
         builder = builder.with_nrepl(nrepl.clone());
     }
+    let lsp = if settings.lsp.languages.is_empty() {
+        None
+    } else {
+        Some(LspService::new(settings.lsp.clone())?)
+    };
+    if let Some(lsp) = &lsp {
+        builder = builder.with_lsp(lsp.clone());
+    }
     let server = builder
         .listen(listen)
         .data_dir(data_dir)
@@ -225,6 +234,9 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
     }
     if let Some(logs) = &logs {
         logs.close();
+    }
+    if let Some(lsp) = &lsp {
+        lsp.shutdown(std::time::Duration::from_secs(12)).await;
     }
     server.shutdown().await;
     if let Some(logs) = &logs {

@@ -107,6 +107,8 @@ pub struct ServerSettings {
     pub logs: crate::logs::LogsSettings,
     /// The `[blobs]` table: the blob store, its HTTP serving and uploads.
     pub blobs: crate::blob::BlobSettings,
+    /// The `[lsp]` table: which clients may use language servers, one table per language.
+    pub lsp: crate::lsp::LspSettings,
 }
 
 /// What the server does with a Hello whose client id already has a live connection.
@@ -171,6 +173,7 @@ impl Default for ServerSettings {
             sente_lite_wrap_recv: false,
             logs: crate::logs::LogsSettings::default(),
             blobs: crate::blob::BlobSettings::default(),
+            lsp: crate::lsp::LspSettings::default(),
         }
     }
 }
@@ -253,7 +256,8 @@ impl ServerSettings {
         }
         self.validate_transport()?;
         self.logs.validate()?;
-        self.blobs.validate()
+        self.blobs.validate()?;
+        Ok(self.lsp.validate()?)
     }
 
     /// The limits that apply before the WebSocket upgrade.
@@ -390,9 +394,24 @@ impl FileConfig {
         let mut table: toml::Table = toml::from_str(text).map_err(ConfigError::Parse)?;
         let listen = take_string(&mut table, "listen")?;
         let data_dir = take_string(&mut table, "data-dir")?.map(PathBuf::from);
-        let settings: ServerSettings = toml::Value::Table(table)
+        // Read apart so that its errors keep their type (`ConfigError::Lsp`).
+        let lsp = match table.remove("lsp") {
+            None => None,
+            Some(toml::Value::Table(lsp)) => Some(crate::lsp::LspSettings::from_table(lsp)?),
+            Some(_) => {
+                return Err(crate::lsp::LspConfigError::WrongType {
+                    key: "lsp".to_owned(),
+                    expected: "a table ([lsp])",
+                }
+                .into());
+            }
+        };
+        let mut settings: ServerSettings = toml::Value::Table(table)
             .try_into()
             .map_err(ConfigError::Parse)?;
+        if let Some(lsp) = lsp {
+            settings.lsp = lsp;
+        }
         settings.validate()?;
         Ok(Self {
             listen,

@@ -207,6 +207,13 @@ pub fn json_to_cbor(value: &serde_json::Value) -> Vec<u8> {
     cbor::from_json(value)
 }
 
+/// Translates JSON to one CBOR data item whose object keys are keywords where they can be
+/// (`{"uri": …}` reads as `{:uri …}` in EDN; a key like `file:///a.py` stays a string), for
+/// JSON documents handed to EDN peers. Never fails.
+pub fn json_to_cbor_keyword_keys(value: &serde_json::Value) -> Vec<u8> {
+    cbor::from_json_with(value, true)
+}
+
 /// Translates one CBOR data item to EDN text, printed the way Clojure's `pr-str` prints.
 pub fn cbor_to_edn(bytes: &[u8]) -> Result<String, TranslateError> {
     edn_write::to_edn(&cbor::decode(bytes)?)

@@ -204,3 +204,39 @@ async fn the_builder_refuses_invalid_settings_before_binding() {
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+#[test]
+fn lsp_tables_are_read_from_the_file_with_typed_errors() {
+    use sentelite_host::ConfigError;
+    use sentelite_host::lsp::LspConfigError;
+    let file = sentelite_host::FileConfig::parse(
+        "[lsp]\nallowed-clients = [\"*\"]\n[lsp.python]\ncommand = \"pylsp\"\nsession-timeout-ms = 5000\n",
+    )
+    .expect("valid");
+    let python = &file.settings.lsp.languages["python"];
+    assert_eq!(python.command, "pylsp");
+    assert_eq!(python.session_timeout_ms, 5000);
+    assert_eq!(python.max_sessions, 4);
+    assert!(file.settings.lsp.allows("anyone"));
+    let bad = |text: &str| match sentelite_host::FileConfig::parse(text) {
+        Err(ConfigError::Lsp(e)) => e,
+        other => panic!("{text}: {other:?}"),
+    };
+    assert_eq!(
+        bad("[lsp.python]\nmax-sessions = 0\ncommand = \"pylsp\""),
+        LspConfigError::NoSessions("python".into())
+    );
+    assert_eq!(
+        bad("[lsp]\npython = \"pylsp\""),
+        LspConfigError::NotALanguageTable("python".into())
+    );
+    assert!(matches!(
+        bad("[lsp.python]\ncommand = \"pylsp\"\nargz = []"),
+        LspConfigError::BadLanguage { .. }
+    ));
+    assert!(matches!(bad("lsp = 1"), LspConfigError::WrongType { .. }));
+    assert_eq!(
+        bad("[lsp.python]\ncommand = \"pylsp\"\nmax-sessions = 0").to_string(),
+        "lsp.python.max-sessions must be at least 1"
+    );
+}

@@ -10,7 +10,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-30}"
-targets=(frame_decoder cobs_accumulator translate log_batch edn_value json_value dialect_edn dialect_json nrepl_bencode nrepl_request)
+targets=(frame_decoder cobs_accumulator translate log_batch edn_value json_value dialect_edn dialect_json lsp_framing nrepl_bencode nrepl_request)
 
 under_ci() { [[ -n "${CI:-}" && "${CI}" != "false" ]]; }
 
@@ -31,10 +31,10 @@ fi
 for target in "${targets[@]}"; do
     echo "fuzz smoke: ${target} for ${seconds}s"
     mkdir -p "corpus/${target}"
-    if [[ -d "seeds/${target}" ]]; then
-        cp -n "seeds/${target}"/* "corpus/${target}/"
-    fi
-    cargo +nightly fuzz run --fuzz-dir . "${target}" "corpus/${target}" -- \
+    # Checked-in seeds (seeds/<target>, where there are some) are read, never written.
+    seeds=()
+    if [[ -d "seeds/${target}" ]]; then seeds=("seeds/${target}"); fi
+    cargo +nightly fuzz run --fuzz-dir . "${target}" "corpus/${target}" ${seeds[@]+"${seeds[@]}"} -- \
         -max_total_time="${seconds}" -max_len=4096 -timeout=10
 done
 echo "fuzz smoke: all ${#targets[@]} targets ran ${seconds}s without a crash"

@@ -33,6 +33,7 @@
 //! | `driver` | the loop: connect, read, write, timers, calls (split by concern inside) |
 //! | [`nrepl`] | answering the host's `nrepl/request` with an application's evaluator |
 //! | [`logs`] | remote logging: the shared log shipper behind [`Client::log`] |
+//! | [`lsp`] | language servers run by the host: [`lsp::LspSession`] over the `lsp/*` events |
 //! | `tracing_layer` | `tracing` events and span fields as log records (feature `tracing`) |
 //! | `call` | what the handles ask of the driver task, each with a typed result slot |
 //! | `target` | the URL split into host, port, TLS or not, and request target |
@@ -51,6 +52,7 @@ mod driver;
 mod error;
 pub mod event;
 pub mod logs;
+pub mod lsp;
 pub mod nrepl;
 pub mod options;
 pub mod response;

@@ -384,6 +384,12 @@ fn write_item(out: &mut Vec<u8>, item: &Item, floats: Floats) {
 /// Writes a JSON value without recursion: a programmatically built `Value` can nest deeper
 /// than any stack, and this conversion promises not to fail.
 pub(crate) fn from_json(value: &Value) -> Vec<u8> {
+    from_json_with(value, false)
+}
+
+/// [`from_json`], with object keys that are keyword names written as keywords (tag 39), for
+/// JSON that EDN peers should read with keyword keys.
+pub(crate) fn from_json_with(value: &Value, keyword_keys: bool) -> Vec<u8> {
     enum Work<'a> {
         Value(&'a Value),
         Key(&'a str),
@@ -393,6 +399,9 @@ pub(crate) fn from_json(value: &Value) -> Vec<u8> {
     while let Some(work) = stack.pop() {
         let value = match work {
             Work::Key(key) => {
+                if keyword_keys && super::item::is_keyword_name(key) {
+                    head(&mut out, MAJOR_TAG, KEYWORD_TAG);
+                }
                 write_text(&mut out, key);
                 continue;
             }

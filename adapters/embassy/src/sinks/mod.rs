@@ -1,6 +1,33 @@
-//! Where fetched blobs go. The RAM sink is the core's [`SliceSink`](sentelite_core::blob::SliceSink) over a buffer the
-//! application owns; flash sinks (embassy-boot's `FirmwareUpdater` on RP2040,
-//! esp-bootloader-esp-idf's `OtaUpdater` on ESP32-C3) live in modules of their own here,
-//! each behind a cargo feature of the same name, so a board pulls in only its own.
+//! Where fetched blobs go. The RAM sink is the core's [`SliceSink`] over a buffer the
+//! application owns; flash sinks write a firmware image straight into a partition and keep
+//! the record that lets an interrupted download resume after a reboot. Each flash part sits
+//! behind a cargo feature, so a board pulls in only its own.
+//!
+//! | module | job | feature |
+//! |---|---|---|
+//! | `partition` | a [`BlobSink`](sentelite_core::blob::BlobSink) over any NOR-flash partition: erases each sector on first touch, resumes on an erase block | `flash-sink` |
+//! | `resume` | keeps a transfer's resume point in a flash sector; rebuilds the SHA-256 state by re-reading the partition | `flash-sink` |
+//! | `embassy_boot` | commit = embassy-boot's `mark_updated` (RP2040 and other embassy-boot targets) | `embassy-boot` |
+//!
+//! The ESP32-C3's commit (esp-bootloader-esp-idf `OtaUpdater`: select the next OTA slot)
+//! lives in `firmware-examples/esp32-c3`, because that crate only builds for an Espressif
+//! chip; it plugs into `partition::PartitionSink` through the same `partition::Activation`
+//! trait.
+//!
+//! [`SliceSink`]: sentelite_core::blob::SliceSink
 
 pub use sentelite_core::blob::SliceSink as RamSink;
+
+#[cfg(feature = "embassy-boot")]
+pub mod embassy_boot;
+#[cfg(feature = "flash-sink")]
+pub mod partition;
+#[cfg(feature = "flash-sink")]
+pub mod resume;
+#[cfg(all(test, feature = "flash-sink"))]
+mod test_flash;
+
+#[cfg(feature = "flash-sink")]
+pub use partition::{Activation, PartitionSink};
+#[cfg(feature = "flash-sink")]
+pub use resume::ResumeStore;
