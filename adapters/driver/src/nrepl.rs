@@ -9,7 +9,8 @@
 //! # async fn run(client: sentelite_driver::Client, mut evaluator: impl sentelite_driver::nrepl::Evaluator) {
 //! use sentelite_driver::ClientEvent;
 //! use sentelite_driver::nrepl::{REQUEST_EVENT, answer};
-//! while let Some(event) = client.recv().await {
+//! let events = client.events();
+//! while let Some(event) = events.recv().await {
 //!     if let ClientEvent::Request(request) = event {
 //!         if request.event == REQUEST_EVENT {
 //!             let _ = answer(request, &mut evaluator).await;
