@@ -775,8 +775,8 @@ async fn cmdline(endpoint: &NreplEndpoint, input: &str) -> String {
             .write_all(input.as_bytes())
             .unwrap();
     }
-    // The JVM starts slowly on a busy machine: up to two minutes, then it is killed.
-    for _ in 0..1200 {
+    // The JVM starts slowly on a busy machine: up to three minutes, then it is killed.
+    for _ in 0..1800 {
         if child.try_wait().unwrap().is_some() {
             break;
         }
