@@ -22,6 +22,7 @@
 //! | [`heartbeat`] | ping schedule, RTT, silence detection |
 //! | `outcome` | `RequestOutcome`: how a request ended, owned (`alloc`) |
 //! | [`log`] | log records, levels, the acknowledged log queue with exact loss accounting |
+//! | [`nrepl`] | nREPL for clients: the op dispatcher an application plugs its evaluator into |
 //! | [`blob`] | blob fetch: directives and reports; the fetch machine (ranges, resume, verify, failover, end states) |
 //! | [`backoff`] | capped exponential reconnect backoff with seeded jitter |
 //! | [`value`] | the self-describing CBOR payload form |
@@ -48,6 +49,7 @@ pub mod correlate;
 pub mod frame;
 pub mod heartbeat;
 pub mod log;
+pub mod nrepl;
 #[cfg(feature = "alloc")]
 pub mod outcome;
 pub mod session;

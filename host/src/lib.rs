@@ -61,6 +61,7 @@ pub mod handler;
 pub mod lifecycle;
 pub mod logs;
 pub mod lsp;
+pub mod nrepl;
 pub mod observer;
 pub mod request;
 pub mod server;

@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use sentelite_host::blob::BlobService;
 use sentelite_host::logs::LogService;
 use sentelite_host::lsp::LspService;
+use sentelite_host::nrepl::{NreplOptions, NreplService};
 use sentelite_host::server::{DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 use sentelite_host::{FileConfig, Server};
 use tracing_subscriber::EnvFilter;
@@ -60,6 +61,13 @@ struct ServeArgs {
     /// Shared secret every client must present
     #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
+    /// Serve nREPL for editors on ADDR, evaluating on connected clients that declare an
+    /// evaluator [default when given without ADDR: 127.0.0.1:7888]
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = sentelite_host::nrepl::DEFAULT_NREPL_ADDR)]
+    nrepl: Option<String>,
+    /// Forward clients' `nrepl/browser-request`s to this nREPL server (host:port)
+    #[arg(long, value_name = "ADDR")]
+    nrepl_upstream: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -168,6 +176,22 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
     }
     let blobs = BlobService::start(&data_dir, &settings.blobs)?;
     builder = builder.with_blobs(blobs.clone());
+    // The reverse direction works without the endpoint: then only the upstream is used.
+    let nrepl = if args.nrepl.is_some() || args.nrepl_upstream.is_some() {
+        let addr = args
+            .nrepl
+            .as_deref()
+            .unwrap_or(sentelite_host::nrepl::DEFAULT_NREPL_ADDR);
+        let addr = addr.parse().map_err(|e| format!("--nrepl {addr:?}: {e}"))?;
+        let mut options = NreplOptions::new(addr);
+        options.upstream = args.nrepl_upstream.clone();
+        Some(NreplService::new(options))
+    } else {
+        None
+    };
+    if let Some(nrepl) = &nrepl {
+        builder = builder.with_nrepl(nrepl.clone());
+    }
     let lsp = if settings.lsp.languages.is_empty() {
         None
     } else {
@@ -194,7 +218,20 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
         writeln!(out, "listening on ws://{}/ws", server.local_addr())?;
         out.flush()?;
     }
+    let nrepl_endpoint = match nrepl.as_ref().filter(|_| args.nrepl.is_some()) {
+        Some(nrepl) => {
+            let endpoint = nrepl.start(server.handle()).await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", endpoint.banner())?;
+            out.flush()?;
+            Some(endpoint)
+        }
+        None => None,
+    };
     stop.wait().await;
+    if let Some(endpoint) = &nrepl_endpoint {
+        endpoint.shutdown();
+    }
     if let Some(logs) = &logs {
         logs.close();
     }

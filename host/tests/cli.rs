@@ -188,3 +188,48 @@ fn unknown_config_keys_are_a_clear_error() {
     assert!(stderr.contains("max-conections"), "{stderr}");
     assert!(stderr.contains("bad.toml"), "{stderr}");
 }
+
+#[test]
+fn serve_with_nrepl_prints_the_banner_and_keeps_the_port_file_while_running() {
+    let dir = TempDir::new("cli-nrepl");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let mut server = Running::spawn(
+        sentelite()
+            .current_dir(&dir.0)
+            .args(["serve", "--listen", "127.0.0.1:0", "--nrepl", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(dir.0.join("data")),
+    );
+    let stdout = server.child().stdout.take().expect("stdout piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let _listening = rx.recv_timeout(STEP).expect("listening line");
+    let banner = rx.recv_timeout(STEP).expect("nREPL banner");
+    let port = banner
+        .strip_prefix("nREPL server started on port ")
+        .and_then(|rest| rest.split_once(" on host 127.0.0.1 - nrepl://127.0.0.1:"))
+        .map(|(port, again)| {
+            assert_eq!(port, again, "{banner}");
+            port.to_owned()
+        })
+        .unwrap_or_else(|| panic!("unexpected banner {banner:?}"));
+    let port_file = dir.0.join(".nrepl-port");
+    assert_eq!(std::fs::read_to_string(&port_file).unwrap(), port);
+    // A describe with no evaluator connected: the host's own ops.
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
+    std::io::Write::write_all(&mut stream, b"d2:op8:describe2:id1:1e").unwrap();
+    stream.set_read_timeout(Some(STEP)).unwrap();
+    let mut buf = [0u8; 1024];
+    let n = stream.read(&mut buf).unwrap();
+    let reply = String::from_utf8_lossy(&buf[..n]);
+    assert!(reply.contains("16:sentelite/select"), "{reply}");
+    server.interrupt();
+    let (status, stderr) = server.wait(Duration::from_secs(10));
+    assert!(status.success(), "exit {status:?}: {stderr}");
+    assert!(!port_file.exists(), ".nrepl-port removed on shutdown");
+}

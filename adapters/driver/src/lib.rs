@@ -31,6 +31,7 @@
 //! | [`event`] | [`ClientEvent`] and [`IncomingRequest`] (the server asking the client) |
 //! | [`response`] | [`Response`]: the streamed answer to one of our requests |
 //! | `driver` | the loop: connect, read, write, timers, calls (split by concern inside) |
+//! | [`nrepl`] | answering the host's `nrepl/request` with an application's evaluator |
 //! | [`logs`] | remote logging: the shared log shipper behind [`Client::log`] |
 //! | [`lsp`] | language servers run by the host: [`lsp::LspSession`] over the `lsp/*` events |
 //! | `tracing_layer` | `tracing` events and span fields as log records (feature `tracing`) |
@@ -52,6 +53,7 @@ mod error;
 pub mod event;
 pub mod logs;
 pub mod lsp;
+pub mod nrepl;
 pub mod options;
 pub mod response;
 pub mod runtime;

@@ -14,7 +14,11 @@
 //! - checks the link after every connect with a `sentelite/echo` request and logs the round
 //!   trip;
 //! - answers `device/status` requests with its counters, and `device/led` events
-//!   (`"on"`/`"off"`) with the board's LED.
+//!   (`"on"`/`"off"`) with the board's LED;
+//! - evaluates nREPL requests (`nrepl/request`, the Hello announces the NREPL capability)
+//!   with the small evaluator of [`repl`]: log level, counters, uptime, LED, blink and the
+//!   registered [`repl::Command`]s, so an editor connected to the host's nREPL endpoint can
+//!   talk to the board.
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -38,6 +42,10 @@ use sentelite_embassy::logging::{self, LOGGER};
 use sentelite_embassy::{Config, Handle, Incoming, Resources};
 use static_cell::ConstStaticCell;
 
+pub mod repl;
+
+use repl::{Command, DeviceState, EXAMPLE_COMMANDS};
+
 /// The blob handler whose blobs are firmware images.
 pub const FIRMWARE_HANDLER: &str = "fw/image";
 /// The request the application answers with its counters.
@@ -46,6 +54,12 @@ pub const STATUS_REQUEST: &str = "device/status";
 pub const LED_EVENT: &str = "device/led";
 /// The server's built-in echo request, used as a link check after every connect.
 pub const ECHO_REQUEST: &str = "sentelite/echo";
+/// The host's nREPL requests (PROTOCOL.md section 20).
+pub const NREPL_REQUEST: &str = sentelite_core::nrepl::REQUEST_EVENT;
+/// Responses one nREPL request may produce (the evaluator writes a value or an error, then
+/// `done`), and the largest one.
+const NREPL_PARTS: usize = 4;
+const NREPL_PART_BYTES: usize = 384;
 /// Bytes of log records queued while the server cannot take them.
 pub const LOG_QUEUE_BYTES: usize = 4096;
 
@@ -69,6 +83,8 @@ pub struct DeviceConfig {
     pub level: Level,
     /// Longest a log record waits before its batch goes out.
     pub log_batch_timeout: Duration,
+    /// Commands the nREPL evaluator can call.
+    pub commands: &'static [Command],
 }
 
 impl DeviceConfig {
@@ -87,6 +103,7 @@ impl DeviceConfig {
             tick: Duration::from_secs(10),
             level: Level::Info,
             log_batch_timeout: Duration::from_secs(5),
+            commands: EXAMPLE_COMMANDS,
         }
     }
 }
@@ -187,6 +204,7 @@ fn client_config(config: &DeviceConfig) -> Option<ClientConfig> {
     client.firmware = String::try_from(config.build_id).ok();
     client.boot_id = config.boot_id;
     client.rng_seed = config.seed;
+    client.capabilities |= sentelite_core::frame::capability::NREPL;
     Some(client)
 }
 
@@ -263,7 +281,9 @@ impl<B: Board> App<B> {
                 }
                 #[cfg(not(feature = "blob"))]
                 let _ = (&payload, timeout_ms);
-                if event == STATUS_REQUEST {
+                if event == NREPL_REQUEST {
+                    self.on_nrepl(id, &payload.bytes).await;
+                } else if event == STATUS_REQUEST {
                     let mut status: String<96> = String::new();
                     let _ = write!(
                         status,
@@ -286,6 +306,49 @@ impl<B: Board> App<B> {
             }
             Incoming::Cancelled { id } => log::info!("server cancelled request {id}"),
             Incoming::ChannelMessage { channel, .. } => log::debug!("message on {channel}"),
+        }
+    }
+
+    /// Evaluates one nREPL request and streams its responses back as parts; then does what
+    /// the form asked of the LED.
+    async fn on_nrepl(&mut self, id: RequestId, payload: &[u8]) {
+        let mut state = DeviceState {
+            ticks: self.ticks,
+            updates: self.updates,
+            dropped: self.handle.dropped(),
+            led: None,
+            blinks: 0,
+            commands: self.config.commands,
+        };
+        let mut parts = Parts::default();
+        let mut buf = [0u8; NREPL_PART_BYTES];
+        let outcome = sentelite_core::nrepl::dispatch(&mut state, payload, &mut buf, &mut parts);
+        for (seq, part) in parts.0.iter().enumerate() {
+            let _ = self
+                .handle
+                .reply(id, seq as u32, Payload::Value(part))
+                .await;
+        }
+        let status = if outcome.is_ok() {
+            Status::OK
+        } else {
+            Status::ERROR
+        };
+        if let Err(e) = outcome {
+            log::warn!("nREPL request not answered: {e:?}");
+        }
+        let _ = self.handle.end(id, status, Payload::Empty).await;
+        if let Some(on) = state.led {
+            self.board.set_led(on);
+        }
+        for _ in 0..state.blinks {
+            self.board.set_led(true);
+            Timer::after(Duration::from_millis(100)).await;
+            self.board.set_led(false);
+            Timer::after(Duration::from_millis(100)).await;
+        }
+        if state.blinks > 0 {
+            self.board.set_led(self.handle.is_open());
         }
     }
 
@@ -338,6 +401,19 @@ impl<B: Board> App<B> {
             Served::Ended(end) => log::warn!("blob transfer ended: {end:?}"),
             Served::Refused(status) => log::warn!("blob directive refused: {status:?}"),
         }
+    }
+}
+
+/// The encoded responses of one nREPL request, sent once it is evaluated (the outbox holds
+/// two frames, so they cannot all be queued while the evaluator writes them).
+#[derive(Default)]
+struct Parts(heapless::Vec<heapless::Vec<u8, NREPL_PART_BYTES>, NREPL_PARTS>);
+
+impl sentelite_core::nrepl::PartSink for Parts {
+    fn part(&mut self, map: &[u8]) -> Result<(), sentelite_core::nrepl::ReplyError> {
+        let refused = sentelite_core::nrepl::ReplyError::SinkRefused;
+        let part = heapless::Vec::from_slice(map).map_err(|_| refused)?;
+        self.0.push(part).map_err(|_| refused)
     }
 }
 
