@@ -29,7 +29,6 @@ use embassy_futures::select::{Either, select};
 use embassy_net::Stack;
 use embassy_time::{Duration, Instant, Timer};
 use heapless::String;
-#[cfg(feature = "blob")]
 use sentelite_core::RequestId;
 use sentelite_core::blob::BlobSink;
 #[cfg(feature = "blob")]
