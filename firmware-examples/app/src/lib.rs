@@ -15,7 +15,8 @@
 //!   trip;
 //! - answers `device/status` requests with its counters, and `device/led` events
 //!   (`"on"`/`"off"`) with the board's LED;
-//! - evaluates nREPL requests (`nrepl/request`, the Hello announces the NREPL capability)
+//! - with feature `nrepl`, evaluates nREPL requests (`nrepl/request`, the Hello announces the
+//!   NREPL capability)
 //!   with the small evaluator of [`repl`]: log level, counters, uptime, LED, blink and the
 //!   registered [`repl::Command`]s, so an editor connected to the host's nREPL endpoint can
 //!   talk to the board.
@@ -29,6 +30,7 @@ use embassy_futures::select::{Either, select};
 use embassy_net::Stack;
 use embassy_time::{Duration, Instant, Timer};
 use heapless::String;
+#[cfg(any(feature = "blob", feature = "nrepl"))]
 use sentelite_core::RequestId;
 use sentelite_core::blob::BlobSink;
 #[cfg(feature = "blob")]
@@ -43,7 +45,9 @@ use static_cell::ConstStaticCell;
 
 pub mod repl;
 
-use repl::{Command, DeviceState, EXAMPLE_COMMANDS};
+#[cfg(feature = "nrepl")]
+use repl::DeviceState;
+use repl::{Command, EXAMPLE_COMMANDS};
 
 /// The blob handler whose blobs are firmware images.
 pub const FIRMWARE_HANDLER: &str = "fw/image";
@@ -57,7 +61,9 @@ pub const ECHO_REQUEST: &str = "sentelite/echo";
 pub const NREPL_REQUEST: &str = sentelite_core::nrepl::REQUEST_EVENT;
 /// Responses one nREPL request may produce (the evaluator writes a value or an error, then
 /// `done`), and the largest one.
+#[cfg(feature = "nrepl")]
 const NREPL_PARTS: usize = 4;
+#[cfg(feature = "nrepl")]
 const NREPL_PART_BYTES: usize = 384;
 /// Bytes of log records queued while the server cannot take them.
 pub const LOG_QUEUE_BYTES: usize = 4096;
@@ -203,7 +209,10 @@ fn client_config(config: &DeviceConfig) -> Option<ClientConfig> {
     client.firmware = String::try_from(config.build_id).ok();
     client.boot_id = config.boot_id;
     client.rng_seed = config.seed;
-    client.capabilities |= sentelite_core::frame::capability::NREPL;
+    #[cfg(feature = "nrepl")]
+    {
+        client.capabilities |= sentelite_core::frame::capability::NREPL;
+    }
     Some(client)
 }
 
@@ -280,9 +289,12 @@ impl<B: Board> App<B> {
                 }
                 #[cfg(not(feature = "blob"))]
                 let _ = (&payload, timeout_ms);
+                #[cfg(feature = "nrepl")]
                 if event == NREPL_REQUEST {
                     self.on_nrepl(id, &payload.bytes).await;
-                } else if event == STATUS_REQUEST {
+                    return;
+                }
+                if event == STATUS_REQUEST {
                     let mut status: String<96> = String::new();
                     let _ = write!(
                         status,
@@ -310,6 +322,7 @@ impl<B: Board> App<B> {
 
     /// Evaluates one nREPL request and streams its responses back as parts; then does what
     /// the form asked of the LED.
+    #[cfg(feature = "nrepl")]
     async fn on_nrepl(&mut self, id: RequestId, payload: &[u8]) {
         let mut state = DeviceState {
             ticks: self.ticks,
@@ -405,9 +418,11 @@ impl<B: Board> App<B> {
 
 /// The encoded responses of one nREPL request, sent once it is evaluated (the outbox holds
 /// two frames, so they cannot all be queued while the evaluator writes them).
+#[cfg(feature = "nrepl")]
 #[derive(Default)]
 struct Parts(heapless::Vec<heapless::Vec<u8, NREPL_PART_BYTES>, NREPL_PARTS>);
 
+#[cfg(feature = "nrepl")]
 impl sentelite_core::nrepl::PartSink for Parts {
     fn part(&mut self, map: &[u8]) -> Result<(), sentelite_core::nrepl::ReplyError> {
         let refused = sentelite_core::nrepl::ReplyError::SinkRefused;
