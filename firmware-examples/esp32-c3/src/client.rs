@@ -14,7 +14,7 @@ use sentelite_embassy::sinks::RamSink;
 use sentelite_example_app::{Board, DeviceConfig, UpdateError};
 use static_cell::StaticCell;
 
-use crate::settings;
+use sentelite_board_common::settings;
 
 /// Where firmware images go: the next OTA slot, or nowhere (every image refused) without
 /// the `blob` feature or an OTA partition table.

@@ -10,14 +10,11 @@
 
 extern crate alloc;
 
-#[cfg(not(feature = "logging"))]
-mod baseline;
 #[cfg(feature = "logging")]
 mod client;
 mod net;
 #[cfg(feature = "blob")]
 mod ota;
-mod settings;
 mod wifi;
 
 use embassy_executor::Spawner;
@@ -25,6 +22,9 @@ use esp_backtrace as _;
 use esp_hal::clock::CpuClock;
 use esp_hal::timer::timg::TimerGroup;
 use esp_println::println;
+#[cfg(not(feature = "logging"))]
+use sentelite_board_common::baseline;
+use sentelite_board_common::settings;
 
 esp_bootloader_esp_idf::esp_app_desc!();
 

@@ -17,7 +17,7 @@ use heapless::String;
 use sentelite_example_app::{Board, DeviceConfig, UpdateError};
 use static_cell::StaticCell;
 
-use crate::settings;
+use sentelite_board_common::settings;
 
 /// The Pico W's flash chip (W25Q16JV).
 pub const FLASH_SIZE: usize = 2 * 1024 * 1024;

@@ -8,17 +8,17 @@
 #![no_main]
 #![deny(unsafe_code)]
 
-#[cfg(not(feature = "logging"))]
-mod baseline;
 #[cfg(feature = "logging")]
 mod client;
 mod net;
 #[cfg(feature = "blob")]
 mod ota;
-mod settings;
 mod wifi;
 
 use embassy_executor::Spawner;
+#[cfg(not(feature = "logging"))]
+use sentelite_board_common::baseline;
+use sentelite_board_common::settings;
 use {defmt_rtt as _, panic_probe as _};
 
 #[embassy_executor::main]
