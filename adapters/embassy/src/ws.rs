@@ -143,7 +143,7 @@ impl Framing {
     }
 
     /// The free part of the read buffer, for the next socket read.
-    pub(crate) fn spare<'b>(&self, input: &'b mut [u8]) -> &'b mut [u8] {
+    pub fn spare<'b>(&self, input: &'b mut [u8]) -> &'b mut [u8] {
         &mut input[self.filled..]
     }
 
