@@ -218,6 +218,37 @@ fn bad_directives_get_the_field_that_is_wrong() {
     );
 }
 
+/// Found by the `blob_directive` fuzz target: text `"::i/show"` decoded to the handler
+/// `:i/show`, which re-encodes as a keyword that decodes to `i/show`.
+#[test]
+fn a_name_with_two_leading_colons_is_refused() {
+    for name in ["::i/show", ":::x", "::"] {
+        let mut buf = [0u8; 128];
+        let mut e = value::encoder(&mut buf);
+        e.map(3).unwrap();
+        e.str("url").unwrap().str("http://h/x").unwrap();
+        e.str("handler").unwrap().str(name).unwrap();
+        e.str("options").unwrap().map(1).unwrap();
+        e.str("verify").unwrap().bool(false).unwrap();
+        let n = value::finish(e);
+        assert_eq!(
+            Directive::decode("blob/fetch-and-display", &buf[..n]),
+            Err(DirectiveError::Invalid("handler")),
+            "{name:?}"
+        );
+        let mut e = value::encoder(&mut buf);
+        e.map(2).unwrap();
+        e.str("url").unwrap().str("http://h/b").unwrap();
+        e.str("source").unwrap().str(name).unwrap();
+        let n = value::finish(e);
+        assert_eq!(
+            UploadDirective::decode(&buf[..n]),
+            Err(DirectiveError::Invalid("source")),
+            "{name:?}"
+        );
+    }
+}
+
 #[test]
 fn an_upload_directive_round_trips() {
     let up = UploadDirective {

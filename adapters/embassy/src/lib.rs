@@ -53,6 +53,12 @@ pub use sentelite_core as core_protocol;
 pub use url::{UrlError, WsUrl};
 pub use ws::WsError;
 
+/// The server-facing decoders, reachable for the fuzz targets in `tests/fuzz`; not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::ws::{Framing, Received};
+}
+
 /// Builds a client over `stack`: the [`Handle`] for the application and the [`Runner`] to
 /// spawn. Nothing happens on the network until the runner runs.
 pub fn new<'a, const TCP: usize, const FRAME: usize>(

@@ -26,13 +26,15 @@ pub enum WsError {
 
 /// A received message, reassembled in the caller's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Received {
+pub struct Received {
+    /// Text, binary, ping, pong or close.
     pub kind: WebSocketReceiveMessageType,
+    /// Bytes of the message at the start of the caller's buffer.
     pub len: usize,
 }
 
 /// One connection's WebSocket state and the bytes read but not yet taken apart.
-pub(crate) struct Framing {
+pub struct Framing {
     ws: WebSocketClient<MaskRng>,
     /// Bytes of the read buffer holding unparsed input.
     filled: usize,
@@ -47,6 +49,15 @@ impl Framing {
             filled: 0,
             assembled: 0,
         }
+    }
+
+    /// A framing past its handshake, for feeding server frames straight to
+    /// [`Self::next_message`] (the unit tests and the `ws_frames` fuzz target).
+    #[doc(hidden)]
+    pub fn opened(seed: u64) -> Self {
+        let mut framing = Self::new(seed);
+        framing.ws.state = embedded_websocket::WebSocketState::Open;
+        framing
     }
 
     /// Sends the upgrade request and reads the answer; bytes after it stay in `input`.
@@ -132,18 +143,18 @@ impl Framing {
     }
 
     /// The free part of the read buffer, for the next socket read.
-    pub(crate) fn spare<'b>(&self, input: &'b mut [u8]) -> &'b mut [u8] {
+    pub fn spare<'b>(&self, input: &'b mut [u8]) -> &'b mut [u8] {
         &mut input[self.filled..]
     }
 
     /// `n` bytes were read into [`Self::spare`].
-    pub(crate) fn filled(&mut self, n: usize) {
+    pub fn filled(&mut self, n: usize) {
         self.filled += n;
     }
 
     /// Takes the next whole message out of what was read, reassembled into `message`.
     /// `Ok(None)`: more input is needed.
-    pub(crate) fn next_message(
+    pub fn next_message(
         &mut self,
         input: &mut [u8],
         message: &mut [u8],
@@ -193,9 +204,7 @@ mod tests {
 
     /// A client framing past its handshake.
     fn open() -> Framing {
-        let mut framing = Framing::new(1);
-        framing.ws.state = WebSocketState::Open;
-        framing
+        Framing::opened(1)
     }
 
     /// `payload` as the server would frame it (unmasked).

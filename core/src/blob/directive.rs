@@ -440,7 +440,9 @@ fn key<'a>(d: &mut Decoder<'a>) -> Result<&'a str, DirectiveError> {
 fn name<'a>(d: &mut Decoder<'a>, field: &'static str) -> Result<&'a str, DirectiveError> {
     let name = keyword_or_text(d, DirectiveError::Invalid(field))?;
     let name = name.strip_prefix(':').unwrap_or(name);
-    if name.is_empty() {
+    // One colon is a keyword's mark. A name that still starts with one (text `"::x"` gives
+    // `:x`) would be written as a keyword and read back without it: another name.
+    if name.is_empty() || name.starts_with(':') {
         return Err(DirectiveError::Invalid(field));
     }
     Ok(name)
