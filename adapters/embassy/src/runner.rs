@@ -319,7 +319,7 @@ async fn receive(
                 return Ok(());
             }
         };
-        let bytes = &buffers.message[..received.len];
+        let bytes = received.bytes(buffers.message);
         match received.kind {
             Kind::Binary => {
                 let t = now();

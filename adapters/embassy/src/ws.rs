@@ -29,8 +29,60 @@ pub enum WsError {
 pub struct Received {
     /// Text, binary, ping, pong or close.
     pub kind: WebSocketReceiveMessageType,
-    /// Bytes of the message at the start of the caller's buffer.
+    /// Where the message starts in the caller's buffer: 0, except for a control frame that
+    /// arrived between two fragments of a message, which lands after the part assembled so
+    /// far (that part stays in place for the fragments still to come).
+    pub start: usize,
+    /// Bytes of the message.
     pub len: usize,
+}
+
+impl Received {
+    /// The message's bytes in the buffer given to [`Framing::next_message`].
+    pub fn bytes<'m>(&self, message: &'m [u8]) -> &'m [u8] {
+        &message[self.start..self.start + self.len]
+    }
+}
+
+/// Bytes of the frame at the start of `input` (header and payload) when it must reach
+/// embedded-websocket whole: a fragment of a longer message (FIN clear, or a continuation)
+/// or a control frame (ping, pong, close: at most 125 bytes of payload). `None` for a whole
+/// unfragmented data frame, or while the header is incomplete. embedded-websocket decodes an
+/// unfinished single data frame piece by piece, but stalls on a fragment split across reads
+/// and misreads a control frame split inside a fragmented message.
+fn whole_frame_len(input: &[u8]) -> Option<usize> {
+    let (&first, rest) = input.split_first()?;
+    let fin = first & 0x80 != 0;
+    let opcode = first & 0x0f;
+    let control = opcode & 0x08 != 0;
+    if fin && opcode != 0 && !control {
+        return None;
+    }
+    let &second = rest.first()?;
+    let (payload, header) = match second & 0x7f {
+        126 => (
+            u16::from_be_bytes([*input.get(2)?, *input.get(3)?]) as usize,
+            4,
+        ),
+        127 => {
+            let bytes: [u8; 8] = input.get(2..10)?.try_into().ok()?;
+            (
+                usize::try_from(u64::from_be_bytes(bytes)).unwrap_or(usize::MAX),
+                10,
+            )
+        }
+        short => (short as usize, 2),
+    };
+    let mask = if second & 0x80 != 0 { 4 } else { 0 };
+    Some(payload.saturating_add(header + mask))
+}
+
+/// True for the frames that may come between two fragments of a message.
+fn is_control(kind: WebSocketReceiveMessageType) -> bool {
+    !matches!(
+        kind,
+        WebSocketReceiveMessageType::Text | WebSocketReceiveMessageType::Binary
+    )
 }
 
 /// One connection's WebSocket state and the bytes read but not yet taken apart.
@@ -166,6 +218,15 @@ impl Framing {
             if self.assembled == message.len() {
                 return Err(WsError::TooLarge);
             }
+            if let Some(whole) = whole_frame_len(&input[..self.filled]) {
+                if whole > input.len() {
+                    return Err(WsError::TooLarge);
+                }
+                if whole > self.filled {
+                    return Ok(None);
+                }
+            }
+            let start = self.assembled;
             let read = match self
                 .ws
                 .read(&input[..self.filled], &mut message[self.assembled..])
@@ -181,11 +242,21 @@ impl Framing {
             };
             input.copy_within(read.len_from..self.filled, 0);
             self.filled -= read.len_from;
+            if read.end_of_message && start > 0 && is_control(read.message_type) {
+                // A ping, pong or close inside a fragmented message: its payload sits after
+                // the assembled part, which the next fragment continues.
+                return Ok(Some(Received {
+                    kind: read.message_type,
+                    start,
+                    len: read.len_to,
+                }));
+            }
             self.assembled += read.len_to;
             if read.end_of_message {
                 let len = core::mem::take(&mut self.assembled);
                 return Ok(Some(Received {
                     kind: read.message_type,
+                    start: 0,
                     len,
                 }));
             }
@@ -198,6 +269,10 @@ impl Framing {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+    use std::vec;
+    use std::vec::Vec;
+
     use embedded_websocket::{WebSocketServer, WebSocketState};
 
     use super::*;
@@ -262,6 +337,61 @@ mod tests {
             .unwrap();
         assert_eq!(&message[..second.len], b"second");
         assert_eq!(framing.next_message(&mut input, &mut message), Ok(None));
+    }
+
+    /// Binary "abc", continuation "de", final continuation "f": one message in three
+    /// fragments, as the server's frames would carry it (unmasked).
+    const FRAGMENTS: [u8; 12] = [
+        0x02, 3, b'a', b'b', b'c', 0x00, 2, b'd', b'e', 0x80, 1, b'f',
+    ];
+
+    /// Feeds `wire` in reads of the given sizes (cycled), taking every message out after
+    /// each read.
+    fn messages_of(wire: &[u8], sizes: &[usize]) -> Vec<(WebSocketReceiveMessageType, Vec<u8>)> {
+        let mut framing = open();
+        let (mut input, mut message) = ([0u8; 64], [0u8; 64]);
+        let mut got = Vec::new();
+        let mut at = 0;
+        for size in sizes.iter().cycle() {
+            if at == wire.len() {
+                break;
+            }
+            let piece = &wire[at..(at + size).min(wire.len())];
+            at += piece.len();
+            feed(&mut framing, &mut input, piece);
+            while let Some(received) = framing.next_message(&mut input, &mut message).unwrap() {
+                got.push((received.kind, received.bytes(&message).to_vec()));
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn fragments_split_across_reads_come_out_as_one_message() {
+        for sizes in [&[2, 16, 1][..], &[1], &[3, 2], &[12]] {
+            assert_eq!(
+                messages_of(&FRAGMENTS, sizes),
+                vec![(WebSocketReceiveMessageType::Binary, b"abcdef".to_vec())],
+                "reads of {sizes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_ping_between_fragments_keeps_its_own_bytes_and_the_message_whole() {
+        let mut wire = FRAGMENTS[..5].to_vec();
+        wire.extend_from_slice(&[0x89, 1, b'p']);
+        wire.extend_from_slice(&FRAGMENTS[5..]);
+        for sizes in [&[1][..], &[2, 16, 1], &[wire.len()]] {
+            assert_eq!(
+                messages_of(&wire, sizes),
+                vec![
+                    (WebSocketReceiveMessageType::Ping, b"p".to_vec()),
+                    (WebSocketReceiveMessageType::Binary, b"abcdef".to_vec()),
+                ],
+                "reads of {sizes:?}"
+            );
+        }
     }
 
     #[test]
