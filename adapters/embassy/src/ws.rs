@@ -92,6 +92,9 @@ pub struct Framing {
     filled: usize,
     /// Bytes of the current message reassembled so far.
     assembled: usize,
+    /// embedded-websocket has taken the start of an unfragmented frame but not its end, so
+    /// the input starts inside that frame's payload, not at a frame header.
+    mid_frame: bool,
 }
 
 impl Framing {
@@ -100,6 +103,7 @@ impl Framing {
             ws: WebSocketClient::new_client(MaskRng::new(seed)),
             filled: 0,
             assembled: 0,
+            mid_frame: false,
         }
     }
 
@@ -218,7 +222,12 @@ impl Framing {
             if self.assembled == message.len() {
                 return Err(WsError::TooLarge);
             }
-            if let Some(whole) = whole_frame_len(&input[..self.filled]) {
+            let whole = if self.mid_frame {
+                None
+            } else {
+                whole_frame_len(&input[..self.filled])
+            };
+            if let Some(whole) = whole {
                 if whole > input.len() {
                     return Err(WsError::TooLarge);
                 }
@@ -242,6 +251,10 @@ impl Framing {
             };
             input.copy_within(read.len_from..self.filled, 0);
             self.filled -= read.len_from;
+            // Only an unfragmented data frame is read in pieces (the others arrive whole): it
+            // is unfinished while its message is.
+            self.mid_frame =
+                whole.is_none() && !read.end_of_message && (self.mid_frame || read.len_from > 0);
             if read.end_of_message && start > 0 && is_control(read.message_type) {
                 // A ping, pong or close inside a fragmented message: its payload sits after
                 // the assembled part, which the next fragment continues.
@@ -389,6 +402,22 @@ mod tests {
                     (WebSocketReceiveMessageType::Ping, b"p".to_vec()),
                     (WebSocketReceiveMessageType::Binary, b"abcdef".to_vec()),
                 ],
+                "reads of {sizes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_frame_read_a_byte_at_a_time_is_not_mistaken_for_a_fragment_inside_its_payload() {
+        // The payload starts with 0x25: read on its own after the header, that byte looks
+        // like the header of a non-final fragment.
+        let payload = [0x25, 0x01, 0x90, 0x80, 0xdc, 0xcd, 0xb1, 0x2e, 0x30];
+        let mut wire = [0u8; 32];
+        let n = server_frame(&payload, &mut wire);
+        for sizes in [&[1][..], &[2, 1], &[2, 200]] {
+            assert_eq!(
+                messages_of(&wire[..n], sizes),
+                vec![(WebSocketReceiveMessageType::Binary, payload.to_vec())],
                 "reads of {sizes:?}"
             );
         }
