@@ -155,7 +155,7 @@ impl ChaosProxy {
 
     /// Open connections dropped by [`ChaosProxy::cut_all`] so far.
     pub fn cut(&self) -> u32 {
-        self.shared.cut.load(Ordering::Relaxed)
+        self.shared.cut.load(Ordering::SeqCst)
     }
 }
 
@@ -181,7 +181,7 @@ async fn relay(
         _ = forward(server_rd, client_wr, &shared) => {}
         changed = cut.changed() => {
             if changed.is_ok() {
-                shared.cut.fetch_add(1, Ordering::Relaxed);
+                shared.cut.fetch_add(1, Ordering::SeqCst);
             }
         }
     }
