@@ -77,6 +77,9 @@ pub(crate) struct Inner {
     next_generation: AtomicU64,
 }
 
+/// How long a server shutdown waits for the language servers to exit.
+pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(12);
+
 /// The language servers of one host. Cheap to clone; install with
 /// [`ServerBuilder::with_lsp`].
 #[derive(Clone)]
@@ -458,13 +461,16 @@ fn initialize_params(inbound: &Inbound, roots: &Roots) -> (Value, Value) {
 }
 
 impl ServerBuilder {
-    /// Serves the `lsp/*` events with `lsp`'s language servers, for every dialect. Call
-    /// [`LspService::shutdown`] before [`crate::Server::shutdown`] so the servers get
-    /// `shutdown` and `exit` (otherwise they are killed when their tasks are dropped).
+    /// Serves the `lsp/*` events with `lsp`'s language servers, for every dialect.
+    /// [`crate::Server::shutdown`] first sends every server `shutdown` and `exit` (killing
+    /// those that have not exited after [`SHUTDOWN_LIMIT`]); a server dropped without
+    /// `shutdown` kills them when their tasks are dropped.
     pub fn with_lsp(self, lsp: LspService) -> Self {
         let initialize = lsp.clone();
         let closed = lsp.clone();
+        let stopping = lsp.clone();
         let mut builder = self
+            .on_shutdown(move || async move { stopping.shutdown(SHUTDOWN_LIMIT).await })
             .on_event(wire::INITIALIZE, move |ctx| {
                 initialize.on_initialize(&ctx);
                 async {}
