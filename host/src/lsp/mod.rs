@@ -140,17 +140,8 @@ impl LspService {
     }
 
     fn on_initialize(&self, ctx: &EventContext) {
-        let inbound = match Inbound::read(&ctx.payload) {
-            Ok(inbound) => inbound,
-            Err(why) => {
-                return refuse(
-                    ctx,
-                    PayloadForm::Value,
-                    None,
-                    LspErrorKind::BadPayload,
-                    &why,
-                );
-            }
+        let Some(inbound) = read_or_refuse(ctx) else {
+            return;
         };
         let form = inbound.form;
         let Some(session_id) = inbound.session_id().map(str::to_owned) else {
@@ -272,17 +263,8 @@ impl LspService {
     /// `lsp/request`, `lsp/response` and `lsp/notification` from an editor: queued to its
     /// session in arrival order (this runs in the handler's synchronous part).
     fn on_message(&self, ctx: &EventContext, kind: &str) {
-        let inbound = match Inbound::read(&ctx.payload) {
-            Ok(inbound) => inbound,
-            Err(why) => {
-                return refuse(
-                    ctx,
-                    PayloadForm::Value,
-                    None,
-                    LspErrorKind::BadPayload,
-                    &why,
-                );
-            }
+        let Some(inbound) = read_or_refuse(ctx) else {
+            return;
         };
         let form = inbound.form;
         let session_id = inbound.session_id().map(str::to_owned);
@@ -458,6 +440,24 @@ fn initialize_params(inbound: &Inbound, roots: &Roots) -> (Value, Value) {
         }
     };
     (params, folders)
+}
+
+/// The event's payload read as an LSP message, or `None` after refusing it as
+/// `bad-payload` (its form unknown, so the refusal goes as a Value).
+fn read_or_refuse(ctx: &EventContext) -> Option<Inbound> {
+    match Inbound::read(&ctx.payload) {
+        Ok(inbound) => Some(inbound),
+        Err(why) => {
+            refuse(
+                ctx,
+                PayloadForm::Value,
+                None,
+                LspErrorKind::BadPayload,
+                &why,
+            );
+            None
+        }
+    }
 }
 
 impl ServerBuilder {
