@@ -480,7 +480,11 @@ async fn frames_that_do_not_decode_are_kept_with_the_error() {
     let unknown = frame(0x7fff, 1, &[]);
     // A string argument longer than the frame. (A frame merely cut short is not always
     // caught: rzCOBS restores trailing zeros, so missing zero bytes read as zeros.)
-    let short = frame(elf.index_of("sensor {=str} failed"), 1, &[200, 0, 0, 0, b'a']);
+    let short = frame(
+        elf.index_of("sensor {=str} failed"),
+        1,
+        &[200, 0, 0, 0, b'a'],
+    );
     // Not rzCOBS at all: a zero in the middle, no trailing zero.
     let broken = [0x03, 0x00, 0x41];
     ship(
@@ -558,4 +562,87 @@ async fn elf_add_refuses_what_is_not_a_defmt_elf() {
         .send(&b"\x7fELF but no more"[..])
         .unwrap();
     assert_eq!(response.status().as_u16(), 422);
+}
+
+/// What decoding costs the ingest path: a 50-record batch of defmt frames through
+/// `DefmtService::decode` and the check the store needs, against the same texts sent as
+/// plain records (check only). Prints nanoseconds per record; run with
+/// `cargo test --release -p sentelite-host --test defmt -- --ignored --nocapture decode_cost`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn decode_cost() {
+    use sentelite_host::defmt::DefmtService;
+    use sentelite_host::logs::WireBatch;
+    let Some(path) = firmware_elf("decode_cost") else {
+        return;
+    };
+    let elf = Elf::read(path);
+    let dir = TempDir::new("defmt-cost");
+    let defmt = DefmtService::open(&dir.0).unwrap();
+    defmt.add(&elf.bytes, None).unwrap();
+    let frames = [
+        frame(elf.index_of("pump started"), 1, &[]),
+        frame(
+            elf.index_of("temperature {=u32} C over limit"),
+            2,
+            &42u32.to_le_bytes(),
+        ),
+        frame(elf.index_of("sensor {=str} failed"), 3, &[1, 0, 0, 0, b'a']),
+        frame(elf.index_of("tick {=u8}"), 4, &[7]),
+    ];
+    let texts = [
+        "pump started",
+        "temperature 42 C over limit",
+        "sensor a failed",
+        "tick 7",
+    ];
+    let batch = |defmt_frames: bool| {
+        let records: Vec<Record<'_>> = (0..50u32)
+            .map(|i| {
+                let k = i as usize % 4;
+                Record {
+                    seq: i,
+                    time_ms: u64::from(i),
+                    level: Level::Info,
+                    namespace: if defmt_frames {
+                        "defmt"
+                    } else {
+                        "sentelite_defmt_firmware::_start"
+                    },
+                    id: None,
+                    message: if defmt_frames { "" } else { texts[k] },
+                    data: if defmt_frames { &frames[k] } else { &[] },
+                }
+            })
+            .collect();
+        let mut buf = vec![0u8; 8192];
+        let len = encode_batch(None, records.iter().copied(), &mut buf).unwrap();
+        buf.truncate(len);
+        buf
+    };
+    let (with_frames, plain) = (batch(true), batch(false));
+    let check = |payload: Vec<u8>| {
+        WireBatch::checked("c".into(), "u".into(), 1, 0, payload).unwrap();
+    };
+    let rounds = 2000u32;
+    let time = |f: &dyn Fn()| {
+        let start = std::time::Instant::now();
+        for _ in 0..rounds {
+            f();
+        }
+        start.elapsed().as_nanos() as f64 / f64::from(rounds) / 50.0
+    };
+    for _ in 0..3 {
+        let plain_ns = time(&|| check(plain.clone()));
+        let defmt_ns = time(&|| {
+            let decoded = defmt
+                .decode("c", Some(&elf.build_id), &with_frames)
+                .expect("decoded");
+            check(decoded);
+        });
+        println!(
+            "per record: plain check {plain_ns:.0} ns, defmt decode + check {defmt_ns:.0} ns ({:.1}x)",
+            defmt_ns / plain_ns
+        );
+    }
 }

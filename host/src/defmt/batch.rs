@@ -157,3 +157,76 @@ fn frame_data(frame: &super::decode::DecodedFrame) -> Vec<u8> {
     }
     crate::translate::json_to_cbor(&serde_json::Value::Object(map))
 }
+
+#[cfg(test)]
+mod tests {
+    use sentelite_core::log::Gap;
+
+    use super::*;
+
+    fn record<'a>(seq: u32, namespace: &'a str, message: &'a str, data: &'a [u8]) -> Record<'a> {
+        Record {
+            seq,
+            time_ms: 100 + u64::from(seq),
+            level: Level::Warn,
+            namespace,
+            id: None,
+            message,
+            data,
+        }
+    }
+
+    fn encode(gap: Option<&Gap>, records: &[Record<'_>]) -> Vec<u8> {
+        let mut buf = vec![0; 1024];
+        let len = encode_batch(gap, records.iter().copied(), &mut buf).unwrap();
+        buf.truncate(len);
+        buf
+    }
+
+    #[test]
+    fn only_defmt_records_change_and_the_gap_and_sequence_numbers_stay() {
+        let gap = Gap::of(3, Level::Debug, 90);
+        let sent = [
+            record(1, "app", "before", &[]),
+            record(4, DEFMT_NAMESPACE, "", &[1, 2, 0]),
+            record(9, "app", "after", &[0xa0]),
+        ];
+        let payload = encode(Some(&gap), &sent);
+        let why = Undecoded::NoElf("b1".into());
+        let (rewritten, outcome) = rewrite(&payload, Err(&why)).expect("rewritten");
+        assert_eq!(
+            outcome,
+            Outcome {
+                unmatched: 1,
+                ..Outcome::default()
+            }
+        );
+        let batch = decode_batch(&rewritten).unwrap();
+        assert_eq!(batch.gap, Some(gap));
+        let got: Vec<Record<'_>> = batch.records().map(Result::unwrap).collect();
+        let message = undecoded_message(&why);
+        let expected = [
+            sent[0],
+            Record {
+                level: Level::Info,
+                message: &message,
+                ..sent[1]
+            },
+            sent[2],
+        ];
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn a_batch_without_defmt_records_is_left_alone() {
+        let payload = encode(
+            None,
+            &[
+                record(0, "app", "x", &[]),
+                record(1, DEFMT_NAMESPACE, "said", &[]),
+            ],
+        );
+        assert_eq!(rewrite(&payload, Err(&Undecoded::NoBuildId)), None);
+        assert_eq!(rewrite(&[9, 9], Err(&Undecoded::NoBuildId)), None);
+    }
+}

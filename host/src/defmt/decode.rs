@@ -36,8 +36,8 @@ pub struct DecodedFrame {
 }
 
 impl Firmware {
-    /// Decodes one captured frame (rzCOBS or raw, as the firmware's defmt encoding says).
-    /// The frame must be whole: exactly one frame, nothing after it.
+    /// Decodes one captured frame (rzCOBS or raw, as the firmware's defmt encoding says),
+    /// trailing zero included; bytes after that zero are ignored.
     pub fn decode(&self, frame: &[u8]) -> Result<DecodedFrame, FrameError> {
         let mut stream = self.table().new_stream_decoder();
         stream.received(frame);
