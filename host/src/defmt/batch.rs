@@ -78,6 +78,14 @@ pub fn rewrite(
     payload: &[u8],
     firmware: Result<&Firmware, &Undecoded>,
 ) -> Option<(Vec<u8>, Outcome)> {
+    // Most batches hold no defmt record: a byte search (a namespace `defmt` is in the
+    // batch as those five bytes, in the string table or inline) spares them a second decode.
+    if !payload
+        .windows(DEFMT_NAMESPACE.len())
+        .any(|w| w == DEFMT_NAMESPACE.as_bytes())
+    {
+        return None;
+    }
     let batch = decode_batch(payload).ok()?;
     let records: Vec<Record<'_>> = batch.records().collect::<Result<_, _>>().ok()?;
     if !records.iter().any(is_defmt_frame) {
