@@ -402,6 +402,57 @@ async fn registered_elf_turns_frames_into_records_and_survives_a_restart() {
     );
 }
 
+#[tokio::test]
+async fn an_elf_added_to_a_data_dir_is_read_at_startup() {
+    let Some(path) = firmware_elf("an_elf_added_to_a_data_dir_is_read_at_startup") else {
+        return;
+    };
+    let elf = Elf::read(path);
+    let dir = TempDir::new("defmt-data-dir");
+    let data_dir = dir.0.to_str().unwrap();
+    run(&[
+        "elf",
+        "add",
+        elf.path.to_str().unwrap(),
+        "--data-dir",
+        data_dir,
+    ]);
+    let listed = run(&["elf", "list", "--data-dir", data_dir]);
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        listed.starts_with(&elf.build_id),
+        "elf list said {listed:?}"
+    );
+
+    let server = serve(&dir.0);
+    let started = frame(elf.index_of("pump started"), 5, &[]);
+    ship(
+        server.addr,
+        "pump-5",
+        Some(&elf.build_id),
+        0,
+        &[Rec::Defmt(&started)],
+    )
+    .await;
+    assert_eq!(records_of(&server, "pump-5")[0].message, "pump started");
+    drop(server);
+
+    run(&["elf", "remove", &elf.build_id, "--data-dir", data_dir]);
+    let listed = run(&["elf", "list", "--data-dir", data_dir]);
+    assert!(
+        listed.stdout.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&listed.stdout)
+    );
+    let again = sentelite(&["elf", "remove", &elf.build_id, "--data-dir", data_dir])
+        .output()
+        .unwrap();
+    assert!(
+        !again.status.success(),
+        "removing an unknown build id succeeded"
+    );
+}
+
 /// The frame bytes an undecoded record kept (the store shows data that is not CBOR as
 /// base64).
 fn kept_frame(entry: &LogEntry) -> Vec<u8> {
