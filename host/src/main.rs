@@ -245,9 +245,6 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
     if let Some(logs) = &logs {
         logs.close();
     }
-    if let Some(lsp) = &lsp {
-        lsp.shutdown(std::time::Duration::from_secs(12)).await;
-    }
     server.shutdown().await;
     if let Some(logs) = &logs {
         logs.flush().await;
