@@ -37,6 +37,7 @@ pub mod defmt_logger;
 mod handle;
 pub mod logging;
 mod message;
+mod outline;
 mod resources;
 mod rng;
 mod runner;

@@ -21,6 +21,7 @@ use sentelite_core::{
 use crate::handle::{REQUEST_SLOTS, Shared};
 use crate::logging::Logger;
 use crate::message::{Answer, Incoming, Outgoing, OwnedPayload, Ticketed, name};
+use crate::outline::outlined;
 use crate::url::WsUrl;
 use crate::ws::{Framing, WsError};
 
@@ -163,31 +164,27 @@ impl<'a> Runner<'a> {
         let handshake_timeout = self.client.session.config().handshake_timeout;
         self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut framing = Framing::new(self.seed);
-        let opened = with_timeout(
+        let opened = outlined!(open(
+            self.stack,
+            &self.url,
+            &mut socket,
+            &mut framing,
+            &mut self.buffers,
             EmbassyDuration::from_micros(handshake_timeout.as_micros()),
-            open(
-                self.stack,
-                &self.url,
-                &mut socket,
-                &mut framing,
-                &mut self.buffers,
-            ),
-        )
-        .await;
-        if !matches!(opened, Ok(Ok(()))) {
+        ));
+        if opened.is_err() {
             socket.abort();
             self.client.session.handle_connect_failed(now());
             self.client.drain_events();
             return;
         }
         self.client.session.handle_connected(now());
-        let ended = serve(
+        let ended = outlined!(serve(
             &mut self.client,
             &mut socket,
             &mut framing,
             &mut self.buffers,
-        )
-        .await;
+        ));
         if ended.is_ok() {
             // A decided close: let the closing handshake and the FIN go out.
             let _ = with_timeout(CLOSE_GRACE, socket.flush()).await;
@@ -198,26 +195,32 @@ impl<'a> Runner<'a> {
     }
 }
 
-/// DNS, TCP and the WebSocket upgrade.
+/// DNS, TCP and the WebSocket upgrade, within `timeout`.
 async fn open(
     stack: Stack<'_>,
     url: &WsUrl<'_>,
     socket: &mut TcpSocket<'_>,
     framing: &mut Framing,
     buffers: &mut Buffers<'_>,
+    timeout: EmbassyDuration,
 ) -> Result<(), WsError> {
-    let addresses = stack
-        .dns_query(url.host, DnsQueryType::A)
+    let steps = async {
+        let addresses = stack
+            .dns_query(url.host, DnsQueryType::A)
+            .await
+            .map_err(|_| WsError::Io)?;
+        let address = addresses.first().ok_or(WsError::Io)?;
+        socket
+            .connect((*address, url.port))
+            .await
+            .map_err(|_| WsError::Io)?;
+        framing
+            .handshake(socket, url, buffers.ws_in, buffers.ws_out)
+            .await
+    };
+    with_timeout(timeout, steps)
         .await
-        .map_err(|_| WsError::Io)?;
-    let address = addresses.first().ok_or(WsError::Io)?;
-    socket
-        .connect((*address, url.port))
-        .await
-        .map_err(|_| WsError::Io)?;
-    framing
-        .handshake(socket, url, buffers.ws_in, buffers.ws_out)
-        .await
+        .unwrap_or(Err(WsError::Io))
 }
 
 /// What woke the connection loop. It lives for one turn of the loop, on the stack, so the
@@ -283,7 +286,7 @@ async fn serve(
             Wake::Read(Ok(0) | Err(_)) => return Err(Gone::Lost),
             Wake::Read(Ok(n)) => {
                 framing.filled(n);
-                receive(client, socket, framing, buffers).await?;
+                outlined!(receive(client, socket, framing, buffers))?;
             }
             Wake::Timer => {}
             Wake::Call(call) => {
@@ -388,6 +391,7 @@ impl Client<'_> {
     /// The next frame to write into `buffers.frame`, in order: the session's own frames,
     /// `BUSY` ends for refused requests, then at most one log batch per flush
     /// (`logs_looked_at` remembers that the shipper had its turn).
+    #[inline(never)]
     fn next_outgoing(
         &mut self,
         buffers: &mut Buffers<'_>,
@@ -421,6 +425,7 @@ impl Client<'_> {
     }
 
     /// Encodes a due log batch as a request frame.
+    #[inline(never)]
     fn ship_logs(&mut self, t: Instant, batch: &mut [u8], frame: &mut [u8]) -> Option<usize> {
         let logger = self.logger?;
         let (shipping, session) = (&mut self.shipping, &mut self.session);
@@ -431,6 +436,7 @@ impl Client<'_> {
     }
 
     /// Hands the session's events to the application and the shipper.
+    #[inline(never)]
     fn drain_events(&mut self) {
         while let Some(event) = self.session.poll_event() {
             let t = now();
@@ -507,6 +513,7 @@ impl Client<'_> {
     }
 
     /// An application frame from the server.
+    #[inline(never)]
     fn on_frame(&mut self, t: Instant, frame: Frame<'_>) {
         use sentelite_core::log::{ControlEvent, LogControl, control_event};
         match frame {
@@ -574,6 +581,7 @@ impl Client<'_> {
 
     /// Carries out one message from the handle; returns the length of the frame it encoded
     /// into `frame`, to be written now.
+    #[inline(never)]
     fn on_call(&mut self, t: Instant, call: Outgoing, frame: &mut [u8]) -> Option<usize> {
         let session = &mut self.session;
         match call {
