@@ -140,7 +140,11 @@ impl<'a> Runner<'a> {
     }
 
     /// Connects, serves the connection, reconnects with the core's backoff; forever.
-    pub async fn run(mut self) -> ! {
+    ///
+    /// It borrows the runner rather than taking it: an `async fn` that takes a value keeps
+    /// it twice in its future (the argument and its local binding), which for a runner is
+    /// 1.3 KB of RAM.
+    pub async fn run(&mut self) -> ! {
         loop {
             let t = now();
             self.client.session.handle_timeout(t);
@@ -223,13 +227,14 @@ async fn open(
         .unwrap_or(Err(WsError::Io))
 }
 
-/// What woke the connection loop. It lives for one turn of the loop, on the stack, so the
-/// size of the outgoing message in it costs nothing beyond that turn.
-#[allow(clippy::large_enum_variant)]
-enum Wake {
-    Read(Result<usize, embassy_net::tcp::Error>),
-    Timer,
-    Call(Outgoing),
+/// What one wake-up of the connection loop leads to.
+enum Step {
+    /// `n` bytes were read into the framing's spare room.
+    Receive(usize),
+    /// A frame of `n` bytes from the handle's message is in `buffers.frame`.
+    Write(usize),
+    /// A deadline passed, or the message needed no frame.
+    Idle,
 }
 
 /// Serves one open socket until the session or the socket ends it.
@@ -260,7 +265,10 @@ async fn serve(
             Some(t + LOG_POLL),
         )
         .unwrap_or(t + LOG_POLL);
-        let wake = {
+        // The woken input is turned into a step before anything is awaited: the message
+        // from the handle (up to 584 B) is encoded into `buffers.frame` and gone, so it
+        // does not stay in this future's state across the write.
+        let step = {
             let spare = framing.spare(buffers.ws_in);
             let read = async {
                 if spare.is_empty() {
@@ -277,23 +285,22 @@ async fn serve(
                 }
             };
             match select3(read, Timer::at(at(deadline)), call).await {
-                Either3::First(read) => Wake::Read(read),
-                Either3::Second(()) => Wake::Timer,
-                Either3::Third(call) => Wake::Call(call),
+                Either3::First(Ok(0) | Err(_)) => return Err(Gone::Lost),
+                Either3::First(Ok(n)) => Step::Receive(n),
+                Either3::Second(()) => Step::Idle,
+                Either3::Third(call) => match client.on_call(now(), call, buffers.frame) {
+                    Some(n) => Step::Write(n),
+                    None => Step::Idle,
+                },
             }
         };
-        match wake {
-            Wake::Read(Ok(0) | Err(_)) => return Err(Gone::Lost),
-            Wake::Read(Ok(n)) => {
+        match step {
+            Step::Receive(n) => {
                 framing.filled(n);
                 outlined!(receive(client, socket, framing, buffers))?;
             }
-            Wake::Timer => {}
-            Wake::Call(call) => {
-                if let Some(n) = client.on_call(now(), call, buffers.frame) {
-                    write(socket, framing, &buffers.frame[..n], buffers.ws_out).await?;
-                }
-            }
+            Step::Write(n) => write(socket, framing, &buffers.frame[..n], buffers.ws_out).await?,
+            Step::Idle => {}
         }
     }
 }

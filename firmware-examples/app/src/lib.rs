@@ -179,7 +179,7 @@ pub async fn run<B: Board>(stack: Stack<'static>, config: DeviceConfig, board: B
             halt().await
         }
     };
-    let (handle, runner) = sentelite_embassy::new(stack, sentelite, resources);
+    let (handle, mut runner) = sentelite_embassy::new(stack, sentelite, resources);
     let app = App {
         handle,
         #[cfg(feature = "blob")]
@@ -239,20 +239,25 @@ impl<B: Board> App<B> {
         );
         let mut next_tick = Instant::now() + self.config.tick;
         loop {
-            match select(self.handle.next_event(), Timer::at(next_tick)).await {
-                Either::First(event) => self.on_event(event).await,
+            // The event is bound here and handled by reference: passed by value it would
+            // be kept three times in the task's future (this match's temporary, the
+            // argument and its local binding), 584 bytes each.
+            let event = match select(self.handle.next_event(), Timer::at(next_tick)).await {
+                Either::First(event) => event,
                 Either::Second(()) => {
                     self.ticks += 1;
                     log::info!("tick {}", self.ticks);
                     log::debug!("tick {} detail: {} updates", self.ticks, self.updates);
                     next_tick += self.config.tick;
+                    continue;
                 }
-            }
+            };
+            self.on_event(&event).await;
         }
     }
 
-    async fn on_event(&mut self, event: Incoming) {
-        match event {
+    async fn on_event(&mut self, event: &Incoming) {
+        match *event {
             Incoming::Opened { connection_id } => {
                 self.board.set_led(true);
                 log::info!("connected, connection {connection_id}");
@@ -269,16 +274,19 @@ impl<B: Board> App<B> {
                     if enabled { "" } else { " (remote logging off)" }
                 );
             }
-            Incoming::Message { event, payload } if event == LED_EVENT => {
+            Incoming::Message {
+                ref event,
+                ref payload,
+            } if event == LED_EVENT => {
                 let on = payload.bytes.as_slice() == b"\"on\"";
                 self.board.set_led(on);
                 log::info!("led {}", if on { "on" } else { "off" });
             }
-            Incoming::Message { event, .. } => log::debug!("event {event} ignored"),
+            Incoming::Message { ref event, .. } => log::debug!("event {event} ignored"),
             Incoming::Request {
                 id,
-                event,
-                payload,
+                ref event,
+                ref payload,
                 timeout_ms,
             } => {
                 #[cfg(feature = "blob")]
@@ -316,7 +324,7 @@ impl<B: Board> App<B> {
                 }
             }
             Incoming::Cancelled { id } => log::info!("server cancelled request {id}"),
-            Incoming::ChannelMessage { channel, .. } => log::debug!("message on {channel}"),
+            Incoming::ChannelMessage { ref channel, .. } => log::debug!("message on {channel}"),
         }
     }
 
