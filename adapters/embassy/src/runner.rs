@@ -331,13 +331,7 @@ async fn receive(
         };
         let bytes = received.bytes(buffers.message);
         match received.kind {
-            Kind::Binary => {
-                let t = now();
-                if let Ok(Some(frame)) = client.session.handle_frame(t, bytes) {
-                    client.on_frame(t, frame);
-                }
-                client.drain_events();
-            }
+            Kind::Binary => client.on_message(bytes),
             Kind::Text => {
                 client
                     .session
@@ -517,6 +511,16 @@ impl Client<'_> {
             let asked = self.asked.swap_remove(i);
             self.answer(asked, status, payload);
         }
+    }
+
+    /// A binary WebSocket message: one sentelite frame for the session.
+    #[inline(never)]
+    fn on_message(&mut self, bytes: &[u8]) {
+        let t = now();
+        if let Ok(Some(frame)) = self.session.handle_frame(t, bytes) {
+            self.on_frame(t, frame);
+        }
+        self.drain_events();
     }
 
     /// An application frame from the server.
