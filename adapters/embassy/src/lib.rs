@@ -11,7 +11,7 @@
 //! sentelite_embassy::logging::install(&LOGGER, LOG_QUEUE.take(), LogConfig::default(), 0)?;
 //! let config = Config::new("ws://192.168.1.10:7700/ws", ClientConfig::new("pico-1")?, Some(&LOGGER))?;
 //! let (handle, runner) = sentelite_embassy::new(stack, config, RESOURCES.take());
-//! spawner.spawn(sentelite_task(runner))?;        // async fn sentelite_task(r: Runner<'static>) -> ! { r.run().await }
+//! spawner.spawn(sentelite_task(runner))?;        // async fn sentelite_task(mut r: Runner<'static>) -> ! { r.run().await }
 //! log::info!("booted");                          // queued, shipped as telemetry/log-batch
 //! handle.send("app/hello", Payload::Empty).await?;
 //! ```
