@@ -109,7 +109,11 @@ mod tests {
         // `Resources<TCP, FRAME>` grows by exactly its caller-sized buffers: two TCP
         // buffers and five frame buffers, nothing else hidden in the "fixed" part.
         let sized = size_of::<crate::Resources<2048, 1024>>();
-        assert_eq!(sized - fixed, 2 * 2048 + 5 * 1024, "caller-sized part of Resources");
+        assert_eq!(
+            sized - fixed,
+            2 * 2048 + 5 * 1024,
+            "caller-sized part of Resources"
+        );
         let runner = size_of::<crate::Runner<'static>>();
         assert!(
             fixed + runner <= 6 * 1024,

@@ -108,7 +108,14 @@ impl DeviceConfig {
             tick: Duration::from_secs(10),
             level: Level::Info,
             log_batch_timeout: Duration::from_secs(5),
-            commands: EXAMPLE_COMMANDS,
+            // Only the nREPL evaluator calls commands: without it the example commands
+            // (and the `Debug` string quoting of `echo`, 4 KB of `core::fmt` and Unicode
+            // tables on a Cortex-M0+) stay out of the image.
+            commands: if cfg!(feature = "nrepl") {
+                EXAMPLE_COMMANDS
+            } else {
+                &[]
+            },
         }
     }
 }
@@ -120,6 +127,16 @@ pub enum UpdateError {
     NothingStaged,
     /// The bootloader state could not be written.
     Flash,
+}
+
+impl UpdateError {
+    /// What went wrong, for a log line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateError::NothingStaged => "no verified image staged",
+            UpdateError::Flash => "the bootloader state could not be written",
+        }
+    }
 }
 
 /// What the application needs from a board. Every board's executor is single-threaded, so
@@ -414,12 +431,18 @@ impl<B: Board> App<B> {
                 if firmware {
                     self.updates += 1;
                     if let Err(e) = self.board.apply_update(&sha256).await {
-                        log::error!("update not applied: {e:?}");
+                        log::error!("update not applied: {}", e.as_str());
                     }
                 }
             }
-            Served::Ended(end) => log::warn!("blob transfer ended: {end:?}"),
-            Served::Refused(status) => log::warn!("blob directive refused: {status:?}"),
+            // Display and numbers rather than `Debug` of the core's types: the derived
+            // `Debug` formatting costs about 2 KB of flash on a Cortex-M0+.
+            Served::Ended(End::Failed { reason }) => log::warn!("blob transfer failed: {reason}"),
+            Served::Ended(End::Rescheduled { after }) => log::warn!(
+                "blob transfer failed transiently, retry after {} ms",
+                after.as_millis()
+            ),
+            Served::Refused(status) => log::warn!("blob directive refused: status {}", status.0),
         }
     }
 }
