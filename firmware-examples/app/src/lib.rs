@@ -307,13 +307,13 @@ impl<B: Board> App<B> {
                 timeout_ms,
             } => {
                 #[cfg(feature = "blob")]
-                if blob::is_directive(&event) {
-                    self.on_directive(id, &event, &payload.bytes, timeout_ms)
+                if blob::is_directive(event) {
+                    self.on_directive(id, event, &payload.bytes, timeout_ms)
                         .await;
                     return;
                 }
                 #[cfg(not(feature = "blob"))]
-                let _ = (&payload, timeout_ms);
+                let _ = (payload, timeout_ms);
                 #[cfg(feature = "nrepl")]
                 if event == NREPL_REQUEST {
                     self.on_nrepl(id, &payload.bytes).await;
