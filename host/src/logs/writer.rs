@@ -75,6 +75,10 @@ pub(crate) enum Job {
 /// Where a batch's outcome goes: its sender waits for it to ack.
 pub(crate) type Answer = oneshot::Sender<Result<Stored, String>>;
 
+/// A transaction's result: the answers of the batches it stored with their outcomes, or the
+/// answers of every batch it tried with the store's error.
+type Committed = Result<(Vec<Answer>, Vec<Stored>), (Vec<Answer>, String)>;
+
 /// Urgent batches waiting for the writer, beside its queue of everything else. A sender
 /// pushes here, then nudges the writer with [`Job::Urgent`] on the queue (skipped when the
 /// queue is full: the writer is then busy and looks here before each batch it stores).
@@ -242,39 +246,69 @@ impl Writer {
             return;
         }
         let urgent = self.urgent.clone();
-        let left = self.store_batches(&batches, answers, || urgent.is_empty());
+        let (result, left) = self.commit(&batches, answers, || urgent.is_empty());
+        let done = batches.len() - left.len();
+        // An urgent batch that ended the transaction is stored, shown live and acked before
+        // the batches committed ahead of it are written to the file sink and acked.
+        self.store_urgent();
+        self.deliver(&batches[..done], result);
         // Put back what the transaction left, in order, with their answers.
-        let rest = batches.split_off(batches.len() - left.len());
+        let rest = batches.split_off(done);
         for (batch, answer) in rest.into_iter().zip(left).rev() {
             backlog.push_front(Job::Ingest(batch, answer));
         }
     }
 
-    /// Stores `batches` in one transaction while `go_on` says so (at least the first),
-    /// publishes and answers those stored, and returns the answers of the batches left.
+    /// Stores `batches` in one transaction while `go_on` says so (at least the first), then
+    /// publishes and answers those stored; returns the answers of the batches left.
     fn store_batches(
+        &mut self,
+        batches: &[Batch],
+        answers: Vec<Answer>,
+        go_on: impl FnMut() -> bool,
+    ) -> Vec<Answer> {
+        let (result, left) = self.commit(batches, answers, go_on);
+        let done = batches.len() - left.len();
+        self.deliver(&batches[..done], result);
+        left
+    }
+
+    /// Stores `batches` in one transaction while `go_on` says so (at least the first).
+    /// Returns the batches stored with their answers and outcomes (or the store's error, for
+    /// every batch), and the answers of the batches left.
+    fn commit(
         &mut self,
         batches: &[Batch],
         mut answers: Vec<Answer>,
         go_on: impl FnMut() -> bool,
-    ) -> Vec<Answer> {
+    ) -> (Committed, Vec<Answer>) {
         let incoming: Vec<Incoming<'_>> = batches.iter().map(Batch::incoming).collect();
         match self.store.insert_while(&incoming, go_on) {
             Ok(outcomes) => {
                 let left = answers.split_off(outcomes.len());
-                self.publish(&batches[..outcomes.len()], &outcomes);
-                for (answer, outcome) in answers.into_iter().zip(outcomes) {
-                    let _ = answer.send(Ok(outcome));
-                }
-                left
+                (Ok((answers, outcomes)), left)
             }
             Err(e) => {
                 tracing::error!(error = %e, "log batches not stored");
-                let message = e.to_string();
+                (Err((answers, e.to_string())), Vec::new())
+            }
+        }
+    }
+
+    /// Hands the records of committed `batches` to the file sink and the live feed, then
+    /// answers their senders.
+    fn deliver(&mut self, batches: &[Batch], committed: Committed) {
+        match committed {
+            Ok((answers, outcomes)) => {
+                self.publish(batches, &outcomes);
+                for (answer, outcome) in answers.into_iter().zip(outcomes) {
+                    let _ = answer.send(Ok(outcome));
+                }
+            }
+            Err((answers, message)) => {
                 for answer in answers {
                     let _ = answer.send(Err(message.clone()));
                 }
-                Vec::new()
             }
         }
     }
