@@ -166,15 +166,14 @@ impl LogService {
     ) -> Result<impl std::future::Future<Output = Result<Stored, LogsError>> + use<>, LogsError>
     {
         let (tx, rx) = oneshot::channel();
-        let job = match self.urgent_first(Batch::Entries(batch), tx) {
-            Ok(()) => None,
-            Err((batch, tx)) => Some(Job::Ingest(batch, tx)),
-        };
-        job.map_or(Ok(()), |job| self.jobs.try_send(job))
-            .map_err(|e| match e {
+        if let Some((batch, tx)) = self.urgent_first(Batch::Entries(batch), tx)
+            && let Err(e) = self.jobs.try_send(Job::Ingest(batch, tx))
+        {
+            return Err(match e {
                 mpsc::error::TrySendError::Full(_) => LogsError::Busy,
                 mpsc::error::TrySendError::Closed(_) => LogsError::Stopped,
-            })?;
+            });
+        }
         Ok(async move {
             match rx.await {
                 Ok(Ok(stored)) => Ok(stored),
@@ -186,7 +185,7 @@ impl LogService {
 
     async fn store(&self, batch: Batch) -> Result<Stored, LogsError> {
         let (tx, rx) = oneshot::channel();
-        if let Err((batch, tx)) = self.urgent_first(batch, tx) {
+        if let Some((batch, tx)) = self.urgent_first(batch, tx) {
             self.jobs
                 .send(Job::Ingest(batch, tx))
                 .await
@@ -200,19 +199,21 @@ impl LogService {
     }
 
     /// Queues an urgent batch in the urgent lane and wakes the writer; hands back any other
-    /// batch, and an urgent one when the lane is full.
+    /// batch, and an urgent one when the lane is full, for the writer's queue.
     fn urgent_first(
         &self,
         batch: Batch,
         answer: writer::Answer,
-    ) -> Result<(), (Batch, writer::Answer)> {
+    ) -> Option<(Batch, writer::Answer)> {
         if !batch.is_urgent() || self.jobs.is_closed() {
-            return Err((batch, answer));
+            return Some((batch, answer));
         }
-        self.urgent.push(batch, answer)?;
+        if let Some(back) = self.urgent.push(batch, answer) {
+            return Some(back);
+        }
         // A full queue means the writer is busy: it looks at the lane between batches.
         let _ = self.jobs.try_send(Job::Urgent);
-        Ok(())
+        None
     }
 
     /// Ends every live tail (their HTTP responses finish). Call before shutting the server

@@ -103,14 +103,14 @@ impl UrgentLane {
 
     /// Queues `batch`, or hands it back when `capacity` batches wait already (the sender
     /// then uses the writer's queue, which waits for room).
-    pub(crate) fn push(&self, batch: Batch, answer: Answer) -> Result<(), (Batch, Answer)> {
+    pub(crate) fn push(&self, batch: Batch, answer: Answer) -> Option<(Batch, Answer)> {
         let mut batches = lock(&self.0.batches);
         if batches.len() >= self.0.capacity {
-            return Err((batch, answer));
+            return Some((batch, answer));
         }
         batches.push_back((batch, answer));
         self.0.waiting.store(batches.len(), Ordering::Release);
-        Ok(())
+        None
     }
 
     fn is_empty(&self) -> bool {
