@@ -53,6 +53,9 @@ pub struct RequestContext {
     /// connection may be gone from the server's list by the time a handler runs (a log
     /// batch stored under the wrong boot was stored twice once resent).
     pub boot_id: u32,
+    /// The build id of the client's Hello (`firmware`), if it announced one; picks the ELF
+    /// its defmt log frames decode with.
+    pub firmware: Option<Arc<str>>,
     /// The request's event id.
     pub event: Arc<str>,
     /// The client's id for the request.

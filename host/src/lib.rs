@@ -48,11 +48,13 @@
 //! | [`translate`] | payload translation to JSON and EDN |
 //! | [`dialect`] | the text dialects (sente-lite, Sente, JSON): message codec and detection |
 //! | [`logs`] | the log pipeline: ingest, SQLite store, JSON-lines file, query |
+//! | [`defmt`] | defmt frames of device logs decoded with the firmware's registered ELF |
 //! | [`blob`] | blob store, HTTP serving and uploads, fetch directives, transfer records |
 //! | [`lsp`] | language servers run for editors: sessions, stdio framing, URI remapping |
 
 pub mod blob;
 pub mod builtin;
+pub mod defmt;
 pub mod device;
 pub mod dialect;
 pub mod error;

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use sentelite_host::blob::BlobService;
+use sentelite_host::defmt::DefmtService;
 use sentelite_host::logs::LogService;
 use sentelite_host::lsp::LspService;
 use sentelite_host::nrepl::{NreplOptions, NreplService};
@@ -44,6 +45,9 @@ enum Mode {
     /// Store, serve and push blobs; see the transfers clients reported.
     #[command(subcommand)]
     Blob(cli::blob::BlobCommand),
+    /// Register firmware ELFs whose defmt log frames the server decodes.
+    #[command(subcommand)]
+    Elf(cli::elf::ElfCommand),
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +129,9 @@ async fn main() -> ExitCode {
         Mode::Logs(command) => tokio::task::spawn_blocking(move || cli::logs::run(command))
             .await
             .unwrap_or_else(|e| Err(e.into())),
+        Mode::Elf(command) => tokio::task::spawn_blocking(move || cli::elf::run(command))
+            .await
+            .unwrap_or_else(|e| Err(e.into())),
         Mode::Blob(_) => Ok(()),
     };
     match result {
@@ -167,7 +174,10 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
     settings.validate()?;
     let mut builder = Server::builder();
     let logs = if settings.logs.enabled {
-        Some(LogService::start(&data_dir, &settings.logs)?)
+        // defmt frames are log records: their decoder lives and dies with the log store.
+        let defmt = DefmtService::open(&data_dir)?;
+        builder = builder.with_defmt(defmt.clone());
+        Some(LogService::start(&data_dir, &settings.logs)?.with_defmt(defmt))
     } else {
         None
     };
@@ -234,9 +244,6 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
     }
     if let Some(logs) = &logs {
         logs.close();
-    }
-    if let Some(lsp) = &lsp {
-        lsp.shutdown(std::time::Duration::from_secs(12)).await;
     }
     server.shutdown().await;
     if let Some(logs) = &logs {

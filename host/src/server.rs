@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,6 +38,9 @@ pub const DEFAULT_DATA_DIR: &str = "./sentelite-data";
 /// How long shutdown waits for connections to finish their close before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// Work a module does when the server shuts down, before connections are closed.
+type ShutdownHook = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
 /// State shared by the HTTP layer, every connection task and every [`ServerHandle`].
 pub(crate) struct Shared {
     pub(crate) settings: ServerSettings,
@@ -68,6 +72,8 @@ pub struct ServerBuilder {
     hooks: Vec<LifecycleHook>,
     /// HTTP routes of modules (the log API, …), served beside `/ws` and `/health`.
     routes: Vec<axum::Router>,
+    /// Run by [`Server::shutdown`] first, in the order added.
+    shutdown_hooks: Vec<ShutdownHook>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -91,6 +97,7 @@ impl Default for ServerBuilder {
             observers: Observers::default(),
             hooks: Vec::new(),
             routes: Vec::new(),
+            shutdown_hooks: Vec::new(),
         }
     }
 }
@@ -172,6 +179,21 @@ impl ServerBuilder {
         self
     }
 
+    /// Runs `hook` when [`Server::shutdown`] starts, before any connection is closed, so a
+    /// module can stop what it runs on the connections' behalf (language servers get
+    /// `shutdown` and `exit`) while its peers are still attached. Hooks run one after the
+    /// other in the order added; each should bound its own wait. Dropping the [`Server`]
+    /// without calling `shutdown` skips them.
+    pub fn on_shutdown<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.shutdown_hooks
+            .push(Box::new(move || Box::pin(hook()) as Pin<Box<_>>));
+        self
+    }
+
     /// Validates the settings, creates the data directory, binds the listener and starts
     /// serving.
     pub async fn bind(self) -> Result<Server, ServerError> {
@@ -225,6 +247,7 @@ impl ServerBuilder {
             local_addr,
             handle: ServerHandle { shared },
             serve: Some(serve),
+            shutdown_hooks: self.shutdown_hooks,
         })
     }
 }
@@ -235,6 +258,7 @@ pub struct Server {
     local_addr: SocketAddr,
     handle: ServerHandle,
     serve: Option<JoinHandle<std::io::Result<()>>>,
+    shutdown_hooks: Vec<ShutdownHook>,
 }
 
 impl std::fmt::Debug for Server {
@@ -266,10 +290,14 @@ impl Server {
         self.handle.lifecycle()
     }
 
-    /// Stops accepting, closes every connection with `GOING_AWAY`, and waits for the
-    /// connection tasks to finish (each at most its write timeout plus the close linger; the
-    /// whole wait at most a few seconds).
+    /// Runs the modules' shutdown hooks ([`ServerBuilder::on_shutdown`]), then stops
+    /// accepting, closes every connection with `GOING_AWAY`, and waits for the connection
+    /// tasks to finish (each at most its write timeout plus the close linger; the whole wait
+    /// at most a few seconds).
     pub async fn shutdown(mut self) {
+        for hook in std::mem::take(&mut self.shutdown_hooks) {
+            hook().await;
+        }
         let shared = &self.handle.shared;
         shared.shutdown.cancel();
         shared.tracker.close();

@@ -35,25 +35,6 @@ async fn open(editor: &mut Editor, session: &str, uri: &str, text: &str) {
         .await;
 }
 
-/// The next non-empty diagnostics the server publishes for `uri` (a close publishes an
-/// empty list first).
-async fn diagnostics(editor: &mut Editor, uri: &str) -> Vec<Value> {
-    let body = editor
-        .expect(SLOW, "diagnostics", |event, body| {
-            event == "lsp/notification"
-                && body["method"] == "textDocument/publishDiagnostics"
-                && body["params"]["uri"] == uri
-                && body["params"]["diagnostics"]
-                    .as_array()
-                    .is_some_and(|d| !d.is_empty())
-        })
-        .await;
-    body["params"]["diagnostics"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn pylsp_initializes_hovers_completes_diagnoses_cancels_and_shuts_down() {
     if !have(
@@ -82,7 +63,7 @@ async fn pylsp_initializes_hovers_completes_diagnoses_cancels_and_shuts_down() {
     // A file with an error: pyflakes reports the undefined name, with the client's URI.
     let uri = "source://main.py";
     open(&mut editor, "s1", uri, SOURCE).await;
-    let found = diagnostics(&mut editor, uri).await;
+    let found = editor.diagnostics(SLOW, uri).await;
     assert!(
         found.iter().any(|d| d["message"]
             .as_str()
@@ -187,7 +168,7 @@ async fn reconnect_within_the_grace_keeps_the_process_and_documents_and_after_it
     first.initialize("s-re", "python", None).await;
     let uri = "source://kept.py";
     open(&mut first, "s-re", uri, SOURCE).await;
-    assert!(!diagnostics(&mut first, uri).await.is_empty());
+    assert!(!first.diagnostics(SLOW, uri).await.is_empty());
     let pid = lsp.sessions()[0].pid;
     first.close().await;
     assert!(
@@ -204,7 +185,7 @@ async fn reconnect_within_the_grace_keeps_the_process_and_documents_and_after_it
     assert_eq!(init["reattached"], true, "{init}");
     assert_eq!(init["open-documents"], json!([uri]), "{init}");
     assert_eq!(lsp.sessions()[0].pid, pid);
-    assert!(!diagnostics(&mut second, uri).await.is_empty());
+    assert!(!second.diagnostics(SLOW, uri).await.is_empty());
     second
         .request(
             "s-re",
@@ -250,7 +231,7 @@ async fn a_sente_lite_edn_client_uses_pylsp() {
     assert!(raw.contains(":capabilities {"), "keyword keys: {raw}");
     let uri = "source://main.py";
     open(&mut editor, "e1", uri, SOURCE).await;
-    let found = diagnostics(&mut editor, uri).await;
+    let found = editor.diagnostics(SLOW, uri).await;
     assert!(found.iter().any(|d| d["source"] == "pyflakes"), "{found:?}");
     editor
         .request(

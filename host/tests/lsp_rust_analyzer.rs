@@ -94,16 +94,7 @@ async fn rust_analyzer_initializes_asks_for_progress_hovers_completes_diagnoses_
         .await;
 
     // The unresolved module is a native diagnostic, reported with the client's URI.
-    let diagnostics = editor
-        .expect(SLOW, "diagnostics", |event, body| {
-            event == "lsp/notification"
-                && body["method"] == "textDocument/publishDiagnostics"
-                && body["params"]["uri"] == uri
-                && body["params"]["diagnostics"]
-                    .as_array()
-                    .is_some_and(|d| !d.is_empty())
-        })
-        .await;
+    let diagnostics = Value::from(editor.diagnostics(SLOW, uri).await);
     assert!(diagnostics.to_string().contains("missing"), "{diagnostics}");
 
     // Pull diagnostics (`textDocument/diagnostic`) pass through the same way; rust-analyzer

@@ -439,3 +439,31 @@ fn the_recording_server_exists() {
         .exists()
     );
 }
+
+#[tokio::test]
+async fn server_shutdown_alone_sends_shutdown_and_exit_to_attached_language_servers() {
+    if !python("server_shutdown_alone_sends_shutdown_and_exit") {
+        return;
+    }
+    let root = TempDir::new("rec-server-shutdown");
+    let (server, _dir, lsp) = lsp_server(&[("rec", recording(&root))]).await;
+    let mut editor = Editor::connect(&server, Dialect::Json).await;
+    editor.initialize("s", "rec", None).await;
+    let pid = lsp.sessions()[0].pid;
+    // An embedder that only stops the server, with the editor still attached: the language
+    // server must be asked to leave, not killed with its task.
+    server.shutdown().await;
+    let seen: Vec<String> = lines(&root, "messages.jsonl")
+        .iter()
+        .filter_map(|m| m["method"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        seen.ends_with(&["shutdown".to_owned(), "exit".to_owned()]),
+        "the server's last messages: {seen:?}"
+    );
+    assert!(
+        eventually(LIMIT, || !process_exists(pid)).await,
+        "pid {pid} reaped"
+    );
+    assert!(lsp.sessions().is_empty());
+}

@@ -489,6 +489,63 @@ async fn bad_bencode_gets_a_typed_error_and_a_close() {
 }
 
 #[tokio::test]
+async fn sessions_past_the_limit_are_refused_cloned_or_implicit() {
+    let (server, endpoint, nrepl, _dir) = host(|o| o.max_sessions = 2).await;
+    let _device = evaluator(&server, "board-1").await;
+    let mut first = Editor::connect(&endpoint).await;
+    let kept = first.clone_session().await;
+    first.clone_session().await;
+    let refused = first.call(json!({"op": "clone", "id": "c3"})).await;
+    assert_eq!(status(&refused[0]), ["done", "error", "session-limit"]);
+    assert!(field(&refused, "err").is_some_and(|e| e.contains("at most 2")));
+    // A new editor's session-less eval would open an implicit session: refused the same way.
+    let mut second = Editor::connect(&endpoint).await;
+    let implicit = second
+        .call(json!({"op": "eval", "code": "(+ 1 1)", "id": "e"}))
+        .await;
+    assert_eq!(status(&implicit[0]), ["done", "error", "session-limit"]);
+    assert_eq!(nrepl.sessions().len(), 2, "nothing opened past the limit");
+    // Closing one frees its place.
+    first
+        .call(json!({"op": "close", "id": "x", "session": kept}))
+        .await;
+    second.clone_session().await;
+    assert_eq!(nrepl.sessions().len(), 2);
+}
+
+#[tokio::test]
+async fn editors_past_the_connection_limit_are_told_and_closed() {
+    let (_server, endpoint, _nrepl, _dir) = host(|o| o.max_connections = 2).await;
+    let mut one = Editor::connect(&endpoint).await;
+    let mut two = Editor::connect(&endpoint).await;
+    one.clone_session().await;
+    two.clone_session().await;
+    let mut three = Editor::connect(&endpoint).await;
+    let told = three.next().await;
+    assert_eq!(status(&told), ["done", "error", "too-many-connections"]);
+    let mut rest = Vec::new();
+    let n = tokio::time::timeout(WAIT, three.stream.read_to_end(&mut rest))
+        .await
+        .expect("closed in time")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "closed after the refusal");
+    // The two admitted editors are unaffected, and a place freed is taken again.
+    one.clone_session().await;
+    drop(two);
+    let mut four = None;
+    for _ in 0..50 {
+        let mut editor = Editor::connect(&endpoint).await;
+        editor.send(json!({"op": "clone", "id": "c"})).await;
+        if editor.next().await.contains_key("new-session") {
+            four = Some(editor);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(four.is_some(), "the freed place was never given again");
+}
+
+#[tokio::test]
 async fn sessions_expire_after_their_ttl() {
     let (_server, endpoint, nrepl, _dir) =
         host(|o| o.session_ttl = Duration::from_millis(200)).await;

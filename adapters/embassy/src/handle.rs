@@ -4,6 +4,7 @@
 //! answers.
 
 use core::cell::Cell;
+use core::future::poll_fn;
 
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
@@ -11,7 +12,9 @@ use embassy_sync::channel::Channel;
 use embassy_time::{Duration, with_timeout};
 use sentelite_core::{Payload, RequestId, Status};
 
-use crate::message::{Answer, Incoming, Outgoing, OwnedPayload, Ticketed, TooLarge, name};
+use crate::message::{
+    Answer, Incoming, Outgoing, OwnedPayload, Ticketed, TooLarge, checked_name, fits, name,
+};
 
 /// Messages the application may queue for sending before `send` waits.
 pub const OUTBOX: usize = 2;
@@ -88,6 +91,19 @@ impl Shared {
         let _ = place.try_send(answer);
     }
 
+    /// Waits for room in the outbox, then queues the message `build` makes. The message is
+    /// built only once there is room: a call waiting on a full outbox holds what it
+    /// borrows, not a 584-byte message, in its future (every handle call's future is part
+    /// of the application's task). `build` runs again if another task took the room first.
+    async fn post(&self, build: impl Fn() -> Outgoing) {
+        loop {
+            poll_fn(|cx| self.outbox.poll_ready_to_send(cx)).await;
+            if self.outbox.try_send(build()).is_ok() {
+                return;
+            }
+        }
+    }
+
     fn free_slot(&self, slot: usize) {
         self.slots.lock(|s| s.set(s.get() & !(1 << slot)));
     }
@@ -155,11 +171,14 @@ impl<'a> Handle<'a> {
     /// Sends a one-way event. It waits in the outbox while the connection is down and goes
     /// out once it is up (at most once: an event in a write that fails is not repeated).
     pub async fn send(&self, event: &str, payload: Payload<'_>) -> Result<(), HandleError> {
-        let message = Outgoing::Event {
-            event: name(event).ok_or(HandleError::NameTooLong)?,
-            payload: OwnedPayload::copy(payload)?,
-        };
-        self.shared.outbox.send(message).await;
+        let event = checked_name(event)?;
+        fits(payload)?;
+        self.shared
+            .post(|| Outgoing::Event {
+                event: name(event).unwrap_or_default(),
+                payload: OwnedPayload::copy(payload).unwrap_or_default(),
+            })
+            .await;
         Ok(())
     }
 
@@ -171,18 +190,17 @@ impl<'a> Handle<'a> {
         payload: Payload<'_>,
         timeout: Duration,
     ) -> Result<Answer, HandleError> {
-        let event = name(event).ok_or(HandleError::NameTooLong)?;
-        let payload = OwnedPayload::copy(payload)?;
+        let event = checked_name(event)?;
+        fits(payload)?;
         let (slot, ticket) = self.shared.take_slot().ok_or(HandleError::Busy)?;
         let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
         let asked = async {
             self.shared
-                .outbox
-                .send(Outgoing::Request {
+                .post(|| Outgoing::Request {
                     slot,
                     ticket,
-                    event,
-                    payload,
+                    event: name(event).unwrap_or_default(),
+                    payload: OwnedPayload::copy(payload).unwrap_or_default(),
                     timeout_ms,
                 })
                 .await;
@@ -211,10 +229,13 @@ impl<'a> Handle<'a> {
         seq: u32,
         payload: Payload<'_>,
     ) -> Result<(), HandleError> {
-        let payload = OwnedPayload::copy(payload)?;
+        fits(payload)?;
         self.shared
-            .outbox
-            .send(Outgoing::Reply { id, seq, payload })
+            .post(|| Outgoing::Reply {
+                id,
+                seq,
+                payload: OwnedPayload::copy(payload).unwrap_or_default(),
+            })
             .await;
         Ok(())
     }
@@ -241,13 +262,11 @@ impl<'a> Handle<'a> {
         payload: Payload<'_>,
     ) -> Result<(), HandleError> {
         // The end must still go out: without its report rather than not at all.
-        let payload = OwnedPayload::copy(payload).unwrap_or_default();
         self.shared
-            .outbox
-            .send(Outgoing::End {
+            .post(|| Outgoing::End {
                 id,
                 status,
-                payload,
+                payload: OwnedPayload::copy(payload).unwrap_or_default(),
             })
             .await;
         Ok(())
@@ -255,21 +274,25 @@ impl<'a> Handle<'a> {
 
     /// Wants `channel`, now and after every reconnect.
     pub async fn subscribe(&self, channel: &str) -> Result<(), HandleError> {
-        let channel = name(channel).ok_or(HandleError::NameTooLong)?;
+        let channel = checked_name(channel)?;
         self.shared
-            .outbox
-            .send(Outgoing::Subscribe { channel })
+            .post(|| Outgoing::Subscribe {
+                channel: name(channel).unwrap_or_default(),
+            })
             .await;
         Ok(())
     }
 
     /// Publishes to `channel` through the server.
     pub async fn publish(&self, channel: &str, payload: Payload<'_>) -> Result<(), HandleError> {
-        let message = Outgoing::Publish {
-            channel: name(channel).ok_or(HandleError::NameTooLong)?,
-            payload: OwnedPayload::copy(payload)?,
-        };
-        self.shared.outbox.send(message).await;
+        let channel = checked_name(channel)?;
+        fits(payload)?;
+        self.shared
+            .post(|| Outgoing::Publish {
+                channel: name(channel).unwrap_or_default(),
+                payload: OwnedPayload::copy(payload).unwrap_or_default(),
+            })
+            .await;
         Ok(())
     }
 }

@@ -11,7 +11,7 @@
 //! sentelite_embassy::logging::install(&LOGGER, LOG_QUEUE.take(), LogConfig::default(), 0)?;
 //! let config = Config::new("ws://192.168.1.10:7700/ws", ClientConfig::new("pico-1")?, Some(&LOGGER))?;
 //! let (handle, runner) = sentelite_embassy::new(stack, config, RESOURCES.take());
-//! spawner.spawn(sentelite_task(runner))?;        // async fn sentelite_task(r: Runner<'static>) -> ! { r.run().await }
+//! spawner.spawn(sentelite_task(runner))?;        // async fn sentelite_task(mut r: Runner<'static>) -> ! { r.run().await }
 //! log::info!("booted");                          // queued, shipped as telemetry/log-batch
 //! handle.send("app/hello", Payload::Empty).await?;
 //! ```
@@ -37,6 +37,7 @@ pub mod defmt_logger;
 mod handle;
 pub mod logging;
 mod message;
+mod outline;
 mod resources;
 mod rng;
 mod runner;
@@ -94,14 +95,29 @@ pub fn new<'a, const TCP: usize, const FRAME: usize>(
 }
 #[cfg(test)]
 mod tests {
-    /// The issue's budget: at most 6 KiB of static RAM beyond the buffers the caller sizes
-    /// (`Resources`' TCP and frame buffers, the log queue). Measured on the host, whose
-    /// 64-bit pointers make every type at least as large as on the 32-bit boards.
+    use core::mem::size_of;
+
+    /// The part of the issue's fixed-RAM budget (6 KiB beyond the buffers the caller
+    /// sizes) that a type's size shows: the handle↔runner queues in `Resources` and the
+    /// runner's own state. Not counted here, because only a firmware image shows them: the
+    /// futures of the runner and the application in the task that runs them, and the
+    /// logger; `.ci/firmware-sizes` measures the whole on the boards. Host pointers are 64
+    /// bits, so these sizes are at least those on the 32-bit boards.
     #[test]
-    fn the_fixed_ram_fits_the_budget() {
-        let buffers = 2 * 2048 + 5 * 1024;
-        let resources = core::mem::size_of::<crate::Resources<2048, 1024>>();
-        let fixed = resources - buffers + core::mem::size_of::<crate::Runner<'static>>();
-        assert!(fixed <= 6 * 1024, "{fixed} bytes of fixed RAM");
+    fn the_queues_and_the_runner_fit_the_fixed_ram_budget() {
+        let fixed = size_of::<crate::Resources<0, 0>>();
+        // `Resources<TCP, FRAME>` grows by exactly its caller-sized buffers: two TCP
+        // buffers and five frame buffers, nothing else hidden in the "fixed" part.
+        let sized = size_of::<crate::Resources<2048, 1024>>();
+        assert_eq!(
+            sized - fixed,
+            2 * 2048 + 5 * 1024,
+            "caller-sized part of Resources"
+        );
+        let runner = size_of::<crate::Runner<'static>>();
+        assert!(
+            fixed + runner <= 6 * 1024,
+            "queues {fixed} B + runner {runner} B of fixed RAM"
+        );
     }
 }

@@ -45,15 +45,15 @@ pub struct TooLarge;
 impl OwnedPayload {
     /// Copies `payload`.
     pub fn copy(payload: Payload<'_>) -> Result<Self, TooLarge> {
-        let (kind, bytes) = match payload {
-            Payload::Empty => (PayloadKind::Empty, &[][..]),
-            Payload::Bytes(b) => (PayloadKind::Bytes, b),
-            Payload::Value(b) => (PayloadKind::Value, b),
-            Payload::Json(s) => (PayloadKind::Json, s.as_bytes()),
+        let kind = match payload {
+            Payload::Empty => PayloadKind::Empty,
+            Payload::Bytes(_) => PayloadKind::Bytes,
+            Payload::Value(_) => PayloadKind::Value,
+            Payload::Json(_) => PayloadKind::Json,
         };
         Ok(Self {
             kind,
-            bytes: Vec::from_slice(bytes).map_err(|_| TooLarge)?,
+            bytes: Vec::from_slice(payload_bytes(payload)).map_err(|_| TooLarge)?,
         })
     }
 
@@ -68,6 +68,33 @@ impl OwnedPayload {
                 Err(_) => Payload::Bytes(&self.bytes),
             },
         }
+    }
+}
+
+/// The payload's bytes, for checking its size before it is copied.
+fn payload_bytes(payload: Payload<'_>) -> &[u8] {
+    match payload {
+        Payload::Empty => &[],
+        Payload::Bytes(b) | Payload::Value(b) => b,
+        Payload::Json(s) => s.as_bytes(),
+    }
+}
+
+/// `Ok` when `payload` fits [`MAX_PAYLOAD`], so a later [`OwnedPayload::copy`] succeeds.
+pub(crate) fn fits(payload: Payload<'_>) -> Result<(), TooLarge> {
+    if payload_bytes(payload).len() <= MAX_PAYLOAD {
+        Ok(())
+    } else {
+        Err(TooLarge)
+    }
+}
+
+/// `name` when it fits [`MAX_NAME`], so a later [`name`] succeeds.
+pub(crate) fn checked_name(text: &str) -> Result<&str, crate::HandleError> {
+    if text.len() <= MAX_NAME {
+        Ok(text)
+    } else {
+        Err(crate::HandleError::NameTooLong)
     }
 }
 

@@ -21,6 +21,7 @@ use sentelite_core::{
 use crate::handle::{REQUEST_SLOTS, Shared};
 use crate::logging::Logger;
 use crate::message::{Answer, Incoming, Outgoing, OwnedPayload, Ticketed, name};
+use crate::outline::outlined;
 use crate::url::WsUrl;
 use crate::ws::{Framing, WsError};
 
@@ -139,7 +140,11 @@ impl<'a> Runner<'a> {
     }
 
     /// Connects, serves the connection, reconnects with the core's backoff; forever.
-    pub async fn run(mut self) -> ! {
+    ///
+    /// It borrows the runner rather than taking it: an `async fn` that takes a value keeps
+    /// it twice in its future (the argument and its local binding), which for a runner is
+    /// 1.3 KB of RAM.
+    pub async fn run(&mut self) -> ! {
         loop {
             let t = now();
             self.client.session.handle_timeout(t);
@@ -163,31 +168,27 @@ impl<'a> Runner<'a> {
         let handshake_timeout = self.client.session.config().handshake_timeout;
         self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut framing = Framing::new(self.seed);
-        let opened = with_timeout(
+        let opened = outlined!(open(
+            self.stack,
+            &self.url,
+            &mut socket,
+            &mut framing,
+            &mut self.buffers,
             EmbassyDuration::from_micros(handshake_timeout.as_micros()),
-            open(
-                self.stack,
-                &self.url,
-                &mut socket,
-                &mut framing,
-                &mut self.buffers,
-            ),
-        )
-        .await;
-        if !matches!(opened, Ok(Ok(()))) {
+        ));
+        if opened.is_err() {
             socket.abort();
             self.client.session.handle_connect_failed(now());
             self.client.drain_events();
             return;
         }
         self.client.session.handle_connected(now());
-        let ended = serve(
+        let ended = outlined!(serve(
             &mut self.client,
             &mut socket,
             &mut framing,
             &mut self.buffers,
-        )
-        .await;
+        ));
         if ended.is_ok() {
             // A decided close: let the closing handshake and the FIN go out.
             let _ = with_timeout(CLOSE_GRACE, socket.flush()).await;
@@ -198,35 +199,42 @@ impl<'a> Runner<'a> {
     }
 }
 
-/// DNS, TCP and the WebSocket upgrade.
+/// DNS, TCP and the WebSocket upgrade, within `timeout`.
 async fn open(
     stack: Stack<'_>,
     url: &WsUrl<'_>,
     socket: &mut TcpSocket<'_>,
     framing: &mut Framing,
     buffers: &mut Buffers<'_>,
+    timeout: EmbassyDuration,
 ) -> Result<(), WsError> {
-    let addresses = stack
-        .dns_query(url.host, DnsQueryType::A)
+    let steps = async {
+        let addresses = stack
+            .dns_query(url.host, DnsQueryType::A)
+            .await
+            .map_err(|_| WsError::Io)?;
+        let address = addresses.first().ok_or(WsError::Io)?;
+        socket
+            .connect((*address, url.port))
+            .await
+            .map_err(|_| WsError::Io)?;
+        framing
+            .handshake(socket, url, buffers.ws_in, buffers.ws_out)
+            .await
+    };
+    with_timeout(timeout, steps)
         .await
-        .map_err(|_| WsError::Io)?;
-    let address = addresses.first().ok_or(WsError::Io)?;
-    socket
-        .connect((*address, url.port))
-        .await
-        .map_err(|_| WsError::Io)?;
-    framing
-        .handshake(socket, url, buffers.ws_in, buffers.ws_out)
-        .await
+        .unwrap_or(Err(WsError::Io))
 }
 
-/// What woke the connection loop. It lives for one turn of the loop, on the stack, so the
-/// size of the outgoing message in it costs nothing beyond that turn.
-#[allow(clippy::large_enum_variant)]
-enum Wake {
-    Read(Result<usize, embassy_net::tcp::Error>),
-    Timer,
-    Call(Outgoing),
+/// What one wake-up of the connection loop leads to.
+enum Step {
+    /// `n` bytes were read into the framing's spare room.
+    Receive(usize),
+    /// A frame of `n` bytes from the handle's message is in `buffers.frame`.
+    Write(usize),
+    /// A deadline passed, or the message needed no frame.
+    Idle,
 }
 
 /// Serves one open socket until the session or the socket ends it.
@@ -257,7 +265,10 @@ async fn serve(
             Some(t + LOG_POLL),
         )
         .unwrap_or(t + LOG_POLL);
-        let wake = {
+        // The woken input is turned into a step before anything is awaited: the message
+        // from the handle (up to 584 B) is encoded into `buffers.frame` and gone, so it
+        // does not stay in this future's state across the write.
+        let step = {
             let spare = framing.spare(buffers.ws_in);
             let read = async {
                 if spare.is_empty() {
@@ -274,23 +285,22 @@ async fn serve(
                 }
             };
             match select3(read, Timer::at(at(deadline)), call).await {
-                Either3::First(read) => Wake::Read(read),
-                Either3::Second(()) => Wake::Timer,
-                Either3::Third(call) => Wake::Call(call),
+                Either3::First(Ok(0) | Err(_)) => return Err(Gone::Lost),
+                Either3::First(Ok(n)) => Step::Receive(n),
+                Either3::Second(()) => Step::Idle,
+                Either3::Third(call) => match client.on_call(now(), call, buffers.frame) {
+                    Some(n) => Step::Write(n),
+                    None => Step::Idle,
+                },
             }
         };
-        match wake {
-            Wake::Read(Ok(0) | Err(_)) => return Err(Gone::Lost),
-            Wake::Read(Ok(n)) => {
+        match step {
+            Step::Receive(n) => {
                 framing.filled(n);
-                receive(client, socket, framing, buffers).await?;
+                outlined!(receive(client, socket, framing, buffers))?;
             }
-            Wake::Timer => {}
-            Wake::Call(call) => {
-                if let Some(n) = client.on_call(now(), call, buffers.frame) {
-                    write(socket, framing, &buffers.frame[..n], buffers.ws_out).await?;
-                }
-            }
+            Step::Write(n) => write(socket, framing, &buffers.frame[..n], buffers.ws_out).await?,
+            Step::Idle => {}
         }
     }
 }
@@ -321,13 +331,7 @@ async fn receive(
         };
         let bytes = received.bytes(buffers.message);
         match received.kind {
-            Kind::Binary => {
-                let t = now();
-                if let Ok(Some(frame)) = client.session.handle_frame(t, bytes) {
-                    client.on_frame(t, frame);
-                }
-                client.drain_events();
-            }
+            Kind::Binary => client.on_message(bytes),
             Kind::Text => {
                 client
                     .session
@@ -388,6 +392,7 @@ impl Client<'_> {
     /// The next frame to write into `buffers.frame`, in order: the session's own frames,
     /// `BUSY` ends for refused requests, then at most one log batch per flush
     /// (`logs_looked_at` remembers that the shipper had its turn).
+    #[inline(never)]
     fn next_outgoing(
         &mut self,
         buffers: &mut Buffers<'_>,
@@ -421,6 +426,7 @@ impl Client<'_> {
     }
 
     /// Encodes a due log batch as a request frame.
+    #[inline(never)]
     fn ship_logs(&mut self, t: Instant, batch: &mut [u8], frame: &mut [u8]) -> Option<usize> {
         let logger = self.logger?;
         let (shipping, session) = (&mut self.shipping, &mut self.session);
@@ -431,6 +437,7 @@ impl Client<'_> {
     }
 
     /// Hands the session's events to the application and the shipper.
+    #[inline(never)]
     fn drain_events(&mut self) {
         while let Some(event) = self.session.poll_event() {
             let t = now();
@@ -506,7 +513,18 @@ impl Client<'_> {
         }
     }
 
+    /// A binary WebSocket message: one sentelite frame for the session.
+    #[inline(never)]
+    fn on_message(&mut self, bytes: &[u8]) {
+        let t = now();
+        if let Ok(Some(frame)) = self.session.handle_frame(t, bytes) {
+            self.on_frame(t, frame);
+        }
+        self.drain_events();
+    }
+
     /// An application frame from the server.
+    #[inline(never)]
     fn on_frame(&mut self, t: Instant, frame: Frame<'_>) {
         use sentelite_core::log::{ControlEvent, LogControl, control_event};
         match frame {
@@ -574,6 +592,7 @@ impl Client<'_> {
 
     /// Carries out one message from the handle; returns the length of the frame it encoded
     /// into `frame`, to be written now.
+    #[inline(never)]
     fn on_call(&mut self, t: Instant, call: Outgoing, frame: &mut [u8]) -> Option<usize> {
         let session = &mut self.session;
         match call {

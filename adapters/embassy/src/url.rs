@@ -38,8 +38,10 @@ impl<'a> WsUrl<'a> {
     /// Parses `ws://host[:port][/path]`.
     pub fn parse(url: &'a str) -> Result<Self, UrlError> {
         let rest = url.strip_prefix("ws://").ok_or(UrlError::Scheme)?;
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
+        // `split_at_checked`, not `&rest[..i]`: `i` is a char boundary, but indexing
+        // would still link the str-slicing panic and its formatting into the firmware.
+        let (authority, path) = match rest.find('/').and_then(|i| rest.split_at_checked(i)) {
+            Some(parts) => parts,
             None => (rest, "/"),
         };
         let (host, port) = match authority.rsplit_once(':') {

@@ -108,7 +108,14 @@ impl DeviceConfig {
             tick: Duration::from_secs(10),
             level: Level::Info,
             log_batch_timeout: Duration::from_secs(5),
-            commands: EXAMPLE_COMMANDS,
+            // Only the nREPL evaluator calls commands: without it the example commands
+            // (and the `Debug` string quoting of `echo`, 4 KB of `core::fmt` and Unicode
+            // tables on a Cortex-M0+) stay out of the image.
+            commands: if cfg!(feature = "nrepl") {
+                EXAMPLE_COMMANDS
+            } else {
+                &[]
+            },
         }
     }
 }
@@ -120,6 +127,16 @@ pub enum UpdateError {
     NothingStaged,
     /// The bootloader state could not be written.
     Flash,
+}
+
+impl UpdateError {
+    /// What went wrong, for a log line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateError::NothingStaged => "no verified image staged",
+            UpdateError::Flash => "the bootloader state could not be written",
+        }
+    }
 }
 
 /// What the application needs from a board. Every board's executor is single-threaded, so
@@ -179,7 +196,7 @@ pub async fn run<B: Board>(stack: Stack<'static>, config: DeviceConfig, board: B
             halt().await
         }
     };
-    let (handle, runner) = sentelite_embassy::new(stack, sentelite, resources);
+    let (handle, mut runner) = sentelite_embassy::new(stack, sentelite, resources);
     let app = App {
         handle,
         #[cfg(feature = "blob")]
@@ -239,20 +256,25 @@ impl<B: Board> App<B> {
         );
         let mut next_tick = Instant::now() + self.config.tick;
         loop {
-            match select(self.handle.next_event(), Timer::at(next_tick)).await {
-                Either::First(event) => self.on_event(event).await,
+            // The event is bound here and handled by reference: passed by value it would
+            // be kept three times in the task's future (this match's temporary, the
+            // argument and its local binding), 584 bytes each.
+            let event = match select(self.handle.next_event(), Timer::at(next_tick)).await {
+                Either::First(event) => event,
                 Either::Second(()) => {
                     self.ticks += 1;
                     log::info!("tick {}", self.ticks);
                     log::debug!("tick {} detail: {} updates", self.ticks, self.updates);
                     next_tick += self.config.tick;
+                    continue;
                 }
-            }
+            };
+            self.on_event(&event).await;
         }
     }
 
-    async fn on_event(&mut self, event: Incoming) {
-        match event {
+    async fn on_event(&mut self, event: &Incoming) {
+        match *event {
             Incoming::Opened { connection_id } => {
                 self.board.set_led(true);
                 log::info!("connected, connection {connection_id}");
@@ -269,26 +291,29 @@ impl<B: Board> App<B> {
                     if enabled { "" } else { " (remote logging off)" }
                 );
             }
-            Incoming::Message { event, payload } if event == LED_EVENT => {
+            Incoming::Message {
+                ref event,
+                ref payload,
+            } if event == LED_EVENT => {
                 let on = payload.bytes.as_slice() == b"\"on\"";
                 self.board.set_led(on);
                 log::info!("led {}", if on { "on" } else { "off" });
             }
-            Incoming::Message { event, .. } => log::debug!("event {event} ignored"),
+            Incoming::Message { ref event, .. } => log::debug!("event {event} ignored"),
             Incoming::Request {
                 id,
-                event,
-                payload,
+                ref event,
+                ref payload,
                 timeout_ms,
             } => {
                 #[cfg(feature = "blob")]
-                if blob::is_directive(&event) {
-                    self.on_directive(id, &event, &payload.bytes, timeout_ms)
+                if blob::is_directive(event) {
+                    self.on_directive(id, event, &payload.bytes, timeout_ms)
                         .await;
                     return;
                 }
                 #[cfg(not(feature = "blob"))]
-                let _ = (&payload, timeout_ms);
+                let _ = (payload, timeout_ms);
                 #[cfg(feature = "nrepl")]
                 if event == NREPL_REQUEST {
                     self.on_nrepl(id, &payload.bytes).await;
@@ -316,7 +341,7 @@ impl<B: Board> App<B> {
                 }
             }
             Incoming::Cancelled { id } => log::info!("server cancelled request {id}"),
-            Incoming::ChannelMessage { channel, .. } => log::debug!("message on {channel}"),
+            Incoming::ChannelMessage { ref channel, .. } => log::debug!("message on {channel}"),
         }
     }
 
@@ -406,12 +431,18 @@ impl<B: Board> App<B> {
                 if firmware {
                     self.updates += 1;
                     if let Err(e) = self.board.apply_update(&sha256).await {
-                        log::error!("update not applied: {e:?}");
+                        log::error!("update not applied: {}", e.as_str());
                     }
                 }
             }
-            Served::Ended(end) => log::warn!("blob transfer ended: {end:?}"),
-            Served::Refused(status) => log::warn!("blob directive refused: {status:?}"),
+            // Display and numbers rather than `Debug` of the core's types: the derived
+            // `Debug` formatting costs about 2 KB of flash on a Cortex-M0+.
+            Served::Ended(End::Failed { reason }) => log::warn!("blob transfer failed: {reason}"),
+            Served::Ended(End::Rescheduled { after }) => log::warn!(
+                "blob transfer failed transiently, retry after {} ms",
+                after.as_millis()
+            ),
+            Served::Refused(status) => log::warn!("blob directive refused: status {}", status.0),
         }
     }
 }

@@ -305,7 +305,7 @@ fn print_entry(out: &mut impl Write, entry: &LogEntry, json: bool) -> std::io::R
 }
 
 /// Peer-supplied text with control characters escaped, so a record cannot drive the terminal.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
             let escaped: Vec<char> = if c.is_control() {

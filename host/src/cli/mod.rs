@@ -2,4 +2,5 @@
 //! command group, a thin user of the library.
 
 pub(crate) mod blob;
+pub(crate) mod elf;
 pub(crate) mod logs;

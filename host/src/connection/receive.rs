@@ -208,6 +208,7 @@ impl Connection {
             uid: entry.uid.clone(),
             client_id: entry.client_id.clone(),
             boot_id: entry.boot_id,
+            firmware: entry.firmware.clone(),
             event: name.clone(),
             request_id: request.id,
             timeout: (request.timeout_ms > 0)

@@ -92,6 +92,8 @@ pub struct LogService {
     live: LiveFeed,
     reader: Arc<Mutex<LogStore>>,
     data_dir: PathBuf,
+    /// Decodes the defmt records of batches before they are stored, when set.
+    defmt: Option<crate::defmt::DefmtService>,
 }
 
 impl std::fmt::Debug for LogService {
@@ -142,7 +144,15 @@ impl LogService {
             live,
             reader: Arc::new(Mutex::new(reader)),
             data_dir: data_dir.to_path_buf(),
+            defmt: None,
         })
+    }
+
+    /// Decodes the defmt records of every `telemetry/log-batch` with `defmt`'s registered
+    /// ELFs before storing it (PROTOCOL.md section 13.3); without it they are stored as sent.
+    pub fn with_defmt(mut self, defmt: crate::defmt::DefmtService) -> Self {
+        self.defmt = Some(defmt);
+        self
     }
 
     /// Stores owned records; resolves once they are committed (or failed).
@@ -294,12 +304,27 @@ fn sender<'a>(boot_id: u32, client_id: &'a str, uid: &'a str) -> Sender<'a> {
 
 async fn on_batch(logs: &LogService, ctx: RequestContext, responder: Responder) {
     let now = unix_millis();
+    let uid = ctx.uid.clone();
     let checked = match ctx.payload {
         PayloadBuf::Bytes(payload) => {
             WireBatch::checked(ctx.client_id.clone(), ctx.uid, ctx.boot_id, now, payload)
                 .map_err(IngestError::from)
         }
         _ => Err(IngestError::NotBytes),
+    };
+    // Checked first, so a malformed batch is refused whole whether or not it holds defmt
+    // frames; a rewritten payload is checked again, being what gets stored.
+    let checked = match (checked, &logs.defmt) {
+        (Ok(batch), Some(defmt)) => {
+            match defmt.decode(&ctx.client_id, ctx.firmware.as_deref(), batch.payload()) {
+                Some(decoded) => {
+                    WireBatch::checked(ctx.client_id.clone(), uid, ctx.boot_id, now, decoded)
+                        .map_err(IngestError::from)
+                }
+                None => Ok(batch),
+            }
+        }
+        (checked, _) => checked,
     };
     let batch = match checked {
         Ok(batch) => batch,

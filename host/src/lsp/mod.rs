@@ -77,6 +77,9 @@ pub(crate) struct Inner {
     next_generation: AtomicU64,
 }
 
+/// How long a server shutdown waits for the language servers to exit.
+pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(12);
+
 /// The language servers of one host. Cheap to clone; install with
 /// [`ServerBuilder::with_lsp`].
 #[derive(Clone)]
@@ -137,17 +140,8 @@ impl LspService {
     }
 
     fn on_initialize(&self, ctx: &EventContext) {
-        let inbound = match Inbound::read(&ctx.payload) {
-            Ok(inbound) => inbound,
-            Err(why) => {
-                return refuse(
-                    ctx,
-                    PayloadForm::Value,
-                    None,
-                    LspErrorKind::BadPayload,
-                    &why,
-                );
-            }
+        let Some(inbound) = read_or_refuse(ctx) else {
+            return;
         };
         let form = inbound.form;
         let Some(session_id) = inbound.session_id().map(str::to_owned) else {
@@ -269,17 +263,8 @@ impl LspService {
     /// `lsp/request`, `lsp/response` and `lsp/notification` from an editor: queued to its
     /// session in arrival order (this runs in the handler's synchronous part).
     fn on_message(&self, ctx: &EventContext, kind: &str) {
-        let inbound = match Inbound::read(&ctx.payload) {
-            Ok(inbound) => inbound,
-            Err(why) => {
-                return refuse(
-                    ctx,
-                    PayloadForm::Value,
-                    None,
-                    LspErrorKind::BadPayload,
-                    &why,
-                );
-            }
+        let Some(inbound) = read_or_refuse(ctx) else {
+            return;
         };
         let form = inbound.form;
         let session_id = inbound.session_id().map(str::to_owned);
@@ -457,14 +442,35 @@ fn initialize_params(inbound: &Inbound, roots: &Roots) -> (Value, Value) {
     (params, folders)
 }
 
+/// The event's payload read as an LSP message, or `None` after refusing it as
+/// `bad-payload` (its form unknown, so the refusal goes as a Value).
+fn read_or_refuse(ctx: &EventContext) -> Option<Inbound> {
+    match Inbound::read(&ctx.payload) {
+        Ok(inbound) => Some(inbound),
+        Err(why) => {
+            refuse(
+                ctx,
+                PayloadForm::Value,
+                None,
+                LspErrorKind::BadPayload,
+                &why,
+            );
+            None
+        }
+    }
+}
+
 impl ServerBuilder {
-    /// Serves the `lsp/*` events with `lsp`'s language servers, for every dialect. Call
-    /// [`LspService::shutdown`] before [`crate::Server::shutdown`] so the servers get
-    /// `shutdown` and `exit` (otherwise they are killed when their tasks are dropped).
+    /// Serves the `lsp/*` events with `lsp`'s language servers, for every dialect.
+    /// [`crate::Server::shutdown`] first sends every server `shutdown` and `exit` (killing
+    /// those that have not exited after [`SHUTDOWN_LIMIT`]); a server dropped without
+    /// `shutdown` kills them when their tasks are dropped.
     pub fn with_lsp(self, lsp: LspService) -> Self {
         let initialize = lsp.clone();
         let closed = lsp.clone();
+        let stopping = lsp.clone();
         let mut builder = self
+            .on_shutdown(move || async move { stopping.shutdown(SHUTDOWN_LIMIT).await })
             .on_event(wire::INITIALIZE, move |ctx| {
                 initialize.on_initialize(&ctx);
                 async {}

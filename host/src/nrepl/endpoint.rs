@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::Inner;
@@ -64,14 +64,21 @@ pub(super) async fn start(inner: Arc<Inner>) -> std::io::Result<NreplEndpoint> {
 }
 
 async fn accept_loop(inner: Arc<Inner>, listener: TcpListener, stop: CancellationToken) {
+    let slots = Arc::new(Semaphore::new(inner.options.max_connections));
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, remote)) => {
-                    tracing::info!(%remote, "nREPL editor connected");
-                    tokio::spawn(serve(inner.clone(), stream, stop.child_token()));
-                }
+                Ok((stream, remote)) => match slots.clone().try_acquire_owned() {
+                    Ok(slot) => {
+                        tracing::info!(%remote, "nREPL editor connected");
+                        tokio::spawn(serve(inner.clone(), stream, stop.child_token(), slot));
+                    }
+                    Err(_) => {
+                        tracing::warn!(%remote, limit = inner.options.max_connections, "nREPL editor refused: too many connections");
+                        tokio::spawn(refuse(stream, inner.options.max_connections));
+                    }
+                },
                 Err(e) => {
                     tracing::warn!(error = %e, "nREPL accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -100,8 +107,35 @@ async fn sweep(inner: Arc<Inner>, stop: CancellationToken) {
     }
 }
 
+/// Tells an editor past the connection limit why, then closes (bounded: an editor that does
+/// not read is not waited for).
+async fn refuse(mut stream: TcpStream, limit: usize) {
+    let mut message = Map::new();
+    message.insert(
+        "err".into(),
+        json!(format!(
+            "the host takes at most {limit} nREPL connections at once\n"
+        )),
+    );
+    message.insert(
+        "status".into(),
+        json!(["done", "error", "too-many-connections"]),
+    );
+    let write = async {
+        stream.write_all(&encode(&message)).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), write).await;
+}
+
 /// One editor connection: reads messages, hands them to the proxy, writes what comes back.
-async fn serve(inner: Arc<Inner>, stream: TcpStream, stop: CancellationToken) {
+/// `_slot` is its place under the connection limit, given back when it ends.
+async fn serve(
+    inner: Arc<Inner>,
+    stream: TcpStream,
+    stop: CancellationToken,
+    _slot: OwnedSemaphorePermit,
+) {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
     let (out, mut outbox) = mpsc::channel::<Map<String, Value>>(OUTBOX);

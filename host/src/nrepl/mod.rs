@@ -58,6 +58,12 @@ pub struct NreplOptions {
     pub session_ttl: Duration,
     /// Evaluations (`eval`, `load-file`) one session may have in flight.
     pub max_evals_per_session: usize,
+    /// Sessions the host keeps at once (cloned and implicit, of every editor); past it
+    /// `clone` and session-less requests fail with `session-limit`.
+    pub max_sessions: usize,
+    /// Editor connections at once; a connection past it gets one `too-many-connections`
+    /// message and is closed.
+    pub max_connections: usize,
     /// `out` and `err` bytes one request may produce unless its `max-output-size` says
     /// otherwise; the rest is cut and the request's status gets `output-truncated`.
     pub max_output_bytes: usize,
@@ -71,8 +77,8 @@ pub struct NreplOptions {
 
 impl NreplOptions {
     /// Defaults for `listen`: 1 MiB messages, 60 s per request, one hour of idle sessions, 5
-    /// evaluations per session, 1 MiB of output per request, `.nrepl-port` in the working
-    /// directory.
+    /// evaluations per session, 256 sessions, 32 editor connections, 1 MiB of output per
+    /// request, `.nrepl-port` in the working directory.
     pub fn new(listen: SocketAddr) -> Self {
         Self {
             listen,
@@ -80,6 +86,8 @@ impl NreplOptions {
             eval_timeout: Duration::from_secs(60),
             session_ttl: Duration::from_secs(3600),
             max_evals_per_session: 5,
+            max_sessions: 256,
+            max_connections: 32,
             max_output_bytes: 1 << 20,
             port_file: Some(PathBuf::from(".nrepl-port")),
             upstream: None,
@@ -130,9 +138,9 @@ impl NreplService {
     pub fn new(options: NreplOptions) -> Self {
         Self {
             inner: Arc::new(Inner {
+                sessions: Mutex::new(Sessions::new(options.max_sessions)),
                 options,
                 server: OnceLock::new(),
-                sessions: Mutex::new(Sessions::default()),
                 declared: Mutex::new(HashMap::new()),
                 text_pending: Mutex::new(HashMap::new()),
             }),

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::sessions::InFlight;
+use super::sessions::{InFlight, SessionLimit};
 use super::wire::{self, failure, is_done, reply};
 use super::{Inner, text};
 use crate::registry::lock;
@@ -106,7 +106,15 @@ impl Editor {
                 .and_then(|s| s.client.clone()),
             None => self.inner.default_client(),
         };
-        let id = lock(&self.inner.sessions).open(client);
+        let opened = lock(&self.inner.sessions).open(client);
+        let id = match opened {
+            Ok(id) => id,
+            Err(limit) => {
+                return self
+                    .send(failure(message, &limit.to_string(), &["session-limit"]))
+                    .await;
+            }
+        };
         let mut answer = reply(message, json!({"new-session": id, "status": ["done"]}));
         // Every response names a session; clients such as `nr` require one even here.
         answer.entry("session").or_insert_with(|| json!(id));
@@ -174,7 +182,14 @@ impl Editor {
         }
         let session = match text(message, "session") {
             Some(s) => s.to_owned(),
-            None => self.implicit_session(),
+            None => match self.implicit_session() {
+                Ok(s) => s,
+                Err(limit) => {
+                    return self
+                        .send(failure(message, &limit.to_string(), &["session-limit"]))
+                        .await;
+                }
+            },
         };
         if let Some(s) = lock(&self.inner.sessions).get_mut(&session) {
             s.client = Some(client.to_owned());
@@ -226,15 +241,16 @@ impl Editor {
         }
     }
 
-    fn implicit_session(&mut self) -> String {
+    /// The session of this editor's session-less requests, opened on first use.
+    fn implicit_session(&mut self) -> Result<String, SessionLimit> {
         if let Some(id) = &self.implicit_session
             && lock(&self.inner.sessions).get_mut(id).is_some()
         {
-            return id.clone();
+            return Ok(id.clone());
         }
-        let id = lock(&self.inner.sessions).open(self.inner.default_client());
+        let id = lock(&self.inner.sessions).open(self.inner.default_client())?;
         self.implicit_session = Some(id.clone());
-        id
+        Ok(id)
     }
 
     fn current_ns(&self, message: &Map<String, Value>) -> Option<String> {
@@ -249,11 +265,17 @@ impl Editor {
     async fn forward(&mut self, mut message: Map<String, Value>, op: String) {
         let session = match text(&message, "session") {
             Some(s) => s.to_owned(),
-            None => {
-                let s = self.implicit_session();
-                message.insert("session".into(), json!(s));
-                s
-            }
+            None => match self.implicit_session() {
+                Ok(s) => {
+                    message.insert("session".into(), json!(s));
+                    s
+                }
+                Err(limit) => {
+                    return self
+                        .send(failure(&message, &limit.to_string(), &["session-limit"]))
+                        .await;
+                }
+            },
         };
         let id = text(&message, "id").unwrap_or_default().to_owned();
         let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);

@@ -34,10 +34,12 @@ pub struct Session {
     pub in_flight: HashMap<u64, InFlight>,
 }
 
-/// All sessions, by id.
-#[derive(Debug, Default)]
+/// All sessions, by id, at most `max` of them: editors can open sessions faster than the
+/// time-to-live closes them, and each one is memory the host keeps.
+#[derive(Debug)]
 pub struct Sessions {
     map: HashMap<String, Session>,
+    max: usize,
 }
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
@@ -58,9 +60,34 @@ fn new_session_id() -> String {
     )
 }
 
+/// [`Sessions::open`] refused: the host already keeps its most sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimit(pub usize);
+
+impl std::fmt::Display for SessionLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the host keeps at most {} nREPL sessions; close one first",
+            self.0
+        )
+    }
+}
+
 impl Sessions {
-    /// Opens a session on `client`.
-    pub fn open(&mut self, client: Option<String>) -> String {
+    /// No sessions yet; at most `max` at a time.
+    pub fn new(max: usize) -> Self {
+        Self {
+            map: HashMap::new(),
+            max,
+        }
+    }
+
+    /// Opens a session on `client`, unless `max` are open.
+    pub fn open(&mut self, client: Option<String>) -> Result<String, SessionLimit> {
+        if self.map.len() >= self.max {
+            return Err(SessionLimit(self.max));
+        }
         let id = new_session_id();
         self.map.insert(
             id.clone(),
@@ -71,7 +98,7 @@ impl Sessions {
                 in_flight: HashMap::new(),
             },
         );
-        id
+        Ok(id)
     }
 
     /// A session, marked used.
@@ -116,5 +143,20 @@ impl Sessions {
         self.map
             .retain(|_, s| !s.in_flight.is_empty() || s.last_used.elapsed() < ttl);
         before - self.map.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SessionLimit, Sessions};
+
+    #[test]
+    fn sessions_past_the_limit_are_refused_until_one_closes() {
+        let mut sessions = Sessions::new(2);
+        let first = sessions.open(None).unwrap();
+        sessions.open(Some("dev".into())).unwrap();
+        assert_eq!(sessions.open(None), Err(SessionLimit(2)));
+        assert!(sessions.close(&first));
+        assert!(sessions.open(None).is_ok());
     }
 }

@@ -111,6 +111,25 @@ impl Editor {
         self.peer.send(&text).await;
     }
 
+    /// The diagnostics of the next non-empty `publishDiagnostics` for `uri` within `limit`
+    /// (a close publishes an empty list first, which is skipped).
+    pub async fn diagnostics(&mut self, limit: Duration, uri: &str) -> Vec<Value> {
+        let body = self
+            .expect(limit, "diagnostics", |event, body| {
+                event == "lsp/notification"
+                    && body["method"] == "textDocument/publishDiagnostics"
+                    && body["params"]["uri"] == uri
+                    && body["params"]["diagnostics"]
+                        .as_array()
+                        .is_some_and(|d| !d.is_empty())
+            })
+            .await;
+        body["params"]["diagnostics"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The next `[event body]` for which `keep` is true, within `limit`; others are skipped.
     pub async fn expect(
         &mut self,

@@ -24,6 +24,7 @@
 //! cargo run --release -p sentelite-bench -- idle [--connections 19000]
 //! cargo run --release -p sentelite-bench -- wire [--records 1000]
 //! cargo run --release -p sentelite-bench -- latency [--clients 256] [--records 2000]
+//! cargo run --release -p sentelite-bench -- hostile [--clients 16] [--attackers 8]
 //! ```
 //!
 //! `events`: unbatched native Event frames confirmed per server CPU-second, beside a bare
@@ -31,6 +32,7 @@
 //! mosquitto QoS 0. `idle`: server RSS per handshaken idle connection, sentelite and
 //! mosquitto. `wire`: bytes per log record on the wire in each form. `latency`: an error
 //! record's time from `Client::log` to a live tail subscriber, idle and under log load.
+//! `hostile`: the log ingest load's records acked per second alone and beside hostile peers.
 //! Figures, machine and commands: `docs/BENCHMARKS.md`.
 
 mod bare;
@@ -39,6 +41,7 @@ mod cpu;
 mod events;
 mod fetch;
 mod figures;
+mod hostile;
 mod idle;
 mod latency;
 mod logs;
@@ -75,6 +78,8 @@ enum Bench {
     Wire(wire::WireArgs),
     /// Error-record latency from `Client::log` to a live tail subscriber, p50/p99, loaded.
     Latency(latency::LatencyArgs),
+    /// Log ingest alone and beside hostile peers: the well-behaved clients' throughput ratio.
+    Hostile(hostile::HostileArgs),
     /// The events bench's floor: a tokio-tungstenite server that only counts frames.
     #[command(hide = true)]
     BareWsServer(bare::BareArgs),
@@ -90,6 +95,7 @@ async fn main() {
         Bench::Idle(args) => idle::run(args).await,
         Bench::Wire(args) => wire::run(args).await,
         Bench::Latency(args) => latency::run(args).await,
+        Bench::Hostile(args) => hostile::run(args).await,
         Bench::BareWsServer(args) => bare::serve(args).await,
     };
     if let Err(e) = result {

@@ -262,3 +262,36 @@ fn a_short_latency_run_times_records_to_the_tail() {
     let loaded = cells(&table, "4 clients shipping batches of 50 warn records").unwrap();
     assert!(number(&loaded[6]) > 0.0, "the load acked nothing:\n{table}");
 }
+
+#[test]
+fn a_short_hostile_run_ships_logs_while_the_attacks_are_closed() {
+    let table = bench(
+        &[
+            "hostile",
+            "--clients",
+            "2",
+            "--attackers",
+            "2",
+            "--seconds",
+            "1",
+            "--runs",
+            "1",
+        ],
+        false,
+    );
+    let alone = cells(&table, "alone").unwrap_or_else(|| panic!("no row alone:\n{table}"));
+    let attacked =
+        cells(&table, "under attack").unwrap_or_else(|| panic!("no row under attack:\n{table}"));
+    assert!(number(&alone[1]) > 0.0, "nothing acked alone:\n{table}");
+    assert!(
+        number(&attacked[1]) > 0.0,
+        "nothing acked under attack:\n{table}"
+    );
+    // Every attack round ended the way it was designed to (the server closed or outlasted
+    // the attacker), none in the attacker's own error.
+    assert!(number(&attacked[3]) > 0.0, "no attack ran:\n{table}");
+    assert!(
+        attacked[3].contains("(0 of "),
+        "attack rounds failed:\n{table}"
+    );
+}

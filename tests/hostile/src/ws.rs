@@ -120,6 +120,15 @@ impl Peer {
         }
     }
 
+    /// Upgrades a fresh connection to `target` (`/ws?dialect=json`, say); panics if refused.
+    pub async fn open_at(addr: &str, target: &str) -> Peer {
+        let mut stream = http::connect(addr).await;
+        match http::upgrade_to(&mut stream, target, None).await {
+            Some(response) if response.status == 101 => Peer::over(stream).await,
+            other => panic!("websocket upgrade to {target} refused: {other:?}"),
+        }
+    }
+
     /// Upgrades a fresh connection from the default address; panics if refused.
     pub async fn open(addr: &str) -> Peer {
         match Peer::open_from(None, addr, None).await {
@@ -165,6 +174,16 @@ impl Peer {
             .expect("send websocket message");
     }
 
+    /// Sends one text message (a text dialect's frame); `false` once the connection is gone.
+    pub async fn send_text(&mut self, text: impl Into<String>) -> bool {
+        self.ws.send(Message::text(text.into())).await.is_ok()
+    }
+
+    /// Queues one text message without flushing; `false` once the connection is gone.
+    pub async fn feed_text(&mut self, text: impl Into<String>) -> bool {
+        self.ws.feed(Message::text(text.into())).await.is_ok()
+    }
+
     /// Queues one binary message without flushing (flush with [`Peer::flush`]).
     pub async fn feed_bytes(&mut self, bytes: Vec<u8>) -> bool {
         self.ws.feed(Message::binary(bytes)).await.is_ok()
@@ -182,6 +201,20 @@ impl Peer {
             while let Some(Ok(message)) = self.ws.next().await {
                 if let Message::Binary(bytes) = message {
                     return Some(bytes.to_vec());
+                }
+            }
+            None
+        };
+        tokio::time::timeout(limit, next).await.ok().flatten()
+    }
+
+    /// The next text message from the server, or `None` when the connection ended (or
+    /// nothing came within `limit`).
+    pub async fn next_text(&mut self, limit: Duration) -> Option<String> {
+        let next = async {
+            while let Some(Ok(message)) = self.ws.next().await {
+                if let Message::Text(text) = message {
+                    return Some(text.as_str().to_owned());
                 }
             }
             None

@@ -131,6 +131,7 @@ impl TextConnection {
             uid: entry.uid.clone(),
             client_id: entry.client_id.clone(),
             boot_id: entry.boot_id,
+            firmware: entry.firmware.clone(),
             event: name,
             request_id,
             timeout: Some(timeout),

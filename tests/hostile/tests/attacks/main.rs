@@ -4,6 +4,7 @@
 //! refused.
 
 mod control_frames;
+mod dialects;
 mod events;
 mod hello_limits;
 mod origin;
