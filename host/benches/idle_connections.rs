@@ -1,7 +1,7 @@
 //! Server memory per idle connection.
 //!
 //! Runs the server twice as a child process (this same executable, in server mode): once
-//! with sentelite's 4 KiB WebSocket read buffer and once with tungstenite's default (128 KiB)
+//! with sentelite's default WebSocket read buffer and once with tungstenite's default (128 KiB)
 //! as the baseline. For each, it opens N handshaken native clients that then stay silent, and
 //! reads the child's resident set size (`VmRSS` in `/proc/PID/status`) before and after.
 //!
@@ -41,7 +41,9 @@ fn main() {
         .build()
         .unwrap();
     println!("idle connections: {n} per run");
-    let ours = rt.block_on(measure("sentelite (4 KiB read buffer)", 4096, n));
+    let buffer = ServerSettings::default().read_buffer_bytes;
+    let label = format!("sentelite ({buffer} B read buffer)");
+    let ours = rt.block_on(measure(&label, buffer, n));
     let baseline = rt.block_on(measure(
         "baseline (tungstenite default read buffer)",
         TUNGSTENITE_DEFAULT_READ_BUFFER,

@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use tower_service::Service as _;
 
 use crate::admission::{HalfOpen, HandshakeSlot};
+use crate::connection::shared_read::SharedRead;
 use crate::server::Shared;
 
 /// Largest request head (request line and headers) an HTTP connection may buffer. A
@@ -107,7 +108,7 @@ fn serve_http(
         activity: activity.clone(),
     };
     let conn = http
-        .serve_connection(TokioIo::new(tcp), service)
+        .serve_connection(TokioIo::new(SharedRead::new(tcp)), service)
         .with_upgrades();
     let idle_timeout = shared.settings.idle_keepalive_timeout();
     async move {

@@ -42,8 +42,10 @@ pub struct ServerSettings {
     /// Depth of each connection's command queue (pushes, publishes, replies waiting to be
     /// written). A full queue makes the sender's call fail instead of buffering more.
     pub connection_queue: usize,
-    /// WebSocket read buffer per connection. Small, because idle devices are the common case
-    /// and the buffer grows only for the message being read.
+    /// WebSocket read buffer per connection, also the most the WebSocket layer takes per
+    /// read. Small, because idle devices are the common case and the buffer grows only for
+    /// the message being read; reads of the socket itself go through a larger buffer shared
+    /// by the connections of a thread (`connection/shared_read.rs`).
     pub read_buffer_bytes: usize,
     /// How much outgoing data the WebSocket layer gathers before writing to the socket.
     pub write_buffer_bytes: usize,
@@ -151,7 +153,7 @@ impl Default for ServerSettings {
             max_subscribers_per_channel: 10_000,
             max_channel_name_bytes: 128,
             connection_queue: 64,
-            read_buffer_bytes: 4096,
+            read_buffer_bytes: 256,
             write_buffer_bytes: 4096,
             write_timeout_ms: 10_000,
             close_linger_ms: 1000,

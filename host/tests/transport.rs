@@ -483,3 +483,43 @@ async fn shutdown_closes_http_connections_without_a_request_in_progress_at_once(
     assert!(time_to_close(&mut trickling, STEP).await.is_some());
     assert!(time_to_close(&mut idle, STEP).await.is_some());
 }
+
+/// A connection reads through a 256-byte WebSocket buffer and the thread's shared scratch
+/// buffer; after idling, a message several times the scratch buffer's size still arrives
+/// whole, twice in a row (the second one straight after the first, so part of it may be read
+/// with the end of the first), and both come back intact.
+#[tokio::test]
+async fn a_large_message_after_idling_arrives_whole_through_the_small_read_buffer() {
+    let settings = quick_settings();
+    assert!(
+        settings.read_buffer_bytes <= 256,
+        "the small buffer is the default"
+    );
+    let (server, _dir) = start(settings).await;
+    let mut config = ClientConfig::new("big-after-idle").unwrap();
+    config.max_frame = 64 * 1024;
+    let (mut client, _) = TestClient::handshake(server.local_addr(), config).await;
+    client.subscribe("big").await;
+    assert!(matches!(
+        client.next().await,
+        Got::SubscribeAck {
+            subscribed: true,
+            ..
+        }
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let first: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+    let second: Vec<u8> = (0..40_000u32).map(|i| (i % 241) as u8).collect();
+    client.publish("big", Payload::Bytes(&first), false).await;
+    client.publish("big", Payload::Bytes(&second), false).await;
+    for sent in [&first, &second] {
+        match client.next().await {
+            Got::ChannelMsg {
+                payload: PayloadBuf::Bytes(got),
+                ..
+            } => assert!(got == *sent, "payload of {} bytes changed", sent.len()),
+            other => panic!("expected the channel message, got {other:?}"),
+        }
+    }
+    still_works(&mut client).await;
+}

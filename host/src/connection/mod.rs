@@ -16,6 +16,7 @@ mod commands;
 mod publishing;
 mod receive;
 mod server_requests;
+pub(crate) mod shared_read;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

@@ -54,7 +54,7 @@ use crate::registry::lock;
 use crate::server::ServerBuilder;
 use ingest::Sender;
 use live::LiveFeed;
-use writer::{Batch, Job, Writer, unix_millis};
+use writer::{Batch, Job, UrgentLane, Writer, unix_millis};
 
 /// The event of sente-lite's single-record log message.
 pub const LOG_MSG_EVENT: &str = "telemetry/log-msg";
@@ -84,6 +84,8 @@ pub enum LogsError {
 #[derive(Clone)]
 pub struct LogService {
     jobs: mpsc::Sender<Job>,
+    /// Batches with an error-level record or above, stored ahead of `jobs`' batches.
+    urgent: UrgentLane,
     /// Cancelled by [`LogService::close`]: ends live tails so a graceful shutdown need not
     /// wait for them.
     closing: tokio_util::sync::CancellationToken,
@@ -111,7 +113,8 @@ impl LogService {
             source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
         })?;
         let live = LiveFeed::new();
-        let writer = Writer::open(data_dir, settings, live.clone())?;
+        let urgent = UrgentLane::new(settings.ingest_queue);
+        let writer = Writer::open(data_dir, settings, live.clone(), urgent.clone())?;
         let reader = writer.open_reader()?;
         let (jobs, rx) = mpsc::channel(settings.ingest_queue.max(1));
         std::thread::Builder::new()
@@ -136,6 +139,7 @@ impl LogService {
         }
         Ok(Self {
             jobs,
+            urgent,
             closing: tokio_util::sync::CancellationToken::new(),
             live,
             reader: Arc::new(Mutex::new(reader)),
@@ -172,12 +176,14 @@ impl LogService {
     ) -> Result<impl std::future::Future<Output = Result<Stored, LogsError>> + use<>, LogsError>
     {
         let (tx, rx) = oneshot::channel();
-        self.jobs
-            .try_send(Job::Ingest(Batch::Entries(batch), tx))
-            .map_err(|e| match e {
+        if let Some((batch, tx)) = self.urgent_first(Batch::Entries(batch), tx)
+            && let Err(e) = self.jobs.try_send(Job::Ingest(batch, tx))
+        {
+            return Err(match e {
                 mpsc::error::TrySendError::Full(_) => LogsError::Busy,
                 mpsc::error::TrySendError::Closed(_) => LogsError::Stopped,
-            })?;
+            });
+        }
         Ok(async move {
             match rx.await {
                 Ok(Ok(stored)) => Ok(stored),
@@ -189,15 +195,35 @@ impl LogService {
 
     async fn store(&self, batch: Batch) -> Result<Stored, LogsError> {
         let (tx, rx) = oneshot::channel();
-        self.jobs
-            .send(Job::Ingest(batch, tx))
-            .await
-            .map_err(|_| LogsError::Stopped)?;
+        if let Some((batch, tx)) = self.urgent_first(batch, tx) {
+            self.jobs
+                .send(Job::Ingest(batch, tx))
+                .await
+                .map_err(|_| LogsError::Stopped)?;
+        }
         match rx.await {
             Ok(Ok(stored)) => Ok(stored),
             Ok(Err(message)) => Err(LogsError::Store(message)),
             Err(_) => Err(LogsError::Stopped),
         }
+    }
+
+    /// Queues an urgent batch in the urgent lane and wakes the writer; hands back any other
+    /// batch, and an urgent one when the lane is full, for the writer's queue.
+    fn urgent_first(
+        &self,
+        batch: Batch,
+        answer: writer::Answer,
+    ) -> Option<(Batch, writer::Answer)> {
+        if !batch.is_urgent() || self.jobs.is_closed() {
+            return Some((batch, answer));
+        }
+        if let Some(back) = self.urgent.push(batch, answer) {
+            return Some(back);
+        }
+        // A full queue means the writer is busy: it looks at the lane between batches.
+        let _ = self.jobs.try_send(Job::Urgent);
+        None
     }
 
     /// Ends every live tail (their HTTP responses finish). Call before shutting the server

@@ -91,6 +91,11 @@ pub struct WireBatch {
 }
 
 impl WireBatch {
+    /// True when a record of `level` or above is in the batch.
+    pub(crate) fn reaches(&self, level: Level) -> bool {
+        self.index.levels >> level as u8 != 0
+    }
+
     /// Checks `payload` (the compact batch of [`sentelite_core::log::decode_batch`]) in full,
     /// so a malformed batch is refused whole, and notes its index columns in the same pass.
     pub fn checked(
@@ -311,7 +316,19 @@ impl LogStore {
     /// Stores `batches` in one transaction; one outcome per batch, in order. Nothing is
     /// stored when it fails.
     pub fn insert_all(&mut self, batches: &[Incoming<'_>]) -> Result<Vec<Stored>, StoreError> {
-        let result = self.try_insert(batches);
+        self.insert_while(batches, || true)
+    }
+
+    /// Stores `batches` in order in one transaction, asking `go_on` before each batch after
+    /// the first; when it says no, commits what was stored so far. One outcome per batch
+    /// stored (at least the first); nothing is stored when it fails. The writer stops a long
+    /// transaction this way when a more urgent batch is waiting.
+    pub(crate) fn insert_while(
+        &mut self,
+        batches: &[Incoming<'_>],
+        go_on: impl FnMut() -> bool,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let result = self.try_insert(batches, go_on);
         if result.is_err() {
             // The transaction rolled back: forget ranges it may have added.
             self.covered.clear();
@@ -319,7 +336,11 @@ impl LogStore {
         result
     }
 
-    fn try_insert(&mut self, batches: &[Incoming<'_>]) -> Result<Vec<Stored>, StoreError> {
+    fn try_insert(
+        &mut self,
+        batches: &[Incoming<'_>],
+        mut go_on: impl FnMut() -> bool,
+    ) -> Result<Vec<Stored>, StoreError> {
         let path = self.path.clone();
         let fail = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -329,6 +350,9 @@ impl LogStore {
         let mut outcomes = Vec::with_capacity(batches.len());
         let mut counts: HashMap<&str, Counts> = HashMap::new();
         for &batch in batches {
+            if !outcomes.is_empty() && !go_on() {
+                break;
+            }
             let (client, bytes, received_ms, gap, mut outcome) = match batch {
                 Incoming::Wire(w) => {
                     let gap = w.gap.map(|g| GapEntry {
