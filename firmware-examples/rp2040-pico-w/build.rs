@@ -1,4 +1,4 @@
-//! Puts `memory.x` on the linker path and copies the CYW43439 NVRAM (board configuration
+//! Puts `memory.x` on the linker path, names the linker scripts (the build-id note's too), and copies the CYW43439 NVRAM (board configuration
 //! data no crate ships, which this repository must not carry) from `CYW43_NVRAM_PATH` into
 //! `OUT_DIR`, where `src/wifi.rs` includes it.
 
@@ -14,6 +14,12 @@ fn main() {
     println!("cargo:rustc-link-arg-bins=-Tlink.x");
     println!("cargo:rustc-link-arg-bins=-Tlink-rp.x");
     println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
+    // A GNU build-id note (SHA-1 of the image), kept in flash by sentelite-board-common's
+    // script (on the search path through that crate): the firmware announces it as its build
+    // id, the key `sentelite elf add FILE` registers this ELF under. Here rather than in
+    // `.cargo/config.toml` so the bootloader (./bootloader, under that config) links without.
+    println!("cargo:rustc-link-arg-bins=--build-id=sha1");
+    println!("cargo:rustc-link-arg-bins=-Tsentelite-build-id-flash.x");
 
     println!("cargo:rerun-if-env-changed=CYW43_NVRAM_PATH");
     let Some(nvram) = env::var_os("CYW43_NVRAM_PATH") else {

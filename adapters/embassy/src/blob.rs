@@ -145,7 +145,18 @@ pub async fn serve<S: BlobSink, const RX: usize, const TX: usize>(
     }
     plan.options.progress_step = (plan.size / 20).max(16 * 1024);
     let mut fetch = DeviceFetch::new(started, plan, sink);
-    let end = run(handle, stack, resources, id, &directive, &mut fetch, sink).await;
+    // A Cancel from the server stops the transfer wherever it is (a stalled read included);
+    // the sink is aborted and the request ends `CANCELLED`.
+    let transfer = run(handle, stack, resources, id, &directive, &mut fetch, sink);
+    let end = match select(transfer, handle.cancelled(id)).await {
+        Either::First(end) => end,
+        Either::Second(()) => {
+            fetch.cancel(sink);
+            End::Failed {
+                reason: FailReason::Cancelled,
+            }
+        }
+    };
     let source = fetch
         .plan()
         .sources

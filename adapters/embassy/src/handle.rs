@@ -37,6 +37,12 @@ pub(crate) struct Shared {
     /// `.bss` instead of carrying a 12 KB initial image in flash (`Signal`'s empty state is a
     /// non-zero niche value). [`Shared::put_answer`] overwrites like a signal would.
     pub answers: [Channel<Raw, Ticketed, 1>; REQUEST_SLOTS],
+    /// The id of the server request cancelled last, for the task answering it (a blob
+    /// transfer waits on it while it fetches; the inbox is not read meanwhile). One place,
+    /// overwritten: only the request being answered needs to hear, and it matches the id.
+    /// With `blob` only: firmware that only logs answers nothing long enough to need it.
+    #[cfg(feature = "blob")]
+    pub cancels: Channel<Raw, RequestId, 1>,
     /// Bit `i` set: slot `i` is waiting for an answer.
     slots: Mutex<Raw, Cell<u8>>,
     /// Numbers each use of a slot, so a late answer for an earlier use is not taken.
@@ -51,6 +57,8 @@ impl Shared {
             outbox: Channel::new(),
             inbox: Channel::new(),
             answers: [const { Channel::new() }; REQUEST_SLOTS],
+            #[cfg(feature = "blob")]
+            cancels: Channel::new(),
             slots: Mutex::new(Cell::new(0)),
             tickets: Mutex::new(Cell::new(0)),
             open: Mutex::new(Cell::new(false)),
@@ -95,6 +103,13 @@ impl Shared {
     /// built only once there is room: a call waiting on a full outbox holds what it
     /// borrows, not a 584-byte message, in its future (every handle call's future is part
     /// of the application's task). `build` runs again if another task took the room first.
+    /// Notes that the server cancelled its request `id`.
+    #[cfg(feature = "blob")]
+    pub fn put_cancel(&self, id: RequestId) {
+        self.cancels.clear();
+        let _ = self.cancels.try_send(id);
+    }
+
     async fn post(&self, build: impl Fn() -> Outgoing) {
         loop {
             poll_fn(|cx| self.outbox.poll_ready_to_send(cx)).await;
@@ -166,6 +181,15 @@ impl<'a> Handle<'a> {
     /// A message from the server if one is waiting.
     pub fn try_next_event(&self) -> Option<Incoming> {
         self.shared.inbox.try_receive().ok()
+    }
+
+    /// Resolves once the server cancels its request `id` (a Cancel frame). For a task that
+    /// answers a long request without reading [`Handle::next_event`] meanwhile: select its
+    /// work against this and stop when it resolves. The cancel is still delivered as
+    /// [`Incoming::Cancelled`] too. With feature `blob`.
+    #[cfg(feature = "blob")]
+    pub async fn cancelled(&self, id: RequestId) {
+        while self.shared.cancels.receive().await != id {}
     }
 
     /// Sends a one-way event. It waits in the outbox while the connection is down and goes

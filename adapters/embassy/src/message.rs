@@ -168,7 +168,8 @@ pub enum Incoming {
         /// The server's deadline in milliseconds (0: none).
         timeout_ms: u32,
     },
-    /// The server gave up on its request `id`.
+    /// The server gave up on its request `id`. A blob transfer running for it hears this
+    /// directly (`Handle::cancelled`) and stops; this event still follows.
     Cancelled {
         /// The request.
         id: RequestId,

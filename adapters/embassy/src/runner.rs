@@ -447,6 +447,10 @@ impl Client<'_> {
                         logger.with(|s| self.shipping.opened(s, t));
                     }
                     self.shared.set_open(true);
+                    // Request ids start again on every connection: an earlier one's cancel
+                    // must not stop a new request with the same id.
+                    #[cfg(feature = "blob")]
+                    self.shared.cancels.clear();
                     self.deliver(Incoming::Opened { connection_id });
                 }
                 SessionEvent::Closed { code, .. } => {
@@ -578,7 +582,11 @@ impl Client<'_> {
                 let payload = OwnedPayload::copy(end.payload).unwrap_or_default();
                 self.end_asked(end.id, Some(end.status), payload);
             }
-            Frame::Cancel(cancel) => self.deliver(Incoming::Cancelled { id: cancel.id }),
+            Frame::Cancel(cancel) => {
+                #[cfg(feature = "blob")]
+                self.shared.put_cancel(cancel.id);
+                self.deliver(Incoming::Cancelled { id: cancel.id });
+            }
             Frame::ChannelMsg(msg) => {
                 if let (Some(channel), Ok(payload)) =
                     (name(msg.channel), OwnedPayload::copy(msg.payload))

@@ -14,7 +14,7 @@ use sentelite_embassy::sinks::RamSink;
 use sentelite_example_app::{Board, DeviceConfig, UpdateError};
 use static_cell::StaticCell;
 
-use sentelite_board_common::settings;
+use sentelite_board_common::{build_id, settings};
 
 /// Where firmware images go: the next OTA slot, or nowhere (every image refused) without
 /// the `blob` feature or an OTA partition table.
@@ -110,14 +110,22 @@ fn client_id() -> &'static str {
     id.as_str()
 }
 
+/// The build id announced in the Hello: the hex of the image's GNU build-id note, which
+/// `sentelite elf add FILE` registers the ELF under; `name@version` if it was linked
+/// without the note.
+fn build_id() -> &'static str {
+    static HEX: StaticCell<[u8; build_id::BUILD_ID_HEX]> = StaticCell::new();
+    build_id::own(HEX.init([0; build_id::BUILD_ID_HEX])).unwrap_or(concat!(
+        env!("CARGO_PKG_NAME"),
+        "@",
+        env!("CARGO_PKG_VERSION")
+    ))
+}
+
 /// Run the application forever.
 pub async fn run(stack: Stack<'static>, flash: FLASH<'static>) -> ! {
     let rng = Rng::new();
-    let mut config = DeviceConfig::new(
-        settings::SENTELITE_URL,
-        client_id(),
-        concat!(env!("CARGO_PKG_NAME"), "@", env!("CARGO_PKG_VERSION")),
-    );
+    let mut config = DeviceConfig::new(settings::SENTELITE_URL, client_id(), build_id());
     config.boot_id = rng.random();
     config.seed = (u64::from(rng.random()) << 32) | u64::from(rng.random());
     #[cfg(feature = "blob")]

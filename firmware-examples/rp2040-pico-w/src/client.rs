@@ -17,7 +17,7 @@ use heapless::String;
 use sentelite_example_app::{Board, DeviceConfig, UpdateError};
 use static_cell::StaticCell;
 
-use sentelite_board_common::settings;
+use sentelite_board_common::{build_id, settings};
 
 /// The Pico W's flash chip (W25Q16JV).
 pub const FLASH_SIZE: usize = 2 * 1024 * 1024;
@@ -90,6 +90,18 @@ fn client_id(chip: &mut Chip) -> &'static str {
     id.as_str()
 }
 
+/// The build id announced in the Hello: the hex of the image's GNU build-id note, which
+/// `sentelite elf add FILE` registers the ELF under; `name@version` if it was linked
+/// without the note.
+fn build_id() -> &'static str {
+    static HEX: StaticCell<[u8; build_id::BUILD_ID_HEX]> = StaticCell::new();
+    build_id::own(HEX.init([0; build_id::BUILD_ID_HEX])).unwrap_or(concat!(
+        env!("CARGO_PKG_NAME"),
+        "@",
+        env!("CARGO_PKG_VERSION")
+    ))
+}
+
 /// Run the application forever.
 pub async fn run(
     spawner: Spawner,
@@ -99,11 +111,7 @@ pub async fn run(
 ) -> ! {
     spawner.spawn(defmt::unwrap!(led_task(control)));
     let mut chip = Flash::new_blocking(flash);
-    let mut config = DeviceConfig::new(
-        settings::SENTELITE_URL,
-        client_id(&mut chip),
-        concat!(env!("CARGO_PKG_NAME"), "@", env!("CARGO_PKG_VERSION")),
-    );
+    let mut config = DeviceConfig::new(settings::SENTELITE_URL, client_id(&mut chip), build_id());
     config.boot_id = RoscRng.next_u32();
     config.seed = RoscRng.next_u64();
     #[cfg(feature = "blob")]

@@ -8,8 +8,9 @@
 //!     --server ws://192.168.69.100:7700/ws --name vdev-1
 //! ```
 //!
-//! It prints one line per board action on stdout (`led on`, `update staged sha256=… bytes=…`)
-//! so a test can follow it; everything else goes to the server as log records.
+//! It prints one line per board action on stdout (`led on`, `update staged sha256=… bytes=…`,
+//! `blob aborted after N bytes` when a transfer is given up or cancelled) so a test can
+//! follow it; everything else goes to the server as log records.
 
 use std::net::Ipv4Addr;
 
@@ -18,6 +19,7 @@ use embassy_executor::{Executor, Spawner};
 use embassy_net::{Ipv4Cidr, Runner as NetRunner, StackResources, StaticConfigV4};
 use embassy_net_tuntap::TunTapDevice;
 use embassy_time::Duration;
+use sentelite_core::blob::{BlobSink, SinkError};
 use sentelite_core::log::Level;
 use sentelite_embassy::sinks::RamSink;
 use sentelite_example_app::{Board, DeviceConfig, UpdateError};
@@ -74,13 +76,54 @@ struct Args {
     blob_bytes: usize,
 }
 
+/// The board's RAM sink, saying on stdout when a transfer is discarded, so a test sees a
+/// cancel or a failure reach the sink (and that nothing was committed).
+struct PrintingSink {
+    ram: RamSink<'static>,
+    /// Bytes written since the last `begin`.
+    written: u64,
+}
+
+impl BlobSink for PrintingSink {
+    fn erase_block(&self) -> u32 {
+        self.ram.erase_block()
+    }
+
+    fn contains(&mut self, sha256: &[u8; 32]) -> bool {
+        self.ram.contains(sha256)
+    }
+
+    fn begin(&mut self, size: u64) -> Result<(), SinkError> {
+        self.written = 0;
+        self.ram.begin(size)
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), SinkError> {
+        self.written = self.written.max(offset + data.len() as u64);
+        self.ram.write_at(offset, data)
+    }
+
+    fn durable(&self) -> u64 {
+        self.ram.durable()
+    }
+
+    fn commit(&mut self, sha256: &[u8; 32]) -> Result<(), SinkError> {
+        self.ram.commit(sha256)
+    }
+
+    fn abort(&mut self) {
+        println!("blob aborted after {} bytes", self.written);
+        self.ram.abort();
+    }
+}
+
 /// The host as a board: a RAM sink, an LED that prints.
 struct VirtualBoard {
-    sink: RamSink<'static>,
+    sink: PrintingSink,
 }
 
 impl Board for VirtualBoard {
-    type Sink = RamSink<'static>;
+    type Sink = PrintingSink;
 
     fn firmware_sink(&mut self) -> &mut Self::Sink {
         &mut self.sink
@@ -91,7 +134,11 @@ impl Board for VirtualBoard {
     }
 
     async fn apply_update(&mut self, sha256: &[u8; 32]) -> Result<(), UpdateError> {
-        let image = self.sink.committed().ok_or(UpdateError::NothingStaged)?;
+        let image = self
+            .sink
+            .ram
+            .committed()
+            .ok_or(UpdateError::NothingStaged)?;
         let actual: [u8; 32] = Sha256::digest(image).into();
         if &actual != sha256 {
             return Err(UpdateError::NothingStaged);
@@ -148,7 +195,10 @@ fn start(spawner: Spawner, args: Args) {
     config.log_batch_timeout = Duration::from_millis(args.batch_ms);
     let buffer: &'static mut [u8] = Box::leak(vec![0u8; args.blob_bytes].into_boxed_slice());
     let board = VirtualBoard {
-        sink: RamSink::new(buffer),
+        sink: PrintingSink {
+            ram: RamSink::new(buffer),
+            written: 0,
+        },
     };
     match (net_task(runner), app_task(stack, config, board)) {
         (Ok(net), Ok(app)) => {
