@@ -11,11 +11,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output};
-use std::sync::{OnceLock, mpsc};
+use std::sync::OnceLock;
 
 use object::{Object, ObjectSymbol};
 use sentelite_core::Status;
@@ -23,6 +21,7 @@ use sentelite_core::frame::Payload;
 use sentelite_core::log::{BATCH_EVENT, Level, Record, encode_batch};
 use sentelite_core::session::ClientConfig;
 use sentelite_host::logs::LogEntry;
+use support::cli::{Serve, run, serve};
 use support::{STEP, TempDir, TestClient, sentelite};
 
 const FIXTURE_TARGET: &str = "thumbv6m-none-eabi";
@@ -156,51 +155,6 @@ fn frame(index: u16, timestamp: u64, args: &[u8]) -> Vec<u8> {
 enum Rec<'a> {
     Plain(&'a str),
     Defmt(&'a [u8]),
-}
-
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(data_dir: &Path) -> Serve {
-    let mut child = sentelite(&["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .spawn()
-        .expect("sentelite serve starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(STEP * 4).expect("listening line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ws://")
-        .and_then(|r| r.strip_suffix("/ws"))
-        .unwrap_or_else(|| panic!("unexpected line {line:?}"))
-        .parse()
-        .unwrap();
-    Serve { child, addr }
-}
-
-fn run(args: &[&str]) -> Output {
-    let out = sentelite(args).output().expect("sentelite runs");
-    assert!(
-        out.status.success(),
-        "sentelite {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 /// Sends `records` (seq from `first_seq`) as one batch from `client`, announcing

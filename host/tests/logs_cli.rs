@@ -13,52 +13,8 @@ use sentelite_core::Status;
 use sentelite_core::frame::Payload;
 use sentelite_core::log::{BATCH_EVENT, Level, LogConfig, LogShipper, NewRecord};
 use sentelite_host::logs::LogEntry;
+use support::cli::{Serve, run, serve};
 use support::{Got, STEP, TempDir, TestClient, sentelite};
-
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(data_dir: &std::path::Path) -> Serve {
-    let mut child = sentelite(&["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .spawn()
-        .expect("sentelite serve starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(STEP * 4).expect("listening line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ws://")
-        .and_then(|r| r.strip_suffix("/ws"))
-        .unwrap_or_else(|| panic!("unexpected line {line:?}"))
-        .parse()
-        .unwrap();
-    Serve { child, addr }
-}
-
-fn run(args: &[&str]) -> Output {
-    let out = sentelite(args).output().expect("sentelite runs");
-    assert!(
-        out.status.success(),
-        "sentelite {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn stdout_lines(out: &Output) -> Vec<String> {
     String::from_utf8(out.stdout.clone())

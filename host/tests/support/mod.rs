@@ -2,6 +2,7 @@
 //! `sentelite_core::ClientSession` for the protocol, and owned copies of what arrives.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod lsp;
 pub mod text;
 

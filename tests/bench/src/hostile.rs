@@ -23,7 +23,7 @@ use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 use crate::cpu::cpu_time;
 use crate::figures::Spread;
-use crate::logs::{connect_all, data_dir, ship_batches};
+use crate::logs::{connect_all, data_dir, ship_all_until};
 use crate::{native, serve};
 
 /// Options of `sentelite-bench hostile`.
@@ -168,18 +168,7 @@ async fn window(
     let errors_before = errors.load(Ordering::Relaxed);
     let start = Instant::now();
     let deadline = start + Duration::from_secs(args.seconds);
-    let mut shippers = Vec::new();
-    for client in clients {
-        let (acked, bytes, batch) = (acked.clone(), bytes.clone(), args.batch);
-        shippers.push(tokio::spawn(async move {
-            ship_batches(&client, batch, || Instant::now() < deadline, &acked, &bytes).await?;
-            client.close().await;
-            Ok::<_, String>(())
-        }));
-    }
-    for shipper in shippers {
-        shipper.await.map_err(|e| e.to_string())??;
-    }
+    ship_all_until(clients, args.batch, deadline, &acked, &bytes).await?;
     let elapsed = start.elapsed();
     let server_cpu = cpu_time(server.pid()).map_err(|e| e.to_string())? - cpu_before;
     let attack_rounds = rounds.load(Ordering::Relaxed) - rounds_before;

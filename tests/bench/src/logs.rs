@@ -194,18 +194,7 @@ async fn sentelite_window(
     let cpu_before = cpu_time(server.pid()).map_err(|e| e.to_string())?;
     let start = Instant::now();
     let deadline = start + Duration::from_secs(seconds);
-    let mut tasks = Vec::new();
-    for client in handles {
-        let (acked, bytes) = (acked.clone(), bytes.clone());
-        tasks.push(tokio::spawn(async move {
-            ship_batches(&client, batch, || Instant::now() < deadline, &acked, &bytes).await?;
-            client.close().await;
-            Ok::<_, String>(())
-        }));
-    }
-    for task in tasks {
-        task.await.map_err(|e| e.to_string())??;
-    }
+    ship_all_until(handles, batch, deadline, &acked, &bytes).await?;
     let elapsed = start.elapsed();
     let server_cpu = cpu_time(server.pid()).map_err(|e| e.to_string())? - cpu_before;
     drop(server);
@@ -232,6 +221,30 @@ async fn sentelite_window(
         server_cpu,
         bytes_per_record: bytes.load(Ordering::Relaxed) as f64 / records.max(1) as f64,
     })
+}
+
+/// Every client of `clients` ships batches ([`ship_batches`]) until `deadline`, each on a
+/// task of its own, then closes; counts into `acked` and `bytes`.
+pub async fn ship_all_until(
+    clients: Vec<sentelite_tokio::Client>,
+    batch: usize,
+    deadline: Instant,
+    acked: &Arc<AtomicU64>,
+    bytes: &Arc<AtomicU64>,
+) -> Result<(), String> {
+    let mut tasks = Vec::new();
+    for client in clients {
+        let (acked, bytes) = (acked.clone(), bytes.clone());
+        tasks.push(tokio::spawn(async move {
+            ship_batches(&client, batch, || Instant::now() < deadline, &acked, &bytes).await?;
+            client.close().await;
+            Ok::<_, String>(())
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(|e| e.to_string())??;
+    }
+    Ok(())
 }
 
 /// Logs records in batches of `batch` on `client` and sends each as a `telemetry/log-batch`
