@@ -259,3 +259,61 @@ async fn push_exit_codes_tell_refused_from_failed() {
     );
     rig.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_a_push_in_flight_and_refuses_ids_not_in_flight() {
+    let rig = rig().await;
+    let mut device = TestClient::open(rig.server.local_addr(), "dev-cancel").await;
+    let file = rig.dir.0.join("slow.bin");
+    std::fs::write(&file, vec![3u8; 50_000]).unwrap();
+    let task = spawn(
+        [
+            "blob",
+            "push",
+            "--server",
+            &rig.url,
+            "--client",
+            "dev-cancel",
+            "--handler",
+            "demo/show",
+            "--json",
+            file.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    // The device takes the directive and never finishes it on its own.
+    let (id, map) = directive(&mut device).await;
+    let tid = map["transfer-id"].as_str().unwrap().to_owned();
+
+    let cancelled = run(&["blob", "cancel", "--server", &rig.url, &tid]);
+    assert_eq!(cancelled.status.code(), Some(0), "{cancelled:?}");
+    assert_eq!(stdout(&cancelled), format!("cancelling {tid}\n"));
+    let mut told = false;
+    for _ in 0..16 {
+        if let Got::Cancel { id: which } = device.next().await {
+            assert_eq!(which, id);
+            told = true;
+            break;
+        }
+    }
+    assert!(told, "the device is sent a Cancel");
+    device.end(id, Status::CANCELLED, Payload::Empty).await;
+
+    // The push that was following it ends with the failure exit code, its last line
+    // `cancelled`.
+    let out = ended(task).await;
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let last: serde_json::Value =
+        serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();
+    assert_eq!(last["state"], "cancelled", "{last}");
+
+    // Once ended, and for ids never sent, there is nothing to cancel.
+    for gone in [tid.as_str(), "no-such-transfer"] {
+        let refused = run(&["blob", "cancel", "--server", &rig.url, gone]);
+        assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(err.contains("404") && err.contains("in flight"), "{err}");
+    }
+    rig.server.shutdown().await;
+}

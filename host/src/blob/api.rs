@@ -9,11 +9,15 @@
 //! - `GET /api/blobs/transfers?client=ID&limit=N` → a JSON array of records, oldest first.
 //! - `GET /api/blobs/transfers/tail?client=ID` → newline-delimited JSON of every update from
 //!   now on; `{"missed": N}` when a slow reader lost some.
+//! - `POST /api/blobs/transfers/{id}/cancel` → `202` with `{"transfer-id": ID}` once the
+//!   client is being sent a Cancel (the record ends `cancelled`, or as the client's End
+//!   says if that came first); `404` `unknown-transfer` when no directive of that id is in
+//!   flight.
 //! - `GET /api/blobs` → the stored blobs.
 
 use axum::Extension;
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -225,6 +229,21 @@ pub(super) async fn transfers(State(blobs): State<BlobService>, params: Params) 
             "record",
             "query task failed",
         ),
+    }
+}
+
+pub(super) async fn cancel(State(blobs): State<BlobService>, Path(id): Path<String>) -> Response {
+    if blobs.cancel(&id) {
+        json(
+            StatusCode::ACCEPTED,
+            &serde_json::json!({ "transfer-id": id }),
+        )
+    } else {
+        refusal(
+            StatusCode::NOT_FOUND,
+            "unknown-transfer",
+            &format!("no directive {id} in flight"),
+        )
     }
 }
 

@@ -195,6 +195,9 @@ struct Inner {
     uploads: upload::UploadLocks,
     /// Transfers not yet ended, by id: their watchers.
     active: Mutex<HashMap<String, watch::Sender<TransferRecord>>>,
+    /// Directives this server sent and still follows, by transfer id: what cancels them
+    /// ([`BlobService::cancel`]).
+    following: Mutex<HashMap<String, tokio_util::sync::CancellationToken>>,
     live: broadcast::Sender<TransferRecord>,
     /// Held across one record's read-change-write, so that a reply part and a report event
     /// arriving together do not overwrite each other's change.
@@ -246,6 +249,7 @@ impl BlobService {
                 settings: settings.clone(),
                 uploads: upload::UploadLocks::default(),
                 active: Mutex::new(HashMap::new()),
+                following: Mutex::new(HashMap::new()),
                 live,
                 updating: tokio::sync::Mutex::new(()),
                 base_url,
@@ -442,12 +446,30 @@ impl BlobService {
         let service = self.clone();
         let cancel = tokio_util::sync::CancellationToken::new();
         let asked = cancel.clone();
-        tokio::spawn(async move { service.follow(id, replies, asked).await });
+        lock(&self.inner.following).insert(id.clone(), cancel.clone());
+        tokio::spawn(async move {
+            let inner = service.inner.clone();
+            service.follow(id.clone(), replies, asked).await;
+            lock(&inner.following).remove(&id);
+        });
         Ok(Transfer {
             updates: rx,
             done: false,
             cancel,
         })
+    }
+
+    /// Cancels the directive `transfer_id` this server sent, as [`Transfer::cancel`] does:
+    /// the client is sent a Cancel and the record ends `cancelled` (unless the client's End
+    /// arrives first). `false` when no such directive is being followed (unknown, or ended).
+    pub fn cancel(&self, transfer_id: &str) -> bool {
+        match lock(&self.inner.following).get(transfer_id) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Turns a directive's replies into record updates until its end.
@@ -681,6 +703,7 @@ impl BlobService {
             .route("/api/blobs/upload", post(api::upload))
             .route("/api/blobs/transfers", get(api::transfers))
             .route("/api/blobs/transfers/tail", get(api::tail))
+            .route("/api/blobs/transfers/{id}/cancel", post(api::cancel))
             .route("/api/blobs", get(api::list))
             .with_state(self.clone())
     }

@@ -41,6 +41,18 @@ pub(crate) enum BlobCommand {
     Upload(UploadArgs),
     /// Show the transfers clients reported on.
     Transfers(TransfersArgs),
+    /// Cancel a directive in flight: its client is sent a Cancel and the transfer ends
+    /// `cancelled`.
+    Cancel(CancelArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CancelArgs {
+    /// The running server (http://HOST:PORT or its ws:// URL)
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// The transfer id (`blob push --json` and `blob transfers` print it)
+    transfer_id: String,
 }
 
 #[derive(Debug, Args)]
@@ -153,6 +165,7 @@ pub(crate) fn run(command: BlobCommand) -> Result<u8, BoxError> {
         BlobCommand::Push(args) => push(args),
         BlobCommand::Upload(args) => upload(args),
         BlobCommand::Transfers(args) => transfers(args).map(|()| 0),
+        BlobCommand::Cancel(args) => cancel(args).map(|()| 0),
     }
 }
 
@@ -256,6 +269,23 @@ fn push(args: PushArgs) -> Result<u8, BoxError> {
         &serde_json::to_string(&body)?,
         args.json,
     )
+}
+
+fn cancel(args: CancelArgs) -> Result<(), BoxError> {
+    let base = http_base(&args.server);
+    let url = format!("{base}/api/blobs/transfers/{}/cancel", args.transfer_id);
+    let answer = agent().post(&url).send_empty()?;
+    let status = answer.status().as_u16();
+    let body = answer.into_body().read_to_string().unwrap_or_default();
+    if status != 202 {
+        let why = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or(body);
+        return Err(format!("cancel {}: {status}: {why}", args.transfer_id).into());
+    }
+    println!("cancelling {}", args.transfer_id);
+    Ok(())
 }
 
 fn upload(args: UploadArgs) -> Result<u8, BoxError> {
