@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use rumqttc::QoS;
 use sentelite_core::RequestOutcome;
 use sentelite_core::frame::PayloadBuf;
 use sentelite_core::log::{BATCH_EVENT, Level, LogConfig, LogShipper, NewRecord, QueueConfig};
@@ -124,17 +125,21 @@ pub async fn run(args: LogsArgs) -> Result<(), String> {
             }
             ours.push((name, Runs::of(windows)));
         }
-        let theirs = match &mosquitto {
-            Some(path) => {
-                let payload = ours[0].1.median.bytes_per_record.round() as usize;
+        let payload = ours[0].1.median.bytes_per_record.round() as usize;
+        let mut theirs = None;
+        let mut qos0 = None;
+        if let Some(path) = &mosquitto {
+            for (qos, into) in [
+                (QoS::AtLeastOnce, &mut theirs),
+                (QoS::AtMostOnce, &mut qos0),
+            ] {
                 let mut windows = Vec::new();
                 for _ in 0..runs {
-                    windows.push(mqtt::window(path, clients, args.seconds, payload).await?);
+                    windows.push(mqtt::window(path, clients, args.seconds, payload, qos).await?);
                 }
-                Some(Runs::of(windows))
+                *into = Some(Runs::of(windows));
             }
-            None => None,
-        };
+        }
         for (name, r) in &ours {
             let ratio = theirs
                 .as_ref()
@@ -146,8 +151,16 @@ pub async fn run(args: LogsArgs) -> Result<(), String> {
                 });
             print_row(clients, name, r, &ratio);
         }
-        if let Some(t) = &theirs {
+        if let (Some(t), Some(z)) = (&theirs, &qos0) {
             print_row(clients, "mosquitto QoS 1", t, "1.0×");
+            // Unacknowledged: counted as written by the publisher. Its ratio to QoS 1 says
+            // what the acknowledgement costs mosquitto.
+            let ratio = format!(
+                "{:.1}× (sentelite {:.1}× of it)",
+                z.median.per_cpu_second() / t.median.per_cpu_second(),
+                ours[0].1.median.per_cpu_second() / z.median.per_cpu_second()
+            );
+            print_row(clients, "mosquitto QoS 0 (unacked)", z, &ratio);
         }
     }
     Ok(())

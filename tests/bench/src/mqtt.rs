@@ -1,5 +1,5 @@
-//! The MQTT baseline: mosquitto, started per window, with QoS 1 publishers (one message per
-//! record) for the log ingest bench.
+//! The MQTT baseline: mosquitto, started per window, with QoS 1 or QoS 0 publishers (one
+//! message per record) for the log ingest bench.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
 
 use crate::cpu::cpu_time;
 use crate::logs::Measure;
@@ -74,12 +74,16 @@ pub fn start(binary: &Path, extra: &str) -> Result<(Broker, u16), String> {
     Ok((broker, port))
 }
 
-/// One window of `clients` QoS 1 publishers sending `payload`-byte messages.
+/// One window of `clients` publishers at `qos` sending `payload`-byte messages. A QoS 1
+/// message counts once mosquitto's PUBACK for it arrives; QoS 0 has no answer, so a QoS 0
+/// message counts once the client has written it to the socket (mosquitto may still have
+/// it unread at the window's end, which flatters it slightly).
 pub async fn window(
     binary: &Path,
     clients: usize,
     seconds: u64,
     payload: usize,
+    qos: QoS,
 ) -> Result<Measure, String> {
     let (broker, port) = start(binary, "")?;
     let acked = Arc::new(AtomicU64::new(0));
@@ -94,9 +98,12 @@ pub async fn window(
         let (acked, counting) = (acked.clone(), counting.clone());
         loops.push(tokio::spawn(async move {
             while let Ok(event) = events.poll().await {
-                if let Event::Incoming(Packet::PubAck(_)) = event
-                    && counting.load(Ordering::Relaxed)
-                {
+                let counts = match event {
+                    Event::Incoming(Packet::PubAck(_)) => qos == QoS::AtLeastOnce,
+                    Event::Outgoing(Outgoing::Publish(_)) => qos == QoS::AtMostOnce,
+                    _ => false,
+                };
+                if counts && counting.load(Ordering::Relaxed) {
                     acked.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -116,7 +123,7 @@ pub async fn window(
             let topic = format!("logs/bench-{i}");
             while Instant::now() < deadline {
                 if client
-                    .publish(topic.clone(), QoS::AtLeastOnce, false, body.clone())
+                    .publish(topic.clone(), qos, false, body.clone())
                     .await
                     .is_err()
                 {

@@ -60,7 +60,13 @@ fn a_short_log_ingest_run_prints_every_row() {
             assert!(
                 per_second > 0.0 && per_cpu > 0.0,
                 "mosquitto acked nothing:\n{stdout}"
-            )
+            );
+            let (sent, per_cpu) = row(&stdout, 2, "mosquitto QoS 0 (unacked)")
+                .unwrap_or_else(|| panic!("no QoS 0 row beside the QoS 1 row:\n{stdout}"));
+            assert!(
+                sent > 0.0 && per_cpu > 0.0,
+                "mosquitto QoS 0 took nothing:\n{stdout}"
+            );
         }
         None => {
             assert!(!require, "no mosquitto row although required:\n{stdout}");
