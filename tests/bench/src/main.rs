@@ -8,7 +8,8 @@
 //! `logs`: log records acknowledged and stored per CPU-second of the server, for
 //! `sentelite serve` (batches of records as `telemetry/log-batch` requests, each answered once
 //! committed to the SQLite store) and for mosquitto (one QoS 1 message per record, answered by
-//! PUBACK, records of the same wire size), with the same number of clients. Needs the
+//! PUBACK, records of the same wire size; and the same at QoS 0, unanswered, counted as
+//! written), with the same number of clients. Needs the
 //! `mosquitto` binary (Debian package `mosquitto`); without it the baseline column says so.
 //!
 //! ```text
