@@ -12,9 +12,9 @@
 //!     (Instant::from_millis(0), 0)
 //! }
 //!
-//! static LOGGER: RemoteLogger<[u8; 4096]> = RemoteLogger::new(uptime);
+//! static LOGGER: RemoteLogger<[u8; 4096]> = RemoteLogger::new();
 //!
-//! LOGGER.install([0; 4096], LogConfig::default(), 0);
+//! LOGGER.install([0; 4096], LogConfig::default(), 0, uptime);
 //! log::set_logger(&LOGGER).unwrap();
 //! log::set_max_level(log::LevelFilter::Info);
 //! log::warn!("pressure high");
@@ -41,49 +41,79 @@ pub type Clock = fn() -> (Instant, u64);
 
 /// A `log::Log` that queues records for the server, and optionally also passes them to a
 /// local logger while they cannot be sent (sente-lite's `fallback-to-local`).
+///
+/// A logger made by [`Self::new`] is all zero bytes, so a `static` one is placed in `.bss`:
+/// its queue state and clock arrive with [`Self::install`]. A non-zero initial value would
+/// be stored in flash as well as in RAM (872 bytes on a Cortex-M0+).
 pub struct RemoteLogger<B: 'static> {
-    shipper: Mutex<RefCell<Option<LogShipper<B>>>>,
-    clock: Clock,
+    state: Mutex<RefCell<State<B>>>,
     local: Option<&'static (dyn log::Log + Sync)>,
+}
+
+/// The logger before and after [`RemoteLogger::install`]. `repr(u8)` gives it a tag of its
+/// own with `Empty` = 0; an `Option` would put `None` in a niche of the shipper (a bool or
+/// enum field holding a non-zero value).
+#[repr(u8)]
+enum State<B> {
+    Empty = 0,
+    Installed {
+        shipper: LogShipper<B>,
+        clock: Clock,
+    } = 1,
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]> + Send> RemoteLogger<B> {
     /// A logger with no queue yet (records are ignored until [`Self::install`]).
-    pub const fn new(clock: Clock) -> Self {
+    pub const fn new() -> Self {
         Self {
-            shipper: Mutex::new(RefCell::new(None)),
-            clock,
+            state: Mutex::new(RefCell::new(State::Empty)),
             local: None,
         }
     }
 
     /// The same, also handing records to `local` when they cannot be sent.
-    pub const fn with_local(clock: Clock, local: &'static (dyn log::Log + Sync)) -> Self {
+    pub const fn with_local(local: &'static (dyn log::Log + Sync)) -> Self {
         Self {
-            shipper: Mutex::new(RefCell::new(None)),
-            clock,
+            state: Mutex::new(RefCell::new(State::Empty)),
             local: Some(local),
         }
     }
 
-    /// Gives the logger its queue storage and configuration; `first_seq` is 0 on a fresh boot.
-    pub fn install(&self, storage: B, config: LogConfig, first_seq: u32) {
+    /// Gives the logger its queue storage, configuration and clock; `first_seq` is 0 on a
+    /// fresh boot.
+    pub fn install(&self, storage: B, config: LogConfig, first_seq: u32, clock: Clock) {
         critical_section::with(|cs| {
-            *self.shipper.borrow_ref_mut(cs) = Some(LogShipper::new(storage, config, first_seq));
+            *self.state.borrow_ref_mut(cs) = State::Installed {
+                shipper: LogShipper::new(storage, config, first_seq),
+                clock,
+            };
         });
     }
 
     /// Runs `f` on the shipper (inside a critical section: keep it short). `None` before
     /// [`Self::install`].
     pub fn with<T>(&self, f: impl FnOnce(&mut LogShipper<B>) -> T) -> Option<T> {
-        critical_section::with(|cs| self.shipper.borrow_ref_mut(cs).as_mut().map(f))
+        self.with_clock(|shipper, _| f(shipper))
+    }
+
+    /// [`Self::with`], also giving the installed clock.
+    fn with_clock<T>(&self, f: impl FnOnce(&mut LogShipper<B>, Clock) -> T) -> Option<T> {
+        critical_section::with(|cs| match &mut *self.state.borrow_ref_mut(cs) {
+            State::Installed { shipper, clock } => Some(f(shipper, *clock)),
+            State::Empty => None,
+        })
     }
 
     /// Queues a record of any level (fatal and report included, which `log` has no macro
     /// for).
     pub fn log_record(&self, record: &NewRecord<'_>) -> Option<Logged> {
-        let (now, _) = (self.clock)();
-        self.with(|s| s.log(now, record))
+        self.with_clock(|s, clock| s.log(clock().0, record))
+    }
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]> + Send> Default for RemoteLogger<B> {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -151,9 +181,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]> + Send> log::Log for RemoteLogger<B> {
 
     fn log(&self, record: &log::Record<'_>) {
         let level = level_of(record.level());
-        let (now, time_ms) = (self.clock)();
         let mut local_too = false;
-        self.with(|s| {
+        let installed = self.with_clock(|s, clock| {
+            let (now, time_ms) = clock();
             local_too = s.should_log_locally(now);
             if s.wants(level) {
                 let message = format_message(record.args());
@@ -171,7 +201,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]> + Send> log::Log for RemoteLogger<B> {
             }
         });
         if let Some(local) = self.local
-            && (local_too || self.with(|_| ()).is_none())
+            && (local_too || installed.is_none())
         {
             local.log(record);
         }
