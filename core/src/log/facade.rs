@@ -52,8 +52,10 @@ pub struct RemoteLogger<B: 'static> {
 
 /// The logger before and after [`RemoteLogger::install`]. `repr(u8)` gives it a tag of its
 /// own with `Empty` = 0; an `Option` would put `None` in a niche of the shipper (a bool or
-/// enum field holding a non-zero value).
+/// enum field holding a non-zero value). The logger holds one for its whole life, so the
+/// empty variant's size does not matter.
 #[repr(u8)]
+#[allow(clippy::large_enum_variant)]
 enum State<B> {
     Empty = 0,
     Installed {
