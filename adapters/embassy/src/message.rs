@@ -110,6 +110,7 @@ pub(crate) enum Outgoing {
         event: Name,
         payload: OwnedPayload,
     },
+    #[cfg(feature = "requests")]
     Request {
         slot: usize,
         ticket: u32,
@@ -203,6 +204,7 @@ pub struct Answer {
 }
 
 /// An answer addressed to one use of a request slot.
+#[cfg(feature = "requests")]
 #[derive(Debug, Clone)]
 pub(crate) struct Ticketed {
     pub ticket: u32,
