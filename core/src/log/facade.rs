@@ -155,18 +155,9 @@ struct Truncating {
 impl Write for Truncating {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         let room = MESSAGE_BYTES - self.text.len();
-        // `get` rather than indexing: the cut is at a char boundary by construction, but
-        // `s[..end]` would still link the str-slicing panic and its `core::fmt` (1.9 KB
-        // on a Cortex-M0+) into every firmware that logs. `get(..0)` always succeeds.
-        let mut end = s.len().min(room);
-        let head = loop {
-            match s.get(..end) {
-                Some(head) => break head,
-                None => end -= 1,
-            }
-        };
+        let head = crate::text::prefix_within(s, room);
         let _ = self.text.push_str(head);
-        if end < s.len() {
+        if head.len() < s.len() {
             self.cut = true;
             return Err(core::fmt::Error);
         }

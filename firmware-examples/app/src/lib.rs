@@ -287,10 +287,7 @@ impl<B: Board> App<B> {
                 self.board.set_led(false);
                 // Formatted as a u32: the image formats u32s anyway, a u16 would link a
                 // formatter of its own (200 B on a Cortex-M0+).
-                log::warn!(
-                    "connection closed (code {}), reconnecting",
-                    u32::from(code)
-                );
+                log::warn!("connection closed (code {}), reconnecting", u32::from(code));
             }
             Incoming::LogLevels { levels, enabled } => {
                 log::warn!(
