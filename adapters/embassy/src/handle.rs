@@ -308,7 +308,8 @@ impl<'a> Handle<'a> {
         Ok(())
     }
 
-    /// Wants `channel`, now and after every reconnect.
+    /// Wants `channel`, now and after every reconnect. With feature `channels`.
+    #[cfg(feature = "channels")]
     pub async fn subscribe(&self, channel: &str) -> Result<(), HandleError> {
         let channel = checked_name(channel)?;
         self.shared
@@ -319,7 +320,8 @@ impl<'a> Handle<'a> {
         Ok(())
     }
 
-    /// Publishes to `channel` through the server.
+    /// Publishes to `channel` through the server. With feature `channels`.
+    #[cfg(feature = "channels")]
     pub async fn publish(&self, channel: &str, payload: Payload<'_>) -> Result<(), HandleError> {
         let channel = checked_name(channel)?;
         fits(payload)?;

@@ -128,9 +128,11 @@ pub(crate) enum Outgoing {
         status: Status,
         payload: OwnedPayload,
     },
+    #[cfg(feature = "channels")]
     Subscribe {
         channel: Name,
     },
+    #[cfg(feature = "channels")]
     Publish {
         channel: Name,
         payload: OwnedPayload,
@@ -175,7 +177,7 @@ pub enum Incoming {
         /// The request.
         id: RequestId,
     },
-    /// A message published on a subscribed channel.
+    /// A message published on a subscribed channel (with feature `channels`).
     ChannelMessage {
         /// The channel.
         channel: Name,

@@ -36,7 +36,11 @@ const PENDING: usize = REQUEST_SLOTS + 1;
 #[cfg(not(feature = "requests"))]
 const PENDING: usize = 1;
 /// Channels the client can want at once.
+#[cfg(feature = "channels")]
 const CHANNELS: usize = 4;
+/// No channels: the session's subscription table is empty and stays so.
+#[cfg(not(feature = "channels"))]
+const CHANNELS: usize = 0;
 /// Server requests answered at once (more are answered BUSY by the core).
 const ANSWERING: usize = 4;
 /// How often queued log records are looked at while nothing else wakes the loop, so a
@@ -609,6 +613,7 @@ impl Client<'_> {
                 self.shared.put_cancel(cancel.id);
                 self.deliver(Incoming::Cancelled { id: cancel.id });
             }
+            #[cfg(feature = "channels")]
             Frame::ChannelMsg(msg) => {
                 if let (Some(channel), Ok(payload)) =
                     (name(msg.channel), OwnedPayload::copy(msg.payload))
@@ -675,11 +680,13 @@ impl Client<'_> {
                 status,
                 payload,
             } => session.end(id, status, payload.as_payload(), frame).ok(),
+            #[cfg(feature = "channels")]
             Outgoing::Subscribe { channel } => {
                 // The Subscribe frame comes out of `poll_transmit`.
                 let _ = session.subscribe(&channel);
                 None
             }
+            #[cfg(feature = "channels")]
             Outgoing::Publish { channel, payload } => session
                 .publish(&channel, payload.as_payload(), false, frame)
                 .ok(),
