@@ -137,13 +137,19 @@ pub fn format_message(args: &core::fmt::Arguments<'_>) -> String<MESSAGE_BYTES> 
         cut: false,
     };
     let _ = out.write_fmt(*args);
-    if out.cut {
-        while out.text.len() > MESSAGE_BYTES - '…'.len_utf8() {
-            out.text.pop();
-        }
-        let _ = out.text.push('…');
+    if !out.cut {
+        return out.text;
     }
-    out.text
+    // Rebuilt rather than popped char by char: the cut is one prefix, and popping decodes
+    // UTF-8 backwards (200 B on a Cortex-M0+).
+    const MARK: &str = "…";
+    let mut cut = String::new();
+    let _ = cut.push_str(crate::text::prefix_within(
+        &out.text,
+        MESSAGE_BYTES - MARK.len(),
+    ));
+    let _ = cut.push_str(MARK);
+    cut
 }
 
 /// Keeps as much of each piece as fits (on a character boundary) and remembers the cut.
