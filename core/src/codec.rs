@@ -157,7 +157,7 @@ pub fn encode(frame: &Frame<'_>, buf: &mut [u8]) -> Result<usize, EncodeError> {
 
 /// Encodes `frame` only if it fits both `buf` and the peer's `max_frame` limit.
 ///
-/// One pass of the serializer: [`Bounded`] writes what fits and counts the rest, so the
+/// One pass of the serializer: a postcard flavor writes what fits and counts the rest, so the
 /// length a refusal reports needs no second, size-only pass (whose code, another copy of
 /// every frame's serializer, a device would carry for the error path alone).
 pub fn encode_limited(
