@@ -152,28 +152,68 @@ pub fn encoded_len(frame: &Frame<'_>) -> usize {
 
 /// Encodes `frame` into the front of `buf`, returning the number of bytes written.
 pub fn encode(frame: &Frame<'_>, buf: &mut [u8]) -> Result<usize, EncodeError> {
-    match postcard::to_slice(&(PROTOCOL_VERSION, frame), buf) {
-        Ok(out) => Ok(out.len()),
-        Err(_) => Err(EncodeError::BufferTooSmall {
-            required: encoded_len(frame),
-        }),
-    }
+    encode_limited(frame, buf, usize::MAX)
 }
 
 /// Encodes `frame` only if it fits both `buf` and the peer's `max_frame` limit.
+///
+/// One pass of the serializer: a postcard flavor writes what fits and counts the rest, so the
+/// length a refusal reports needs no second, size-only pass (whose code, another copy of
+/// every frame's serializer, a device would carry for the error path alone).
 pub fn encode_limited(
     frame: &Frame<'_>,
     buf: &mut [u8],
     max_frame: usize,
 ) -> Result<usize, EncodeError> {
-    let len = encoded_len(frame);
+    let bounded = Bounded { buf, len: 0 };
+    // `Bounded` never refuses a byte; report "huge" rather than panic if it ever did.
+    let len =
+        postcard::serialize_with_flavor(&(PROTOCOL_VERSION, frame), bounded).unwrap_or(usize::MAX);
     if len > max_frame {
-        return Err(EncodeError::TooLarge {
+        Err(EncodeError::TooLarge {
             len,
             max: max_frame,
-        });
+        })
+    } else if len > buf.len() {
+        Err(EncodeError::BufferTooSmall { required: len })
+    } else {
+        Ok(len)
     }
-    encode(frame, buf)
+}
+
+/// A postcard flavor over a caller's buffer that stores the bytes that fit and counts all
+/// of them: the output is the encoded length, larger than the buffer when it did not fit
+/// (then the buffer holds a prefix, which the caller does not use).
+struct Bounded<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl postcard::ser_flavors::Flavor for Bounded<'_> {
+    type Output = usize;
+
+    #[inline]
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = byte;
+        }
+        self.len = self.len.saturating_add(1);
+        Ok(())
+    }
+
+    #[inline]
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        let end = self.len.saturating_add(bytes.len());
+        if let Some(room) = self.buf.get_mut(self.len..end) {
+            room.copy_from_slice(bytes);
+        }
+        self.len = end;
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<usize> {
+        Ok(self.len)
+    }
 }
 
 /// Decodes one whole frame, borrowing from `bytes`.
@@ -250,6 +290,45 @@ mod tests {
             encode_limited(&big, &mut buf, 10),
             Err(EncodeError::TooLarge { max: 10, .. })
         ));
+    }
+
+    /// The one-pass encoder reports the exact length for every buffer too small (the
+    /// prefix it stored must not stop the count) and writes the same bytes as the size pass
+    /// measures once the buffer is just large enough.
+    #[test]
+    fn every_buffer_too_small_learns_the_exact_length() {
+        let frames = [
+            Frame::Ping(Ping { nonce: 300 }),
+            Frame::Event(Event {
+                event: "sensor/reading",
+                payload: Payload::Bytes(&[5; 200]),
+            }),
+            Frame::Request(Request {
+                id: 70_000,
+                event: "telemetry/log-batch",
+                timeout_ms: 30_000,
+                payload: Payload::Json("{\"a\":1}"),
+            }),
+        ];
+        for frame in frames {
+            let len = encoded_len(&frame);
+            let mut exact = [0u8; 256];
+            assert_eq!(encode(&frame, &mut exact[..len]), Ok(len));
+            assert_eq!(decode(&exact[..len]), Ok(frame));
+            for size in 0..len {
+                let mut buf = [0u8; 256];
+                assert_eq!(
+                    encode(&frame, &mut buf[..size]),
+                    Err(EncodeError::BufferTooSmall { required: len }),
+                    "buffer of {size} for a frame of {len}"
+                );
+                assert_eq!(
+                    encode_limited(&frame, &mut buf[..size], len - 1),
+                    Err(EncodeError::TooLarge { len, max: len - 1 }),
+                    "the peer's limit is reported before the buffer's"
+                );
+            }
+        }
     }
 
     #[cfg(feature = "alloc")]

@@ -53,6 +53,7 @@ pub mod nrepl;
 #[cfg(feature = "alloc")]
 pub mod outcome;
 pub mod session;
+mod text;
 pub mod time;
 pub mod value;
 pub mod websocket;

@@ -32,11 +32,11 @@ impl log::Log for Local {
 }
 
 static LOCAL: Local = Local(Mutex::new(Vec::new()));
-static LOGGER: RemoteLogger<Vec<u8>> = RemoteLogger::with_local(clock, &LOCAL);
+static LOGGER: RemoteLogger<Vec<u8>> = RemoteLogger::with_local(&LOCAL);
 
 #[test]
 fn log_macros_feed_the_shipper_and_fall_back_to_local_when_offline() {
-    LOGGER.install(vec![0; 4096], LogConfig::default(), 0);
+    LOGGER.install(vec![0; 4096], LogConfig::default(), 0, clock);
     log::set_logger(&LOGGER).unwrap();
     log::set_max_level(log::LevelFilter::Trace);
 
@@ -104,13 +104,13 @@ fn metadata(level: log::Level) -> log::Metadata<'static> {
 
 #[test]
 fn a_level_is_enabled_when_the_filter_or_the_local_logger_wants_it() {
-    static REMOTE_ONLY: RemoteLogger<Vec<u8>> = RemoteLogger::new(clock);
-    static WITH_LOCAL: RemoteLogger<Vec<u8>> = RemoteLogger::with_local(clock, &FLUSHES);
+    static REMOTE_ONLY: RemoteLogger<Vec<u8>> = RemoteLogger::new();
+    static WITH_LOCAL: RemoteLogger<Vec<u8>> = RemoteLogger::with_local(&FLUSHES);
     use log::Log;
 
     // Not installed yet: nothing to send to.
     assert!(!REMOTE_ONLY.enabled(&metadata(log::Level::Error)));
-    REMOTE_ONLY.install(vec![0; 1024], LogConfig::default(), 0);
+    REMOTE_ONLY.install(vec![0; 1024], LogConfig::default(), 0, clock);
     // The default filter keeps warnings and errors only.
     assert!(REMOTE_ONLY.enabled(&metadata(log::Level::Warn)));
     assert!(REMOTE_ONLY.enabled(&metadata(log::Level::Error)));
@@ -118,13 +118,13 @@ fn a_level_is_enabled_when_the_filter_or_the_local_logger_wants_it() {
 
     // A local logger that takes everything enables every level, installed or not.
     assert!(WITH_LOCAL.enabled(&metadata(log::Level::Trace)));
-    WITH_LOCAL.install(vec![0; 1024], LogConfig::default(), 0);
+    WITH_LOCAL.install(vec![0; 1024], LogConfig::default(), 0, clock);
     assert!(WITH_LOCAL.enabled(&metadata(log::Level::Debug)));
 }
 
 #[test]
 fn flush_reaches_the_local_logger() {
-    static FLUSHING: RemoteLogger<Vec<u8>> = RemoteLogger::with_local(clock, &FLUSHES);
+    static FLUSHING: RemoteLogger<Vec<u8>> = RemoteLogger::with_local(&FLUSHES);
     use log::Log;
     let before = FLUSHES.0.load(Ordering::Relaxed);
     FLUSHING.flush();
@@ -134,7 +134,7 @@ fn flush_reaches_the_local_logger() {
 
 #[test]
 fn log_record_queues_levels_the_log_crate_has_no_macro_for() {
-    static DIRECT: RemoteLogger<Vec<u8>> = RemoteLogger::new(clock);
+    static DIRECT: RemoteLogger<Vec<u8>> = RemoteLogger::new();
     let fatal = NewRecord {
         time_ms: 5,
         level: Level::Fatal,
@@ -146,7 +146,7 @@ fn log_record_queues_levels_the_log_crate_has_no_macro_for() {
     assert_eq!(DIRECT.log_record(&fatal), None, "no queue before install");
     let mut config = LogConfig::default();
     config.filter.levels = LevelSet::ALL;
-    DIRECT.install(vec![0; 1024], config, 40);
+    DIRECT.install(vec![0; 1024], config, 40, clock);
     assert_eq!(
         DIRECT.log_record(&fatal),
         Some(Logged::Queued(Pushed::Queued {

@@ -9,21 +9,23 @@ use core::future::poll_fn;
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::channel::Channel;
+#[cfg(feature = "requests")]
 use embassy_time::{Duration, with_timeout};
 use sentelite_core::{Payload, RequestId, Status};
 
-use crate::message::{
-    Answer, Incoming, Outgoing, OwnedPayload, Ticketed, TooLarge, checked_name, fits, name,
-};
+#[cfg(feature = "requests")]
+use crate::message::{Answer, Ticketed};
+use crate::message::{Incoming, Outgoing, OwnedPayload, TooLarge, checked_name, fits, name};
 
 /// Messages the application may queue for sending before `send` waits.
 pub const OUTBOX: usize = 2;
 /// Messages from the server queued for the application before the runner drops them
 /// (counted; a dropped server request is answered `BUSY`).
 pub const INBOX: usize = 2;
-/// Requests of the application's in flight at once.
+/// Requests of the application's in flight at once (with feature `requests`).
 pub const REQUEST_SLOTS: usize = 2;
 /// Time a request's answer may take beyond its own timeout (the runner ends it first).
+#[cfg(feature = "requests")]
 const ANSWER_SLACK: Duration = Duration::from_secs(2);
 
 type Raw = CriticalSectionRawMutex;
@@ -36,6 +38,7 @@ pub(crate) struct Shared {
     /// an empty channel is all zero bytes, so a `static` [`crate::Resources`] is placed in
     /// `.bss` instead of carrying a 12 KB initial image in flash (`Signal`'s empty state is a
     /// non-zero niche value). [`Shared::put_answer`] overwrites like a signal would.
+    #[cfg(feature = "requests")]
     pub answers: [Channel<Raw, Ticketed, 1>; REQUEST_SLOTS],
     /// The id of the server request cancelled last, for the task answering it (a blob
     /// transfer waits on it while it fetches; the inbox is not read meanwhile). One place,
@@ -44,8 +47,10 @@ pub(crate) struct Shared {
     #[cfg(feature = "blob")]
     pub cancels: Channel<Raw, RequestId, 1>,
     /// Bit `i` set: slot `i` is waiting for an answer.
+    #[cfg(feature = "requests")]
     slots: Mutex<Raw, Cell<u8>>,
     /// Numbers each use of a slot, so a late answer for an earlier use is not taken.
+    #[cfg(feature = "requests")]
     tickets: Mutex<Raw, Cell<u32>>,
     open: Mutex<Raw, Cell<bool>>,
     dropped: Mutex<Raw, Cell<u32>>,
@@ -56,10 +61,13 @@ impl Shared {
         Self {
             outbox: Channel::new(),
             inbox: Channel::new(),
+            #[cfg(feature = "requests")]
             answers: [const { Channel::new() }; REQUEST_SLOTS],
             #[cfg(feature = "blob")]
             cancels: Channel::new(),
+            #[cfg(feature = "requests")]
             slots: Mutex::new(Cell::new(0)),
+            #[cfg(feature = "requests")]
             tickets: Mutex::new(Cell::new(0)),
             open: Mutex::new(Cell::new(false)),
             dropped: Mutex::new(Cell::new(0)),
@@ -75,6 +83,7 @@ impl Shared {
         self.dropped.lock(|d| d.set(d.get().saturating_add(1)));
     }
 
+    #[cfg(feature = "requests")]
     fn take_slot(&self) -> Option<(usize, u32)> {
         let slot = self.slots.lock(|s| {
             let used = s.get();
@@ -93,16 +102,13 @@ impl Shared {
 
     /// Leaves `answer` for the request in `slot`, replacing one nobody took (a late answer
     /// for an earlier use of the slot).
+    #[cfg(feature = "requests")]
     pub fn put_answer(&self, slot: usize, answer: Ticketed) {
         let place = &self.answers[slot];
         place.clear();
         let _ = place.try_send(answer);
     }
 
-    /// Waits for room in the outbox, then queues the message `build` makes. The message is
-    /// built only once there is room: a call waiting on a full outbox holds what it
-    /// borrows, not a 584-byte message, in its future (every handle call's future is part
-    /// of the application's task). `build` runs again if another task took the room first.
     /// Notes that the server cancelled its request `id`.
     #[cfg(feature = "blob")]
     pub fn put_cancel(&self, id: RequestId) {
@@ -110,6 +116,10 @@ impl Shared {
         let _ = self.cancels.try_send(id);
     }
 
+    /// Waits for room in the outbox, then queues the message `build` makes. The message is
+    /// built only once there is room: a call waiting on a full outbox holds what it
+    /// borrows, not a 584-byte message, in its future (every handle call's future is part
+    /// of the application's task). `build` runs again if another task took the room first.
     async fn post(&self, build: impl Fn() -> Outgoing) {
         loop {
             poll_fn(|cx| self.outbox.poll_ready_to_send(cx)).await;
@@ -119,6 +129,7 @@ impl Shared {
         }
     }
 
+    #[cfg(feature = "requests")]
     fn free_slot(&self, slot: usize) {
         self.slots.lock(|s| s.set(s.get() & !(1 << slot)));
     }
@@ -207,7 +218,8 @@ impl<'a> Handle<'a> {
     }
 
     /// Sends a request and waits for its end, at most `timeout` (plus a little slack for
-    /// the answer to travel).
+    /// the answer to travel). With feature `requests`.
+    #[cfg(feature = "requests")]
     pub async fn request(
         &self,
         event: &str,
@@ -296,7 +308,8 @@ impl<'a> Handle<'a> {
         Ok(())
     }
 
-    /// Wants `channel`, now and after every reconnect.
+    /// Wants `channel`, now and after every reconnect. With feature `channels`.
+    #[cfg(feature = "channels")]
     pub async fn subscribe(&self, channel: &str) -> Result<(), HandleError> {
         let channel = checked_name(channel)?;
         self.shared
@@ -307,7 +320,8 @@ impl<'a> Handle<'a> {
         Ok(())
     }
 
-    /// Publishes to `channel` through the server.
+    /// Publishes to `channel` through the server. With feature `channels`.
+    #[cfg(feature = "channels")]
     pub async fn publish(&self, channel: &str, payload: Payload<'_>) -> Result<(), HandleError> {
         let channel = checked_name(channel)?;
         fits(payload)?;

@@ -21,15 +21,16 @@ pub fn uptime() -> (Instant, u64) {
 }
 
 /// A ready logger with no local output. Boards that also want records on a local console
-/// declare their own with [`RemoteLogger::with_local`]`(`[`uptime`]`, &LOCAL)`.
-pub static LOGGER: Logger = Logger::new(uptime);
+/// declare their own with [`RemoteLogger::with_local`]`(&LOCAL)`. It is all zero bytes until
+/// [`install`], so it sits in `.bss` and costs no flash.
+pub static LOGGER: Logger = Logger::new();
 
 /// The logger could not become the `log` facade's logger (one was set already).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct AlreadySet;
 
-/// Gives `logger` its queue storage and configuration and makes it the `log` facade's
+/// Gives `logger` its queue storage, configuration and clock ([`uptime`]) and makes it the `log` facade's
 /// logger, with the facade's maximum level at `Trace` (the queue's filter decides).
 ///
 /// Call it once, at start-up, before other tasks log: on targets without atomic
@@ -40,7 +41,7 @@ pub fn install(
     config: LogConfig,
     first_seq: u32,
 ) -> Result<(), AlreadySet> {
-    logger.install(storage, config, first_seq);
+    logger.install(storage, config, first_seq, uptime);
     set_facade(logger)
 }
 

@@ -110,6 +110,7 @@ pub(crate) enum Outgoing {
         event: Name,
         payload: OwnedPayload,
     },
+    #[cfg(feature = "requests")]
     Request {
         slot: usize,
         ticket: u32,
@@ -127,9 +128,11 @@ pub(crate) enum Outgoing {
         status: Status,
         payload: OwnedPayload,
     },
+    #[cfg(feature = "channels")]
     Subscribe {
         channel: Name,
     },
+    #[cfg(feature = "channels")]
     Publish {
         channel: Name,
         payload: OwnedPayload,
@@ -174,7 +177,7 @@ pub enum Incoming {
         /// The request.
         id: RequestId,
     },
-    /// A message published on a subscribed channel.
+    /// A message published on a subscribed channel (with feature `channels`).
     ChannelMessage {
         /// The channel.
         channel: Name,
@@ -203,6 +206,7 @@ pub struct Answer {
 }
 
 /// An answer addressed to one use of a request slot.
+#[cfg(feature = "requests")]
 #[derive(Debug, Clone)]
 pub(crate) struct Ticketed {
     pub ticket: u32,

@@ -18,17 +18,29 @@ use sentelite_core::{
     ClientSession, CloseCode, Duration, Frame, Instant, Payload, RequestId, SessionEvent, Status,
 };
 
-use crate::handle::{REQUEST_SLOTS, Shared};
+#[cfg(feature = "requests")]
+use crate::handle::REQUEST_SLOTS;
+use crate::handle::Shared;
 use crate::logging::Logger;
-use crate::message::{Answer, Incoming, Outgoing, OwnedPayload, Ticketed, name};
+#[cfg(feature = "requests")]
+use crate::message::{Answer, Ticketed};
+use crate::message::{Incoming, Outgoing, OwnedPayload, name};
 use crate::outline::outlined;
 use crate::url::WsUrl;
 use crate::ws::{Framing, WsError};
 
 /// Requests in flight at once: the application's slots and the log batch.
+#[cfg(feature = "requests")]
 const PENDING: usize = REQUEST_SLOTS + 1;
+/// Requests in flight at once: the log batch.
+#[cfg(not(feature = "requests"))]
+const PENDING: usize = 1;
 /// Channels the client can want at once.
+#[cfg(feature = "channels")]
 const CHANNELS: usize = 4;
+/// No channels: the session's subscription table is empty and stays so.
+#[cfg(not(feature = "channels"))]
+const CHANNELS: usize = 0;
 /// Server requests answered at once (more are answered BUSY by the core).
 const ANSWERING: usize = 4;
 /// How often queued log records are looked at while nothing else wakes the loop, so a
@@ -51,6 +63,7 @@ fn at(instant: Instant) -> embassy_time::Instant {
 }
 
 /// One of the application's requests on the wire.
+#[cfg(feature = "requests")]
 #[derive(Debug, Clone, Copy)]
 struct Asked {
     id: RequestId,
@@ -74,6 +87,7 @@ struct Client<'a> {
     shared: &'a Shared,
     logger: Option<&'static Logger>,
     shipping: ShippingLink,
+    #[cfg(feature = "requests")]
     asked: Vec<Asked, REQUEST_SLOTS>,
     /// Server requests refused for lack of room in the inbox, answered BUSY on the next
     /// flush.
@@ -132,6 +146,7 @@ impl<'a> Runner<'a> {
                 shared,
                 logger,
                 shipping: ShippingLink::new(),
+                #[cfg(feature = "requests")]
                 asked: Vec::new(),
                 refused: Vec::new(),
             },
@@ -458,6 +473,7 @@ impl Client<'_> {
                         logger.with(|s| self.shipping.closed(s));
                     }
                     self.shared.set_open(false);
+                    #[cfg(feature = "requests")]
                     while let Some(asked) = self.asked.pop() {
                         self.answer(asked, None, OwnedPayload::default());
                     }
@@ -465,6 +481,7 @@ impl Client<'_> {
                 }
                 SessionEvent::RequestEnded { id, .. } => {
                     if !self.log_batch_ended(t, id, None) {
+                        #[cfg(feature = "requests")]
                         self.end_asked(id, None, OwnedPayload::default());
                     }
                 }
@@ -496,6 +513,7 @@ impl Client<'_> {
         }
     }
 
+    #[cfg(feature = "requests")]
     fn answer(&mut self, asked: Asked, status: Option<Status>, payload: OwnedPayload) {
         self.shared.put_answer(
             asked.slot,
@@ -510,6 +528,7 @@ impl Client<'_> {
         );
     }
 
+    #[cfg(feature = "requests")]
     fn end_asked(&mut self, id: RequestId, status: Option<Status>, payload: OwnedPayload) {
         if let Some(i) = self.asked.iter().position(|a| a.id == id) {
             let asked = self.asked.swap_remove(i);
@@ -573,20 +592,28 @@ impl Client<'_> {
                     }
                 }
             }
+            #[cfg(feature = "requests")]
             Frame::Reply(reply) => {
                 if let Some(asked) = self.asked.iter_mut().find(|a| a.id == reply.id) {
                     asked.parts = asked.parts.saturating_add(1);
                 }
             }
+            #[cfg(feature = "requests")]
             Frame::End(end) if !self.log_batch_ended(t, end.id, Some(end.status)) => {
                 let payload = OwnedPayload::copy(end.payload).unwrap_or_default();
                 self.end_asked(end.id, Some(end.status), payload);
+            }
+            // Without the application's requests an End can only be a log batch's.
+            #[cfg(not(feature = "requests"))]
+            Frame::End(end) => {
+                self.log_batch_ended(t, end.id, Some(end.status));
             }
             Frame::Cancel(cancel) => {
                 #[cfg(feature = "blob")]
                 self.shared.put_cancel(cancel.id);
                 self.deliver(Incoming::Cancelled { id: cancel.id });
             }
+            #[cfg(feature = "channels")]
             Frame::ChannelMsg(msg) => {
                 if let (Some(channel), Ok(payload)) =
                     (name(msg.channel), OwnedPayload::copy(msg.payload))
@@ -602,11 +629,15 @@ impl Client<'_> {
     /// into `frame`, to be written now.
     #[inline(never)]
     fn on_call(&mut self, t: Instant, call: Outgoing, frame: &mut [u8]) -> Option<usize> {
+        // Only a request of the application's has a deadline to start.
+        #[cfg(not(feature = "requests"))]
+        let _ = t;
         let session = &mut self.session;
         match call {
             Outgoing::Event { event, payload } => {
                 session.send_event(&event, payload.as_payload(), frame).ok()
             }
+            #[cfg(feature = "requests")]
             Outgoing::Request {
                 slot,
                 ticket,
@@ -649,11 +680,13 @@ impl Client<'_> {
                 status,
                 payload,
             } => session.end(id, status, payload.as_payload(), frame).ok(),
+            #[cfg(feature = "channels")]
             Outgoing::Subscribe { channel } => {
                 // The Subscribe frame comes out of `poll_transmit`.
                 let _ = session.subscribe(&channel);
                 None
             }
+            #[cfg(feature = "channels")]
             Outgoing::Publish { channel, payload } => session
                 .publish(&channel, payload.as_payload(), false, frame)
                 .ok(),

@@ -12,9 +12,9 @@
 //!     (Instant::from_millis(0), 0)
 //! }
 //!
-//! static LOGGER: RemoteLogger<[u8; 4096]> = RemoteLogger::new(uptime);
+//! static LOGGER: RemoteLogger<[u8; 4096]> = RemoteLogger::new();
 //!
-//! LOGGER.install([0; 4096], LogConfig::default(), 0);
+//! LOGGER.install([0; 4096], LogConfig::default(), 0, uptime);
 //! log::set_logger(&LOGGER).unwrap();
 //! log::set_max_level(log::LevelFilter::Info);
 //! log::warn!("pressure high");
@@ -41,49 +41,81 @@ pub type Clock = fn() -> (Instant, u64);
 
 /// A `log::Log` that queues records for the server, and optionally also passes them to a
 /// local logger while they cannot be sent (sente-lite's `fallback-to-local`).
+///
+/// A logger made by [`Self::new`] is all zero bytes, so a `static` one is placed in `.bss`:
+/// its queue state and clock arrive with [`Self::install`]. A non-zero initial value would
+/// be stored in flash as well as in RAM (872 bytes on a Cortex-M0+).
 pub struct RemoteLogger<B: 'static> {
-    shipper: Mutex<RefCell<Option<LogShipper<B>>>>,
-    clock: Clock,
+    state: Mutex<RefCell<State<B>>>,
     local: Option<&'static (dyn log::Log + Sync)>,
+}
+
+/// The logger before and after [`RemoteLogger::install`]. `repr(u8)` gives it a tag of its
+/// own with `Empty` = 0; an `Option` would put `None` in a niche of the shipper (a bool or
+/// enum field holding a non-zero value). The logger holds one for its whole life, so the
+/// empty variant's size does not matter.
+#[repr(u8)]
+#[allow(clippy::large_enum_variant)]
+enum State<B> {
+    Empty = 0,
+    Installed {
+        shipper: LogShipper<B>,
+        clock: Clock,
+    } = 1,
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]> + Send> RemoteLogger<B> {
     /// A logger with no queue yet (records are ignored until [`Self::install`]).
-    pub const fn new(clock: Clock) -> Self {
+    pub const fn new() -> Self {
         Self {
-            shipper: Mutex::new(RefCell::new(None)),
-            clock,
+            state: Mutex::new(RefCell::new(State::Empty)),
             local: None,
         }
     }
 
     /// The same, also handing records to `local` when they cannot be sent.
-    pub const fn with_local(clock: Clock, local: &'static (dyn log::Log + Sync)) -> Self {
+    pub const fn with_local(local: &'static (dyn log::Log + Sync)) -> Self {
         Self {
-            shipper: Mutex::new(RefCell::new(None)),
-            clock,
+            state: Mutex::new(RefCell::new(State::Empty)),
             local: Some(local),
         }
     }
 
-    /// Gives the logger its queue storage and configuration; `first_seq` is 0 on a fresh boot.
-    pub fn install(&self, storage: B, config: LogConfig, first_seq: u32) {
+    /// Gives the logger its queue storage, configuration and clock; `first_seq` is 0 on a
+    /// fresh boot.
+    pub fn install(&self, storage: B, config: LogConfig, first_seq: u32, clock: Clock) {
         critical_section::with(|cs| {
-            *self.shipper.borrow_ref_mut(cs) = Some(LogShipper::new(storage, config, first_seq));
+            *self.state.borrow_ref_mut(cs) = State::Installed {
+                shipper: LogShipper::new(storage, config, first_seq),
+                clock,
+            };
         });
     }
 
     /// Runs `f` on the shipper (inside a critical section: keep it short). `None` before
     /// [`Self::install`].
     pub fn with<T>(&self, f: impl FnOnce(&mut LogShipper<B>) -> T) -> Option<T> {
-        critical_section::with(|cs| self.shipper.borrow_ref_mut(cs).as_mut().map(f))
+        self.with_clock(|shipper, _| f(shipper))
+    }
+
+    /// [`Self::with`], also giving the installed clock.
+    fn with_clock<T>(&self, f: impl FnOnce(&mut LogShipper<B>, Clock) -> T) -> Option<T> {
+        critical_section::with(|cs| match &mut *self.state.borrow_ref_mut(cs) {
+            State::Installed { shipper, clock } => Some(f(shipper, *clock)),
+            State::Empty => None,
+        })
     }
 
     /// Queues a record of any level (fatal and report included, which `log` has no macro
     /// for).
     pub fn log_record(&self, record: &NewRecord<'_>) -> Option<Logged> {
-        let (now, _) = (self.clock)();
-        self.with(|s| s.log(now, record))
+        self.with_clock(|s, clock| s.log(clock().0, record))
+    }
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]> + Send> Default for RemoteLogger<B> {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -105,13 +137,19 @@ pub fn format_message(args: &core::fmt::Arguments<'_>) -> String<MESSAGE_BYTES> 
         cut: false,
     };
     let _ = out.write_fmt(*args);
-    if out.cut {
-        while out.text.len() > MESSAGE_BYTES - '…'.len_utf8() {
-            out.text.pop();
-        }
-        let _ = out.text.push('…');
+    if !out.cut {
+        return out.text;
     }
-    out.text
+    // Rebuilt rather than popped char by char: the cut is one prefix, and popping decodes
+    // UTF-8 backwards (200 B on a Cortex-M0+).
+    const MARK: &str = "…";
+    let mut cut = String::new();
+    let _ = cut.push_str(crate::text::prefix_within(
+        &out.text,
+        MESSAGE_BYTES - MARK.len(),
+    ));
+    let _ = cut.push_str(MARK);
+    cut
 }
 
 /// Keeps as much of each piece as fits (on a character boundary) and remembers the cut.
@@ -123,18 +161,9 @@ struct Truncating {
 impl Write for Truncating {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         let room = MESSAGE_BYTES - self.text.len();
-        // `get` rather than indexing: the cut is at a char boundary by construction, but
-        // `s[..end]` would still link the str-slicing panic and its `core::fmt` (1.9 KB
-        // on a Cortex-M0+) into every firmware that logs. `get(..0)` always succeeds.
-        let mut end = s.len().min(room);
-        let head = loop {
-            match s.get(..end) {
-                Some(head) => break head,
-                None => end -= 1,
-            }
-        };
+        let head = crate::text::prefix_within(s, room);
         let _ = self.text.push_str(head);
-        if end < s.len() {
+        if head.len() < s.len() {
             self.cut = true;
             return Err(core::fmt::Error);
         }
@@ -151,9 +180,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]> + Send> log::Log for RemoteLogger<B> {
 
     fn log(&self, record: &log::Record<'_>) {
         let level = level_of(record.level());
-        let (now, time_ms) = (self.clock)();
         let mut local_too = false;
-        self.with(|s| {
+        let installed = self.with_clock(|s, clock| {
+            let (now, time_ms) = clock();
             local_too = s.should_log_locally(now);
             if s.wants(level) {
                 let message = format_message(record.args());
@@ -171,7 +200,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]> + Send> log::Log for RemoteLogger<B> {
             }
         });
         if let Some(local) = self.local
-            && (local_too || self.with(|_| ()).is_none())
+            && (local_too || installed.is_none())
         {
             local.log(record);
         }

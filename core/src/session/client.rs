@@ -225,11 +225,8 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
             {
                 self.uid.clear();
                 // A uid longer than we can hold is truncated rather than refused.
-                for c in welcome.uid.chars() {
-                    if self.uid.push(c).is_err() {
-                        break;
-                    }
-                }
+                let uid = crate::text::prefix_within(welcome.uid, self.uid.capacity());
+                let _ = self.uid.push_str(uid);
                 self.connection_id = welcome.connection_id;
                 self.endpoint.peer_max_frame = welcome.max_frame as usize;
                 let (interval, timeout) = heartbeat_from_welcome(
@@ -522,5 +519,34 @@ mod tests {
             client.poll_timeout(),
             Some(Instant::ZERO + MIN_HEARTBEAT_INTERVAL)
         );
+    }
+
+    #[test]
+    fn a_uid_longer_than_the_session_holds_is_cut_between_characters() {
+        use crate::frame::Welcome;
+        let mut client: ClientSession<4, 2> = ClientSession::new(config(), Instant::ZERO);
+        assert!(client.poll_connect(Instant::ZERO));
+        client.handle_connected(Instant::ZERO);
+        let mut buf = [0u8; 256];
+        while client.poll_transmit(&mut buf).unwrap().is_some() {}
+        // 63 ASCII bytes, then a two-byte 'é' that would end at byte 65: it does not fit.
+        let long = "u".repeat(MAX_ID_LEN - 1) + "é" + "tail";
+        let mut welcome = [0u8; 256];
+        let n = codec::encode(
+            &Frame::Welcome(Welcome {
+                uid: &long,
+                connection_id: 1,
+                max_frame: 4096,
+                heartbeat_ms: 10_000,
+                heartbeat_timeout_ms: 30_000,
+                max_pending: 4,
+                max_subscriptions: 2,
+            }),
+            &mut welcome,
+        )
+        .unwrap();
+        client.handle_frame(Instant::ZERO, &welcome[..n]).unwrap();
+        assert!(client.is_open());
+        assert_eq!(client.uid(), Some(&long[..MAX_ID_LEN - 1]));
     }
 }

@@ -11,10 +11,11 @@
 //! - answers blob directives (feature `blob`): the handler [`FIRMWARE_HANDLER`] fetches
 //!   into the board's firmware sink and, once verified, asks the board to apply the update;
 //!   other handlers are refused as unsupported, and so is every directive without `blob`;
-//! - checks the link after every connect with a `sentelite/echo` request and logs the round
-//!   trip;
-//! - answers `device/status` requests with its counters, and `device/led` events
-//!   (`"on"`/`"off"`) with the board's LED;
+//! - with feature `demo`, shows the other calls of the handle: checks the link after every
+//!   connect with a `sentelite/echo` request and logs the round trip, answers
+//!   `device/status` requests with its counters, and `device/led` events (`"on"`/`"off"`)
+//!   with the board's LED. Without it those requests are refused as unsupported and the
+//!   events are logged at `debug` and ignored, like any other;
 //! - with feature `nrepl`, evaluates nREPL requests (`nrepl/request`, the Hello announces the
 //!   NREPL capability)
 //!   with the small evaluator of [`repl`]: log level, counters, uptime, LED, blink and the
@@ -24,13 +25,14 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "demo")]
 use core::fmt::Write as _;
 
 use embassy_futures::select::{Either, select};
 use embassy_net::Stack;
 use embassy_time::{Duration, Instant, Timer};
 use heapless::String;
-#[cfg(any(feature = "blob", feature = "nrepl"))]
+#[cfg(any(feature = "blob", feature = "nrepl", feature = "demo"))]
 use sentelite_core::RequestId;
 use sentelite_core::blob::BlobSink;
 #[cfg(feature = "blob")]
@@ -278,11 +280,14 @@ impl<B: Board> App<B> {
             Incoming::Opened { connection_id } => {
                 self.board.set_led(true);
                 log::info!("connected, connection {connection_id}");
+                #[cfg(feature = "demo")]
                 self.link_check().await;
             }
             Incoming::Closed { code } => {
                 self.board.set_led(false);
-                log::warn!("connection closed (code {code}), reconnecting");
+                // Formatted as a u32: the image formats u32s anyway, a u16 would link a
+                // formatter of its own (200 B on a Cortex-M0+).
+                log::warn!("connection closed (code {}), reconnecting", u32::from(code));
             }
             Incoming::LogLevels { levels, enabled } => {
                 log::warn!(
@@ -291,6 +296,7 @@ impl<B: Board> App<B> {
                     if enabled { "" } else { " (remote logging off)" }
                 );
             }
+            #[cfg(feature = "demo")]
             Incoming::Message {
                 ref event,
                 ref payload,
@@ -319,30 +325,37 @@ impl<B: Board> App<B> {
                     self.on_nrepl(id, &payload.bytes).await;
                     return;
                 }
+                #[cfg(feature = "demo")]
                 if event == STATUS_REQUEST {
-                    let mut status: String<96> = String::new();
-                    let _ = write!(
-                        status,
-                        "{{\"ticks\":{},\"updates\":{},\"dropped\":{}}}",
-                        self.ticks,
-                        self.updates,
-                        self.handle.dropped()
-                    );
-                    let _ = self
-                        .handle
-                        .end(id, Status::OK, Payload::Json(&status))
-                        .await;
-                } else {
-                    log::warn!("request {event} not supported");
-                    let _ = self
-                        .handle
-                        .end(id, Status::UNSUPPORTED, Payload::Empty)
-                        .await;
+                    self.on_status(id).await;
+                    return;
                 }
+                log::warn!("request {event} not supported");
+                let _ = self
+                    .handle
+                    .end(id, Status::UNSUPPORTED, Payload::Empty)
+                    .await;
             }
             Incoming::Cancelled { id } => log::info!("server cancelled request {id}"),
             Incoming::ChannelMessage { ref channel, .. } => log::debug!("message on {channel}"),
         }
+    }
+
+    /// Answers a `device/status` request with the counters as JSON.
+    #[cfg(feature = "demo")]
+    async fn on_status(&mut self, id: RequestId) {
+        let mut status: String<96> = String::new();
+        let _ = write!(
+            status,
+            "{{\"ticks\":{},\"updates\":{},\"dropped\":{}}}",
+            self.ticks,
+            self.updates,
+            self.handle.dropped()
+        );
+        let _ = self
+            .handle
+            .end(id, Status::OK, Payload::Json(&status))
+            .await;
     }
 
     /// Evaluates one nREPL request and streams its responses back as parts; then does what
@@ -390,6 +403,7 @@ impl<B: Board> App<B> {
     }
 
     /// One request through the server and back: the round trip, or why it failed.
+    #[cfg(feature = "demo")]
     async fn link_check(&mut self) {
         let started = Instant::now();
         let answer = self
