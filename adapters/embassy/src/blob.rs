@@ -20,12 +20,12 @@ use sentelite_core::blob::report::{
     CompleteReport, ErrorReport, FailureState, ProgressReport, RefusalReport,
 };
 use sentelite_core::blob::{
-    Action, BlobSink, End, FailReason, Fetch, FetchPlan, ResponseHead, TransportError,
-    parse_content_range,
+    Action, End, FailReason, Fetch, FetchPlan, ResponseHead, TransportError, parse_content_range,
 };
 use sentelite_core::{Duration, Instant, Payload, RequestId, Status};
 
 use crate::handle::Handle;
+use crate::sinks::ResumableSink;
 
 /// Sources one transfer can have: the directive's URL and its mirrors.
 pub const SOURCES: usize = 4;
@@ -33,6 +33,9 @@ pub const SOURCES: usize = 4;
 pub const URL_MAX: usize = 160;
 /// The machine with the device's limits.
 pub type DeviceFetch = Fetch<SOURCES, URL_MAX>;
+/// Durable bytes between two saved resume points: a flash sink's record sector is erased
+/// once per save, so a 1 MiB image costs it 16 erases, and a reboot loses at most this much.
+pub const CHECKPOINT_BYTES: u64 = 64 * 1024;
 
 /// Memory for blob transfers: one HTTP connection's socket buffers, the response head and
 /// one body chunk. `new` is `const`, for a `static`.
@@ -97,7 +100,12 @@ pub struct DirectiveRequest<'p> {
 /// Answers the server's directive request completely: decodes it, fetches into `sink`
 /// (or refuses with `UNSUPPORTED` when `sink` is `None`: the application has no handler
 /// by that name), reports progress as reply parts and ends the request with a report.
-pub async fn serve<S: BlobSink, const RX: usize, const TX: usize>(
+///
+/// A sink that keeps resume points ([`ResumableSink`]) continues a transfer of the same
+/// blob interrupted by a reboot from its saved point (if the core's [`Fetch::resume`] finds
+/// it fits), saves a new point every [`CHECKPOINT_BYTES`] made durable, and forgets it when
+/// the transfer ends, whichever way.
+pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
     handle: &Handle<'_>,
     stack: Stack<'_>,
     resources: &mut BlobResources<RX, TX>,
@@ -144,7 +152,10 @@ pub async fn serve<S: BlobSink, const RX: usize, const TX: usize>(
         );
     }
     plan.options.progress_step = (plan.size / 20).max(16 * 1024);
-    let mut fetch = DeviceFetch::new(started, plan, sink);
+    let mut fetch = match sink.restore(plan.size, &plan.sha256) {
+        Some(saved) => DeviceFetch::resume(started, plan, &saved, sink),
+        None => DeviceFetch::new(started, plan, sink),
+    };
     // A Cancel from the server stops the transfer wherever it is (a stalled read included);
     // the sink is aborted and the request ends `CANCELLED`.
     let transfer = run(handle, stack, resources, id, &directive, &mut fetch, sink);
@@ -157,6 +168,7 @@ pub async fn serve<S: BlobSink, const RX: usize, const TX: usize>(
             }
         }
     };
+    sink.forget();
     let source = fetch
         .plan()
         .sources
@@ -241,6 +253,28 @@ async fn refuse<const RX: usize, const TX: usize>(
     Served::Refused(status)
 }
 
+/// Saves the fetch's resume point once [`CHECKPOINT_BYTES`] more are durable than at the
+/// point saved last (`saved`); returns the offset now saved. A transfer that went back below
+/// it (restarted from 0) forgets the old point, which no longer describes the partition.
+fn checkpoint<S: ResumableSink>(fetch: &DeviceFetch, sink: &mut S, saved: u64) -> u64 {
+    let durable = sink.durable();
+    if durable < saved {
+        sink.forget();
+        return 0;
+    }
+    if durable < saved.saturating_add(CHECKPOINT_BYTES) {
+        return saved;
+    }
+    let state = fetch.state();
+    if state.offset < saved.saturating_add(CHECKPOINT_BYTES) {
+        return saved;
+    }
+    // A save that fails costs only the resume after a reboot; the transfer goes on, and
+    // the next try comes a step later, not on every chunk.
+    let _ = sink.save(&state);
+    state.offset
+}
+
 /// One range request as owned text, so the machine can be fed while it is out.
 struct Exchange {
     url: String<URL_MAX>,
@@ -249,7 +283,7 @@ struct Exchange {
 }
 
 /// Runs the machine to its end: every request it asks for, every wait, every answer.
-async fn run<S: BlobSink, const RX: usize, const TX: usize>(
+async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
     handle: &Handle<'_>,
     stack: Stack<'_>,
     resources: &mut BlobResources<RX, TX>,
@@ -259,6 +293,7 @@ async fn run<S: BlobSink, const RX: usize, const TX: usize>(
     sink: &mut S,
 ) -> End {
     let mut seq = 0u32;
+    let mut saved = fetch.state().offset;
     // Bounded: every pass ends, waits or makes a request, and the machine bounds requests by
     // its retries, sources and deadline.
     loop {
@@ -359,6 +394,7 @@ async fn run<S: BlobSink, const RX: usize, const TX: usize>(
                     if fetch.on_body(now(), &resources.chunk[..n], sink).is_err() {
                         break;
                     }
+                    saved = checkpoint(fetch, sink, saved);
                     while let Some(progress) = fetch.poll_progress() {
                         let report = ProgressReport {
                             transfer_id: directive.transfer_id,

@@ -32,7 +32,6 @@ use embassy_time::{Duration, Instant, Timer};
 use heapless::String;
 #[cfg(any(feature = "blob", feature = "nrepl"))]
 use sentelite_core::RequestId;
-use sentelite_core::blob::BlobSink;
 #[cfg(feature = "blob")]
 use sentelite_core::blob::End;
 use sentelite_core::log::{FilterConfig, Level, LevelSet, LogConfig};
@@ -40,6 +39,7 @@ use sentelite_core::{ClientConfig, Payload, Status};
 #[cfg(feature = "blob")]
 use sentelite_embassy::blob::{self, BlobResources, DirectiveRequest, Served};
 use sentelite_embassy::logging::{self, LOGGER};
+use sentelite_embassy::sinks::ResumableSink;
 use sentelite_embassy::{Config, Handle, Incoming, Resources};
 use static_cell::ConstStaticCell;
 
@@ -143,8 +143,11 @@ impl UpdateError {
 /// the futures need not be `Send`.
 #[allow(async_fn_in_trait)]
 pub trait Board {
-    /// Where fetched firmware images go (a RAM buffer, a DFU partition, an OTA slot).
-    type Sink: BlobSink;
+    /// Where fetched firmware images go (a RAM buffer, a DFU partition, an OTA slot). A
+    /// flash sink with a resume record (`sinks::ResumingSink`) lets a download interrupted
+    /// by a reboot continue from its last saved point when the server sends the same blob
+    /// again; a RAM sink keeps no record.
+    type Sink: ResumableSink;
 
     /// The sink for a [`FIRMWARE_HANDLER`] blob.
     fn firmware_sink(&mut self) -> &mut Self::Sink;
