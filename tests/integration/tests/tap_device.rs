@@ -804,7 +804,7 @@ fn a_device_killed_mid_download_resumes_from_its_checkpoint_and_a_corrupted_part
     });
     assert_eq!(found, format!("resume point found at offset {offset}"));
     let first_end = wait_line(&lines, "the corrupted transfer's end", |l| {
-        l.starts_with("blob aborted") || l.starts_with("update staged")
+        l.starts_with("blob aborted") || l.starts_with("update ")
     });
     assert!(
         first_end.starts_with("blob aborted"),

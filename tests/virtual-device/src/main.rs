@@ -208,6 +208,12 @@ impl Board for VirtualBoard {
         let image = partition.flash_mut().contents(size as usize);
         let actual: [u8; 32] = Sha256::digest(image).into();
         if &actual != sha256 {
+            // The sink committed an image whose bytes are not the verified ones: a bug the
+            // test must see, not a quiet refusal.
+            println!(
+                "update refused: partition holds sha256={}",
+                sentelite_example_app::Hex(&actual)
+            );
             return Err(UpdateError::NothingStaged);
         }
         // A board would mark the image for its bootloader and restart; the host only says so.
