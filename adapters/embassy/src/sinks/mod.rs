@@ -5,7 +5,7 @@
 //!
 //! | module | job | feature |
 //! |---|---|---|
-//! | `partition` | a [`BlobSink`](sentelite_core::blob::BlobSink) over any NOR-flash partition: erases each sector on first touch, resumes on an erase block | `flash-sink` |
+//! | `partition` | a [`BlobSink`] over any NOR-flash partition: erases each sector on first touch, resumes on an erase block | `flash-sink` |
 //! | `resume` | keeps a transfer's resume point in a flash sector; rebuilds the SHA-256 state by re-reading the partition; `ResumingSink` pairs it with a `PartitionSink` as a [`ResumableSink`] | `flash-sink` |
 //! | `embassy_boot` | commit = embassy-boot's `mark_updated` (RP2040 and other embassy-boot targets) | `embassy-boot` |
 //!
