@@ -448,14 +448,15 @@ impl<B: Board> App<B> {
         payload: &sentelite_embassy::OwnedPayload,
     ) {
         log::info!("channel {channel}: {} bytes", payload.bytes.len());
-        if channel == LISTEN_CHANNEL {
-            if let Err(e) = self
-                .handle
-                .publish(ECHO_CHANNEL, payload.as_payload())
-                .await
-            {
-                log::warn!("echo on {ECHO_CHANNEL} not published: {e}");
-            }
+        if channel != LISTEN_CHANNEL {
+            return;
+        }
+        if let Err(e) = self
+            .handle
+            .publish(ECHO_CHANNEL, payload.as_payload())
+            .await
+        {
+            log::warn!("echo on {ECHO_CHANNEL} not published: {e}");
         }
     }
 
