@@ -423,3 +423,96 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use sentelite_core::blob::{BlobSink, SinkError};
+    use std::vec::Vec;
+
+    /// A sink whose every byte is durable at once, recording what `serve` asks of it.
+    #[derive(Default)]
+    struct Recording {
+        len: u64,
+        saves: Vec<u64>,
+        forgets: u32,
+    }
+
+    impl BlobSink for Recording {
+        fn erase_block(&self) -> u32 {
+            4096
+        }
+        fn contains(&mut self, _: &[u8; 32]) -> bool {
+            false
+        }
+        fn begin(&mut self, _: u64) -> Result<(), SinkError> {
+            self.len = 0;
+            Ok(())
+        }
+        fn write_at(&mut self, at: u64, data: &[u8]) -> Result<(), SinkError> {
+            self.len = at + data.len() as u64;
+            Ok(())
+        }
+        fn durable(&self) -> u64 {
+            self.len
+        }
+        fn commit(&mut self, _: &[u8; 32]) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn abort(&mut self) {
+            self.len = 0;
+        }
+    }
+
+    impl ResumableSink for Recording {
+        fn save(&mut self, state: &sentelite_core::blob::TransferState) -> Result<(), SinkError> {
+            self.saves.push(state.offset);
+            Ok(())
+        }
+        fn forget(&mut self) {
+            self.forgets += 1;
+        }
+    }
+
+    /// A fetch of 400 KiB answered from 0, its body fed in 1 KiB chunks up to `upto`, with
+    /// the checkpoint policy applied after each as `run` does.
+    fn fed(sink: &mut Recording, upto: usize) -> (DeviceFetch, u64) {
+        let now = Instant::from_micros(0);
+        let plan = FetchPlan::new("http://h/fw", 400 * 1024, [7; 32]).unwrap();
+        let mut fetch = DeviceFetch::new(now, plan, sink);
+        assert!(matches!(fetch.poll_action(now, sink), Action::Request(_)));
+        let head = ResponseHead {
+            status: 200,
+            range_start: None,
+            total: Some(400 * 1024),
+            etag: None,
+        };
+        fetch.on_response(now, head).unwrap();
+        let mut saved = fetch.state().offset;
+        for _ in 0..upto / 1024 {
+            fetch.on_body(now, &[0x5a; 1024], sink).unwrap();
+            saved = checkpoint(&fetch, sink, saved);
+        }
+        (fetch, saved)
+    }
+
+    #[test]
+    fn a_resume_point_is_saved_once_per_64_kib_made_durable() {
+        let mut sink = Recording::default();
+        let (_, saved) = fed(&mut sink, 300 * 1024);
+        assert_eq!(sink.saves, [65_536, 131_072, 196_608, 262_144]);
+        assert_eq!((saved, sink.forgets), (262_144, 0));
+    }
+
+    #[test]
+    fn falling_below_the_saved_point_forgets_it() {
+        let mut sink = Recording::default();
+        let (fetch, saved) = fed(&mut sink, 70 * 1024);
+        assert_eq!(saved, 65_536);
+        // The transfer starts over from 0 (say the source's ETag changed).
+        sink.len = 1024;
+        assert_eq!(checkpoint(&fetch, &mut sink, saved), 0);
+        assert_eq!(sink.forgets, 1);
+    }
+}
