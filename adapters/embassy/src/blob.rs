@@ -152,10 +152,7 @@ pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
         );
     }
     plan.options.progress_step = (plan.size / 20).max(16 * 1024);
-    let mut fetch = match sink.restore(plan.size, &plan.sha256) {
-        Some(saved) => DeviceFetch::resume(started, plan, &saved, sink),
-        None => DeviceFetch::new(started, plan, sink),
-    };
+    let mut fetch = start(started, plan, sink);
     // A Cancel from the server stops the transfer wherever it is (a stalled read included);
     // the sink is aborted and the request ends `CANCELLED`.
     let transfer = run(handle, stack, resources, id, &directive, &mut fetch, sink);
@@ -253,6 +250,25 @@ async fn refuse<const RX: usize, const TX: usize>(
     Served::Refused(status)
 }
 
+/// The fetch for `plan`: from the sink's saved point when it has one for this blob (and the
+/// core finds it fits), else from 0. A function of its own, not part of `serve`'s future: the
+/// restored state is only needed until the fetch is built.
+fn start<S: ResumableSink>(
+    now: Instant,
+    plan: FetchPlan<SOURCES, URL_MAX>,
+    sink: &mut S,
+) -> DeviceFetch {
+    match sink.restore(plan.size, &plan.sha256) {
+        Some(saved) => DeviceFetch::resume(now, plan, &saved, sink),
+        None => DeviceFetch::new(now, plan, sink),
+    }
+}
+
+/// The offset of the fetch's resume point (what a save now would record).
+fn resume_point(fetch: &DeviceFetch) -> u64 {
+    fetch.state().offset
+}
+
 /// Saves the fetch's resume point once [`CHECKPOINT_BYTES`] more are durable than at the
 /// point saved last (`saved`); returns the offset now saved. A transfer that went back below
 /// it (restarted from 0) forgets the old point, which no longer describes the partition.
@@ -293,7 +309,7 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
     sink: &mut S,
 ) -> End {
     let mut seq = 0u32;
-    let mut saved = fetch.state().offset;
+    let mut saved = resume_point(fetch);
     // Bounded: every pass ends, waits or makes a request, and the machine bounds requests by
     // its retries, sources and deadline.
     loop {
