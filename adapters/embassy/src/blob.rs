@@ -20,12 +20,12 @@ use sentelite_core::blob::report::{
     CompleteReport, ErrorReport, FailureState, ProgressReport, RefusalReport,
 };
 use sentelite_core::blob::{
-    Action, BlobSink, End, FailReason, Fetch, FetchPlan, ResponseHead, TransportError,
-    parse_content_range,
+    Action, End, FailReason, Fetch, FetchPlan, ResponseHead, TransportError, parse_content_range,
 };
 use sentelite_core::{Duration, Instant, Payload, RequestId, Status};
 
 use crate::handle::Handle;
+use crate::sinks::ResumableSink;
 
 /// Sources one transfer can have: the directive's URL and its mirrors.
 pub const SOURCES: usize = 4;
@@ -33,6 +33,9 @@ pub const SOURCES: usize = 4;
 pub const URL_MAX: usize = 160;
 /// The machine with the device's limits.
 pub type DeviceFetch = Fetch<SOURCES, URL_MAX>;
+/// Durable bytes between two saved resume points: a flash sink's record sector is erased
+/// once per save, so a 1 MiB image costs it 16 erases, and a reboot loses at most this much.
+pub const CHECKPOINT_BYTES: u64 = 64 * 1024;
 
 /// Memory for blob transfers: one HTTP connection's socket buffers, the response head and
 /// one body chunk. `new` is `const`, for a `static`.
@@ -97,7 +100,12 @@ pub struct DirectiveRequest<'p> {
 /// Answers the server's directive request completely: decodes it, fetches into `sink`
 /// (or refuses with `UNSUPPORTED` when `sink` is `None`: the application has no handler
 /// by that name), reports progress as reply parts and ends the request with a report.
-pub async fn serve<S: BlobSink, const RX: usize, const TX: usize>(
+///
+/// A sink that keeps resume points ([`ResumableSink`]) continues a transfer of the same
+/// blob interrupted by a reboot from its saved point (if the core's [`Fetch::resume`] finds
+/// it fits), saves a new point every [`CHECKPOINT_BYTES`] made durable, and forgets it when
+/// the transfer ends, whichever way.
+pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
     handle: &Handle<'_>,
     stack: Stack<'_>,
     resources: &mut BlobResources<RX, TX>,
@@ -144,7 +152,7 @@ pub async fn serve<S: BlobSink, const RX: usize, const TX: usize>(
         );
     }
     plan.options.progress_step = (plan.size / 20).max(16 * 1024);
-    let mut fetch = DeviceFetch::new(started, plan, sink);
+    let mut fetch = start(started, plan, sink);
     // A Cancel from the server stops the transfer wherever it is (a stalled read included);
     // the sink is aborted and the request ends `CANCELLED`.
     let transfer = run(handle, stack, resources, id, &directive, &mut fetch, sink);
@@ -157,6 +165,7 @@ pub async fn serve<S: BlobSink, const RX: usize, const TX: usize>(
             }
         }
     };
+    sink.forget();
     let source = fetch
         .plan()
         .sources
@@ -241,6 +250,47 @@ async fn refuse<const RX: usize, const TX: usize>(
     Served::Refused(status)
 }
 
+/// The fetch for `plan`: from the sink's saved point when it has one for this blob (and the
+/// core finds it fits), else from 0. A function of its own, not part of `serve`'s future: the
+/// restored state is only needed until the fetch is built.
+fn start<S: ResumableSink>(
+    now: Instant,
+    plan: FetchPlan<SOURCES, URL_MAX>,
+    sink: &mut S,
+) -> DeviceFetch {
+    match sink.restore(plan.size, &plan.sha256) {
+        Some(saved) => DeviceFetch::resume(now, plan, &saved, sink),
+        None => DeviceFetch::new(now, plan, sink),
+    }
+}
+
+/// The offset of the fetch's resume point (what a save now would record).
+fn resume_point(fetch: &DeviceFetch) -> u64 {
+    fetch.state().offset
+}
+
+/// Saves the fetch's resume point once [`CHECKPOINT_BYTES`] more are durable than at the
+/// point saved last (`saved`); returns the offset now saved. A transfer that went back below
+/// it (restarted from 0) forgets the old point, which no longer describes the partition.
+fn checkpoint<S: ResumableSink>(fetch: &DeviceFetch, sink: &mut S, saved: u64) -> u64 {
+    let durable = sink.durable();
+    if durable < saved {
+        sink.forget();
+        return 0;
+    }
+    if durable < saved.saturating_add(CHECKPOINT_BYTES) {
+        return saved;
+    }
+    let state = fetch.state();
+    if state.offset < saved.saturating_add(CHECKPOINT_BYTES) {
+        return saved;
+    }
+    // A save that fails costs only the resume after a reboot; the transfer goes on, and
+    // the next try comes a step later, not on every chunk.
+    let _ = sink.save(&state);
+    state.offset
+}
+
 /// One range request as owned text, so the machine can be fed while it is out.
 struct Exchange {
     url: String<URL_MAX>,
@@ -249,7 +299,7 @@ struct Exchange {
 }
 
 /// Runs the machine to its end: every request it asks for, every wait, every answer.
-async fn run<S: BlobSink, const RX: usize, const TX: usize>(
+async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
     handle: &Handle<'_>,
     stack: Stack<'_>,
     resources: &mut BlobResources<RX, TX>,
@@ -259,6 +309,7 @@ async fn run<S: BlobSink, const RX: usize, const TX: usize>(
     sink: &mut S,
 ) -> End {
     let mut seq = 0u32;
+    let mut saved = resume_point(fetch);
     // Bounded: every pass ends, waits or makes a request, and the machine bounds requests by
     // its retries, sources and deadline.
     loop {
@@ -359,6 +410,7 @@ async fn run<S: BlobSink, const RX: usize, const TX: usize>(
                     if fetch.on_body(now(), &resources.chunk[..n], sink).is_err() {
                         break;
                     }
+                    saved = checkpoint(fetch, sink, saved);
                     while let Some(progress) = fetch.poll_progress() {
                         let report = ProgressReport {
                             transfer_id: directive.transfer_id,
@@ -385,5 +437,98 @@ async fn run<S: BlobSink, const RX: usize, const TX: usize>(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use sentelite_core::blob::{BlobSink, SinkError};
+    use std::vec::Vec;
+
+    /// A sink whose every byte is durable at once, recording what `serve` asks of it.
+    #[derive(Default)]
+    struct Recording {
+        len: u64,
+        saves: Vec<u64>,
+        forgets: u32,
+    }
+
+    impl BlobSink for Recording {
+        fn erase_block(&self) -> u32 {
+            4096
+        }
+        fn contains(&mut self, _: &[u8; 32]) -> bool {
+            false
+        }
+        fn begin(&mut self, _: u64) -> Result<(), SinkError> {
+            self.len = 0;
+            Ok(())
+        }
+        fn write_at(&mut self, at: u64, data: &[u8]) -> Result<(), SinkError> {
+            self.len = at + data.len() as u64;
+            Ok(())
+        }
+        fn durable(&self) -> u64 {
+            self.len
+        }
+        fn commit(&mut self, _: &[u8; 32]) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn abort(&mut self) {
+            self.len = 0;
+        }
+    }
+
+    impl ResumableSink for Recording {
+        fn save(&mut self, state: &sentelite_core::blob::TransferState) -> Result<(), SinkError> {
+            self.saves.push(state.offset);
+            Ok(())
+        }
+        fn forget(&mut self) {
+            self.forgets += 1;
+        }
+    }
+
+    /// A fetch of 400 KiB answered from 0, its body fed in 1 KiB chunks up to `upto`, with
+    /// the checkpoint policy applied after each as `run` does.
+    fn fed(sink: &mut Recording, upto: usize) -> (DeviceFetch, u64) {
+        let now = Instant::from_micros(0);
+        let plan = FetchPlan::new("http://h/fw", 400 * 1024, [7; 32]).unwrap();
+        let mut fetch = DeviceFetch::new(now, plan, sink);
+        assert!(matches!(fetch.poll_action(now, sink), Action::Request(_)));
+        let head = ResponseHead {
+            status: 200,
+            range_start: None,
+            total: Some(400 * 1024),
+            etag: None,
+        };
+        fetch.on_response(now, head).unwrap();
+        let mut saved = fetch.state().offset;
+        for _ in 0..upto / 1024 {
+            fetch.on_body(now, &[0x5a; 1024], sink).unwrap();
+            saved = checkpoint(&fetch, sink, saved);
+        }
+        (fetch, saved)
+    }
+
+    #[test]
+    fn a_resume_point_is_saved_once_per_64_kib_made_durable() {
+        let mut sink = Recording::default();
+        let (_, saved) = fed(&mut sink, 300 * 1024);
+        assert_eq!(sink.saves, [65_536, 131_072, 196_608, 262_144]);
+        assert_eq!((saved, sink.forgets), (262_144, 0));
+    }
+
+    #[test]
+    fn falling_below_the_saved_point_forgets_it() {
+        let mut sink = Recording::default();
+        let (fetch, saved) = fed(&mut sink, 70 * 1024);
+        assert_eq!(saved, 65_536);
+        // The transfer starts over from 0 (say the source's ETag changed).
+        sink.len = 1024;
+        assert_eq!(checkpoint(&fetch, &mut sink, saved), 0);
+        assert_eq!(sink.forgets, 1);
     }
 }

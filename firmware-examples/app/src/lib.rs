@@ -16,6 +16,8 @@
 //!   `device/status` requests with its counters, and `device/led` events (`"on"`/`"off"`)
 //!   with the board's LED. Without it those requests are refused as unsupported and the
 //!   events are logged at `debug` and ignored, like any other;
+//! - with feature `channels`, subscribes to [`LISTEN_CHANNEL`] and publishes every message
+//!   arriving there back on [`ECHO_CHANNEL`], with an `info` record of it;
 //! - with feature `nrepl`, evaluates nREPL requests (`nrepl/request`, the Hello announces the
 //!   NREPL capability)
 //!   with the small evaluator of [`repl`]: log level, counters, uptime, LED, blink and the
@@ -34,7 +36,6 @@ use embassy_time::{Duration, Instant, Timer};
 use heapless::String;
 #[cfg(any(feature = "blob", feature = "nrepl", feature = "demo"))]
 use sentelite_core::RequestId;
-use sentelite_core::blob::BlobSink;
 #[cfg(feature = "blob")]
 use sentelite_core::blob::End;
 use sentelite_core::log::{FilterConfig, Level, LevelSet, LogConfig};
@@ -42,6 +43,7 @@ use sentelite_core::{ClientConfig, Payload, Status};
 #[cfg(feature = "blob")]
 use sentelite_embassy::blob::{self, BlobResources, DirectiveRequest, Served};
 use sentelite_embassy::logging::{self, LOGGER};
+use sentelite_embassy::sinks::ResumableSink;
 use sentelite_embassy::{Config, Handle, Incoming, Resources};
 use static_cell::ConstStaticCell;
 
@@ -67,6 +69,10 @@ pub const NREPL_REQUEST: &str = sentelite_core::nrepl::REQUEST_EVENT;
 const NREPL_PARTS: usize = 4;
 #[cfg(feature = "nrepl")]
 const NREPL_PART_BYTES: usize = 384;
+/// The channel the application listens on (feature `channels`).
+pub const LISTEN_CHANNEL: &str = "device/broadcast";
+/// Where it publishes each message from [`LISTEN_CHANNEL`] again (feature `channels`).
+pub const ECHO_CHANNEL: &str = "device/echo";
 /// Bytes of log records queued while the server cannot take them.
 pub const LOG_QUEUE_BYTES: usize = 4096;
 
@@ -145,8 +151,11 @@ impl UpdateError {
 /// the futures need not be `Send`.
 #[allow(async_fn_in_trait)]
 pub trait Board {
-    /// Where fetched firmware images go (a RAM buffer, a DFU partition, an OTA slot).
-    type Sink: BlobSink;
+    /// Where fetched firmware images go (a RAM buffer, a DFU partition, an OTA slot). A
+    /// flash sink with a resume record (`sinks::ResumingSink`) lets a download interrupted
+    /// by a reboot continue from its last saved point when the server sends the same blob
+    /// again; a RAM sink keeps no record.
+    type Sink: ResumableSink;
 
     /// The sink for a [`FIRMWARE_HANDLER`] blob.
     fn firmware_sink(&mut self) -> &mut Self::Sink;
@@ -256,6 +265,8 @@ impl<B: Board> App<B> {
             self.config.boot_id,
             self.config.client_id
         );
+        #[cfg(feature = "channels")]
+        self.subscribe_channels().await;
         let mut next_tick = Instant::now() + self.config.tick;
         loop {
             // The event is bound here and handled by reference: passed by value it would
@@ -337,6 +348,12 @@ impl<B: Board> App<B> {
                     .await;
             }
             Incoming::Cancelled { id } => log::info!("server cancelled request {id}"),
+            #[cfg(feature = "channels")]
+            Incoming::ChannelMessage {
+                ref channel,
+                ref payload,
+            } => self.on_channel_message(channel, payload).await,
+            #[cfg(not(feature = "channels"))]
             Incoming::ChannelMessage { ref channel, .. } => log::debug!("message on {channel}"),
         }
     }
@@ -425,6 +442,35 @@ impl<B: Board> App<B> {
                 None => log::warn!("link check: echo not answered in time"),
             },
             Err(e) => log::warn!("link check not sent: {e}"),
+        }
+    }
+
+    /// Wants [`LISTEN_CHANNEL`]: the runner subscribes now and after every reconnect.
+    #[cfg(feature = "channels")]
+    async fn subscribe_channels(&self) {
+        if let Err(e) = self.handle.subscribe(LISTEN_CHANNEL).await {
+            log::warn!("not subscribed to {LISTEN_CHANNEL}: {e}");
+        }
+    }
+
+    /// Logs a message from a subscribed channel and publishes one from [`LISTEN_CHANNEL`]
+    /// again on [`ECHO_CHANNEL`], payload unchanged.
+    #[cfg(feature = "channels")]
+    async fn on_channel_message(
+        &mut self,
+        channel: &str,
+        payload: &sentelite_embassy::OwnedPayload,
+    ) {
+        log::info!("channel {channel}: {} bytes", payload.bytes.len());
+        if channel != LISTEN_CHANNEL {
+            return;
+        }
+        if let Err(e) = self
+            .handle
+            .publish(ECHO_CHANNEL, payload.as_payload())
+            .await
+        {
+            log::warn!("echo on {ECHO_CHANNEL} not published: {e}");
         }
     }
 

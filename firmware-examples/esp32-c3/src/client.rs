@@ -10,7 +10,8 @@ use esp_hal::rng::Rng;
 use esp_println::println;
 use heapless::String;
 use sentelite_embassy::core_protocol::blob::BlobSink as _;
-use sentelite_embassy::sinks::RamSink;
+use sentelite_embassy::core_protocol::blob::{SinkError, TransferState};
+use sentelite_embassy::sinks::{RamSink, ResumableSink};
 use sentelite_example_app::{Board, DeviceConfig, UpdateError};
 use static_cell::StaticCell;
 
@@ -70,6 +71,18 @@ impl sentelite_embassy::core_protocol::blob::BlobSink for FirmwareSink {
     }
     fn abort(&mut self) {
         each_sink!(self, s => s.abort())
+    }
+}
+
+impl ResumableSink for FirmwareSink {
+    fn restore(&mut self, size: u64, sha256: &[u8; 32]) -> Option<TransferState> {
+        each_sink!(self, s => s.restore(size, sha256))
+    }
+    fn save(&mut self, state: &TransferState) -> Result<(), SinkError> {
+        each_sink!(self, s => s.save(state))
+    }
+    fn forget(&mut self) {
+        each_sink!(self, s => s.forget())
     }
 }
 

@@ -62,11 +62,30 @@ impl<F: NorFlash, A: Activation> PartitionSink<F, A> {
     /// an erase-block boundary. The fetch resumes there.
     pub fn resuming(flash: F, activation: A, size: u64, durable: u64) -> Self {
         let mut sink = Self::new(flash, activation);
-        let durable = durable - durable % F::ERASE_SIZE as u64;
-        sink.size = size;
-        sink.on_flash = durable;
-        sink.erased_to = durable;
+        sink.set_resume_point(size, durable);
         sink
+    }
+
+    /// Set this sink up for a transfer of `size` bytes whose first `durable` bytes (rounded
+    /// down to an erase block) are on flash, as [`resuming`](Self::resuming) does after a
+    /// reboot. Refused like [`begin`](BlobSink::begin) when the blob cannot fit or the
+    /// activation is not ready for an update.
+    pub fn resume_at(&mut self, size: u64, durable: u64) -> Result<(), SinkError> {
+        if size > self.capacity() || durable > size {
+            return Err(SinkError::TooLarge);
+        }
+        self.activation.ready()?;
+        self.set_resume_point(size, durable);
+        Ok(())
+    }
+
+    fn set_resume_point(&mut self, size: u64, durable: u64) {
+        let durable = durable - durable % F::ERASE_SIZE as u64;
+        self.size = size;
+        self.on_flash = durable;
+        self.erased_to = durable;
+        self.tail_len = 0;
+        self.committed = None;
     }
 
     /// The partition's size in bytes.

@@ -4,8 +4,10 @@
 //! the partition is rebuilt by reading them back, so the hash the transfer finally checks
 //! covers what is really on flash, not what was once received.
 
+use super::ResumableSink;
+use super::partition::{Activation, PartitionSink};
 use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
-use sentelite_core::blob::{SinkError, TRANSFER_STATE_MAX_ENCODED, TransferState};
+use sentelite_core::blob::{BlobSink, SinkError, TRANSFER_STATE_MAX_ENCODED, TransferState};
 use sha2::digest::common::hazmat::SerializableState;
 use sha2::{Digest, Sha256};
 
@@ -54,6 +56,29 @@ impl<S: NorFlash> ResumeStore<S> {
     /// The saved state with its SHA-256 state rebuilt from the first `offset` bytes of
     /// `partition`; `None` when no readable record is stored or the partition cannot be read.
     pub fn load<P: ReadNorFlash>(&mut self, partition: &mut P) -> Option<TransferState> {
+        let mut state = self.read()?;
+        rehash(partition, &mut state).ok()?;
+        Some(state)
+    }
+
+    /// As [`load`](Self::load), but only for a record of a blob of `size` bytes with this
+    /// `sha256`: a record of another blob is not worth re-reading the partition for.
+    pub fn load_matching<P: ReadNorFlash>(
+        &mut self,
+        partition: &mut P,
+        size: u64,
+        sha256: &[u8; 32],
+    ) -> Option<TransferState> {
+        let mut state = self.read()?;
+        if state.size != size || &state.sha256 != sha256 {
+            return None;
+        }
+        rehash(partition, &mut state).ok()?;
+        Some(state)
+    }
+
+    /// The stored record as saved, its hash state untrusted.
+    fn read(&mut self) -> Option<TransferState> {
         let mut record = [0u8; RECORD_MAX];
         let len = RECORD_MAX.min(self.sector.capacity());
         self.sector.read(0, &mut record[..len]).ok()?;
@@ -61,10 +86,82 @@ impl<S: NorFlash> ResumeStore<S> {
             return None;
         }
         let body = usize::from(u16::from_le_bytes([record[4], record[5]]));
-        let mut state: TransferState =
-            postcard::from_bytes(record.get(HEADER..HEADER + body)?).ok()?;
-        rehash(partition, &mut state).ok()?;
+        postcard::from_bytes(record.get(HEADER..HEADER + body)?).ok()
+    }
+}
+
+/// A [`PartitionSink`] with a [`ResumeStore`]: the sink a board hands to
+/// [`blob::serve`](crate::blob) so a download interrupted by a reboot continues where its
+/// last saved point was, instead of from the first byte.
+pub struct ResumingSink<F, A, R> {
+    sink: PartitionSink<F, A>,
+    store: ResumeStore<R>,
+}
+
+impl<F: NorFlash, A: Activation, R: NorFlash> ResumingSink<F, A, R> {
+    /// `sink` writes the blobs; `store` keeps the resume point (a sector nothing else uses).
+    pub fn new(sink: PartitionSink<F, A>, store: ResumeStore<R>) -> Self {
+        Self { sink, store }
+    }
+
+    /// The partition sink, e.g. to reach its activation.
+    pub fn sink_mut(&mut self) -> &mut PartitionSink<F, A> {
+        &mut self.sink
+    }
+
+    /// Give the sink and the store back.
+    pub fn into_parts(self) -> (PartitionSink<F, A>, ResumeStore<R>) {
+        (self.sink, self.store)
+    }
+}
+
+impl<F: NorFlash, A: Activation, R: NorFlash> BlobSink for ResumingSink<F, A, R> {
+    fn erase_block(&self) -> u32 {
+        self.sink.erase_block()
+    }
+
+    fn contains(&mut self, sha256: &[u8; 32]) -> bool {
+        self.sink.contains(sha256)
+    }
+
+    fn begin(&mut self, size: u64) -> Result<(), SinkError> {
+        self.sink.begin(size)
+    }
+
+    fn write_at(&mut self, at: u64, data: &[u8]) -> Result<(), SinkError> {
+        self.sink.write_at(at, data)
+    }
+
+    fn durable(&self) -> u64 {
+        self.sink.durable()
+    }
+
+    fn commit(&mut self, sha256: &[u8; 32]) -> Result<(), SinkError> {
+        self.sink.commit(sha256)
+    }
+
+    fn abort(&mut self) {
+        self.sink.abort()
+    }
+}
+
+impl<F: NorFlash, A: Activation, R: NorFlash> ResumableSink for ResumingSink<F, A, R> {
+    fn restore(&mut self, size: u64, sha256: &[u8; 32]) -> Option<TransferState> {
+        let state = self
+            .store
+            .load_matching(self.sink.flash_mut(), size, sha256)?;
+        self.sink.resume_at(size, state.offset).ok()?;
         Some(state)
+    }
+
+    fn save(&mut self, state: &TransferState) -> Result<(), SinkError> {
+        self.store.save(state)
+    }
+
+    fn forget(&mut self) {
+        // An erase that fails leaves a record the next directive checks against its own
+        // blob and the partition's bytes, so a stale one cannot commit wrong data.
+        let _ = self.store.clear();
     }
 }
 
@@ -199,6 +296,35 @@ mod tests {
             flash.erase(4096, 8192).unwrap();
         });
         assert!(matches!(end, End::Failed { .. }), "{end:?}");
+    }
+
+    #[test]
+    fn a_resuming_sink_restores_only_its_own_blob_and_forgets() {
+        use sha2::Digest;
+        let data = image(20_000);
+        let sha: [u8; 32] = Sha256::digest(&data).into();
+        let plan = || Plan::new("http://h/fw", data.len() as u64, sha).unwrap();
+        let now = Instant::from_micros(0);
+        let mut sink = ResumingSink::new(
+            PartitionSink::new(RamFlash::<4>::new(6), Activations::default()),
+            ResumeStore::new(RamFlash::<4>::new(1)),
+        );
+        let mut fetch = Fetch::new(now, plan(), &mut sink);
+        assert!(serve(&mut fetch, &mut sink, &data, 13_000).is_none());
+        sink.save(&fetch.state()).unwrap();
+        // A reboot: only the two flashes survive.
+        let (partition, store) = sink.into_parts();
+        let (flash, _) = partition.into_parts();
+        let mut sink = ResumingSink::new(PartitionSink::new(flash, Activations::default()), store);
+        assert!(sink.restore(20_000, &[9; 32]).is_none(), "another blob");
+        assert!(sink.restore(19_999, &sha).is_none(), "another size");
+        let state = sink.restore(20_000, &sha).expect("its own blob");
+        assert_eq!((state.offset, sink.durable()), (12_288, 12_288));
+        let mut fetch = Fetch::resume(now, plan(), &state, &mut sink);
+        let end = serve(&mut fetch, &mut sink, &data, usize::MAX).expect("the fetch ends");
+        assert!(matches!(end, End::Completed { downloaded, .. } if downloaded == 13_000 + 7_712));
+        sink.forget();
+        assert!(sink.restore(20_000, &sha).is_none(), "forgotten");
     }
 
     #[test]
