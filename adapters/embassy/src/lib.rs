@@ -42,6 +42,7 @@ mod resources;
 mod rng;
 mod runner;
 pub mod sinks;
+mod upgrade;
 mod url;
 mod ws;
 

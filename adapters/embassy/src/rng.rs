@@ -14,6 +14,14 @@ impl MaskRng {
     }
 }
 
+/// The 16 bytes of a handshake key (RFC 6455 §4.1), different from the masks drawn from the
+/// same `seed`.
+pub(crate) fn nonce(seed: u64) -> [u8; 16] {
+    let mut nonce = [0; 16];
+    MaskRng::new(seed.rotate_left(32)).fill_bytes(&mut nonce);
+    nonce
+}
+
 impl RngCore for MaskRng {
     fn next_u32(&mut self) -> u32 {
         (self.next_u64() >> 32) as u32

@@ -22,6 +22,7 @@ use crate::handle::{REQUEST_SLOTS, Shared};
 use crate::logging::Logger;
 use crate::message::{Answer, Incoming, Outgoing, OwnedPayload, Ticketed, name};
 use crate::outline::outlined;
+use crate::rng::nonce;
 use crate::url::WsUrl;
 use crate::ws::{Framing, WsError};
 
@@ -174,6 +175,7 @@ impl<'a> Runner<'a> {
             &mut socket,
             &mut framing,
             &mut self.buffers,
+            nonce(self.seed),
             EmbassyDuration::from_micros(handshake_timeout.as_micros()),
         ));
         if opened.is_err() {
@@ -206,6 +208,7 @@ async fn open(
     socket: &mut TcpSocket<'_>,
     framing: &mut Framing,
     buffers: &mut Buffers<'_>,
+    nonce: [u8; 16],
     timeout: EmbassyDuration,
 ) -> Result<(), WsError> {
     let steps = async {
@@ -219,7 +222,7 @@ async fn open(
             .await
             .map_err(|_| WsError::Io)?;
         framing
-            .handshake(socket, url, buffers.ws_in, buffers.ws_out)
+            .handshake(socket, url, nonce, buffers.ws_in, buffers.ws_out)
             .await
     };
     with_timeout(timeout, steps)
