@@ -206,7 +206,6 @@ impl Framing {
 
     /// Takes the next whole message out of what was read, reassembled into `message`.
     /// `Ok(None)`: more input is needed.
-    #[inline(never)]
     pub fn next_message(
         &mut self,
         input: &mut [u8],
