@@ -58,6 +58,7 @@ pub use ws::WsError;
 /// The server-facing decoders, reachable for the fuzz targets in `tests/fuzz`; not an API.
 #[doc(hidden)]
 pub mod fuzzing {
+    pub use crate::upgrade::{Answer, Key, answer, key};
     pub use crate::ws::{Framing, Received};
 }
 

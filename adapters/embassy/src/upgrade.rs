@@ -17,14 +17,14 @@
 use crate::url::WsUrl;
 
 /// The `Sec-WebSocket-Key` value: 16 random bytes in base64.
-pub(crate) type Key = [u8; 24];
+pub type Key = [u8; 24];
 
 /// The GUID RFC 6455 appends to the key before hashing it.
 const GUID: &[u8; 36] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// How the server's answer stands so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Answer {
+pub enum Answer {
     /// The answer's head is not complete yet: read more.
     Partial,
     /// A valid `101` upgrade; the head takes this many bytes, frames may follow.
@@ -34,7 +34,7 @@ pub(crate) enum Answer {
 }
 
 /// The key for the nonce `bytes`.
-pub(crate) fn key(bytes: [u8; 16]) -> Key {
+pub fn key(bytes: [u8; 16]) -> Key {
     let mut key = [0; 24];
     base64::encode_config_slice(bytes, base64::STANDARD, &mut key);
     key
@@ -87,7 +87,7 @@ fn head_len(input: &[u8]) -> Option<usize> {
 }
 
 /// Checks the server's answer to the request sent with `key`, from the first byte read.
-pub(crate) fn answer(key: &Key, input: &[u8]) -> Answer {
+pub fn answer(key: &Key, input: &[u8]) -> Answer {
     let Some(head) = head_len(input) else {
         return Answer::Partial;
     };
