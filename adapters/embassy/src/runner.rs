@@ -22,7 +22,6 @@ use crate::handle::{REQUEST_SLOTS, Shared};
 use crate::logging::Logger;
 use crate::message::{Answer, Incoming, Outgoing, OwnedPayload, Ticketed, name};
 use crate::outline::outlined;
-use crate::rng::nonce;
 use crate::url::WsUrl;
 use crate::ws::{Framing, WsError};
 
@@ -175,7 +174,7 @@ impl<'a> Runner<'a> {
             &mut socket,
             &mut framing,
             &mut self.buffers,
-            nonce(self.seed),
+            self.seed,
             EmbassyDuration::from_micros(handshake_timeout.as_micros()),
         ));
         if opened.is_err() {
@@ -208,7 +207,7 @@ async fn open(
     socket: &mut TcpSocket<'_>,
     framing: &mut Framing,
     buffers: &mut Buffers<'_>,
-    nonce: [u8; 16],
+    seed: u64,
     timeout: EmbassyDuration,
 ) -> Result<(), WsError> {
     let steps = async {
@@ -222,7 +221,7 @@ async fn open(
             .await
             .map_err(|_| WsError::Io)?;
         framing
-            .handshake(socket, url, nonce, buffers.ws_in, buffers.ws_out)
+            .handshake(socket, url, seed, buffers.ws_in, buffers.ws_out)
             .await
     };
     with_timeout(timeout, steps)

@@ -118,17 +118,17 @@ impl Framing {
         framing
     }
 
-    /// Sends the upgrade request with the key made of `nonce` and reads the answer; bytes
+    /// Sends the upgrade request with a key drawn from `seed` and reads the answer; bytes
     /// after it stay in `input`.
     pub(crate) async fn handshake<S: Read + Write>(
         &mut self,
         io: &mut S,
         url: &WsUrl<'_>,
-        nonce: [u8; 16],
+        seed: u64,
         input: &mut [u8],
         out: &mut [u8],
     ) -> Result<(), WsError> {
-        let key = upgrade::key(nonce);
+        let key = upgrade::key(crate::rng::nonce(seed));
         let len = upgrade::request(url, &key, out).ok_or(WsError::Handshake)?;
         io.write_all(&out[..len]).await.map_err(|_| WsError::Io)?;
         io.flush().await.map_err(|_| WsError::Io)?;
@@ -349,8 +349,8 @@ mod tests {
         let url = WsUrl::parse("ws://device.test:7700/ws").unwrap();
         let mut framing = Framing::new(9);
         let (mut input, mut out) = ([0u8; 256], [0u8; 256]);
-        // The request is known before the answer: the key comes from the nonce.
-        let key = upgrade::key([5; 16]);
+        // The request is known before the answer: the key comes from the seed.
+        let key = upgrade::key(crate::rng::nonce(5));
         let mut reply = answer(core::str::from_utf8(&key).unwrap());
         reply.extend_from_slice(after);
         let mut server = Server {
@@ -361,7 +361,7 @@ mod tests {
         let result = embassy_futures::block_on(framing.handshake(
             &mut server,
             &url,
-            [5; 16],
+            5,
             &mut input,
             &mut out,
         ));
