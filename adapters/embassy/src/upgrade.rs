@@ -92,13 +92,13 @@ pub fn answer(key: &Key, input: &[u8]) -> Answer {
         return Answer::Partial;
     };
     // The head without its final CRLF CRLF: a status line and header lines, CRLF apart.
-    let mut lines = input[..head - 4]
-        .split(|&b| b == b'\n')
-        .map(|line| line.strip_suffix(b"\r").unwrap_or(line));
+    // Split at the LF, each line but the last keeps its CR, which the checks below allow
+    // for: after the status code, and in the values, trimmed as optional white space.
+    let mut lines = input[..head - 4].split(|&b| b == b'\n');
     let status_ok = lines.next().is_some_and(|status| {
         status
             .strip_prefix(b"HTTP/1.1 101")
-            .is_some_and(|rest| rest.first().is_none_or(|&b| b == b' '))
+            .is_some_and(|rest| rest.first().is_none_or(|&b| b == b' ' || b == b'\r'))
     });
     if !status_ok {
         return Answer::Refused;
@@ -211,6 +211,19 @@ mod tests {
             answer(RFC_KEY, text.as_bytes()),
             Answer::Accepted(text.len())
         );
+    }
+
+    #[test]
+    fn a_status_line_without_a_reason_phrase_is_accepted() {
+        let accepted = server_answer(RFC_ACCEPT);
+        for status in ["HTTP/1.1 101 \r\n", "HTTP/1.1 101\r\n"] {
+            let text = accepted.replace("HTTP/1.1 101 Switching Protocols\r\n", status);
+            assert_eq!(
+                answer(RFC_KEY, text.as_bytes()),
+                Answer::Accepted(text.len()),
+                "{status:?}"
+            );
+        }
     }
 
     #[test]
