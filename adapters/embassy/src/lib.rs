@@ -42,6 +42,7 @@ mod resources;
 mod rng;
 mod runner;
 pub mod sinks;
+mod upgrade;
 mod url;
 mod ws;
 
@@ -57,6 +58,7 @@ pub use ws::WsError;
 /// The server-facing decoders, reachable for the fuzz targets in `tests/fuzz`; not an API.
 #[doc(hidden)]
 pub mod fuzzing {
+    pub use crate::upgrade::{Answer, Key, answer, key};
     pub use crate::ws::{Framing, Received};
 }
 

@@ -2,7 +2,7 @@
 //! key; neither is a secret against an on-path attacker on a plain `ws://` link, so a seeded
 //! xorshift is enough, and a board without a hardware RNG can still connect.
 
-use rand_core::{RngCore, impls};
+use rand_core::RngCore;
 
 /// xorshift64* seeded from the client's configuration.
 pub(crate) struct MaskRng(u64);
@@ -12,6 +12,14 @@ impl MaskRng {
         // Zero is xorshift's one fixed point.
         Self(seed | 1)
     }
+}
+
+/// The 16 bytes of a handshake key (RFC 6455 §4.1), different from the masks drawn from the
+/// same `seed`.
+pub(crate) fn nonce(seed: u64) -> [u8; 16] {
+    let mut nonce = [0; 16];
+    MaskRng::new(seed.rotate_left(32)).fill_bytes(&mut nonce);
+    nonce
 }
 
 impl RngCore for MaskRng {
@@ -27,11 +35,41 @@ impl RngCore for MaskRng {
     }
 
     fn fill_bytes(&mut self, dest: &mut [u8]) {
-        impls::fill_bytes_via_next(self, dest);
+        for chunk in dest.chunks_mut(8) {
+            chunk.copy_from_slice(&self.next_u64().to_le_bytes()[..chunk.len()]);
+        }
     }
 
     fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
         self.fill_bytes(dest);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_mask_is_fresh_and_every_byte_drawn() {
+        let mut rng = MaskRng::new(7);
+        let (mut a, mut b) = ([0u8; 4], [0u8; 4]);
+        rng.fill_bytes(&mut a);
+        rng.fill_bytes(&mut b);
+        assert_ne!(a, b);
+        // A length that is no multiple of 8: the last bytes come from a fresh draw too.
+        let mut long = [0u8; 20];
+        rng.fill_bytes(&mut long);
+        assert!(long[16..].iter().any(|&x| x != 0), "{long:?}");
+        assert_ne!(long[..8], long[8..16]);
+    }
+
+    #[test]
+    fn the_nonce_follows_the_seed_and_differs_from_the_masks() {
+        assert_ne!(nonce(1), nonce(2));
+        assert_eq!(nonce(3), nonce(3));
+        let mut mask = [0u8; 16];
+        MaskRng::new(3).fill_bytes(&mut mask);
+        assert_ne!(nonce(3), mask);
     }
 }

@@ -189,6 +189,7 @@ impl<'a> Runner<'a> {
             &mut socket,
             &mut framing,
             &mut self.buffers,
+            self.seed,
             EmbassyDuration::from_micros(handshake_timeout.as_micros()),
         ));
         if opened.is_err() {
@@ -221,6 +222,7 @@ async fn open(
     socket: &mut TcpSocket<'_>,
     framing: &mut Framing,
     buffers: &mut Buffers<'_>,
+    seed: u64,
     timeout: EmbassyDuration,
 ) -> Result<(), WsError> {
     let steps = async {
@@ -234,7 +236,7 @@ async fn open(
             .await
             .map_err(|_| WsError::Io)?;
         framing
-            .handshake(socket, url, buffers.ws_in, buffers.ws_out)
+            .handshake(socket, url, seed, buffers.ws_in, buffers.ws_out)
             .await
     };
     with_timeout(timeout, steps)

@@ -1,13 +1,15 @@
-//! The WebSocket client over any `embedded_io_async` stream: the opening handshake and the
-//! framing come from `embedded-websocket`'s `WebSocketClient` state machine; this module
-//! moves bytes between it and the socket, and reassembles messages that arrive in pieces.
+//! The WebSocket client over any `embedded_io_async` stream: the framing comes from
+//! `embedded-websocket`'s `WebSocketClient` state machine, the opening handshake's two
+//! messages from [`crate::upgrade`]; this module moves bytes between them and the socket,
+//! and reassembles messages that arrive in pieces.
 
 use embedded_io_async::{Read, Write};
 use embedded_websocket::{
-    WebSocketClient, WebSocketOptions, WebSocketReceiveMessageType, WebSocketSendMessageType,
+    WebSocketClient, WebSocketReceiveMessageType, WebSocketSendMessageType, WebSocketState,
 };
 
 use crate::rng::MaskRng;
+use crate::upgrade::{self, Answer};
 use crate::url::WsUrl;
 
 /// Why the WebSocket could not go on.
@@ -112,29 +114,22 @@ impl Framing {
     #[doc(hidden)]
     pub fn opened(seed: u64) -> Self {
         let mut framing = Self::new(seed);
-        framing.ws.state = embedded_websocket::WebSocketState::Open;
+        framing.ws.state = WebSocketState::Open;
         framing
     }
 
-    /// Sends the upgrade request and reads the answer; bytes after it stay in `input`.
+    /// Sends the upgrade request with a key drawn from `seed` and reads the answer; bytes
+    /// after it stay in `input`.
     pub(crate) async fn handshake<S: Read + Write>(
         &mut self,
         io: &mut S,
         url: &WsUrl<'_>,
+        seed: u64,
         input: &mut [u8],
         out: &mut [u8],
     ) -> Result<(), WsError> {
-        let options = WebSocketOptions {
-            path: url.path,
-            host: url.host,
-            origin: "",
-            sub_protocols: None,
-            additional_headers: None,
-        };
-        let (len, key) = self
-            .ws
-            .client_connect(&options, out)
-            .map_err(|_| WsError::Handshake)?;
+        let key = upgrade::key(crate::rng::nonce(seed));
+        let len = upgrade::request(url, &key, out).ok_or(WsError::Handshake)?;
         io.write_all(&out[..len]).await.map_err(|_| WsError::Io)?;
         io.flush().await.map_err(|_| WsError::Io)?;
         loop {
@@ -149,14 +144,15 @@ impl Framing {
                 return Err(WsError::Io);
             }
             self.filled += n;
-            match self.ws.client_accept(&key, &input[..self.filled]) {
-                Ok((used, _)) => {
+            match upgrade::answer(&key, &input[..self.filled]) {
+                Answer::Accepted(used) => {
                     input.copy_within(used..self.filled, 0);
                     self.filled -= used;
+                    self.ws.state = WebSocketState::Open;
                     return Ok(());
                 }
-                Err(embedded_websocket::Error::HttpHeaderIncomplete) => {}
-                Err(_) => return Err(WsError::Handshake),
+                Answer::Partial => {}
+                Answer::Refused => return Err(WsError::Handshake),
             }
         }
     }
@@ -210,7 +206,6 @@ impl Framing {
 
     /// Takes the next whole message out of what was read, reassembled into `message`.
     /// `Ok(None)`: more input is needed.
-    #[inline(never)]
     pub fn next_message(
         &mut self,
         input: &mut [u8],
@@ -287,7 +282,7 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
-    use embedded_websocket::{WebSocketServer, WebSocketState};
+    use embedded_websocket::WebSocketServer;
 
     use super::*;
 
@@ -310,6 +305,118 @@ mod tests {
         let spare = framing.spare(input);
         spare[..bytes.len()].copy_from_slice(bytes);
         framing.filled(bytes.len());
+    }
+
+    /// A server on the other end of the handshake: takes the request, answers it with
+    /// embedded-websocket's own server side in reads of `piece` bytes.
+    struct Server {
+        request: Vec<u8>,
+        answer: Vec<u8>,
+        piece: usize,
+    }
+
+    impl embedded_io_async::ErrorType for Server {
+        type Error = core::convert::Infallible;
+    }
+
+    impl Write for Server {
+        async fn write(&mut self, bytes: &[u8]) -> Result<usize, Self::Error> {
+            self.request.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        async fn flush(&mut self) -> Result<(), Self::Error> {
+            Ok(())
+        }
+    }
+
+    impl Read for Server {
+        async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+            let n = self.piece.min(buf.len()).min(self.answer.len());
+            buf[..n].copy_from_slice(&self.answer[..n]);
+            self.answer.drain(..n);
+            Ok(n)
+        }
+    }
+
+    /// Runs the client's handshake against `server`, whose answer `answer` makes from the
+    /// request's key.
+    fn handshake_with(
+        piece: usize,
+        after: &[u8],
+        answer: impl Fn(&str) -> Vec<u8>,
+    ) -> (Result<(), WsError>, Framing, [u8; 256], Vec<u8>) {
+        let url = WsUrl::parse("ws://device.test:7700/ws").unwrap();
+        let mut framing = Framing::new(9);
+        let (mut input, mut out) = ([0u8; 256], [0u8; 256]);
+        // The request is known before the answer: the key comes from the seed.
+        let key = upgrade::key(crate::rng::nonce(5));
+        let mut reply = answer(core::str::from_utf8(&key).unwrap());
+        reply.extend_from_slice(after);
+        let mut server = Server {
+            request: Vec::new(),
+            answer: reply,
+            piece,
+        };
+        let result = embassy_futures::block_on(framing.handshake(
+            &mut server,
+            &url,
+            5,
+            &mut input,
+            &mut out,
+        ));
+        let request = std::string::String::from_utf8(server.request).unwrap();
+        assert!(
+            request.contains(std::str::from_utf8(&key).unwrap()),
+            "{request}"
+        );
+        (result, framing, input, server.answer)
+    }
+
+    /// embedded-websocket's server answer to `key`.
+    fn accepting_server(key: &str) -> Vec<u8> {
+        let mut out = [0u8; 256];
+        let key = embedded_websocket::WebSocketKey::from(key);
+        let n = WebSocketServer::new_server()
+            .server_accept(&key, None, &mut out)
+            .unwrap();
+        out[..n].to_vec()
+    }
+
+    #[test]
+    fn the_handshake_opens_in_any_split_and_keeps_the_frame_after_the_answer() {
+        let mut frame = [0u8; 16];
+        let n = server_frame(b"hello", &mut frame);
+        for piece in [1, 7, 64, 256] {
+            let (result, mut framing, mut input, unread) =
+                handshake_with(piece, &frame[..n], accepting_server);
+            assert_eq!(result, Ok(()), "reads of {piece}");
+            let mut message = [0u8; 64];
+            // What the last read brought past the answer stays; the rest comes in later.
+            feed(&mut framing, &mut input, &unread);
+            let got = framing
+                .next_message(&mut input, &mut message)
+                .unwrap()
+                .unwrap();
+            assert_eq!(got.bytes(&message), b"hello", "reads of {piece}");
+        }
+    }
+
+    #[test]
+    fn the_handshake_fails_on_a_wrong_answer() {
+        let (wrong_key, ..) =
+            handshake_with(64, &[], |_| accepting_server("dGhlIHNhbXBsZSBub25jZQ=="));
+        assert_eq!(wrong_key, Err(WsError::Handshake));
+        let (not_101, ..) = handshake_with(64, &[], |_| {
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_vec()
+        });
+        assert_eq!(not_101, Err(WsError::Handshake));
+        let (cut_short, ..) = handshake_with(64, &[], |key| {
+            let mut answer = accepting_server(key);
+            answer.truncate(answer.len() - 2);
+            answer
+        });
+        assert_eq!(cut_short, Err(WsError::Io));
     }
 
     #[test]
