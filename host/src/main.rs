@@ -194,6 +194,7 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
             .unwrap_or(sentelite_host::nrepl::DEFAULT_NREPL_ADDR);
         let addr = addr.parse().map_err(|e| format!("--nrepl {addr:?}: {e}"))?;
         let mut options = NreplOptions::new(addr);
+        settings.nrepl.apply_to(&mut options);
         options.upstream = args.nrepl_upstream.clone();
         Some(NreplService::new(options))
     } else {

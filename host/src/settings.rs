@@ -111,6 +111,8 @@ pub struct ServerSettings {
     pub blobs: crate::blob::BlobSettings,
     /// The `[lsp]` table: which clients may use language servers, one table per language.
     pub lsp: crate::lsp::LspSettings,
+    /// The `[nrepl]` table: the nREPL endpoint's limits (it runs with `--nrepl`).
+    pub nrepl: crate::nrepl::NreplSettings,
 }
 
 /// What the server does with a Hello whose client id already has a live connection.
@@ -176,6 +178,7 @@ impl Default for ServerSettings {
             logs: crate::logs::LogsSettings::default(),
             blobs: crate::blob::BlobSettings::default(),
             lsp: crate::lsp::LspSettings::default(),
+            nrepl: crate::nrepl::NreplSettings::default(),
         }
     }
 }
@@ -259,6 +262,7 @@ impl ServerSettings {
         self.validate_transport()?;
         self.logs.validate()?;
         self.blobs.validate()?;
+        self.nrepl.validate()?;
         Ok(self.lsp.validate()?)
     }
 

@@ -200,6 +200,23 @@ fn serve_with_nrepl_prints_the_banner_and_keeps_the_port_file_while_running() {
             .arg("--data-dir")
             .arg(dir.0.join("data")),
     );
+    let port = nrepl_port(&mut server);
+    let port_file = dir.0.join(".nrepl-port");
+    assert_eq!(
+        std::fs::read_to_string(&port_file).unwrap(),
+        port.to_string()
+    );
+    // A describe with no evaluator connected: the host's own ops.
+    let (_editor, reply) = nrepl_editor(port, b"d2:op8:describe2:id1:1e");
+    assert!(reply.contains("16:sentelite/select"), "{reply}");
+    server.interrupt();
+    let (status, stderr) = server.wait(Duration::from_secs(10));
+    assert!(status.success(), "exit {status:?}: {stderr}");
+    assert!(!port_file.exists(), ".nrepl-port removed on shutdown");
+}
+
+/// Reads the listening line and the nREPL banner; returns the endpoint's port.
+fn nrepl_port(server: &mut Running) -> u16 {
     let stdout = server.child().stdout.take().expect("stdout piped");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -209,27 +226,63 @@ fn serve_with_nrepl_prints_the_banner_and_keeps_the_port_file_while_running() {
     });
     let _listening = rx.recv_timeout(STEP).expect("listening line");
     let banner = rx.recv_timeout(STEP).expect("nREPL banner");
-    let port = banner
+    banner
         .strip_prefix("nREPL server started on port ")
         .and_then(|rest| rest.split_once(" on host 127.0.0.1 - nrepl://127.0.0.1:"))
         .map(|(port, again)| {
             assert_eq!(port, again, "{banner}");
-            port.to_owned()
+            port.parse().expect("a port")
         })
-        .unwrap_or_else(|| panic!("unexpected banner {banner:?}"));
-    let port_file = dir.0.join(".nrepl-port");
-    assert_eq!(std::fs::read_to_string(&port_file).unwrap(), port);
-    // A describe with no evaluator connected: the host's own ops.
-    let mut stream =
-        std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
-    std::io::Write::write_all(&mut stream, b"d2:op8:describe2:id1:1e").unwrap();
+        .unwrap_or_else(|| panic!("unexpected banner {banner:?}"))
+}
+
+/// An editor connection that sent `message`; returns it (still open) and the first answer.
+fn nrepl_editor(port: u16, message: &[u8]) -> (std::net::TcpStream, String) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(message).unwrap();
     stream.set_read_timeout(Some(STEP)).unwrap();
     let mut buf = [0u8; 1024];
     let n = stream.read(&mut buf).unwrap();
-    let reply = String::from_utf8_lossy(&buf[..n]);
+    let reply = String::from_utf8_lossy(&buf[..n]).into_owned();
+    (stream, reply)
+}
+
+#[test]
+fn the_config_files_nrepl_table_limits_editors_and_names_the_port_file() {
+    let dir = TempDir::new("cli-nrepl-config");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    std::fs::write(
+        dir.0.join("sentelite.toml"),
+        "[nrepl]\nmax-connections = 1\nport-file = \"editor.port\"\n",
+    )
+    .unwrap();
+    let mut server = Running::spawn(
+        sentelite()
+            .current_dir(&dir.0)
+            .args([
+                "serve",
+                "--config",
+                "sentelite.toml",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .args(["--nrepl", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.0.join("data")),
+    );
+    let port = nrepl_port(&mut server);
+    assert_eq!(
+        std::fs::read_to_string(dir.0.join("editor.port")).unwrap(),
+        port.to_string()
+    );
+    assert!(
+        !dir.0.join(".nrepl-port").exists(),
+        "only the named port file"
+    );
+    let (_first, reply) = nrepl_editor(port, b"d2:op8:describe2:id1:1e");
     assert!(reply.contains("16:sentelite/select"), "{reply}");
+    let (_second, refused) = nrepl_editor(port, b"d2:op8:describe2:id1:2e");
+    assert!(refused.contains("too-many-connections"), "{refused}");
     server.interrupt();
     let (status, stderr) = server.wait(Duration::from_secs(10));
     assert!(status.success(), "exit {status:?}: {stderr}");
-    assert!(!port_file.exists(), ".nrepl-port removed on shutdown");
 }

@@ -14,6 +14,7 @@
 //! | `sessions` | session table: client, current namespace, requests in flight |
 //! | `endpoint` | TCP listener, one task per editor, `.nrepl-port` |
 //! | `proxy` | ops the host answers, forwarding the rest, ends for every request |
+//! | `settings` | the settings file's `[nrepl]` table: the endpoint's limits for the binary |
 //! | `upstream` | the reverse direction: a client's `nrepl/browser-request` to an upstream nREPL server |
 //! | [`wire`] | event names and response shapes |
 
@@ -21,6 +22,7 @@ pub mod bencode;
 mod endpoint;
 mod proxy;
 mod sessions;
+mod settings;
 mod upstream;
 pub mod wire;
 
@@ -34,6 +36,7 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 pub use endpoint::NreplEndpoint;
+pub use settings::NreplSettings;
 
 use crate::lifecycle::LifecycleEvent;
 use crate::registry::lock;
