@@ -96,6 +96,20 @@ impl Namespace {
         let (child, lines) = spawn_reading_lines(cmd.stderr(Stdio::inherit()));
         (Process(child), lines)
     }
+
+    /// The virtual device (`tests/virtual-device`) on [`TAP`] at [`DEVICE_CIDR`], connecting
+    /// to the server at `SERVER_IP:7700` as `name`, with `extra` arguments after those.
+    pub fn virtual_device(&self, name: &str, extra: &[&str]) -> (Process, Receiver<String>) {
+        let binary =
+            crate::serve::workspace_binary("sentelite-virtual-device", "sentelite-virtual-device");
+        let server = format!("ws://{SERVER_IP}:7700/ws");
+        self.spawn(
+            self.command(binary)
+                .args(["--tap", TAP, "--address", DEVICE_CIDR, "--server", &server])
+                .args(["--name", name])
+                .args(extra),
+        )
+    }
 }
 
 impl Drop for Namespace {

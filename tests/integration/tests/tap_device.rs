@@ -20,8 +20,8 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use sentelite_integration_tests::TempDir;
-use sentelite_integration_tests::serve::{sentelite_binary, workspace_binary};
-use sentelite_integration_tests::tap::{DEVICE_CIDR, Namespace, Process, SERVER_IP, TAP};
+use sentelite_integration_tests::serve::sentelite_binary;
+use sentelite_integration_tests::tap::{Namespace, Process, SERVER_IP};
 use sentelite_integration_tests::wait::line_matching;
 use sha2::{Digest, Sha256};
 
@@ -100,9 +100,9 @@ struct Stored {
     message: String,
 }
 
-/// The device's stored records by sequence number (a batch the server stored twice, sent
+/// `client`'s stored records by sequence number (a batch the server stored twice, sent
 /// again after a connection died before its ack, counts once).
-fn stored(ns: &Namespace) -> BTreeMap<u64, Stored> {
+fn stored(ns: &Namespace, client: &str) -> BTreeMap<u64, Stored> {
     let out = sentelite(
         ns,
         &[
@@ -111,7 +111,7 @@ fn stored(ns: &Namespace) -> BTreeMap<u64, Stored> {
             "--server",
             &server_http(),
             "--client",
-            DEVICE,
+            client,
             "--level",
             "trace",
             "--json",
@@ -139,15 +139,16 @@ fn stored(ns: &Namespace) -> BTreeMap<u64, Stored> {
     records
 }
 
-/// Polls the store until `done` holds, at most `STEP`.
+/// Polls `client`'s stored records until `done` holds, at most `STEP`.
 fn stored_until(
     ns: &Namespace,
+    client: &str,
     what: &str,
     done: impl Fn(&BTreeMap<u64, Stored>) -> bool,
 ) -> BTreeMap<u64, Stored> {
     let deadline = Instant::now() + STEP;
     loop {
-        let records = stored(ns);
+        let records = stored(ns, client);
         if done(&records) {
             return records;
         }
@@ -183,7 +184,6 @@ fn the_example_app_on_a_tap_logs_follows_levels_fetches_through_a_cut_and_outliv
     let Some(ns) = Namespace::create("tap_device") else {
         return;
     };
-    let device_binary = workspace_binary("sentelite-virtual-device", "sentelite-virtual-device");
     let data = TempDir::new("tap-serve");
     let mut server = start_server(&ns, data.path());
     let (_proxy, proxy_lines) =
@@ -196,28 +196,16 @@ fn the_example_app_on_a_tap_logs_follows_levels_fetches_through_a_cut_and_outliv
     wait_line(&proxy_lines, "proxy listening", |l| {
         l.starts_with("listening on")
     });
-    let (_device, device_lines) = ns.spawn(ns.command(&device_binary).args([
-        "--tap",
-        TAP,
-        "--address",
-        DEVICE_CIDR,
-        "--server",
-        &format!("ws://{SERVER_IP}:7700/ws"),
-        "--name",
+    let (_device, device_lines) = ns.virtual_device(
         DEVICE,
-        "--tick-ms",
-        "200",
-        "--boot-id",
-        "7",
-        "--batch-ms",
-        "300",
-    ]));
+        &["--tick-ms", "200", "--boot-id", "7", "--batch-ms", "300"],
+    );
 
     // The handshake: the application switches its LED on when the session opens.
     wait_line(&device_lines, "device `led on`", |l| l == "led on");
 
     // Logs: numbered from 0 without a gap; `info` shipped, `debug` not yet.
-    let records = stored_until(&ns, "five records", |r| r.len() >= 5);
+    let records = stored_until(&ns, DEVICE, "five records", |r| r.len() >= 5);
     assert_no_gap(&records);
     assert!(
         records[&0].message.starts_with("booted build"),
@@ -229,7 +217,7 @@ fn the_example_app_on_a_tap_logs_follows_levels_fetches_through_a_cut_and_outliv
         "debug shipped before asked for"
     );
     // A request of the device's (`sentelite/echo`), answered and matched to its asker.
-    let records = stored_until(&ns, "the link check", |r| {
+    let records = stored_until(&ns, DEVICE, "the link check", |r| {
         r.values().any(|r| r.message.contains("link check"))
     });
     let check = records
@@ -253,7 +241,7 @@ fn the_example_app_on_a_tap_logs_follows_levels_fetches_through_a_cut_and_outliv
         ],
     );
     assert!(out.contains("\"delivered\":1"), "{out}");
-    let records = stored_until(&ns, "a debug tick", |r| has(r, "debug", "detail"));
+    let records = stored_until(&ns, DEVICE, "a debug tick", |r| has(r, "debug", "detail"));
     assert!(
         has(&records, "warn", "log levels changed: debug and above"),
         "no change record"
@@ -305,15 +293,20 @@ fn the_example_app_on_a_tap_logs_follows_levels_fetches_through_a_cut_and_outliv
 
     // The server dies without a goodbye and comes back on the same data: the device
     // reconnects and delivers what it logged meanwhile.
-    let before = stored(&ns);
+    let before = stored(&ns, DEVICE);
     let last_before = *before.keys().last().expect("records");
     server.kill();
     std::thread::sleep(Duration::from_secs(2));
     server = start_server(&ns, data.path());
-    let records = stored_until(&ns, "the records queued while the server was down", |r| {
-        has(r, "warn", "reconnecting")
-            && r.keys().last().is_some_and(|&last| last > last_before + 10)
-    });
+    let records = stored_until(
+        &ns,
+        DEVICE,
+        "the records queued while the server was down",
+        |r| {
+            has(r, "warn", "reconnecting")
+                && r.keys().last().is_some_and(|&last| last > last_before + 10)
+        },
+    );
     assert_no_gap(&records);
     wait_line(&device_lines, "device `led on` after the restart", |l| {
         l == "led on"
@@ -347,7 +340,6 @@ fn a_server_cancel_stops_the_device_fetch_at_once_and_the_next_directive_complet
     let Some(ns) = Namespace::create("tap_cancel") else {
         return;
     };
-    let device_binary = workspace_binary("sentelite-virtual-device", "sentelite-virtual-device");
     let this_test = std::env::current_exe().expect("test binary");
     let (_rig, rig_lines) = ns.spawn(
         ns.command(&this_test)
@@ -355,18 +347,7 @@ fn a_server_cancel_stops_the_device_fetch_at_once_and_the_next_directive_complet
             .env(RIG_ENV, "1"),
     );
     wait_line(&rig_lines, "rig listening", |l| l == "rig listening");
-    let (_device, device_lines) = ns.spawn(ns.command(&device_binary).args([
-        "--tap",
-        TAP,
-        "--address",
-        DEVICE_CIDR,
-        "--server",
-        &format!("ws://{SERVER_IP}:7700/ws"),
-        "--name",
-        CANCEL_DEVICE,
-        "--batch-ms",
-        "200",
-    ]));
+    let (_device, device_lines) = ns.virtual_device(CANCEL_DEVICE, &["--batch-ms", "200"]);
     wait_line(&device_lines, "device `led on`", |l| l == "led on");
 
     wait_line(&rig_lines, "the slow transfer's progress", |l| {
@@ -409,29 +390,10 @@ fn a_server_cancel_stops_the_device_fetch_at_once_and_the_next_directive_complet
 
     // The device ended the cancelled request as cancelled (its log says so; the server
     // ignores an End after its own Cancel, so the record is where it shows).
-    let deadline = Instant::now() + STEP;
-    loop {
-        let out = sentelite(
-            &ns,
-            &[
-                "logs",
-                "query",
-                "--server",
-                &server_http(),
-                "--client",
-                CANCEL_DEVICE,
-                "--json",
-            ],
-        );
-        if out.contains("blob transfer failed: cancelled") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no `blob transfer failed: cancelled` record within {STEP:?}: {out}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let wanted = "blob transfer failed: cancelled";
+    stored_until(&ns, CANCEL_DEVICE, wanted, |records| {
+        records.values().any(|r| r.message.contains(wanted))
+    });
 }
 
 /// Deterministic bytes for the rig's blobs.
@@ -614,31 +576,18 @@ fn number_after(line: &str, prefix: &str) -> Option<u64> {
 }
 
 /// The virtual device of the resume test, its flash kept in `flash`.
-fn start_resume_device(
-    ns: &Namespace,
-    binary: &Path,
-    flash: &Path,
-    boot: u32,
-) -> (Process, Receiver<String>) {
-    let (device, lines) = ns.spawn(
-        ns.command(binary)
-            .args([
-                "--tap",
-                TAP,
-                "--address",
-                DEVICE_CIDR,
-                "--server",
-                &format!("ws://{SERVER_IP}:7700/ws"),
-                "--name",
-                RESUME_DEVICE,
-                "--batch-ms",
-                "200",
-                "--boot-id",
-                &boot.to_string(),
-                "--flash-dir",
-            ])
-            .arg(flash),
-    );
+fn start_resume_device(ns: &Namespace, flash: &Path, boot: u32) -> (Process, Receiver<String>) {
+    let flash = flash.to_str().expect("a UTF-8 temp path");
+    let boot = boot.to_string();
+    let extra = [
+        "--batch-ms",
+        "200",
+        "--boot-id",
+        &boot,
+        "--flash-dir",
+        flash,
+    ];
+    let (device, lines) = ns.virtual_device(RESUME_DEVICE, &extra);
     wait_line(&lines, "device `led on`", |l| l == "led on");
     (device, lines)
 }
@@ -710,7 +659,6 @@ fn a_device_killed_mid_download_resumes_from_its_checkpoint_and_a_corrupted_part
     let Some(ns) = Namespace::create("tap_resume") else {
         return;
     };
-    let device_binary = workspace_binary("sentelite-virtual-device", "sentelite-virtual-device");
     let data = TempDir::new("tap-resume-serve");
     let flash = data.path().join("flash");
     let control = data.path().join("control");
@@ -734,12 +682,12 @@ fn a_device_killed_mid_download_resumes_from_its_checkpoint_and_a_corrupted_part
     let file = file.to_str().expect("utf-8 path");
 
     // A download cut by the device's death after its last checkpoint.
-    let (device, lines) = start_resume_device(&ns, &device_binary, &flash, 1);
+    let (device, lines) = start_resume_device(&ns, &flash, 1);
     let offset = interrupted_download(&ns, &rig_lines, device, &lines, &stall, file);
 
     // Started again, the device continues from that point: the source is asked for the rest
     // only, and the image is verified over all of it.
-    let (mut device, lines) = start_resume_device(&ns, &device_binary, &flash, 2);
+    let (mut device, lines) = start_resume_device(&ns, &flash, 2);
     let before: Vec<String> = rig_lines.try_iter().collect();
     assert!(
         !before.iter().any(|l| l.starts_with("served")),
@@ -784,14 +732,14 @@ fn a_device_killed_mid_download_resumes_from_its_checkpoint_and_a_corrupted_part
     // Once more, but a partition byte below the saved point changes while the device is
     // down: the hash rebuilt from flash no longer matches and nothing is committed.
     device.kill();
-    let (device, lines) = start_resume_device(&ns, &device_binary, &flash, 3);
+    let (device, lines) = start_resume_device(&ns, &flash, 3);
     let offset = interrupted_download(&ns, &rig_lines, device, &lines, &stall, file);
     let partition = flash.join("partition.bin");
     let mut bytes = std::fs::read(&partition).expect("read partition");
     let at = (offset / 2) as usize;
     bytes[at] ^= 0x40;
     std::fs::write(&partition, &bytes).expect("corrupt partition");
-    let (_device, lines) = start_resume_device(&ns, &device_binary, &flash, 4);
+    let (_device, lines) = start_resume_device(&ns, &flash, 4);
     let (_, pushed) = sentelite_ending(
         &ns,
         &push_args(file)
@@ -938,21 +886,9 @@ fn the_device_hears_a_host_publish_and_its_own_publish_reaches_a_host_subscriber
     let Some(ns) = Namespace::create("tap_channels") else {
         return;
     };
-    let device_binary = workspace_binary("sentelite-virtual-device", "sentelite-virtual-device");
     let data = TempDir::new("tap-channels-serve");
     let _server = start_server(&ns, data.path());
-    let (_device, device_lines) = ns.spawn(ns.command(&device_binary).args([
-        "--tap",
-        TAP,
-        "--address",
-        DEVICE_CIDR,
-        "--server",
-        &format!("ws://{SERVER_IP}:7700/ws"),
-        "--name",
-        CHANNEL_DEVICE,
-        "--batch-ms",
-        "200",
-    ]));
+    let (_device, device_lines) = ns.virtual_device(CHANNEL_DEVICE, &["--batch-ms", "200"]);
     wait_line(&device_lines, "device `led on`", |l| l == "led on");
 
     // A host client subscribes to the echo channel and publishes on the device's channel
@@ -981,32 +917,10 @@ fn the_device_hears_a_host_publish_and_its_own_publish_reaches_a_host_subscriber
     assert!(sent["n"].is_u64(), "{payload}");
 
     // The device's own record of what it heard.
-    let deadline = Instant::now() + STEP;
-    loop {
-        let out = sentelite(
-            &ns,
-            &[
-                "logs",
-                "query",
-                "--server",
-                &server_http(),
-                "--client",
-                CHANNEL_DEVICE,
-                "--json",
-            ],
-        );
-        if out.contains(&format!(
-            "channel {LISTEN_CHANNEL}: {} bytes",
-            payload.len()
-        )) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no `channel {LISTEN_CHANNEL}` record within {STEP:?}: {out}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let wanted = format!("channel {LISTEN_CHANNEL}: {} bytes", payload.len());
+    stored_until(&ns, CHANNEL_DEVICE, &wanted, |records| {
+        records.values().any(|r| r.message.contains(&wanted))
+    });
 }
 
 /// The host peer of the channel test, started by it inside its namespace: a tokio client

@@ -11,8 +11,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use sentelite_integration_tests::TempDir;
-use sentelite_integration_tests::serve::{sentelite_binary, workspace_binary};
-use sentelite_integration_tests::tap::{DEVICE_CIDR, Namespace, SERVER_IP, TAP};
+use sentelite_integration_tests::serve::sentelite_binary;
+use sentelite_integration_tests::tap::{Namespace, SERVER_IP};
 use sentelite_integration_tests::wait::line_matching;
 
 const NREPL_JAR: &str = "/usr/share/java/nrepl.jar";
@@ -72,17 +72,7 @@ fn nrepl_cmdline_evaluates_on_the_virtual_device() {
         std::fs::read_to_string(data.path().join(".nrepl-port")).expect(".nrepl-port written"),
         "7888"
     );
-    let device_binary = workspace_binary("sentelite-virtual-device", "sentelite-virtual-device");
-    let (_device, device_lines) = ns.spawn(ns.command(&device_binary).args([
-        "--tap",
-        TAP,
-        "--address",
-        DEVICE_CIDR,
-        "--server",
-        &format!("ws://{SERVER_IP}:7700/ws"),
-        "--name",
-        "tap-repl-1",
-    ]));
+    let (_device, device_lines) = ns.virtual_device("tap-repl-1", &[]);
     line_matching(
         &device_lines,
         "device `led on`",
