@@ -8,13 +8,13 @@ use core::fmt::Write as _;
 
 use embassy_futures::select::{Either, select};
 use embassy_net::Stack;
-use embassy_net::dns::DnsSocket;
-use embassy_net::tcp::client::{TcpClient, TcpClientState};
+use embassy_net::dns::DnsQueryType;
+use embassy_net::tcp::TcpSocket;
 use embassy_time::{Duration as EmbassyDuration, Timer, with_timeout};
 use embedded_io_async::Read as _;
 use heapless::String;
-use reqwless::client::HttpClient;
-use reqwless::request::{Method, RequestBuilder as _};
+use reqwless::request::{Method, Request, RequestBuilder as _};
+use reqwless::response::Response;
 use sentelite_core::blob::directive::{Directive, HandlerKind};
 use sentelite_core::blob::report::{
     CompleteReport, ErrorReport, FailureState, ProgressReport, RefusalReport,
@@ -26,6 +26,7 @@ use sentelite_core::{Duration, Instant, Payload, RequestId, Status};
 
 use crate::handle::Handle;
 use crate::sinks::ResumableSink;
+use crate::url::HttpUrl;
 
 /// Sources one transfer can have: the directive's URL and its mirrors.
 pub const SOURCES: usize = 4;
@@ -40,7 +41,8 @@ pub const CHECKPOINT_BYTES: u64 = 64 * 1024;
 /// Memory for blob transfers: one HTTP connection's socket buffers, the response head and
 /// one body chunk. `new` is `const`, for a `static`.
 pub struct BlobResources<const RX: usize = 2048, const TX: usize = 512> {
-    tcp: TcpClientState<1, TX, RX>,
+    rx: [u8; RX],
+    tx: [u8; TX],
     head: [u8; 1024],
     chunk: [u8; 1024],
     report: [u8; 384],
@@ -50,7 +52,8 @@ impl<const RX: usize, const TX: usize> BlobResources<RX, TX> {
     /// Empty buffers.
     pub const fn new() -> Self {
         Self {
-            tcp: TcpClientState::new(),
+            rx: [0; RX],
+            tx: [0; TX],
             head: [0; 1024],
             chunk: [0; 1024],
             report: [0; 384],
@@ -291,14 +294,58 @@ fn checkpoint<S: ResumableSink>(fetch: &DeviceFetch, sink: &mut S, saved: u64) -
     state.offset
 }
 
-/// One range request as owned text, so the machine can be fed while it is out.
-struct Exchange {
-    url: String<URL_MAX>,
-    range: String<48>,
+/// The URL of source `source`: the directive's own (0) or one of its mirrors, in the order
+/// [`FetchPlan::from_directive`] gave the plan. Borrowed from the directive rather than
+/// copied out of the machine, which is fed while the request is out.
+fn source_url<'d>(directive: &Directive<'d>, source: usize) -> Option<&'d str> {
+    match source.checked_sub(1) {
+        None => Some(directive.url),
+        Some(mirror) => directive.mirrors.get(mirror).copied(),
+    }
+}
+
+/// One range request: its source's URL, the `Range` value and the `If-Range` ETag, owned
+/// so the machine can be fed while the request is out.
+struct Exchange<'d> {
+    url: &'d str,
+    range: String<64>,
     if_range: Option<String<{ sentelite_core::blob::ETAG_MAX }>>,
 }
 
+/// The blob's TCP connection, closed (FIN, as far as the stack gets it out) when the
+/// exchange is over, however it ended; dropping the socket alone would only forget it.
+struct Connection<'r>(TcpSocket<'r>);
+
+impl Drop for Connection<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// DNS and the TCP connect to the URL's host (an IPv4 literal is used as it is).
+async fn connect(
+    stack: Stack<'_>,
+    socket: &mut TcpSocket<'_>,
+    url: &HttpUrl<'_>,
+) -> Result<(), TransportError> {
+    let addresses = stack
+        .dns_query(url.host, DnsQueryType::A)
+        .await
+        .map_err(|_| TransportError::Connect)?;
+    let address = addresses.first().ok_or(TransportError::Connect)?;
+    socket
+        .connect((*address, url.port))
+        .await
+        .map_err(|_| TransportError::Connect)
+}
+
 /// Runs the machine to its end: every request it asks for, every wait, every answer.
+///
+/// Each request is one connection: DNS and connect here (the runner's own DNS query, no
+/// second resolver), then reqwless writes the request head and parses the response. Not
+/// reqwless' `HttpClient`, which would parse the URL again with `nourl` (its string
+/// slicing links the panic formatting of `str` indices, 2.7 KB) and carry a TLS variant in
+/// every connection.
 async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
     handle: &Handle<'_>,
     stack: Stack<'_>,
@@ -320,28 +367,39 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
                 continue;
             }
             Action::Request(request) => {
-                let mut range: String<48> = String::new();
+                let mut range: String<64> = String::new();
                 let _ = match request.end_inclusive {
                     Some(end) => write!(range, "bytes={}-{end}", request.start),
                     None => write!(range, "bytes={}-", request.start),
                 };
-                let Ok(url) = String::try_from(request.url) else {
-                    fetch.on_error(now(), TransportError::Protocol);
-                    continue;
-                };
                 Exchange {
-                    url,
+                    url: source_url(directive, request.source).unwrap_or(""),
                     range,
                     if_range: request.if_range.and_then(|e| String::try_from(e).ok()),
                 }
             }
         };
+        let Ok(url) = HttpUrl::parse(exchange.url) else {
+            fetch.on_error(now(), TransportError::Protocol);
+            continue;
+        };
         let attempt = fetch.plan().options.attempt_timeout;
         let attempt = EmbassyDuration::from_micros(attempt.as_micros().max(1_000_000));
-        let mut tcp = TcpClient::new(stack, &resources.tcp);
-        tcp.set_timeout(Some(attempt));
-        let dns = DnsSocket::new(stack);
-        let mut http = HttpClient::new(&tcp, &dns);
+        let mut connection =
+            Connection(TcpSocket::new(stack, &mut resources.rx, &mut resources.tx));
+        let socket = &mut connection.0;
+        socket.set_timeout(Some(attempt));
+        match with_timeout(attempt, connect(stack, socket, &url)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                fetch.on_error(now(), e);
+                continue;
+            }
+            Err(_) => {
+                fetch.on_error(now(), TransportError::Timeout);
+                continue;
+            }
+        }
         let mut headers = [("Range", exchange.range.as_str()), ("If-Range", "")];
         let count = match &exchange.if_range {
             Some(etag) => {
@@ -350,19 +408,15 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
             }
             None => 1,
         };
-        let request = match with_timeout(attempt, http.request(Method::GET, &exchange.url)).await {
-            Ok(Ok(request)) => request,
-            Ok(Err(_)) => {
-                fetch.on_error(now(), TransportError::Connect);
-                continue;
-            }
-            Err(_) => {
-                fetch.on_error(now(), TransportError::Timeout);
-                continue;
-            }
+        let request = Request::get(url.path)
+            .host(url.authority)
+            .headers(&headers[..count])
+            .build();
+        let sent = async {
+            request.write_header(socket).await?;
+            Response::read(socket, Method::GET, &mut resources.head).await
         };
-        let mut request = request.headers(&headers[..count]);
-        let response = match with_timeout(attempt, request.send(&mut resources.head)).await {
+        let response = match with_timeout(attempt, sent).await {
             Ok(Ok(response)) => response,
             Ok(Err(_)) => {
                 fetch.on_error(now(), TransportError::Cut);
@@ -407,7 +461,11 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
                     break;
                 }
                 Either::First(Ok(n)) => {
-                    if fetch.on_body(now(), &resources.chunk[..n], sink).is_err() {
+                    let Some(data) = resources.chunk.get(..n) else {
+                        fetch.on_error(now(), TransportError::Protocol);
+                        break;
+                    };
+                    if fetch.on_body(now(), data, sink).is_err() {
                         break;
                     }
                     saved = checkpoint(fetch, sink, saved);
@@ -420,7 +478,7 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
                         };
                         if let Ok(n) = report.encode(&mut resources.report) {
                             // A full outbox skips a part; the next one or the end says more.
-                            let part = Payload::Value(&resources.report[..n]);
+                            let part = Payload::Value(resources.report.get(..n).unwrap_or(&[]));
                             if handle.try_reply(id, seq, part).is_ok() {
                                 seq += 1;
                             }
