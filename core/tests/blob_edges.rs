@@ -548,3 +548,31 @@ fn a_directive_becomes_a_plan() {
         PlanError::UrlTooLong
     );
 }
+
+/// The resume point of a machine with `C` hash checkpoints after `upto` bytes of a 64 KiB
+/// blob arrived in 1 KiB chunks, into a sink with 4 KiB erase blocks that reports durable
+/// `lag` bytes behind its last whole block.
+fn resume_point_with<const C: usize>(lag: u64, upto: usize) -> u64 {
+    let (data, sha) = blob(64 * 1024, 3);
+    let mut sink = TestSink::new(4096, lag);
+    let mut f = Fetch::<M, U, C>::new_with_checkpoints(T0, plan(&data, sha, 0), &mut sink);
+    assert!(matches!(f.poll_action(T0, &mut sink), Action::Request(_)));
+    let total = Some(data.len() as u64);
+    f.on_response(T0, head(200, None, total, None)).unwrap();
+    for chunk in data[..upto].chunks(1024) {
+        f.on_body(T0, chunk, &mut sink).unwrap();
+    }
+    f.state().offset
+}
+
+#[test]
+fn one_checkpoint_keeps_up_with_a_write_through_sink_and_lags_behind_a_slow_one() {
+    // Durable as soon as a block is whole (a flash partition written through): one
+    // checkpoint waits at a time, so one is as good as four.
+    assert_eq!(resume_point_with::<1>(0, 40 * 1024), 40 * 1024);
+    assert_eq!(resume_point_with::<4>(0, 40 * 1024), 40 * 1024);
+    // Durable two blocks late: four checkpoints follow it exactly; one skips the
+    // boundaries crossed while it waits, so the resume point is an older one.
+    assert_eq!(resume_point_with::<4>(8192, 40 * 1024), 32 * 1024);
+    assert_eq!(resume_point_with::<1>(8192, 40 * 1024), 28 * 1024);
+}

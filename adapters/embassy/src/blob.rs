@@ -15,7 +15,7 @@ use embedded_io_async::Read as _;
 use heapless::String;
 use reqwless::request::{Method, Request, RequestBuilder as _};
 use reqwless::response::Response;
-use sentelite_core::blob::directive::{Directive, HandlerKind};
+use sentelite_core::blob::directive::{BufferTooSmall, Directive, HandlerKind};
 use sentelite_core::blob::report::{
     CompleteReport, ErrorReport, FailureState, ProgressReport, RefusalReport,
 };
@@ -32,8 +32,12 @@ use crate::url::HttpUrl;
 pub const SOURCES: usize = 4;
 /// Longest source URL.
 pub const URL_MAX: usize = 160;
+/// Hash checkpoints the machine keeps waiting for the sink: the device's sinks (a flash
+/// partition written through, RAM) report durable all but the last partial flash word, so
+/// one is all they ever hold (the core's default of four would take 360 B more).
+pub const CHECKPOINTS: usize = 1;
 /// The machine with the device's limits.
-pub type DeviceFetch = Fetch<SOURCES, URL_MAX>;
+pub type DeviceFetch = Fetch<SOURCES, URL_MAX, CHECKPOINTS>;
 /// Durable bytes between two saved resume points: a flash sink's record sector is erased
 /// once per save, so a 1 MiB image costs it 16 erases, and a reboot loses at most this much.
 pub const CHECKPOINT_BYTES: u64 = 64 * 1024;
@@ -122,30 +126,67 @@ pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
         timeout_ms,
     } = request;
     let started = now();
-    let directive = match Directive::decode(event, payload) {
-        Ok(d) => d,
-        Err(_) => return refuse(handle, resources, id, Status::ERROR, "", "bad directive").await,
-    };
-    let Some(sink) = sink else {
-        let t = directive.transfer_id;
-        return refuse(
-            handle,
-            resources,
-            id,
-            Status::UNSUPPORTED,
-            t,
-            "unknown handler",
+    let directive = Directive::decode(event, payload);
+    // One `end` for every way out: each awaited call is a state of this future with its
+    // poll code inlined, so refusals share the end of a transfer. Bindings by `let … else`,
+    // not `match` on a call: a scrutinee's temporary (the plan, the fetch) would stay in
+    // the future across the transfer's await.
+    let (status, encoded, served) = 'done: {
+        let (status, error) = 'refuse: {
+            let Ok(directive) = &directive else {
+                break 'refuse (Status::ERROR, "bad directive");
+            };
+            let Some(sink) = sink else {
+                break 'refuse (Status::UNSUPPORTED, "unknown handler");
+            };
+            let Some(mut fetch) = prepare(directive, started, timeout_ms, sink) else {
+                break 'refuse (Status::ERROR, "cannot plan");
+            };
+            // A Cancel from the server stops the transfer wherever it is (a stalled read
+            // included); the sink is aborted and the request ends `CANCELLED`.
+            let transfer = run(handle, stack, resources, id, directive, &mut fetch, sink);
+            let end = match select(transfer, handle.cancelled(id)).await {
+                Either::First(end) => end,
+                Either::Second(()) => {
+                    fetch.cancel(sink);
+                    End::Failed {
+                        reason: FailReason::Cancelled,
+                    }
+                }
+            };
+            sink.forget();
+            let (status, encoded) = report(directive, &fetch, end, started, &mut resources.report);
+            break 'done (status, encoded, Served::Ended(end));
+        };
+        let transfer_id = directive.as_ref().map_or("", |d| d.transfer_id);
+        let report = RefusalReport { transfer_id, error };
+        (
+            status,
+            report.encode(&mut resources.report),
+            Served::Refused(status),
         )
-        .await;
     };
-    let mut plan: FetchPlan<SOURCES, URL_MAX> = match FetchPlan::from_directive(&directive, started)
-    {
-        Ok(plan) => plan,
-        Err(_) => {
-            let t = directive.transfer_id;
-            return refuse(handle, resources, id, Status::ERROR, t, "cannot plan").await;
-        }
+    let payload = match encoded {
+        Ok(n) => Payload::Value(resources.report.get(..n).unwrap_or(&[])),
+        Err(_) => Payload::Empty,
     };
+    let _ = handle.end(id, status, payload).await;
+    served
+}
+
+/// The fetch of a decoded directive: its plan with the request's deadline and the device's
+/// progress step, from the sink's saved point when it has one for this blob (and the core
+/// finds it fits), else from 0; `None` when no plan fits the device's limits. A function
+/// of its own, not part of `serve`'s future: the plan and the restored state are only
+/// needed until the fetch is built.
+fn prepare<S: ResumableSink>(
+    directive: &Directive<'_>,
+    started: Instant,
+    timeout_ms: u32,
+    sink: &mut S,
+) -> Option<DeviceFetch> {
+    let mut plan: FetchPlan<SOURCES, URL_MAX> =
+        FetchPlan::from_directive(directive, started).ok()?;
     if timeout_ms > 0 {
         let by_request = started + Duration::from_millis(u64::from(timeout_ms));
         plan.options.deadline = Some(
@@ -155,26 +196,22 @@ pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
         );
     }
     plan.options.progress_step = (plan.size / 20).max(16 * 1024);
-    let mut fetch = start(started, plan, sink);
-    // A Cancel from the server stops the transfer wherever it is (a stalled read included);
-    // the sink is aborted and the request ends `CANCELLED`.
-    let transfer = run(handle, stack, resources, id, &directive, &mut fetch, sink);
-    let end = match select(transfer, handle.cancelled(id)).await {
-        Either::First(end) => end,
-        Either::Second(()) => {
-            fetch.cancel(sink);
-            End::Failed {
-                reason: FailReason::Cancelled,
-            }
-        }
-    };
-    sink.forget();
-    let source = fetch
-        .plan()
-        .sources
-        .get(fetch.source())
-        .map_or(directive.url, |s| s.as_str());
-    let (status, encoded) = match end {
+    Some(match sink.restore(plan.size, &plan.sha256) {
+        Some(saved) => DeviceFetch::resume_with_checkpoints(started, plan, &saved, sink),
+        None => DeviceFetch::new_with_checkpoints(started, plan, sink),
+    })
+}
+
+/// The status and encoded report the request ends with, for a transfer that ended `end`.
+fn report(
+    directive: &Directive<'_>,
+    fetch: &DeviceFetch,
+    end: End,
+    started: Instant,
+    buf: &mut [u8],
+) -> (Status, Result<usize, BufferTooSmall>) {
+    let source = source_url(directive, fetch.source()).unwrap_or(directive.url);
+    match end {
         End::Completed {
             downloaded, sha256, ..
         } => {
@@ -186,7 +223,7 @@ pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
                 bytes_transferred: downloaded,
                 sha256,
             };
-            (Status::OK, report.encode(&mut resources.report))
+            (Status::OK, report.encode(buf))
         }
         End::Failed { .. } | End::Rescheduled { .. } => {
             let mut error: String<64> = String::new();
@@ -216,15 +253,9 @@ pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
                 state,
                 offset: fetch.offset(),
             };
-            (status, report.encode(&mut resources.report))
+            (status, report.encode(buf))
         }
-    };
-    let payload = match encoded {
-        Ok(n) => Payload::Value(&resources.report[..n]),
-        Err(_) => Payload::Empty,
-    };
-    let _ = handle.end(id, status, payload).await;
-    Served::Ended(end)
+    }
 }
 
 fn now() -> Instant {
@@ -233,38 +264,6 @@ fn now() -> Instant {
 
 fn at(instant: Instant) -> embassy_time::Instant {
     embassy_time::Instant::from_micros(instant.as_micros())
-}
-
-/// Ends the request at once with a refusal report.
-async fn refuse<const RX: usize, const TX: usize>(
-    handle: &Handle<'_>,
-    resources: &mut BlobResources<RX, TX>,
-    id: RequestId,
-    status: Status,
-    transfer_id: &str,
-    error: &str,
-) -> Served {
-    let report = RefusalReport { transfer_id, error };
-    let payload = match report.encode(&mut resources.report) {
-        Ok(n) => Payload::Value(&resources.report[..n]),
-        Err(_) => Payload::Empty,
-    };
-    let _ = handle.end(id, status, payload).await;
-    Served::Refused(status)
-}
-
-/// The fetch for `plan`: from the sink's saved point when it has one for this blob (and the
-/// core finds it fits), else from 0. A function of its own, not part of `serve`'s future: the
-/// restored state is only needed until the fetch is built.
-fn start<S: ResumableSink>(
-    now: Instant,
-    plan: FetchPlan<SOURCES, URL_MAX>,
-    sink: &mut S,
-) -> DeviceFetch {
-    match sink.restore(plan.size, &plan.sha256) {
-        Some(saved) => DeviceFetch::resume(now, plan, &saved, sink),
-        None => DeviceFetch::new(now, plan, sink),
-    }
 }
 
 /// The offset of the fetch's resume point (what a save now would record).
@@ -554,7 +553,7 @@ mod tests {
     fn fed(sink: &mut Recording, upto: usize) -> (DeviceFetch, u64) {
         let now = Instant::from_micros(0);
         let plan = FetchPlan::new("http://h/fw", 400 * 1024, [7; 32]).unwrap();
-        let mut fetch = DeviceFetch::new(now, plan, sink);
+        let mut fetch = DeviceFetch::new_with_checkpoints(now, plan, sink);
         assert!(matches!(fetch.poll_action(now, sink), Action::Request(_)));
         let head = ResponseHead {
             status: 200,
