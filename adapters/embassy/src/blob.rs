@@ -11,8 +11,9 @@ use embassy_net::Stack;
 use embassy_net::dns::DnsQueryType;
 use embassy_net::tcp::TcpSocket;
 use embassy_time::{Duration as EmbassyDuration, Timer, with_timeout};
-use embedded_io_async::Read as _;
+use embedded_io_async::BufRead as _;
 use heapless::String;
+use reqwless::TryBufRead;
 use reqwless::request::{Method, Request, RequestBuilder as _};
 use reqwless::response::Response;
 use sentelite_core::blob::directive::{BufferTooSmall, Directive, HandlerKind};
@@ -42,13 +43,14 @@ pub type DeviceFetch = Fetch<SOURCES, URL_MAX, CHECKPOINTS>;
 /// once per save, so a 1 MiB image costs it 16 erases, and a reboot loses at most this much.
 pub const CHECKPOINT_BYTES: u64 = 64 * 1024;
 
-/// Memory for blob transfers: one HTTP connection's socket buffers, the response head and
-/// one body chunk. `new` is `const`, for a `static`.
+/// Memory for blob transfers: one HTTP connection's socket buffers (`RX`, `TX`: the
+/// application's choice), the response head, which then buffers the body (each piece is
+/// fed to the machine from there, no second copy), and the reports. `new` is `const`, for
+/// a `static`.
 pub struct BlobResources<const RX: usize = 2048, const TX: usize = 512> {
     rx: [u8; RX],
     tx: [u8; TX],
     head: [u8; 1024],
-    chunk: [u8; 1024],
     report: [u8; 384],
 }
 
@@ -59,7 +61,6 @@ impl<const RX: usize, const TX: usize> BlobResources<RX, TX> {
             rx: [0; RX],
             tx: [0; TX],
             head: [0; 1024],
-            chunk: [0; 1024],
             report: [0; 384],
         }
     }
@@ -313,6 +314,9 @@ struct Exchange<'d> {
 
 /// The blob's TCP connection, closed (FIN, as far as the stack gets it out) when the
 /// exchange is over, however it ended; dropping the socket alone would only forget it.
+/// reqwless reads the response through it; as a [`TryBufRead`] without a buffer of its
+/// own it lets the body be read in place from the head buffer
+/// ([`embedded_io_async::BufRead`]).
 struct Connection<'r>(TcpSocket<'r>);
 
 impl Drop for Connection<'_> {
@@ -320,6 +324,28 @@ impl Drop for Connection<'_> {
         self.0.close();
     }
 }
+
+impl embedded_io_async::ErrorType for Connection<'_> {
+    type Error = embassy_net::tcp::Error;
+}
+
+impl embedded_io_async::Read for Connection<'_> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        self.0.read(buf).await
+    }
+}
+
+impl embedded_io_async::Write for Connection<'_> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.0.write(buf).await
+    }
+
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        self.0.flush().await
+    }
+}
+
+impl TryBufRead for Connection<'_> {}
 
 /// DNS and the TCP connect to the URL's host (an IPv4 literal is used as it is).
 async fn connect(
@@ -386,9 +412,8 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
         let attempt = EmbassyDuration::from_micros(attempt.as_micros().max(1_000_000));
         let mut connection =
             Connection(TcpSocket::new(stack, &mut resources.rx, &mut resources.tx));
-        let socket = &mut connection.0;
-        socket.set_timeout(Some(attempt));
-        match with_timeout(attempt, connect(stack, socket, &url)).await {
+        connection.0.set_timeout(Some(attempt));
+        match with_timeout(attempt, connect(stack, &mut connection.0, &url)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 fetch.on_error(now(), e);
@@ -412,8 +437,8 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
             .headers(&headers[..count])
             .build();
         let sent = async {
-            request.write_header(socket).await?;
-            Response::read(socket, Method::GET, &mut resources.head).await
+            request.write_header(&mut connection).await?;
+            Response::read(&mut connection, Method::GET, &mut resources.head).await
         };
         let response = match with_timeout(attempt, sent).await {
             Ok(Ok(response)) => response,
@@ -453,18 +478,17 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
         }
         let mut body = response.body().reader();
         loop {
-            let read = select(body.read(&mut resources.chunk), Timer::after(attempt)).await;
+            let read = select(body.fill_buf(), Timer::after(attempt)).await;
             match read {
-                Either::First(Ok(0)) => {
+                Either::First(Ok([])) => {
                     fetch.on_body_end(now(), sink);
                     break;
                 }
-                Either::First(Ok(n)) => {
-                    let Some(data) = resources.chunk.get(..n) else {
-                        fetch.on_error(now(), TransportError::Protocol);
-                        break;
-                    };
-                    if fetch.on_body(now(), data, sink).is_err() {
+                Either::First(Ok(data)) => {
+                    let n = data.len();
+                    let fed = fetch.on_body(now(), data, sink);
+                    body.consume(n);
+                    if fed.is_err() {
                         break;
                     }
                     saved = checkpoint(fetch, sink, saved);
