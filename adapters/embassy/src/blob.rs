@@ -11,7 +11,7 @@ use embassy_net::Stack;
 use embassy_net::dns::DnsQueryType;
 use embassy_net::tcp::TcpSocket;
 use embassy_time::{Duration as EmbassyDuration, Timer, with_timeout};
-use embedded_io_async::BufRead as _;
+use embedded_io_async::{BufRead as _, Write as _};
 use heapless::String;
 use reqwless::TryBufRead;
 use reqwless::request::{Method, Request, RequestBuilder as _};
@@ -21,7 +21,8 @@ use sentelite_core::blob::report::{
     CompleteReport, ErrorReport, FailureState, ProgressReport, RefusalReport,
 };
 use sentelite_core::blob::{
-    Action, End, FailReason, Fetch, FetchPlan, ResponseHead, TransportError, parse_content_range,
+    Action, End, FailReason, Fetch, FetchPlan, RangeRequest, ResponseHead, TransportError,
+    parse_content_range,
 };
 use sentelite_core::{Duration, Instant, Payload, RequestId, Status};
 
@@ -311,12 +312,31 @@ fn source_url<'d>(directive: &Directive<'d>, source: usize) -> Option<&'d str> {
     }
 }
 
-/// One range request: its source's URL, the `Range` value and the `If-Range` ETag, owned
-/// so the machine can be fed while the request is out.
-struct Exchange<'d> {
-    url: &'d str,
-    range: String<64>,
-    if_range: Option<String<{ sentelite_core::blob::ETAG_MAX }>>,
+/// Writes the HTTP request head for `request` (a GET with `Range`, and `If-Range` when the
+/// machine has an ETag) into `buf` with reqwless; its length, or `None` if it does not
+/// fit. reqwless writes to any `Write`, here a slice, which never waits: the write is
+/// driven to its end at once, and its future (570 B, most of it for a basic-auth header
+/// this client never sends) stays on the stack instead of in the task's future.
+fn request_head(buf: &mut [u8], url: &HttpUrl<'_>, request: &RangeRequest<'_>) -> Option<usize> {
+    let mut range: String<64> = String::new();
+    match request.end_inclusive {
+        Some(end) => write!(range, "bytes={}-{end}", request.start),
+        None => write!(range, "bytes={}-", request.start),
+    }
+    .ok()?;
+    let headers = [
+        ("Range", range.as_str()),
+        ("If-Range", request.if_range.unwrap_or("")),
+    ];
+    let count = if request.if_range.is_some() { 2 } else { 1 };
+    let head = Request::get(url.path)
+        .host(url.authority)
+        .headers(headers.get(..count)?)
+        .build();
+    let capacity = buf.len();
+    let mut rest = buf;
+    embassy_futures::block_on(head.write_header(&mut rest)).ok()?;
+    Some(capacity - rest.len())
 }
 
 /// The blob's TCP connection, closed (FIN, as far as the stack gets it out) when the
@@ -392,26 +412,19 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
     // Bounded: every pass ends, waits or makes a request, and the machine bounds requests by
     // its retries, sources and deadline.
     loop {
-        let exchange = match fetch.poll_action(now(), sink) {
+        // The request head is written into the head buffer now, while the machine's request
+        // (its ETag) is at hand: nothing of it has to live on in this future.
+        let prepared = match fetch.poll_action(now(), sink) {
             Action::Finished(end) => return *end,
             Action::Wait(until) => {
                 Timer::at(at(until)).await;
                 continue;
             }
-            Action::Request(request) => {
-                let mut range: String<64> = String::new();
-                let _ = match request.end_inclusive {
-                    Some(end) => write!(range, "bytes={}-{end}", request.start),
-                    None => write!(range, "bytes={}-", request.start),
-                };
-                Exchange {
-                    url: source_url(directive, request.source).unwrap_or(""),
-                    range,
-                    if_range: request.if_range.and_then(|e| String::try_from(e).ok()),
-                }
-            }
+            Action::Request(request) => source_url(directive, request.source)
+                .and_then(|url| HttpUrl::parse(url).ok())
+                .and_then(|url| Some((url, request_head(&mut resources.head, &url, &request)?))),
         };
-        let Ok(url) = HttpUrl::parse(exchange.url) else {
+        let Some((url, head_len)) = prepared else {
             fetch.on_error(now(), TransportError::Protocol);
             continue;
         };
@@ -431,20 +444,12 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
                 continue;
             }
         }
-        let mut headers = [("Range", exchange.range.as_str()), ("If-Range", "")];
-        let count = match &exchange.if_range {
-            Some(etag) => {
-                headers[1].1 = etag.as_str();
-                2
-            }
-            None => 1,
-        };
-        let request = Request::get(url.path)
-            .host(url.authority)
-            .headers(&headers[..count])
-            .build();
         let sent = async {
-            request.write_header(&mut connection).await?;
+            let head = resources.head.get(..head_len).unwrap_or(&[]);
+            connection
+                .write_all(head)
+                .await
+                .map_err(|_| reqwless::Error::ConnectionAborted)?;
             Response::read(&mut connection, Method::GET, &mut resources.head).await
         };
         let response = match with_timeout(attempt, sent).await {
@@ -458,28 +463,32 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
                 continue;
             }
         };
-        let mut etag: Option<String<{ sentelite_core::blob::ETAG_MAX }>> = None;
-        let mut head = ResponseHead {
-            status: response.status.0,
-            range_start: None,
-            total: None,
-            etag: None,
-        };
-        for (name, value) in response.headers() {
-            let Ok(value) = core::str::from_utf8(value) else {
-                continue;
+        // In a block of its own: the ETag copy is gone before the body's awaits.
+        let wanted = {
+            let mut etag: Option<String<{ sentelite_core::blob::ETAG_MAX }>> = None;
+            let mut head = ResponseHead {
+                status: response.status.0,
+                range_start: None,
+                total: None,
+                etag: None,
             };
-            if name.eq_ignore_ascii_case("content-range") {
-                (head.range_start, head.total) = parse_content_range(value);
-            } else if name.eq_ignore_ascii_case("etag") {
-                etag = String::try_from(value.trim()).ok();
+            for (name, value) in response.headers() {
+                let Ok(value) = core::str::from_utf8(value) else {
+                    continue;
+                };
+                if name.eq_ignore_ascii_case("content-range") {
+                    (head.range_start, head.total) = parse_content_range(value);
+                } else if name.eq_ignore_ascii_case("etag") {
+                    etag = String::try_from(value.trim()).ok();
+                }
             }
-        }
-        if head.status == 200 {
-            head.total = head.total.or(response.content_length.map(|n| n as u64));
-        }
-        head.etag = etag.as_deref();
-        if fetch.on_response(now(), head).is_err() {
+            if head.status == 200 {
+                head.total = head.total.or(response.content_length.map(|n| n as u64));
+            }
+            head.etag = etag.as_deref();
+            fetch.on_response(now(), head).is_ok()
+        };
+        if !wanted {
             // The machine has decided (retry, fail over, restart or end).
             continue;
         }
@@ -599,6 +608,38 @@ mod tests {
             saved = checkpoint(&fetch, sink, saved);
         }
         (fetch, saved)
+    }
+
+    fn head_of(request: &RangeRequest<'_>, room: usize) -> Option<std::string::String> {
+        let url = HttpUrl::parse(request.url).unwrap();
+        let mut buf = std::vec![0u8; room];
+        let n = request_head(&mut buf, &url, request)?;
+        Some(std::string::String::from_utf8(buf[..n].to_vec()).unwrap())
+    }
+
+    #[test]
+    fn the_request_head_asks_for_the_range_and_names_the_etag_only_when_resuming() {
+        let mut request = RangeRequest {
+            source: 0,
+            url: "http://10.0.0.1:8080/blobs/ab",
+            start: 0,
+            end_inclusive: None,
+            if_range: None,
+        };
+        assert_eq!(
+            head_of(&request, 1024).unwrap(),
+            "GET /blobs/ab HTTP/1.1\r\nHost: 10.0.0.1:8080\r\nRange: bytes=0-\r\n\r\n"
+        );
+        request.start = 65_536;
+        request.end_inclusive = Some(131_071);
+        request.if_range = Some("\"v1\"");
+        assert_eq!(
+            head_of(&request, 1024).unwrap(),
+            "GET /blobs/ab HTTP/1.1\r\nHost: 10.0.0.1:8080\r\nRange: bytes=65536-131071\r\n\
+             If-Range: \"v1\"\r\n\r\n"
+        );
+        // A head larger than the buffer is refused, not cut.
+        assert_eq!(head_of(&request, 40), None);
     }
 
     #[test]
