@@ -79,6 +79,7 @@ impl<'a> HttpUrl<'a> {
 
 /// What follows the scheme of either URL, taken apart.
 struct Parts<'a> {
+    #[cfg(feature = "blob")]
     authority: &'a str,
     host: &'a str,
     port: u16,
@@ -104,6 +105,7 @@ impl<'a> Parts<'a> {
             return Err(UrlError::Port);
         }
         Ok(Self {
+            #[cfg(feature = "blob")]
             authority,
             host,
             port,
