@@ -576,3 +576,52 @@ fn one_checkpoint_keeps_up_with_a_write_through_sink_and_lags_behind_a_slow_one(
     assert_eq!(resume_point_with::<4>(8192, 40 * 1024), 32 * 1024);
     assert_eq!(resume_point_with::<1>(8192, 40 * 1024), 28 * 1024);
 }
+
+#[test]
+fn a_plan_by_index_asks_by_source_number_and_fails_over_in_the_directive_order() {
+    use sentelite_core::blob::FetchPlan;
+    use sentelite_core::blob::directive::{Directive, HandlerKind, Metadata, Options};
+    let (data, sha) = blob(3000, 5);
+    let directive = Directive {
+        kind: HandlerKind::Process,
+        transfer_id: "t1",
+        url: "http://a.test/b",
+        mirrors: heapless::Vec::from_slice(&["http://mirror.test/a/rather/long/path/b"]).unwrap(),
+        handler: "fw/update",
+        metadata: Metadata {
+            size: Some(data.len() as u64),
+            sha256: Some(sha),
+            content_type: None,
+        },
+        options: Options {
+            retry_count: Some(0),
+            ..Options::default()
+        },
+    };
+    // U = 0: no URL text is kept, whatever its length; `from_directive` refuses it.
+    assert!(FetchPlan::<M, 0>::from_directive(&directive, T0).is_err());
+    let plan = FetchPlan::<M, 0>::from_directive_by_index(&directive, T0).unwrap();
+    assert_eq!((plan.sources.len(), plan.size), (2, 3000));
+    assert_eq!(plan.options.retry_count, 0);
+    let mut sink = TestSink::new(1, 0);
+    let mut f = Fetch::<M, 0>::new(T0, plan, &mut sink);
+    let Action::Request(first) = f.poll_action(T0, &mut sink) else {
+        panic!("expected a request");
+    };
+    assert_eq!((first.source, first.url), (0, ""));
+    f.on_response(T0, head(404, None, None, None)).unwrap_err();
+    let Action::Request(second) = f.poll_action(T0, &mut sink) else {
+        panic!("expected the mirror");
+    };
+    assert_eq!((second.source, second.url), (1, ""));
+    let mirror = directive.sources().nth(second.source);
+    assert_eq!(mirror, Some("http://mirror.test/a/rather/long/path/b"));
+    f.on_response(T0, head(200, None, Some(3000), None))
+        .unwrap();
+    f.on_body(T0, &data, &mut sink).unwrap();
+    let end = f.poll_action(T0, &mut sink);
+    assert!(
+        matches!(end, Action::Finished(End::Completed { .. })),
+        "{end:?}"
+    );
+}

@@ -32,14 +32,16 @@ use crate::url::HttpUrl;
 
 /// Sources one transfer can have: the directive's URL and its mirrors.
 pub const SOURCES: usize = 4;
-/// Longest source URL.
-pub const URL_MAX: usize = 160;
 /// Hash checkpoints the machine keeps waiting for the sink: the device's sinks (a flash
 /// partition written through, RAM) report durable all but the last partial flash word, so
 /// one is all they ever hold (the core's default of four would take 360 B more).
 pub const CHECKPOINTS: usize = 1;
-/// The machine with the device's limits.
-pub type DeviceFetch = Fetch<SOURCES, URL_MAX, CHECKPOINTS>;
+/// The machine with the device's limits. Its plan keeps the sources by index only
+/// ([`FetchPlan::from_directive_by_index`]): the URLs stay in the directive, which `serve`
+/// holds for the whole transfer, instead of four 160-byte copies in the task's future
+/// (640 B). A URL's length is then bounded by the directive's payload and the request head
+/// buffer (1 KB) it must fit in.
+pub type DeviceFetch = Fetch<SOURCES, 0, CHECKPOINTS>;
 /// Durable bytes between two saved resume points: a flash sink's record sector is erased
 /// once per save, so a 1 MiB image costs it 16 erases, and a reboot loses at most this much.
 pub const CHECKPOINT_BYTES: u64 = 64 * 1024;
@@ -190,8 +192,8 @@ fn prepare<S: ResumableSink>(
     timeout_ms: u32,
     sink: &mut S,
 ) -> Option<DeviceFetch> {
-    let mut plan: FetchPlan<SOURCES, URL_MAX> =
-        FetchPlan::from_directive(directive, started).ok()?;
+    let mut plan: FetchPlan<SOURCES, 0> =
+        FetchPlan::from_directive_by_index(directive, started).ok()?;
     if timeout_ms > 0 {
         let by_request = started + Duration::from_millis(u64::from(timeout_ms));
         plan.options.deadline = Some(
@@ -303,8 +305,7 @@ fn checkpoint<S: ResumableSink>(fetch: &DeviceFetch, sink: &mut S, saved: u64) -
 }
 
 /// The URL of source `source`: the directive's own (0) or one of its mirrors, in the order
-/// [`FetchPlan::from_directive`] gave the plan. Borrowed from the directive rather than
-/// copied out of the machine, which is fed while the request is out.
+/// of [`Directive::sources`], which [`FetchPlan::from_directive_by_index`] numbers.
 fn source_url<'d>(directive: &Directive<'d>, source: usize) -> Option<&'d str> {
     match source.checked_sub(1) {
         None => Some(directive.url),
@@ -592,7 +593,8 @@ mod tests {
     /// the checkpoint policy applied after each as `run` does.
     fn fed(sink: &mut Recording, upto: usize) -> (DeviceFetch, u64) {
         let now = Instant::from_micros(0);
-        let plan = FetchPlan::new("http://h/fw", 400 * 1024, [7; 32]).unwrap();
+        // Sources by index, as `prepare` plans them: the URL is the caller's.
+        let plan = FetchPlan::new("", 400 * 1024, [7; 32]).unwrap();
         let mut fetch = DeviceFetch::new_with_checkpoints(now, plan, sink);
         assert!(matches!(fetch.poll_action(now, sink), Action::Request(_)));
         let head = ResponseHead {
