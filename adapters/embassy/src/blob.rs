@@ -39,8 +39,8 @@ pub const CHECKPOINTS: usize = 1;
 /// The machine with the device's limits. Its plan keeps the sources by index only
 /// ([`FetchPlan::from_directive_by_index`]): the URLs stay in the directive, which `serve`
 /// holds for the whole transfer, instead of four 160-byte copies in the task's future
-/// (640 B). A URL's length is then bounded by the directive's payload and the request head
-/// buffer (1 KB) it must fit in.
+/// (640 B). A URL's length is then bounded by the directive's payload (`MAX_PAYLOAD`), which
+/// keeps the request head within its 1 KB buffer.
 pub type DeviceFetch = Fetch<SOURCES, 0, CHECKPOINTS>;
 /// Durable bytes between two saved resume points: a flash sink's record sector is erased
 /// once per save, so a 1 MiB image costs it 16 erases, and a reboot loses at most this much.
