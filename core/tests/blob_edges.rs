@@ -548,3 +548,80 @@ fn a_directive_becomes_a_plan() {
         PlanError::UrlTooLong
     );
 }
+
+/// The resume point of a machine with `C` hash checkpoints after `upto` bytes of a 64 KiB
+/// blob arrived in 1 KiB chunks, into a sink with 4 KiB erase blocks that reports durable
+/// `lag` bytes behind its last whole block.
+fn resume_point_with<const C: usize>(lag: u64, upto: usize) -> u64 {
+    let (data, sha) = blob(64 * 1024, 3);
+    let mut sink = TestSink::new(4096, lag);
+    let mut f = Fetch::<M, U, C>::new_with_checkpoints(T0, plan(&data, sha, 0), &mut sink);
+    assert!(matches!(f.poll_action(T0, &mut sink), Action::Request(_)));
+    let total = Some(data.len() as u64);
+    f.on_response(T0, head(200, None, total, None)).unwrap();
+    for chunk in data[..upto].chunks(1024) {
+        f.on_body(T0, chunk, &mut sink).unwrap();
+    }
+    f.state().offset
+}
+
+#[test]
+fn one_checkpoint_keeps_up_with_a_write_through_sink_and_lags_behind_a_slow_one() {
+    // Durable as soon as a block is whole (a flash partition written through): one
+    // checkpoint waits at a time, so one is as good as four.
+    assert_eq!(resume_point_with::<1>(0, 40 * 1024), 40 * 1024);
+    assert_eq!(resume_point_with::<4>(0, 40 * 1024), 40 * 1024);
+    // Durable two blocks late: four checkpoints follow it exactly; one skips the
+    // boundaries crossed while it waits, so the resume point is an older one.
+    assert_eq!(resume_point_with::<4>(8192, 40 * 1024), 32 * 1024);
+    assert_eq!(resume_point_with::<1>(8192, 40 * 1024), 28 * 1024);
+}
+
+#[test]
+fn a_plan_by_index_asks_by_source_number_and_fails_over_in_the_directive_order() {
+    use sentelite_core::blob::FetchPlan;
+    use sentelite_core::blob::directive::{Directive, HandlerKind, Metadata, Options};
+    let (data, sha) = blob(3000, 5);
+    let directive = Directive {
+        kind: HandlerKind::Process,
+        transfer_id: "t1",
+        url: "http://a.test/b",
+        mirrors: heapless::Vec::from_slice(&["http://mirror.test/a/rather/long/path/b"]).unwrap(),
+        handler: "fw/update",
+        metadata: Metadata {
+            size: Some(data.len() as u64),
+            sha256: Some(sha),
+            content_type: None,
+        },
+        options: Options {
+            retry_count: Some(0),
+            ..Options::default()
+        },
+    };
+    // U = 0: no URL text is kept, whatever its length; `from_directive` refuses it.
+    assert!(FetchPlan::<M, 0>::from_directive(&directive, T0).is_err());
+    let plan = FetchPlan::<M, 0>::from_directive_by_index(&directive, T0).unwrap();
+    assert_eq!((plan.sources.len(), plan.size), (2, 3000));
+    assert_eq!(plan.options.retry_count, 0);
+    let mut sink = TestSink::new(1, 0);
+    let mut f = Fetch::<M, 0>::new(T0, plan, &mut sink);
+    let Action::Request(first) = f.poll_action(T0, &mut sink) else {
+        panic!("expected a request");
+    };
+    assert_eq!((first.source, first.url), (0, ""));
+    f.on_response(T0, head(404, None, None, None)).unwrap_err();
+    let Action::Request(second) = f.poll_action(T0, &mut sink) else {
+        panic!("expected the mirror");
+    };
+    assert_eq!((second.source, second.url), (1, ""));
+    let mirror = directive.sources().nth(second.source);
+    assert_eq!(mirror, Some("http://mirror.test/a/rather/long/path/b"));
+    f.on_response(T0, head(200, None, Some(3000), None))
+        .unwrap();
+    f.on_body(T0, &data, &mut sink).unwrap();
+    let end = f.poll_action(T0, &mut sink);
+    assert!(
+        matches!(end, Action::Finished(End::Completed { .. })),
+        "{end:?}"
+    );
+}

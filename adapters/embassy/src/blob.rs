@@ -8,41 +8,52 @@ use core::fmt::Write as _;
 
 use embassy_futures::select::{Either, select};
 use embassy_net::Stack;
-use embassy_net::dns::DnsSocket;
-use embassy_net::tcp::client::{TcpClient, TcpClientState};
+use embassy_net::dns::DnsQueryType;
+use embassy_net::tcp::TcpSocket;
 use embassy_time::{Duration as EmbassyDuration, Timer, with_timeout};
-use embedded_io_async::Read as _;
+use embedded_io_async::{BufRead as _, Write as _};
 use heapless::String;
-use reqwless::client::HttpClient;
-use reqwless::request::{Method, RequestBuilder as _};
-use sentelite_core::blob::directive::{Directive, HandlerKind};
+use reqwless::TryBufRead;
+use reqwless::request::{Method, Request, RequestBuilder as _};
+use reqwless::response::Response;
+use sentelite_core::blob::directive::{BufferTooSmall, Directive, HandlerKind};
 use sentelite_core::blob::report::{
     CompleteReport, ErrorReport, FailureState, ProgressReport, RefusalReport,
 };
 use sentelite_core::blob::{
-    Action, End, FailReason, Fetch, FetchPlan, ResponseHead, TransportError, parse_content_range,
+    Action, End, FailReason, Fetch, FetchPlan, RangeRequest, ResponseHead, TransportError,
+    parse_content_range,
 };
 use sentelite_core::{Duration, Instant, Payload, RequestId, Status};
 
 use crate::handle::Handle;
 use crate::sinks::ResumableSink;
+use crate::url::HttpUrl;
 
 /// Sources one transfer can have: the directive's URL and its mirrors.
 pub const SOURCES: usize = 4;
-/// Longest source URL.
-pub const URL_MAX: usize = 160;
-/// The machine with the device's limits.
-pub type DeviceFetch = Fetch<SOURCES, URL_MAX>;
+/// Hash checkpoints the machine keeps waiting for the sink: the device's sinks (a flash
+/// partition written through, RAM) report durable all but the last partial flash word, so
+/// one is all they ever hold (the core's default of four would take 360 B more).
+pub const CHECKPOINTS: usize = 1;
+/// The machine with the device's limits. Its plan keeps the sources by index only
+/// ([`FetchPlan::from_directive_by_index`]): the URLs stay in the directive, which `serve`
+/// holds for the whole transfer, instead of four 160-byte copies in the task's future
+/// (640 B). A URL's length is then bounded by the directive's payload (`MAX_PAYLOAD`), which
+/// keeps the request head within its 1 KB buffer.
+pub type DeviceFetch = Fetch<SOURCES, 0, CHECKPOINTS>;
 /// Durable bytes between two saved resume points: a flash sink's record sector is erased
 /// once per save, so a 1 MiB image costs it 16 erases, and a reboot loses at most this much.
 pub const CHECKPOINT_BYTES: u64 = 64 * 1024;
 
-/// Memory for blob transfers: one HTTP connection's socket buffers, the response head and
-/// one body chunk. `new` is `const`, for a `static`.
+/// Memory for blob transfers: one HTTP connection's socket buffers (`RX`, `TX`: the
+/// application's choice), the response head, which then buffers the body (each piece is
+/// fed to the machine from there, no second copy), and the reports. `new` is `const`, for
+/// a `static`.
 pub struct BlobResources<const RX: usize = 2048, const TX: usize = 512> {
-    tcp: TcpClientState<1, TX, RX>,
+    rx: [u8; RX],
+    tx: [u8; TX],
     head: [u8; 1024],
-    chunk: [u8; 1024],
     report: [u8; 384],
 }
 
@@ -50,9 +61,9 @@ impl<const RX: usize, const TX: usize> BlobResources<RX, TX> {
     /// Empty buffers.
     pub const fn new() -> Self {
         Self {
-            tcp: TcpClientState::new(),
+            rx: [0; RX],
+            tx: [0; TX],
             head: [0; 1024],
-            chunk: [0; 1024],
             report: [0; 384],
         }
     }
@@ -119,30 +130,70 @@ pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
         timeout_ms,
     } = request;
     let started = now();
-    let directive = match Directive::decode(event, payload) {
-        Ok(d) => d,
-        Err(_) => return refuse(handle, resources, id, Status::ERROR, "", "bad directive").await,
-    };
-    let Some(sink) = sink else {
-        let t = directive.transfer_id;
-        return refuse(
-            handle,
-            resources,
-            id,
-            Status::UNSUPPORTED,
-            t,
-            "unknown handler",
+    let directive = Directive::decode(event, payload);
+    // One `end` for every way out: each awaited call is a state of this future with its
+    // poll code inlined, so refusals share the end of a transfer. Bindings by `let … else`,
+    // not `match` on a call: a scrutinee's temporary (the plan, the fetch) would stay in
+    // the future across the transfer's await.
+    let (status, encoded, served) = 'done: {
+        let (status, error) = 'refuse: {
+            let Ok(directive) = &directive else {
+                break 'refuse (Status::ERROR, "bad directive");
+            };
+            let Some(sink) = sink else {
+                break 'refuse (Status::UNSUPPORTED, "unknown handler");
+            };
+            let Some(mut fetch) = prepare(directive, started, timeout_ms, sink) else {
+                break 'refuse (Status::ERROR, "cannot plan");
+            };
+            // A Cancel from the server stops the transfer wherever it is (a stalled read
+            // included); the sink is aborted and the request ends `CANCELLED`.
+            let transfer = run(handle, stack, resources, id, directive, &mut fetch, sink);
+            let end = match select(transfer, handle.cancelled(id)).await {
+                Either::First(end) => end,
+                Either::Second(()) => {
+                    fetch.cancel(sink);
+                    End::Failed {
+                        reason: FailReason::Cancelled,
+                    }
+                }
+            };
+            sink.forget();
+            let (status, encoded) = report(directive, &fetch, end, started, &mut resources.report);
+            break 'done (status, encoded, Served::Ended(end));
+        };
+        let transfer_id = directive.as_ref().map_or("", |d| d.transfer_id);
+        let report = RefusalReport { transfer_id, error };
+        (
+            status,
+            report.encode(&mut resources.report),
+            Served::Refused(status),
         )
-        .await;
     };
-    let mut plan: FetchPlan<SOURCES, URL_MAX> = match FetchPlan::from_directive(&directive, started)
-    {
-        Ok(plan) => plan,
-        Err(_) => {
-            let t = directive.transfer_id;
-            return refuse(handle, resources, id, Status::ERROR, t, "cannot plan").await;
-        }
+    let payload = match encoded {
+        Ok(n) => Payload::Value(resources.report.get(..n).unwrap_or(&[])),
+        Err(_) => Payload::Empty,
     };
+    let _ = handle.end(id, status, payload).await;
+    served
+}
+
+/// The fetch of a decoded directive: its plan with the request's deadline and the device's
+/// progress step, from the sink's saved point when it has one for this blob (and the core
+/// finds it fits), else from 0; `None` when no plan fits the device's limits. A function
+/// of its own, not part of `serve`'s future: the plan and the restored state are only
+/// needed until the fetch is built.
+// Not inlined: in the task's poll code this and `report`, `checkpoint` and
+// `ResumingSink::restore` took 708 B more flash on the Pico W (measured together).
+#[inline(never)]
+fn prepare<S: ResumableSink>(
+    directive: &Directive<'_>,
+    started: Instant,
+    timeout_ms: u32,
+    sink: &mut S,
+) -> Option<DeviceFetch> {
+    let mut plan: FetchPlan<SOURCES, 0> =
+        FetchPlan::from_directive_by_index(directive, started).ok()?;
     if timeout_ms > 0 {
         let by_request = started + Duration::from_millis(u64::from(timeout_ms));
         plan.options.deadline = Some(
@@ -152,26 +203,24 @@ pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
         );
     }
     plan.options.progress_step = (plan.size / 20).max(16 * 1024);
-    let mut fetch = start(started, plan, sink);
-    // A Cancel from the server stops the transfer wherever it is (a stalled read included);
-    // the sink is aborted and the request ends `CANCELLED`.
-    let transfer = run(handle, stack, resources, id, &directive, &mut fetch, sink);
-    let end = match select(transfer, handle.cancelled(id)).await {
-        Either::First(end) => end,
-        Either::Second(()) => {
-            fetch.cancel(sink);
-            End::Failed {
-                reason: FailReason::Cancelled,
-            }
-        }
-    };
-    sink.forget();
-    let source = fetch
-        .plan()
-        .sources
-        .get(fetch.source())
-        .map_or(directive.url, |s| s.as_str());
-    let (status, encoded) = match end {
+    Some(match sink.restore(plan.size, &plan.sha256) {
+        Some(saved) => DeviceFetch::resume_with_checkpoints(started, plan, &saved, sink),
+        None => DeviceFetch::new_with_checkpoints(started, plan, sink),
+    })
+}
+
+/// The status and encoded report the request ends with, for a transfer that ended `end`.
+// Not inlined, like `prepare`.
+#[inline(never)]
+fn report(
+    directive: &Directive<'_>,
+    fetch: &DeviceFetch,
+    end: End,
+    started: Instant,
+    buf: &mut [u8],
+) -> (Status, Result<usize, BufferTooSmall>) {
+    let source = source_url(directive, fetch.source()).unwrap_or(directive.url);
+    match end {
         End::Completed {
             downloaded, sha256, ..
         } => {
@@ -183,7 +232,7 @@ pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
                 bytes_transferred: downloaded,
                 sha256,
             };
-            (Status::OK, report.encode(&mut resources.report))
+            (Status::OK, report.encode(buf))
         }
         End::Failed { .. } | End::Rescheduled { .. } => {
             let mut error: String<64> = String::new();
@@ -213,15 +262,9 @@ pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
                 state,
                 offset: fetch.offset(),
             };
-            (status, report.encode(&mut resources.report))
+            (status, report.encode(buf))
         }
-    };
-    let payload = match encoded {
-        Ok(n) => Payload::Value(&resources.report[..n]),
-        Err(_) => Payload::Empty,
-    };
-    let _ = handle.end(id, status, payload).await;
-    Served::Ended(end)
+    }
 }
 
 fn now() -> Instant {
@@ -232,38 +275,6 @@ fn at(instant: Instant) -> embassy_time::Instant {
     embassy_time::Instant::from_micros(instant.as_micros())
 }
 
-/// Ends the request at once with a refusal report.
-async fn refuse<const RX: usize, const TX: usize>(
-    handle: &Handle<'_>,
-    resources: &mut BlobResources<RX, TX>,
-    id: RequestId,
-    status: Status,
-    transfer_id: &str,
-    error: &str,
-) -> Served {
-    let report = RefusalReport { transfer_id, error };
-    let payload = match report.encode(&mut resources.report) {
-        Ok(n) => Payload::Value(&resources.report[..n]),
-        Err(_) => Payload::Empty,
-    };
-    let _ = handle.end(id, status, payload).await;
-    Served::Refused(status)
-}
-
-/// The fetch for `plan`: from the sink's saved point when it has one for this blob (and the
-/// core finds it fits), else from 0. A function of its own, not part of `serve`'s future: the
-/// restored state is only needed until the fetch is built.
-fn start<S: ResumableSink>(
-    now: Instant,
-    plan: FetchPlan<SOURCES, URL_MAX>,
-    sink: &mut S,
-) -> DeviceFetch {
-    match sink.restore(plan.size, &plan.sha256) {
-        Some(saved) => DeviceFetch::resume(now, plan, &saved, sink),
-        None => DeviceFetch::new(now, plan, sink),
-    }
-}
-
 /// The offset of the fetch's resume point (what a save now would record).
 fn resume_point(fetch: &DeviceFetch) -> u64 {
     fetch.state().offset
@@ -272,6 +283,8 @@ fn resume_point(fetch: &DeviceFetch) -> u64 {
 /// Saves the fetch's resume point once [`CHECKPOINT_BYTES`] more are durable than at the
 /// point saved last (`saved`); returns the offset now saved. A transfer that went back below
 /// it (restarted from 0) forgets the old point, which no longer describes the partition.
+// Not inlined, like `prepare`.
+#[inline(never)]
 fn checkpoint<S: ResumableSink>(fetch: &DeviceFetch, sink: &mut S, saved: u64) -> u64 {
     let durable = sink.durable();
     if durable < saved {
@@ -291,14 +304,101 @@ fn checkpoint<S: ResumableSink>(fetch: &DeviceFetch, sink: &mut S, saved: u64) -
     state.offset
 }
 
-/// One range request as owned text, so the machine can be fed while it is out.
-struct Exchange {
-    url: String<URL_MAX>,
-    range: String<48>,
-    if_range: Option<String<{ sentelite_core::blob::ETAG_MAX }>>,
+/// The URL of source `source`: the directive's own (0) or one of its mirrors, in the order
+/// of [`Directive::sources`], which [`FetchPlan::from_directive_by_index`] numbers.
+fn source_url<'d>(directive: &Directive<'d>, source: usize) -> Option<&'d str> {
+    match source.checked_sub(1) {
+        None => Some(directive.url),
+        Some(mirror) => directive.mirrors.get(mirror).copied(),
+    }
+}
+
+/// Writes the HTTP request head for `request` (a GET with `Range`, and `If-Range` when the
+/// machine has an ETag) into `buf` with reqwless; its length, or `None` if it does not
+/// fit. reqwless writes to any `Write`, here a slice, which never waits: the write is
+/// driven to its end at once, and its future (570 B, most of it for a basic-auth header
+/// this client never sends) stays on the stack instead of in the task's future.
+fn request_head(buf: &mut [u8], url: &HttpUrl<'_>, request: &RangeRequest<'_>) -> Option<usize> {
+    let mut range: String<64> = String::new();
+    match request.end_inclusive {
+        Some(end) => write!(range, "bytes={}-{end}", request.start),
+        None => write!(range, "bytes={}-", request.start),
+    }
+    .ok()?;
+    let headers = [
+        ("Range", range.as_str()),
+        ("If-Range", request.if_range.unwrap_or("")),
+    ];
+    let count = if request.if_range.is_some() { 2 } else { 1 };
+    let head = Request::get(url.path)
+        .host(url.authority)
+        .headers(headers.get(..count)?)
+        .build();
+    let capacity = buf.len();
+    let mut rest = buf;
+    embassy_futures::block_on(head.write_header(&mut rest)).ok()?;
+    Some(capacity - rest.len())
+}
+
+/// The blob's TCP connection, closed (FIN, as far as the stack gets it out) when the
+/// exchange is over, however it ended; dropping the socket alone would only forget it.
+/// reqwless reads the response through it; as a [`TryBufRead`] without a buffer of its
+/// own it lets the body be read in place from the head buffer
+/// ([`embedded_io_async::BufRead`]).
+struct Connection<'r>(TcpSocket<'r>);
+
+impl Drop for Connection<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+impl embedded_io_async::ErrorType for Connection<'_> {
+    type Error = embassy_net::tcp::Error;
+}
+
+impl embedded_io_async::Read for Connection<'_> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        self.0.read(buf).await
+    }
+}
+
+impl embedded_io_async::Write for Connection<'_> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.0.write(buf).await
+    }
+
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        self.0.flush().await
+    }
+}
+
+impl TryBufRead for Connection<'_> {}
+
+/// DNS and the TCP connect to the URL's host (an IPv4 literal is used as it is).
+async fn connect(
+    stack: Stack<'_>,
+    socket: &mut TcpSocket<'_>,
+    url: &HttpUrl<'_>,
+) -> Result<(), TransportError> {
+    let addresses = stack
+        .dns_query(url.host, DnsQueryType::A)
+        .await
+        .map_err(|_| TransportError::Connect)?;
+    let address = addresses.first().ok_or(TransportError::Connect)?;
+    socket
+        .connect((*address, url.port))
+        .await
+        .map_err(|_| TransportError::Connect)
 }
 
 /// Runs the machine to its end: every request it asks for, every wait, every answer.
+///
+/// Each request is one connection: DNS and connect here (the runner's own DNS query, no
+/// second resolver), then reqwless writes the request head and parses the response. Not
+/// reqwless' `HttpClient`, which would parse the URL again with `nourl` (its string
+/// slicing links the panic formatting of `str` indices, 2.7 KB) and carry a TLS variant in
+/// every connection.
 async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
     handle: &Handle<'_>,
     stack: Stack<'_>,
@@ -313,56 +413,47 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
     // Bounded: every pass ends, waits or makes a request, and the machine bounds requests by
     // its retries, sources and deadline.
     loop {
-        let exchange = match fetch.poll_action(now(), sink) {
+        // The request head is written into the head buffer now, while the machine's request
+        // (its ETag) is at hand: nothing of it has to live on in this future.
+        let prepared = match fetch.poll_action(now(), sink) {
             Action::Finished(end) => return *end,
             Action::Wait(until) => {
                 Timer::at(at(until)).await;
                 continue;
             }
-            Action::Request(request) => {
-                let mut range: String<48> = String::new();
-                let _ = match request.end_inclusive {
-                    Some(end) => write!(range, "bytes={}-{end}", request.start),
-                    None => write!(range, "bytes={}-", request.start),
-                };
-                let Ok(url) = String::try_from(request.url) else {
-                    fetch.on_error(now(), TransportError::Protocol);
-                    continue;
-                };
-                Exchange {
-                    url,
-                    range,
-                    if_range: request.if_range.and_then(|e| String::try_from(e).ok()),
-                }
-            }
+            Action::Request(request) => source_url(directive, request.source)
+                .and_then(|url| HttpUrl::parse(url).ok())
+                .and_then(|url| Some((url, request_head(&mut resources.head, &url, &request)?))),
+        };
+        let Some((url, head_len)) = prepared else {
+            fetch.on_error(now(), TransportError::Protocol);
+            continue;
         };
         let attempt = fetch.plan().options.attempt_timeout;
         let attempt = EmbassyDuration::from_micros(attempt.as_micros().max(1_000_000));
-        let mut tcp = TcpClient::new(stack, &resources.tcp);
-        tcp.set_timeout(Some(attempt));
-        let dns = DnsSocket::new(stack);
-        let mut http = HttpClient::new(&tcp, &dns);
-        let mut headers = [("Range", exchange.range.as_str()), ("If-Range", "")];
-        let count = match &exchange.if_range {
-            Some(etag) => {
-                headers[1].1 = etag.as_str();
-                2
-            }
-            None => 1,
-        };
-        let request = match with_timeout(attempt, http.request(Method::GET, &exchange.url)).await {
-            Ok(Ok(request)) => request,
-            Ok(Err(_)) => {
-                fetch.on_error(now(), TransportError::Connect);
+        let mut connection =
+            Connection(TcpSocket::new(stack, &mut resources.rx, &mut resources.tx));
+        connection.0.set_timeout(Some(attempt));
+        match with_timeout(attempt, connect(stack, &mut connection.0, &url)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                fetch.on_error(now(), e);
                 continue;
             }
             Err(_) => {
                 fetch.on_error(now(), TransportError::Timeout);
                 continue;
             }
+        }
+        let sent = async {
+            let head = resources.head.get(..head_len).unwrap_or(&[]);
+            connection
+                .write_all(head)
+                .await
+                .map_err(|_| reqwless::Error::ConnectionAborted)?;
+            Response::read(&mut connection, Method::GET, &mut resources.head).await
         };
-        let mut request = request.headers(&headers[..count]);
-        let response = match with_timeout(attempt, request.send(&mut resources.head)).await {
+        let response = match with_timeout(attempt, sent).await {
             Ok(Ok(response)) => response,
             Ok(Err(_)) => {
                 fetch.on_error(now(), TransportError::Cut);
@@ -373,41 +464,48 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
                 continue;
             }
         };
-        let mut etag: Option<String<{ sentelite_core::blob::ETAG_MAX }>> = None;
-        let mut head = ResponseHead {
-            status: response.status.0,
-            range_start: None,
-            total: None,
-            etag: None,
-        };
-        for (name, value) in response.headers() {
-            let Ok(value) = core::str::from_utf8(value) else {
-                continue;
+        // In a block of its own: the ETag copy is gone before the body's awaits.
+        let wanted = {
+            let mut etag: Option<String<{ sentelite_core::blob::ETAG_MAX }>> = None;
+            let mut head = ResponseHead {
+                status: response.status.0,
+                range_start: None,
+                total: None,
+                etag: None,
             };
-            if name.eq_ignore_ascii_case("content-range") {
-                (head.range_start, head.total) = parse_content_range(value);
-            } else if name.eq_ignore_ascii_case("etag") {
-                etag = String::try_from(value.trim()).ok();
+            for (name, value) in response.headers() {
+                let Ok(value) = core::str::from_utf8(value) else {
+                    continue;
+                };
+                if name.eq_ignore_ascii_case("content-range") {
+                    (head.range_start, head.total) = parse_content_range(value);
+                } else if name.eq_ignore_ascii_case("etag") {
+                    etag = String::try_from(value.trim()).ok();
+                }
             }
-        }
-        if head.status == 200 {
-            head.total = head.total.or(response.content_length.map(|n| n as u64));
-        }
-        head.etag = etag.as_deref();
-        if fetch.on_response(now(), head).is_err() {
+            if head.status == 200 {
+                head.total = head.total.or(response.content_length.map(|n| n as u64));
+            }
+            head.etag = etag.as_deref();
+            fetch.on_response(now(), head).is_ok()
+        };
+        if !wanted {
             // The machine has decided (retry, fail over, restart or end).
             continue;
         }
         let mut body = response.body().reader();
         loop {
-            let read = select(body.read(&mut resources.chunk), Timer::after(attempt)).await;
+            let read = select(body.fill_buf(), Timer::after(attempt)).await;
             match read {
-                Either::First(Ok(0)) => {
+                Either::First(Ok([])) => {
                     fetch.on_body_end(now(), sink);
                     break;
                 }
-                Either::First(Ok(n)) => {
-                    if fetch.on_body(now(), &resources.chunk[..n], sink).is_err() {
+                Either::First(Ok(data)) => {
+                    let n = data.len();
+                    let fed = fetch.on_body(now(), data, sink);
+                    body.consume(n);
+                    if fed.is_err() {
                         break;
                     }
                     saved = checkpoint(fetch, sink, saved);
@@ -420,7 +518,7 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
                         };
                         if let Ok(n) = report.encode(&mut resources.report) {
                             // A full outbox skips a part; the next one or the end says more.
-                            let part = Payload::Value(&resources.report[..n]);
+                            let part = Payload::Value(resources.report.get(..n).unwrap_or(&[]));
                             if handle.try_reply(id, seq, part).is_ok() {
                                 seq += 1;
                             }
@@ -495,8 +593,9 @@ mod tests {
     /// the checkpoint policy applied after each as `run` does.
     fn fed(sink: &mut Recording, upto: usize) -> (DeviceFetch, u64) {
         let now = Instant::from_micros(0);
-        let plan = FetchPlan::new("http://h/fw", 400 * 1024, [7; 32]).unwrap();
-        let mut fetch = DeviceFetch::new(now, plan, sink);
+        // Sources by index, as `prepare` plans them: the URL is the caller's.
+        let plan = FetchPlan::new("", 400 * 1024, [7; 32]).unwrap();
+        let mut fetch = DeviceFetch::new_with_checkpoints(now, plan, sink);
         assert!(matches!(fetch.poll_action(now, sink), Action::Request(_)));
         let head = ResponseHead {
             status: 200,
@@ -511,6 +610,38 @@ mod tests {
             saved = checkpoint(&fetch, sink, saved);
         }
         (fetch, saved)
+    }
+
+    fn head_of(request: &RangeRequest<'_>, room: usize) -> Option<std::string::String> {
+        let url = HttpUrl::parse(request.url).unwrap();
+        let mut buf = std::vec![0u8; room];
+        let n = request_head(&mut buf, &url, request)?;
+        Some(std::string::String::from_utf8(buf[..n].to_vec()).unwrap())
+    }
+
+    #[test]
+    fn the_request_head_asks_for_the_range_and_names_the_etag_only_when_resuming() {
+        let mut request = RangeRequest {
+            source: 0,
+            url: "http://10.0.0.1:8080/blobs/ab",
+            start: 0,
+            end_inclusive: None,
+            if_range: None,
+        };
+        assert_eq!(
+            head_of(&request, 1024).unwrap(),
+            "GET /blobs/ab HTTP/1.1\r\nHost: 10.0.0.1:8080\r\nRange: bytes=0-\r\n\r\n"
+        );
+        request.start = 65_536;
+        request.end_inclusive = Some(131_071);
+        request.if_range = Some("\"v1\"");
+        assert_eq!(
+            head_of(&request, 1024).unwrap(),
+            "GET /blobs/ab HTTP/1.1\r\nHost: 10.0.0.1:8080\r\nRange: bytes=65536-131071\r\n\
+             If-Range: \"v1\"\r\n\r\n"
+        );
+        // A head larger than the buffer is refused, not cut.
+        assert_eq!(head_of(&request, 40), None);
     }
 
     #[test]

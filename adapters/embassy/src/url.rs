@@ -1,4 +1,5 @@
-//! The parts of a `ws://host[:port]/path` URL the runner needs. TLS (`wss://`) is refused:
+//! The parts of a `ws://host[:port]/path` URL the runner needs, and of the `http://` URLs
+//! blobs are fetched from. TLS (`wss://`) is refused:
 //! the device build carries no TLS stack (see the crate docs).
 
 /// A server URL taken apart, borrowing the text it came from.
@@ -38,6 +39,55 @@ impl<'a> WsUrl<'a> {
     /// Parses `ws://host[:port][/path]`.
     pub fn parse(url: &'a str) -> Result<Self, UrlError> {
         let rest = url.strip_prefix("ws://").ok_or(UrlError::Scheme)?;
+        let parts = Parts::split(rest)?;
+        Ok(Self {
+            host: parts.host,
+            port: parts.port,
+            path: parts.path,
+        })
+    }
+}
+
+/// A blob source URL, `http://host[:port][/path]`, taken apart for one request.
+#[cfg(feature = "blob")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HttpUrl<'a> {
+    /// `host[:port]` as written, for the `Host` header.
+    pub authority: &'a str,
+    /// Host name or IPv4 address.
+    pub host: &'a str,
+    /// TCP port (80 when the URL names none).
+    pub port: u16,
+    /// Request path, `/` at least.
+    pub path: &'a str,
+}
+
+#[cfg(feature = "blob")]
+impl<'a> HttpUrl<'a> {
+    /// Parses `http://host[:port][/path]`; `https://` is refused like `wss://`.
+    pub(crate) fn parse(url: &'a str) -> Result<Self, UrlError> {
+        let rest = url.strip_prefix("http://").ok_or(UrlError::Scheme)?;
+        let parts = Parts::split(rest)?;
+        Ok(Self {
+            authority: parts.authority,
+            host: parts.host,
+            port: parts.port,
+            path: parts.path,
+        })
+    }
+}
+
+/// What follows the scheme of either URL, taken apart.
+struct Parts<'a> {
+    #[cfg(feature = "blob")]
+    authority: &'a str,
+    host: &'a str,
+    port: u16,
+    path: &'a str,
+}
+
+impl<'a> Parts<'a> {
+    fn split(rest: &'a str) -> Result<Self, UrlError> {
         // `split_at_checked`, not `&rest[..i]`: `i` is a char boundary, but indexing
         // would still link the str-slicing panic and its formatting into the firmware.
         let (authority, path) = match rest.find('/').and_then(|i| rest.split_at_checked(i)) {
@@ -54,7 +104,13 @@ impl<'a> WsUrl<'a> {
         if port == 0 {
             return Err(UrlError::Port);
         }
-        Ok(Self { host, port, path })
+        Ok(Self {
+            #[cfg(feature = "blob")]
+            authority,
+            host,
+            port,
+            path,
+        })
     }
 }
 
@@ -92,5 +148,31 @@ mod tests {
         assert_eq!(WsUrl::parse("ws://:80/ws"), Err(UrlError::Host));
         assert_eq!(WsUrl::parse("ws://a:0/ws"), Err(UrlError::Port));
         assert_eq!(WsUrl::parse("ws://a:99999/ws"), Err(UrlError::Port));
+    }
+
+    #[cfg(feature = "blob")]
+    #[test]
+    fn a_blob_source_keeps_its_authority_for_the_host_header() {
+        assert_eq!(
+            HttpUrl::parse("http://10.0.0.1:8080/blobs/ab?x=1"),
+            Ok(HttpUrl {
+                authority: "10.0.0.1:8080",
+                host: "10.0.0.1",
+                port: 8080,
+                path: "/blobs/ab?x=1"
+            })
+        );
+        assert_eq!(
+            HttpUrl::parse("http://example.org"),
+            Ok(HttpUrl {
+                authority: "example.org",
+                host: "example.org",
+                port: 80,
+                path: "/"
+            })
+        );
+        assert_eq!(HttpUrl::parse("https://a/b"), Err(UrlError::Scheme));
+        assert_eq!(HttpUrl::parse("http://:1/b"), Err(UrlError::Host));
+        assert_eq!(HttpUrl::parse("ws://a/b"), Err(UrlError::Scheme));
     }
 }

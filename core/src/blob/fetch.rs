@@ -19,8 +19,8 @@ use crate::time::Instant;
 use heapless::{Deque, String};
 use sha2::{Digest, Sha256};
 
-/// Hash checkpoints kept between what is durable and what is received.
-const CHECKPOINTS: usize = 4;
+/// Hash checkpoints kept by default between what is durable and what is received.
+pub const CHECKPOINTS: usize = 4;
 /// Restarts from offset 0 one source may cause (ignored ranges, changed ETags) before it is
 /// given up on.
 const RESTART_LIMIT: u32 = 3;
@@ -109,7 +109,13 @@ enum Phase {
 /// assert_eq!(sink.committed(), Some(&blob[..]));
 /// # Ok::<(), sentelite_core::blob::PlanError>(())
 /// ```
-pub struct Fetch<const M: usize, const U: usize> {
+///
+/// `C` hash checkpoints (about 120 bytes each) wait between what is received and what the
+/// sink reports durable; while they are all waiting, further interval boundaries are not
+/// kept, so the resume point lags further. A sink whose `durable` trails what it was given
+/// by less than its erase block (a flash partition written through) never needs more than
+/// one.
+pub struct Fetch<const M: usize, const U: usize, const C: usize = CHECKPOINTS> {
     plan: FetchPlan<M, U>,
     backoff: Backoff,
     phase: Phase,
@@ -124,7 +130,7 @@ pub struct Fetch<const M: usize, const U: usize> {
     offset: u64,
     hasher: Sha256,
     base: Checkpoint,
-    pending: Deque<Checkpoint, CHECKPOINTS>,
+    pending: Deque<Checkpoint, C>,
     interval: u64,
     etag: Option<String<ETAG_MAX>>,
     needs_begin: bool,
@@ -135,7 +141,7 @@ pub struct Fetch<const M: usize, const U: usize> {
     progress: Option<Progress>,
 }
 
-impl<const M: usize, const U: usize> core::fmt::Debug for Fetch<M, U> {
+impl<const M: usize, const U: usize, const C: usize> core::fmt::Debug for Fetch<M, U, C> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Fetch")
             .field("phase", &self.phase)
@@ -149,6 +155,27 @@ impl<const M: usize, const U: usize> core::fmt::Debug for Fetch<M, U> {
 }
 
 impl<const M: usize, const U: usize> Fetch<M, U> {
+    /// Start a transfer. A sink that already holds the blob ends it at once as
+    /// `Completed` with nothing downloaded; otherwise the sink is told to
+    /// [`begin`](BlobSink::begin).
+    pub fn new(now: Instant, plan: FetchPlan<M, U>, sink: &mut impl BlobSink) -> Self {
+        Self::start(now, plan, sink)
+    }
+
+    /// Continue a transfer saved with [`Fetch::state`] (after a reboot). A state that does
+    /// not fit the plan or the sink (other blob, offset beyond what the sink holds durably
+    /// or not on its erase block, unreadable hash state) starts over from offset 0.
+    pub fn resume(
+        now: Instant,
+        plan: FetchPlan<M, U>,
+        saved: &TransferState,
+        sink: &mut impl BlobSink,
+    ) -> Self {
+        Self::restore(now, plan, saved, sink)
+    }
+}
+
+impl<const M: usize, const U: usize, const C: usize> Fetch<M, U, C> {
     fn blank(plan: FetchPlan<M, U>, erase_block: u32) -> Self {
         let erase = u64::from(erase_block.max(1));
         let step = u64::from(plan.options.checkpoint_step.max(1));
@@ -182,10 +209,29 @@ impl<const M: usize, const U: usize> Fetch<M, U> {
         }
     }
 
+    /// [`Fetch::new`] for a machine with `C` checkpoints (`Fetch::<M, U, C>::…`).
+    pub fn new_with_checkpoints(
+        now: Instant,
+        plan: FetchPlan<M, U>,
+        sink: &mut impl BlobSink,
+    ) -> Self {
+        Self::start(now, plan, sink)
+    }
+
+    /// [`Fetch::resume`] for a machine with `C` checkpoints (`Fetch::<M, U, C>::…`).
+    pub fn resume_with_checkpoints(
+        now: Instant,
+        plan: FetchPlan<M, U>,
+        saved: &TransferState,
+        sink: &mut impl BlobSink,
+    ) -> Self {
+        Self::restore(now, plan, saved, sink)
+    }
+
     /// Start a transfer. A sink that already holds the blob ends it at once as
     /// `Completed` with nothing downloaded; otherwise the sink is told to
     /// [`begin`](BlobSink::begin).
-    pub fn new(_now: Instant, plan: FetchPlan<M, U>, sink: &mut impl BlobSink) -> Self {
+    fn start(_now: Instant, plan: FetchPlan<M, U>, sink: &mut impl BlobSink) -> Self {
         let mut fetch = Self::blank(plan, sink.erase_block());
         if fetch.dedup(sink) {
             return fetch;
@@ -197,7 +243,7 @@ impl<const M: usize, const U: usize> Fetch<M, U> {
     /// Continue a transfer saved with [`Fetch::state`] (after a reboot). A state that does
     /// not fit the plan or the sink (other blob, offset beyond what the sink holds durably
     /// or not on its erase block, unreadable hash state) starts over from offset 0.
-    pub fn resume(
+    fn restore(
         _now: Instant,
         plan: FetchPlan<M, U>,
         saved: &TransferState,

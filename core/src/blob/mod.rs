@@ -33,7 +33,7 @@ pub mod report;
 pub mod sink;
 pub mod state;
 
-pub use fetch::Fetch;
+pub use fetch::{CHECKPOINTS, Fetch};
 pub use io::{
     Action, End, FailReason, FetchError, Progress, RangeRequest, ResponseHead, TransportError,
     parse_content_range,

@@ -111,6 +111,23 @@ impl<const M: usize, const U: usize> FetchPlan<M, U> {
     /// backoff jitter is seeded from the transfer id so that devices told at once do not
     /// retry in step.
     pub fn from_directive(directive: &Directive<'_>, now: Instant) -> Result<Self, PlanError> {
+        Self::planned(directive, now, true)
+    }
+
+    /// As [`from_directive`](Self::from_directive), but the sources are kept by index only
+    /// (any `U` will do, 0 included): every [`RangeRequest`](super::RangeRequest) then has an
+    /// empty `url`, and the caller maps its `source` to the directive's text (0 its `url`,
+    /// `i` its `mirrors[i - 1]`, [`Directive::sources`]). For a caller that holds the
+    /// directive for the whole transfer anyway, so its URLs are not stored twice; their
+    /// length is then not the plan's to limit.
+    pub fn from_directive_by_index(
+        directive: &Directive<'_>,
+        now: Instant,
+    ) -> Result<Self, PlanError> {
+        Self::planned(directive, now, false)
+    }
+
+    fn planned(directive: &Directive<'_>, now: Instant, named: bool) -> Result<Self, PlanError> {
         let size = directive.metadata.size.ok_or(PlanError::MissingSize)?;
         let verify = directive.options.verify;
         let sha256 = match directive.metadata.sha256 {
@@ -118,9 +135,20 @@ impl<const M: usize, const U: usize> FetchPlan<M, U> {
             None if verify => return Err(PlanError::MissingSha256),
             None => [0; 32],
         };
-        let mut plan = Self::new(directive.url, size, sha256)?;
-        for mirror in &directive.mirrors {
-            plan.add_source(mirror)?;
+        let mut plan = Self {
+            sources: Vec::new(),
+            size,
+            sha256,
+            options: FetchOptions::default(),
+        };
+        for url in directive.sources() {
+            if named {
+                plan.add_source(url)?;
+            } else {
+                plan.sources
+                    .push(String::new())
+                    .map_err(|_| PlanError::TooManySources)?;
+            }
         }
         let o = &directive.options;
         let defaults = FetchOptions::default();

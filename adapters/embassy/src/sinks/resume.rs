@@ -146,6 +146,8 @@ impl<F: NorFlash, A: Activation, R: NorFlash> BlobSink for ResumingSink<F, A, R>
 }
 
 impl<F: NorFlash, A: Activation, R: NorFlash> ResumableSink for ResumingSink<F, A, R> {
+    // Not inlined into `blob::serve`'s poll code (see `blob::prepare`).
+    #[inline(never)]
     fn restore(&mut self, size: u64, sha256: &[u8; 32]) -> Option<TransferState> {
         let state = self
             .store
