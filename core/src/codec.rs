@@ -204,7 +204,13 @@ impl postcard::ser_flavors::Flavor for Bounded<'_> {
     #[inline]
     fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
         let end = self.len.saturating_add(bytes.len());
-        if let Some(room) = self.buf.get_mut(self.len..end) {
+        // Two steps so that the room is `bytes.len()` long by construction (no length check
+        // and panic path in `copy_from_slice`).
+        if let Some(room) = self
+            .buf
+            .get_mut(self.len..)
+            .and_then(|rest| rest.get_mut(..bytes.len()))
+        {
             room.copy_from_slice(bytes);
         }
         self.len = end;
