@@ -269,9 +269,9 @@ fn body(bytes: &[u8], max_frame: usize) -> Result<&[u8], DecodeError> {
 
 /// A [`Frame`] as a client decodes it: the same wire form (postcard's variant index, then
 /// the variant's body), with the kinds only a server receives left undecoded (`None`).
-/// The indices are [`Frame`]'s variant order; `codec::tests::
-/// the_client_decoder_agrees_with_the_full_one` checks every kind against the derived
-/// decoder.
+/// The indices are [`Frame`]'s variant order; a property test
+/// (`the_client_decoder_agrees_with_the_full_one` in `tests/properties/codec.rs`) holds every
+/// kind to the derived decoder.
 struct ForClient<'a>(Option<Frame<'a>>);
 
 impl<'de> serde::Deserialize<'de> for ForClient<'de> {
