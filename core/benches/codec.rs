@@ -87,6 +87,11 @@ fn main() {
         let f = decode(black_box(&wire[..native_len])).unwrap();
         black_box(f);
     });
+    // The decoder a client session uses (the kinds a client receives only).
+    let client_decode = time_per_op(|| {
+        let f = codec::decode_for_client(black_box(&wire[..native_len]), usize::MAX).unwrap();
+        black_box(f);
+    });
     let mut json_buf = Vec::with_capacity(256);
     let json_encode = time_per_op(|| {
         json_buf.clear();
@@ -114,4 +119,5 @@ fn main() {
         "  decode: native {native_decode:.0} ns, JSON {json_decode:.0} ns ({:.2}x)",
         json_decode / native_decode
     );
+    println!("  decode as a client: native {client_decode:.0} ns");
 }

@@ -80,9 +80,9 @@ impl<const R: usize> Answering<R> {
     /// Marks `id` cancelled by the peer. Returns true the first time for a request in flight;
     /// a cancel for a request already ended (or already cancelled) is stale.
     pub fn cancel(&mut self, id: RequestId) -> bool {
-        match self.position(id) {
-            Some(i) if !self.cancelled[i] => {
-                self.cancelled[i] = true;
+        match self.position(id).and_then(|i| self.cancelled.get_mut(i)) {
+            Some(cancelled) if !*cancelled => {
+                *cancelled = true;
                 true
             }
             _ => false,

@@ -93,8 +93,8 @@ impl<const N: usize, const L: usize> Subscriptions<N, L> {
 
     /// Records the server's answer for a channel.
     pub fn on_ack(&mut self, channel: &str, subscribed: bool) {
-        if let Some(i) = self.position(channel) {
-            self.entries[i].1 = if subscribed {
+        if let Some(entry) = self.entry_mut(channel) {
+            entry.1 = if subscribed {
                 Sync::Active
             } else {
                 Sync::Refused
@@ -118,13 +118,17 @@ impl<const N: usize, const L: usize> Subscriptions<N, L> {
 
     /// Marks a channel unsent again (its Subscribe frame could not be transmitted).
     pub fn mark_unsent(&mut self, channel: &str) {
-        if let Some(i) = self.position(channel) {
-            self.entries[i].1 = Sync::Unsent;
+        if let Some(entry) = self.entry_mut(channel) {
+            entry.1 = Sync::Unsent;
         }
     }
 
     fn position(&self, channel: &str) -> Option<usize> {
         self.entries.iter().position(|e| e.0.as_str() == channel)
+    }
+
+    fn entry_mut(&mut self, channel: &str) -> Option<&mut (String<L>, Sync)> {
+        self.entries.iter_mut().find(|e| e.0.as_str() == channel)
     }
 }
 

@@ -204,7 +204,13 @@ impl postcard::ser_flavors::Flavor for Bounded<'_> {
     #[inline]
     fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
         let end = self.len.saturating_add(bytes.len());
-        if let Some(room) = self.buf.get_mut(self.len..end) {
+        // Two steps so that the room is `bytes.len()` long by construction (no length check
+        // and panic path in `copy_from_slice`).
+        if let Some(room) = self
+            .buf
+            .get_mut(self.len..)
+            .and_then(|rest| rest.get_mut(..bytes.len()))
+        {
             room.copy_from_slice(bytes);
         }
         self.len = end;
@@ -223,6 +229,31 @@ pub fn decode(bytes: &[u8]) -> Result<Frame<'_>, DecodeError> {
 
 /// Decodes one whole frame no longer than `max_frame` bytes.
 pub fn decode_limited(bytes: &[u8], max_frame: usize) -> Result<Frame<'_>, DecodeError> {
+    let (frame, rest) = postcard::take_from_bytes::<Frame<'_>>(body(bytes, max_frame)?)
+        .map_err(|_| DecodeError::Malformed)?;
+    if !rest.is_empty() {
+        return Err(DecodeError::TrailingBytes);
+    }
+    Ok(frame)
+}
+
+/// [`decode_limited`] for a client: `Ok(None)` for a kind only a server receives (hello,
+/// subscribe, unsubscribe, publish), whose body is not decoded. A client refuses those
+/// whatever they hold, so its decoder need not carry their fields (about 0.3 KB of flash on a
+/// Cortex-M0+).
+pub fn decode_for_client(bytes: &[u8], max_frame: usize) -> Result<Option<Frame<'_>>, DecodeError> {
+    let (ForClient(frame), rest) =
+        postcard::take_from_bytes::<ForClient<'_>>(body(bytes, max_frame)?)
+            .map_err(|_| DecodeError::Malformed)?;
+    if frame.is_some() && !rest.is_empty() {
+        return Err(DecodeError::TrailingBytes);
+    }
+    Ok(frame)
+}
+
+/// The frame's body after the checks of its length and version byte.
+#[inline]
+fn body(bytes: &[u8], max_frame: usize) -> Result<&[u8], DecodeError> {
     let (&version, body) = bytes.split_first().ok_or(DecodeError::Empty)?;
     if bytes.len() > max_frame {
         return Err(DecodeError::TooLarge {
@@ -233,12 +264,62 @@ pub fn decode_limited(bytes: &[u8], max_frame: usize) -> Result<Frame<'_>, Decod
     if version != PROTOCOL_VERSION {
         return Err(DecodeError::UnknownVersion(version));
     }
-    let (frame, rest) =
-        postcard::take_from_bytes::<Frame<'_>>(body).map_err(|_| DecodeError::Malformed)?;
-    if !rest.is_empty() {
-        return Err(DecodeError::TrailingBytes);
+    Ok(body)
+}
+
+/// A [`Frame`] as a client decodes it: the same wire form (postcard's variant index, then
+/// the variant's body), with the kinds only a server receives left undecoded (`None`).
+/// The indices are [`Frame`]'s variant order; a property test
+/// (`the_client_decoder_agrees_with_the_full_one` in `tests/properties/codec.rs`) holds every
+/// kind to the derived decoder.
+struct ForClient<'a>(Option<Frame<'a>>);
+
+impl<'de> serde::Deserialize<'de> for ForClient<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Kinds;
+
+        impl<'de> serde::de::Visitor<'de> for Kinds {
+            type Value = ForClient<'de>;
+
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("a frame")
+            }
+
+            fn visit_enum<A: serde::de::EnumAccess<'de>>(
+                self,
+                data: A,
+            ) -> Result<ForClient<'de>, A::Error> {
+                use serde::de::VariantAccess;
+                let (index, body): (u32, _) = data.variant()?;
+                let frame = match index {
+                    1 => Frame::Welcome(body.newtype_variant()?),
+                    2 => Frame::Ping(body.newtype_variant()?),
+                    3 => Frame::Pong(body.newtype_variant()?),
+                    4 => Frame::Close(body.newtype_variant()?),
+                    5 => Frame::Event(body.newtype_variant()?),
+                    6 => Frame::Request(body.newtype_variant()?),
+                    7 => Frame::Reply(body.newtype_variant()?),
+                    8 => Frame::End(body.newtype_variant()?),
+                    9 => Frame::Cancel(body.newtype_variant()?),
+                    13 => Frame::ChannelMsg(body.newtype_variant()?),
+                    14 => Frame::SubscribeAck(body.newtype_variant()?),
+                    15 => Frame::PublishDropped(body.newtype_variant()?),
+                    // Hello, Subscribe, Unsubscribe, Publish.
+                    0 | 10..=12 => return Ok(ForClient(None)),
+                    _ => {
+                        return Err(serde::de::Error::invalid_value(
+                            serde::de::Unexpected::Unsigned(index.into()),
+                            &self,
+                        ));
+                    }
+                };
+                Ok(ForClient(Some(frame)))
+            }
+        }
+
+        // postcard reads the variant by index; the names are not on the wire.
+        deserializer.deserialize_enum("Frame", &[], Kinds)
     }
-    Ok(frame)
 }
 
 #[cfg(test)]

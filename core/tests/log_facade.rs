@@ -178,3 +178,47 @@ fn a_message_is_cut_on_a_character_boundary() {
     // Short text is kept whole, with no mark.
     assert_eq!(format_message(&format_args!("é{}", 1)).as_str(), "é1");
 }
+
+static NESTED_LOCAL: Local = Local(Mutex::new(Vec::new()));
+static NESTING: RemoteLogger<Vec<u8>> = RemoteLogger::with_local(&NESTED_LOCAL);
+
+/// A value whose first formatting logs through [`NESTING`] itself (only the first: the local
+/// logger formats the outer record again).
+struct LogsWhileFormatted;
+
+static NESTED_ONCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl std::fmt::Display for LogsWhileFormatted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use log::Log;
+        if NESTED_ONCE.swap(true, Ordering::Relaxed) {
+            return f.write_str("outer");
+        }
+        NESTING.log(
+            &log::Record::builder()
+                .level(log::Level::Warn)
+                .target("app.inner")
+                .args(format_args!("inner"))
+                .build(),
+        );
+        f.write_str("outer")
+    }
+}
+
+#[test]
+fn a_record_logged_while_one_is_queued_goes_to_the_local_logger() {
+    use log::Log;
+    NESTING.install(vec![0; 1024], LogConfig::default(), 0, clock);
+    NESTING.log(
+        &log::Record::builder()
+            .level(log::Level::Warn)
+            .target("app.outer")
+            .args(format_args!("{}", LogsWhileFormatted))
+            .build(),
+    );
+    // The outer record is queued; the inner one, logged from inside the queueing, is not
+    // (the queue is busy) but reaches the local logger instead of a panic.
+    assert_eq!(NESTING.with(|s| s.queue().len()), Some(1));
+    let local = NESTED_LOCAL.0.lock().unwrap();
+    assert!(local.iter().any(|m| m == "inner"), "{local:?}");
+}

@@ -264,6 +264,42 @@ fn a_client_refuses_server_frames_out_of_order() {
     refused(&mut client, &welcome());
 }
 
+/// Hello, subscribe, unsubscribe and publish reach a client undecoded (its decoder knows only
+/// the kinds it receives): whatever their body, the client closes with a protocol error that
+/// names them, and counts the frame as received.
+#[test]
+fn an_open_client_refuses_the_kinds_only_a_server_receives() {
+    let channel = ChannelRef { channel: "c" };
+    let server_only = [
+        encoded(&Frame::Hello(Hello {
+            client_id: "dev",
+            boot_id: 1,
+            token: None,
+            capabilities: 0,
+            max_frame: 4096,
+            firmware: None,
+        })),
+        encoded(&Frame::Subscribe(channel)),
+        encoded(&Frame::Unsubscribe(channel)),
+        encoded(&Frame::Publish(Publish {
+            channel: "c",
+            payload: Payload::Empty,
+            exclude_sender: false,
+        })),
+        // A hello whose body is cut short: the kind alone decides.
+        vec![1, 0, 3],
+    ];
+    for bytes in server_only {
+        let (mut client, _server) = open();
+        let received = client.stats().frames_received;
+        let error = receive(&mut client, T0, &bytes).expect_err("a protocol error");
+        assert_eq!(error.code, CloseCode::PROTOCOL_ERROR);
+        assert_eq!(error.reason, "unexpected frame for a client", "{bytes:?}");
+        assert_eq!(client.state(), State::Closing);
+        assert_eq!(client.stats().frames_received, received + 1);
+    }
+}
+
 #[test]
 fn every_scheduled_reconnect_is_counted() {
     let (mut client, _server) = open();

@@ -36,7 +36,9 @@ impl RngCore for MaskRng {
 
     fn fill_bytes(&mut self, dest: &mut [u8]) {
         for chunk in dest.chunks_mut(8) {
-            chunk.copy_from_slice(&self.next_u64().to_le_bytes()[..chunk.len()]);
+            for (b, drawn) in chunk.iter_mut().zip(self.next_u64().to_le_bytes()) {
+                *b = drawn;
+            }
         }
     }
 

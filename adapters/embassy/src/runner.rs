@@ -316,7 +316,9 @@ async fn serve(
                 framing.filled(n);
                 outlined!(receive(client, socket, framing, buffers))?;
             }
-            Step::Write(n) => write(socket, framing, &buffers.frame[..n], buffers.ws_out).await?,
+            Step::Write(n) => {
+                write(socket, framing, encoded(buffers.frame, n)?, buffers.ws_out).await?
+            }
             Step::Idle => {}
         }
     }
@@ -378,9 +380,15 @@ async fn flush(
 ) -> Result<(), Gone> {
     let mut logs_looked_at = false;
     while let Some(n) = client.next_outgoing(buffers, &mut logs_looked_at)? {
-        write(socket, framing, &buffers.frame[..n], buffers.ws_out).await?;
+        write(socket, framing, encoded(buffers.frame, n)?, buffers.ws_out).await?;
     }
     Ok(())
+}
+
+/// The first `n` bytes of the frame buffer, which the encoder just filled; a length beyond
+/// the buffer (a bug) ends the connection rather than panicking.
+fn encoded(frame: &[u8], n: usize) -> Result<&[u8], Gone> {
+    frame.get(..n).ok_or(Gone::Lost)
 }
 
 async fn write(

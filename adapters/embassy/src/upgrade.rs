@@ -94,7 +94,9 @@ pub fn answer(key: &Key, input: &[u8]) -> Answer {
     // The head without its final CRLF CRLF: a status line and header lines, CRLF apart.
     // Split at the LF, each line but the last keeps its CR, which the checks below allow
     // for: after the status code, and in the values, trimmed as optional white space.
-    let mut lines = input[..head - 4].split(|&b| b == b'\n');
+    // (`head` is within `input`; an empty head would fail the status check.)
+    let head_lines = input.get(..head - 4).unwrap_or_default();
+    let mut lines = head_lines.split(|&b| b == b'\n');
     let status_ok = lines.next().is_some_and(|status| {
         status
             .strip_prefix(b"HTTP/1.1 101")

@@ -42,7 +42,12 @@ pub struct Received {
 impl Received {
     /// The message's bytes in the buffer given to [`Framing::next_message`].
     pub fn bytes<'m>(&self, message: &'m [u8]) -> &'m [u8] {
-        &message[self.start..self.start + self.len]
+        // Checked steps rather than an index: `next_message` made the range, and a range
+        // outside `message` (a different buffer) reads as empty instead of panicking.
+        message
+            .get(self.start..)
+            .and_then(|m| m.get(..self.len))
+            .unwrap_or_default()
     }
 }
 
@@ -130,24 +135,23 @@ impl Framing {
     ) -> Result<(), WsError> {
         let key = upgrade::key(crate::rng::nonce(seed));
         let len = upgrade::request(url, &key, out).ok_or(WsError::Handshake)?;
-        io.write_all(&out[..len]).await.map_err(|_| WsError::Io)?;
+        io.write_all(out.get(..len).ok_or(WsError::TooLarge)?)
+            .await
+            .map_err(|_| WsError::Io)?;
         io.flush().await.map_err(|_| WsError::Io)?;
         loop {
-            if self.filled == input.len() {
+            let spare = self.spare(input);
+            if spare.is_empty() {
                 return Err(WsError::Handshake);
             }
-            let n = io
-                .read(&mut input[self.filled..])
-                .await
-                .map_err(|_| WsError::Io)?;
+            let n = io.read(spare).await.map_err(|_| WsError::Io)?;
             if n == 0 {
                 return Err(WsError::Io);
             }
             self.filled += n;
-            match upgrade::answer(&key, &input[..self.filled]) {
+            match upgrade::answer(&key, self.unread(input)) {
                 Answer::Accepted(used) => {
-                    input.copy_within(used..self.filled, 0);
-                    self.filled -= used;
+                    self.consume(input, used);
                     self.ws.state = WebSocketState::Open;
                     return Ok(());
                 }
@@ -169,7 +173,9 @@ impl Framing {
             .ws
             .write(kind, true, payload, out)
             .map_err(|_| WsError::TooLarge)?;
-        io.write_all(&out[..len]).await.map_err(|_| WsError::Io)?;
+        io.write_all(out.get(..len).ok_or(WsError::TooLarge)?)
+            .await
+            .map_err(|_| WsError::Io)?;
         io.flush().await.map_err(|_| WsError::Io)
     }
 
@@ -190,13 +196,26 @@ impl Framing {
             .ws
             .close(code, None, out)
             .map_err(|_| WsError::Protocol)?;
-        io.write_all(&out[..len]).await.map_err(|_| WsError::Io)?;
+        io.write_all(out.get(..len).ok_or(WsError::TooLarge)?)
+            .await
+            .map_err(|_| WsError::Io)?;
         io.flush().await.map_err(|_| WsError::Io)
     }
 
     /// The free part of the read buffer, for the next socket read.
     pub fn spare<'b>(&self, input: &'b mut [u8]) -> &'b mut [u8] {
-        &mut input[self.filled..]
+        input.get_mut(self.filled..).unwrap_or_default()
+    }
+
+    /// What was read and not yet taken.
+    fn unread<'b>(&self, input: &'b [u8]) -> &'b [u8] {
+        input.get(..self.filled).unwrap_or_default()
+    }
+
+    /// Drops the first `n` unread bytes, moving the rest to the front.
+    fn consume(&mut self, input: &mut [u8], n: usize) {
+        input.copy_within(n..self.filled, 0);
+        self.filled -= n;
     }
 
     /// `n` bytes were read into [`Self::spare`].
@@ -221,7 +240,7 @@ impl Framing {
             let whole = if self.mid_frame {
                 None
             } else {
-                whole_frame_len(&input[..self.filled])
+                whole_frame_len(self.unread(input))
             };
             if let Some(whole) = whole {
                 if whole > input.len() {
@@ -232,10 +251,10 @@ impl Framing {
                 }
             }
             let start = self.assembled;
-            let read = match self
-                .ws
-                .read(&input[..self.filled], &mut message[self.assembled..])
-            {
+            let read = match self.ws.read(
+                self.unread(input),
+                message.get_mut(self.assembled..).unwrap_or_default(),
+            ) {
                 Ok(read) => read,
                 Err(embedded_websocket::Error::ReadFrameIncomplete) => {
                     if self.filled == input.len() {
@@ -245,8 +264,7 @@ impl Framing {
                 }
                 Err(_) => return Err(WsError::Protocol),
             };
-            input.copy_within(read.len_from..self.filled, 0);
-            self.filled -= read.len_from;
+            self.consume(input, read.len_from);
             // Only an unfragmented data frame is read in pieces (the others arrive whole): it
             // is unfinished while its message is.
             self.mid_frame =

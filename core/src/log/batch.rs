@@ -92,7 +92,11 @@ impl Writer<'_> {
 
     fn bytes(&mut self, b: &[u8]) {
         self.varint(b.len() as u64);
-        match self.buf.get_mut(self.at..self.at + b.len()) {
+        match self
+            .buf
+            .get_mut(self.at..)
+            .and_then(|rest| rest.get_mut(..b.len()))
+        {
             Some(dst) => dst.copy_from_slice(b),
             None => self.overflow = true,
         }

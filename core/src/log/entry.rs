@@ -23,23 +23,45 @@ fn varint_len(n: u64) -> usize {
     bits.div_ceil(7) as usize
 }
 
-fn put_varint(buf: &mut [u8], at: &mut usize, mut n: u64) {
-    loop {
-        let low = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            buf[*at] = low;
-            *at += 1;
-            return;
-        }
-        buf[*at] = low | 0x80;
-        *at += 1;
-    }
+/// Fills a buffer from the front. A write that does not fit is left out (and everything after
+/// it): [`write`]'s caller sizes the buffer by [`body_len`], so that never happens, and a
+/// short buffer then yields a cut entry rather than a panic.
+struct Out<'a> {
+    rest: &'a mut [u8],
+    written: usize,
 }
 
-fn put_bytes(buf: &mut [u8], at: &mut usize, bytes: &[u8]) {
-    buf[*at..*at + bytes.len()].copy_from_slice(bytes);
-    *at += bytes.len();
+impl Out<'_> {
+    fn byte(&mut self, b: u8) {
+        self.bytes(&[b]);
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        if let Some((room, rest)) =
+            core::mem::take(&mut self.rest).split_at_mut_checked(bytes.len())
+        {
+            room.copy_from_slice(bytes);
+            self.rest = rest;
+            self.written += bytes.len();
+        }
+    }
+
+    fn varint(&mut self, mut n: u64) {
+        loop {
+            let low = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                self.byte(low);
+                return;
+            }
+            self.byte(low | 0x80);
+        }
+    }
+
+    fn field(&mut self, bytes: &[u8]) {
+        self.varint(bytes.len() as u64);
+        self.bytes(bytes);
+    }
 }
 
 /// Length of `record`'s body.
@@ -58,55 +80,54 @@ pub(crate) fn body_len(record: &Record<'_>) -> usize {
 /// Writes `record`, whose [`body_len`] is `body` (at most `u16::MAX`), as a whole entry at the
 /// start of `buf`, which must hold `HEADER + body` bytes; returns the entry's length.
 pub(crate) fn write(record: &Record<'_>, body: usize, buf: &mut [u8]) -> usize {
-    buf[..2].copy_from_slice(&(body as u16).to_le_bytes());
-    buf[2] = record.level as u8;
-    let mut at = HEADER;
-    put_varint(buf, &mut at, u64::from(record.seq));
-    put_varint(buf, &mut at, record.time_ms);
-    put_field(buf, &mut at, record.namespace.as_bytes());
+    let mut out = Out {
+        rest: buf,
+        written: 0,
+    };
+    out.bytes(&(body as u16).to_le_bytes());
+    out.byte(record.level as u8);
+    out.varint(u64::from(record.seq));
+    out.varint(record.time_ms);
+    out.field(record.namespace.as_bytes());
     match record.id {
         Some(id) => {
-            put_varint(buf, &mut at, id.len() as u64 + 1);
-            put_bytes(buf, &mut at, id.as_bytes());
+            out.varint(id.len() as u64 + 1);
+            out.bytes(id.as_bytes());
         }
-        None => put_varint(buf, &mut at, 0),
+        None => out.varint(0),
     }
-    put_field(buf, &mut at, record.message.as_bytes());
-    put_field(buf, &mut at, record.data);
-    at
+    out.field(record.message.as_bytes());
+    out.field(record.data);
+    out.written
 }
 
-fn put_field(buf: &mut [u8], at: &mut usize, bytes: &[u8]) {
-    put_varint(buf, at, bytes.len() as u64);
-    put_bytes(buf, at, bytes);
+/// The entry at the start of `bytes` split into its level byte, its body and what follows.
+fn split(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let ([len_lo, len_hi, level], after) = bytes.split_first_chunk::<HEADER>()?;
+    let (body, rest) =
+        after.split_at_checked(usize::from(u16::from_le_bytes([*len_lo, *len_hi])))?;
+    Some((*level, body, rest))
 }
 
 /// Total length of the entry at the start of `bytes`, if one is there.
 pub(crate) fn len(bytes: &[u8]) -> Option<usize> {
-    let header = bytes.get(..HEADER)?;
-    let len = HEADER + usize::from(u16::from_le_bytes([header[0], header[1]]));
-    (len <= bytes.len()).then_some(len)
+    split(bytes).map(|(_, body, _)| HEADER + body.len())
 }
 
 /// The level, sequence number and time of the entry at the start of `bytes`, read from its
 /// first fields alone.
 pub(crate) fn summary(bytes: &[u8]) -> Option<(Level, u32, u64)> {
-    let total = len(bytes)?;
-    let mut r = Cursor {
-        bytes: &bytes[HEADER..total],
-    };
-    let (level, seq, time) = r.head(bytes[2])?;
+    let (level, body, _) = split(bytes)?;
+    let (level, seq, time) = Cursor { bytes: body }.head(level)?;
     Some((level, seq, time))
 }
 
 /// Reads the first entry of `bytes`; `None` if it is cut short (the queue wrote every entry
 /// itself, so that means a bug, and readers stop rather than panic).
 pub(crate) fn read(bytes: &[u8]) -> Option<(RawRecord<'_>, &[u8])> {
-    let total = len(bytes)?;
-    let mut r = Cursor {
-        bytes: &bytes[HEADER..total],
-    };
-    let (level, seq, time_ms) = r.head(bytes[2])?;
+    let (level, body, rest) = split(bytes)?;
+    let mut r = Cursor { bytes: body };
+    let (level, seq, time_ms) = r.head(level)?;
     let namespace = r.field()?;
     let id = match r.varint()? {
         0 => None,
@@ -123,7 +144,7 @@ pub(crate) fn read(bytes: &[u8]) -> Option<(RawRecord<'_>, &[u8])> {
         message,
         data,
     };
-    Some((record, &bytes[total..]))
+    Some((record, rest))
 }
 
 struct Cursor<'a> {
@@ -151,11 +172,7 @@ impl<'a> Cursor<'a> {
     }
 
     fn take(&mut self, n: u64) -> Option<&'a [u8]> {
-        let n = usize::try_from(n).ok()?;
-        if n > self.bytes.len() {
-            return None;
-        }
-        let (field, rest) = self.bytes.split_at(n);
+        let (field, rest) = self.bytes.split_at_checked(usize::try_from(n).ok()?)?;
         self.bytes = rest;
         Some(field)
     }
@@ -211,5 +228,26 @@ mod tests {
         assert!(rest.is_empty());
         assert_eq!(read(&buf[..at - 1]).map(|(r, _)| r.seq), Some(7));
         assert!(read(&buf[HEADER + body_len(&records[0])..at - 1]).is_none());
+    }
+
+    #[test]
+    fn a_short_buffer_gets_a_cut_entry_not_a_panic() {
+        let record = Record {
+            seq: 300,
+            time_ms: 5,
+            level: Level::Info,
+            namespace: "ns",
+            id: Some("ns/id"),
+            message: "hello",
+            data: &[9; 4],
+        };
+        let whole = HEADER + body_len(&record);
+        for short in 0..whole {
+            let mut buf = [0u8; 64];
+            let n = write(&record, body_len(&record), &mut buf[..short]);
+            assert!(n <= short, "{n} bytes written into {short}");
+            assert_eq!(len(&buf[..n]), None, "a cut entry must not read as whole");
+            assert!(read(&buf[..n]).is_none());
+        }
     }
 }

@@ -85,24 +85,32 @@ impl<B: AsRef<[u8]> + AsMut<[u8]> + Send> RemoteLogger<B> {
     /// fresh boot.
     pub fn install(&self, storage: B, config: LogConfig, first_seq: u32, clock: Clock) {
         critical_section::with(|cs| {
-            *self.state.borrow_ref_mut(cs) = State::Installed {
-                shipper: LogShipper::new(storage, config, first_seq),
-                clock,
-            };
+            // Only busy when called from inside `with`; that install is ignored.
+            if let Ok(mut state) = self.state.borrow(cs).try_borrow_mut() {
+                *state = State::Installed {
+                    shipper: LogShipper::new(storage, config, first_seq),
+                    clock,
+                };
+            }
         });
     }
 
     /// Runs `f` on the shipper (inside a critical section: keep it short). `None` before
-    /// [`Self::install`].
+    /// [`Self::install`], and when called from inside another `f` (a record logged while
+    /// one is being queued, e.g. by a `Display` impl the message formats): that record then
+    /// goes to the local logger, as before installation, instead of panicking.
     pub fn with<T>(&self, f: impl FnOnce(&mut LogShipper<B>) -> T) -> Option<T> {
         self.with_clock(|shipper, _| f(shipper))
     }
 
     /// [`Self::with`], also giving the installed clock.
     fn with_clock<T>(&self, f: impl FnOnce(&mut LogShipper<B>, Clock) -> T) -> Option<T> {
-        critical_section::with(|cs| match &mut *self.state.borrow_ref_mut(cs) {
-            State::Installed { shipper, clock } => Some(f(shipper, *clock)),
-            State::Empty => None,
+        critical_section::with(|cs| {
+            let mut state = self.state.borrow(cs).try_borrow_mut().ok()?;
+            match &mut *state {
+                State::Installed { shipper, clock } => Some(f(shipper, *clock)),
+                State::Empty => None,
+            }
         })
     }
 

@@ -29,9 +29,43 @@ pub struct FilterConfig {
     /// Levels kept (default warn and error).
     pub levels: LevelSet,
     /// Keep one record in N per level (0 and 1 keep all).
+    #[serde(deserialize_with = "per_level")]
     pub sample_every: [u16; 7],
     /// Rate limit per level; `None` is unlimited.
+    #[serde(deserialize_with = "per_level")]
     pub rate: [Option<Rate>; 7],
+}
+
+/// Reads a per-level array (the same tuple of seven on the wire as serde's own array
+/// impl) in one loop: serde's impl fetches each element in its own unrolled step, which
+/// the device's decoder of the server's log-control message carries seven times over for
+/// each array (about 0.6 KB of flash on a Cortex-M0+).
+fn per_level<'de, D, T>(deserializer: D) -> Result<[T; 7], D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Copy + Default,
+{
+    struct PerLevel<T>(core::marker::PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de> + Copy + Default> serde::de::Visitor<'de> for PerLevel<T> {
+        type Value = [T; 7];
+
+        fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("one value per level")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<[T; 7], A::Error> {
+            let mut values = [T::default(); 7];
+            for (i, value) in values.iter_mut().enumerate() {
+                *value = seq
+                    .next_element()?
+                    .ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
+            }
+            Ok(values)
+        }
+    }
+
+    deserializer.deserialize_tuple(7, PerLevel(core::marker::PhantomData))
 }
 
 impl Default for FilterConfig {
@@ -233,5 +267,39 @@ mod tests {
             Verdict::Keep,
             "other levels unaffected"
         );
+    }
+
+    #[test]
+    fn per_level_arrays_decode_each_level_into_its_own_slot() {
+        let config = FilterConfig {
+            enabled: true,
+            levels: LevelSet::ALL,
+            sample_every: [1, 2, 3, 400, 5, 6, 7],
+            rate: [
+                None,
+                Some(Rate {
+                    per_second: 1,
+                    burst: 2,
+                }),
+                None,
+                None,
+                None,
+                None,
+                Some(Rate {
+                    per_second: 70_000,
+                    burst: 7,
+                }),
+            ],
+        };
+        let mut buf = [0u8; 128];
+        let bytes = postcard::to_slice(&config, &mut buf).unwrap();
+        assert_eq!(postcard::from_bytes::<FilterConfig>(bytes), Ok(config));
+        // Cut anywhere, one value short included: an error, never a padded array.
+        for n in 0..bytes.len() {
+            assert!(
+                postcard::from_bytes::<FilterConfig>(&bytes[..n]).is_err(),
+                "{n}"
+            );
+        }
     }
 }

@@ -7,7 +7,7 @@ use super::queue::BatchId;
 use super::shipper::{BATCH_EVENT, CONTROL_EVENT, LogControl, LogShipper};
 use crate::correlate::RequestId;
 use crate::frame::{Payload, Status};
-use crate::session::{Endpoint, SendError};
+use crate::session::Endpoint;
 use crate::time::{Duration, Instant};
 
 /// How long the server has to store a batch before it counts as failed.
@@ -78,23 +78,28 @@ impl ShippingLink {
             .min(frame.len())
             .saturating_sub(FRAME_OVERHEAD)
             .min(scratch.len());
-        let ready = shipper.poll_batch(now, &mut scratch[..budget])?;
-        let sent: Result<_, SendError> = session.request(
-            now,
-            BATCH_EVENT,
-            Payload::Bytes(&scratch[..ready.len]),
-            Some(BATCH_TIMEOUT),
-            frame,
-        );
+        let (scratch, _) = scratch.split_at_mut_checked(budget)?;
+        let ready = shipper.poll_batch(now, scratch)?;
+        let sent = scratch.get(..ready.len).map(|batch| {
+            session.request(
+                now,
+                BATCH_EVENT,
+                Payload::Bytes(batch),
+                Some(BATCH_TIMEOUT),
+                frame,
+            )
+        });
         match sent {
-            Ok((id, frame_len)) => {
+            Some(Ok((id, frame_len))) => {
                 self.in_flight = Some((id, ready.id));
                 Some(Shipped {
                     frame_len,
                     records: ready.records,
                 })
             }
-            Err(_) => {
+            // Not encoded, or (a bug) a length beyond what `poll_batch` wrote: the batch
+            // goes back in line.
+            _ => {
                 shipper.on_failed(now, ready.id);
                 None
             }

@@ -330,7 +330,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
             self.compact();
         }
         let at = self.end;
-        self.end = at + entry::write(&stored, body, &mut self.buf.as_mut()[at..at + need]);
+        // `compact` and `free` leave `need` bytes from `at`; `write` writes no more than that.
+        let room = self.buf.as_mut().get_mut(at..).unwrap_or_default();
+        self.end = at + entry::write(&stored, body, room);
         self.records += 1;
         self.next_seq = seq.wrapping_add(1);
         self.stats.queued += 1;
@@ -456,10 +458,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
 
     /// Total length of the entry at `at`, if one starts there.
     fn entry_len(&self, at: usize) -> Option<usize> {
-        if at >= self.end {
-            return None;
-        }
-        entry::len(&self.buf.as_ref()[at..self.end])
+        entry::len(self.buf.as_ref().get(at..self.end)?)
     }
 
     /// The entry to evict under [`Overflow::DropOldest`]: the oldest one never sent, or the
@@ -468,7 +467,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
         let mut at = self.start + self.sent_once.1.max(self.in_flight.map_or(0, |f| f.bytes));
         let mut best: Option<(usize, u8)> = None;
         while let Some(len) = self.entry_len(at) {
-            let level = self.buf.as_ref()[at + 2];
+            let Some(&level) = self.buf.as_ref().get(at + 2) else {
+                break;
+            };
             if !self.config.evict_lower_levels_first {
                 return Some(at);
             }
@@ -485,7 +486,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
         let Some(len) = self.entry_len(at) else {
             return;
         };
-        if let Some((level, seq, time_ms)) = entry::summary(&self.buf.as_ref()[at..at + len]) {
+        if let Some((level, seq, time_ms)) =
+            entry::summary(self.buf.as_ref().get(at..).unwrap_or_default())
+        {
             tally(&mut self.gap, &Gap::of(seq, level, time_ms));
         }
         self.buf.as_mut().copy_within(at + len..self.end, at);

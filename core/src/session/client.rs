@@ -214,13 +214,14 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
         now: Instant,
         bytes: &'a [u8],
     ) -> Result<Option<Frame<'a>>, ProtocolError> {
-        let frame = match self.endpoint.route(now, bytes)? {
+        let frame = match self.endpoint.route(now, bytes, codec::decode_for_client)? {
             Routed::Consumed => return Ok(None),
             Routed::Deliver(frame) => return Ok(Some(frame)),
-            Routed::Role(frame) => frame,
+            Routed::Role(frame) => Some(frame),
+            Routed::Foreign => None,
         };
         match frame {
-            Frame::Welcome(welcome)
+            Some(Frame::Welcome(welcome))
                 if self.endpoint.state == State::Handshaking && !self.hello_due =>
             {
                 self.uid.clear();
@@ -242,16 +243,16 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
                 self.endpoint.push_event(SessionEvent::Opened {
                     connection_id: welcome.connection_id,
                 });
-                Ok(Some(frame))
+                Ok(frame)
             }
-            Frame::ChannelMsg(_) | Frame::PublishDropped(_)
+            Some(Frame::ChannelMsg(_) | Frame::PublishDropped(_))
                 if self.endpoint.state == State::Open =>
             {
-                Ok(Some(frame))
+                Ok(frame)
             }
-            Frame::SubscribeAck(ack) if self.endpoint.state == State::Open => {
+            Some(Frame::SubscribeAck(ack)) if self.endpoint.state == State::Open => {
                 self.subscriptions.on_ack(ack.channel, ack.subscribed);
-                Ok(Some(frame))
+                Ok(frame)
             }
             _ => Err(self
                 .endpoint

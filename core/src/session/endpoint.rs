@@ -32,6 +32,8 @@ pub(crate) enum Routed<'a> {
     Deliver(Frame<'a>),
     /// Role-specific: the client or server session decides.
     Role(Frame<'a>),
+    /// A kind this role never receives, left undecoded: the role refuses it.
+    Foreign,
 }
 
 /// The role-independent half of a session: heartbeat, request tables, send calls, close,
@@ -363,10 +365,12 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
     }
 
     /// Decodes and applies the checks every role shares.
+    /// `decode` is the role's decoder: `None` for a kind the role never receives.
     pub(crate) fn route<'a>(
         &mut self,
         now: Instant,
         bytes: &'a [u8],
+        decode: impl FnOnce(&'a [u8], usize) -> Result<Option<Frame<'a>>, codec::DecodeError>,
     ) -> Result<Routed<'a>, ProtocolError> {
         if matches!(
             self.state,
@@ -376,7 +380,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
             return Ok(Routed::Consumed);
         }
         self.stats.bytes_received += bytes.len() as u64;
-        let frame = match codec::decode_limited(bytes, self.local_max_frame) {
+        let frame = match decode(bytes, self.local_max_frame) {
             Ok(f) => f,
             Err(e) => return Err(self.protocol_error(e.close_code(), e.reason())),
         };
@@ -384,6 +388,9 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
         if let Some(hb) = self.heartbeat.as_mut() {
             hb.on_receive(now);
         }
+        let Some(frame) = frame else {
+            return Ok(Routed::Foreign);
+        };
         match frame {
             Frame::Ping(Ping { nonce }) => {
                 if self.state == State::Open

@@ -94,10 +94,17 @@ impl<const P: usize, const R: usize> ServerSession<P, R> {
         now: Instant,
         bytes: &'a [u8],
     ) -> Result<Option<Frame<'a>>, ProtocolError> {
-        let frame = match self.endpoint.route(now, bytes)? {
+        let decode = |bytes, max| codec::decode_limited(bytes, max).map(Some);
+        let frame = match self.endpoint.route(now, bytes, decode)? {
             Routed::Consumed => return Ok(None),
             Routed::Deliver(frame) => return Ok(Some(frame)),
             Routed::Role(frame) => frame,
+            // The server's decoder decodes every kind.
+            Routed::Foreign => {
+                return Err(self
+                    .endpoint
+                    .protocol_error(CloseCode::PROTOCOL_ERROR, "unexpected frame for a server"));
+            }
         };
         match frame {
             Frame::Hello(hello)

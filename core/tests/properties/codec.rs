@@ -4,6 +4,7 @@ use proptest::prelude::*;
 use sentelite_core::DecodeError;
 use sentelite_core::cobs::{CobsAccumulator, Feed, encode_cobs};
 use sentelite_core::codec::{self, EncodeError, encoded_len};
+use sentelite_core::frame::Frame;
 
 use crate::strategies::{OwnedFrame, chunk_bounds, encode_vec, frame};
 
@@ -50,6 +51,33 @@ proptest! {
             codec::decode_limited(&wire, wire.len() - 1),
             Err(DecodeError::TooLarge { len: wire.len(), max: wire.len() - 1 })
         );
+    }
+
+    /// The client's decoder (variant indices written by hand) against the derived one, for
+    /// every kind: the same frame, or `None` for exactly the kinds only a server receives.
+    #[test]
+    fn the_client_decoder_agrees_with_the_full_one(owned in frame()) {
+        let frame = owned.frame();
+        let wire = encode_vec(&frame);
+        let server_only = matches!(
+            frame,
+            Frame::Hello(_) | Frame::Subscribe(_) | Frame::Unsubscribe(_) | Frame::Publish(_)
+        );
+        let expected = if server_only { None } else { Some(frame) };
+        prop_assert_eq!(codec::decode_for_client(&wire, wire.len()), Ok(expected));
+        prop_assert_eq!(
+            codec::decode_for_client(&wire, wire.len() - 1),
+            Err(DecodeError::TooLarge { len: wire.len(), max: wire.len() - 1 })
+        );
+        if !server_only {
+            let mut longer = wire.clone();
+            longer.push(0);
+            prop_assert_eq!(
+                codec::decode_for_client(&longer, usize::MAX),
+                Err(DecodeError::TrailingBytes)
+            );
+            prop_assert!(codec::decode_for_client(&wire[..wire.len() - 1], usize::MAX).is_err());
+        }
     }
 
     #[test]

@@ -87,6 +87,12 @@ proptest! {
             prop_assert_eq!(codec::decode(&again), Ok(frame));
             prop_assert!(encoded_len(&frame) <= bytes.len());
         }
+        // A client's decoder agrees with the full one wherever it decodes a frame at all.
+        match (codec::decode_for_client(&bytes, max), codec::decode_limited(&bytes, max)) {
+            (Ok(Some(client)), full) => prop_assert_eq!(Ok(client), full),
+            (Ok(None), _) => {}
+            (Err(_), full) => prop_assert!(full.is_err()),
+        }
         match codec::decode_limited(&bytes, max) {
             Ok(_) => prop_assert!(bytes.len() <= max),
             Err(e) => {
