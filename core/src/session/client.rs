@@ -491,30 +491,39 @@ mod tests {
         assert!(timeout > interval && timeout <= MAX_HEARTBEAT_TIMEOUT);
     }
 
-    #[test]
-    fn a_welcome_with_a_zero_heartbeat_does_not_ping_in_a_loop() {
-        use crate::frame::Welcome;
+    /// A client past its Hello that was sent `welcome`.
+    fn welcomed(welcome: crate::frame::Welcome<'_>) -> ClientSession<4, 2> {
         let mut client: ClientSession<4, 2> = ClientSession::new(config(), Instant::ZERO);
         assert!(client.poll_connect(Instant::ZERO));
         client.handle_connected(Instant::ZERO);
         let mut buf = [0u8; 256];
         while client.poll_transmit(&mut buf).unwrap().is_some() {}
-        let mut welcome = [0u8; 128];
-        let n = codec::encode(
-            &Frame::Welcome(Welcome {
-                uid: "u",
-                connection_id: 1,
-                max_frame: 4096,
-                heartbeat_ms: 1,
-                heartbeat_timeout_ms: 0,
-                max_pending: 4,
-                max_subscriptions: 2,
-            }),
-            &mut welcome,
-        )
-        .unwrap();
-        client.handle_frame(Instant::ZERO, &welcome[..n]).unwrap();
+        let mut frame = [0u8; 256];
+        let n = codec::encode(&Frame::Welcome(welcome), &mut frame).unwrap();
+        client.handle_frame(Instant::ZERO, &frame[..n]).unwrap();
         assert!(client.is_open());
+        client
+    }
+
+    fn welcome(
+        uid: &str,
+        heartbeat_ms: u32,
+        heartbeat_timeout_ms: u32,
+    ) -> crate::frame::Welcome<'_> {
+        crate::frame::Welcome {
+            uid,
+            connection_id: 1,
+            max_frame: 4096,
+            heartbeat_ms,
+            heartbeat_timeout_ms,
+            max_pending: 4,
+            max_subscriptions: 2,
+        }
+    }
+
+    #[test]
+    fn a_welcome_with_a_zero_heartbeat_does_not_ping_in_a_loop() {
+        let client = welcomed(welcome("u", 1, 0));
         // The first ping is due one clamped interval later, not after 1 ms.
         assert_eq!(
             client.poll_timeout(),
@@ -524,30 +533,9 @@ mod tests {
 
     #[test]
     fn a_uid_longer_than_the_session_holds_is_cut_between_characters() {
-        use crate::frame::Welcome;
-        let mut client: ClientSession<4, 2> = ClientSession::new(config(), Instant::ZERO);
-        assert!(client.poll_connect(Instant::ZERO));
-        client.handle_connected(Instant::ZERO);
-        let mut buf = [0u8; 256];
-        while client.poll_transmit(&mut buf).unwrap().is_some() {}
         // 63 ASCII bytes, then a two-byte 'é' that would end at byte 65: it does not fit.
         let long = "u".repeat(MAX_ID_LEN - 1) + "é" + "tail";
-        let mut welcome = [0u8; 256];
-        let n = codec::encode(
-            &Frame::Welcome(Welcome {
-                uid: &long,
-                connection_id: 1,
-                max_frame: 4096,
-                heartbeat_ms: 10_000,
-                heartbeat_timeout_ms: 30_000,
-                max_pending: 4,
-                max_subscriptions: 2,
-            }),
-            &mut welcome,
-        )
-        .unwrap();
-        client.handle_frame(Instant::ZERO, &welcome[..n]).unwrap();
-        assert!(client.is_open());
+        let client = welcomed(welcome(&long, 10_000, 30_000));
         assert_eq!(client.uid(), Some(&long[..MAX_ID_LEN - 1]));
     }
 }
