@@ -6,9 +6,10 @@
 //! `client_accept`: those build the request in a 1 KB `heapless::String` and parse the
 //! answer with `httparse` (64 header slots, two 256-byte tables): 2.2 KB more flash on the
 //! Pico W than these few lines, and still 1.7 KB more when `httparse` is called directly
-//! with the checks below, for a head that is one status line and a handful of headers. The check is also the RFC's, which that function's is not: the status must be
-//! 101, `Upgrade: websocket` and `Connection: upgrade` must be there, and the accept value
-//! must be present and right (not only right when present); a sub-protocol or extension
+//! with the checks below, for a head that is one status line and a handful of headers. The
+//! check is also the RFC's, which that function's is not: the status must be 101,
+//! `Upgrade: websocket` and `Connection: upgrade` must be there, and the accept value must
+//! be present and right (not only right when present); a sub-protocol or extension
 //! the request did not ask for is refused. Header names compare without case; the answer
 //! may arrive in any number of reads. SHA-1 and base64 stay with crates: SHA-1 from
 //! `hmac-sha1-compact`, whose round loop is 2.2 KB smaller on the Pico W than RustCrypto's
