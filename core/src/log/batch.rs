@@ -21,6 +21,7 @@ use heapless::Vec;
 
 use super::level::Level;
 use super::record::{Gap, RawRecord, Record};
+use super::varint::ByteSink;
 use crate::codec::EncodeError;
 
 /// Version byte of the batch layout.
@@ -69,7 +70,7 @@ struct Writer<'b> {
     overflow: bool,
 }
 
-impl Writer<'_> {
+impl ByteSink for Writer<'_> {
     fn byte(&mut self, b: u8) {
         match self.buf.get_mut(self.at) {
             Some(slot) => *slot = b,
@@ -77,19 +78,9 @@ impl Writer<'_> {
         }
         self.at += 1;
     }
+}
 
-    fn varint(&mut self, mut n: u64) {
-        loop {
-            let low = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                self.byte(low);
-                return;
-            }
-            self.byte(low | 0x80);
-        }
-    }
-
+impl Writer<'_> {
     fn bytes(&mut self, b: &[u8]) {
         self.varint(b.len() as u64);
         match self

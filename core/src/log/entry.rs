@@ -14,6 +14,7 @@
 
 use super::level::Level;
 use super::record::{RawRecord, Record};
+use super::varint::ByteSink;
 
 /// Bytes before each stored record's body: its length and its level.
 pub(crate) const HEADER: usize = 3;
@@ -31,11 +32,13 @@ struct Out<'a> {
     written: usize,
 }
 
-impl Out<'_> {
+impl ByteSink for Out<'_> {
     fn byte(&mut self, b: u8) {
         self.bytes(&[b]);
     }
+}
 
+impl Out<'_> {
     fn bytes(&mut self, bytes: &[u8]) {
         if let Some((room, rest)) =
             core::mem::take(&mut self.rest).split_at_mut_checked(bytes.len())
@@ -43,18 +46,6 @@ impl Out<'_> {
             room.copy_from_slice(bytes);
             self.rest = rest;
             self.written += bytes.len();
-        }
-    }
-
-    fn varint(&mut self, mut n: u64) {
-        loop {
-            let low = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                self.byte(low);
-                return;
-            }
-            self.byte(low | 0x80);
         }
     }
 

@@ -18,6 +18,7 @@ mod link;
 mod queue;
 mod record;
 mod shipper;
+mod varint;
 
 pub use batch::{
     BATCH_VERSION, BatchError, BatchRecords, DecodedBatch, MAX_TABLE, decode_batch, encode_batch,
