@@ -99,7 +99,10 @@ fn next_slot(flash: &mut FlashStorage<'static>) -> Result<((u32, u32), (u32, u32
         .iter()
         .find(|p| p.label_as_str() == RESUME_LABEL)
         .ok_or(Error::Invalid)?;
-    Ok(((entry.offset(), entry.len()), (record.offset(), record.len())))
+    Ok((
+        (entry.offset(), entry.len()),
+        (record.offset(), record.len()),
+    ))
 }
 
 /// Reset the chip into the selected slot.
