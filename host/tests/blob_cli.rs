@@ -32,6 +32,28 @@ fn spawn(args: Vec<String>) -> tokio::task::JoinHandle<Output> {
     })
 }
 
+/// `blob push --server URL --client CLIENT --handler demo/show [--json] BLOB` started on a
+/// blocking thread.
+fn spawn_push(url: &str, client: &str, json: bool, blob: &str) -> tokio::task::JoinHandle<Output> {
+    let mut args = [
+        "blob",
+        "push",
+        "--server",
+        url,
+        "--client",
+        client,
+        "--handler",
+        "demo/show",
+    ]
+    .map(String::from)
+    .to_vec();
+    if json {
+        args.push("--json".into());
+    }
+    args.push(blob.into());
+    spawn(args)
+}
+
 async fn ended(task: tokio::task::JoinHandle<Output>) -> Output {
     tokio::time::timeout(std::time::Duration::from_secs(20), task)
         .await
@@ -125,22 +147,7 @@ async fn push_uploads_a_file_and_follows_the_transfer_to_exit_0() {
     let data = vec![9u8; 200_000];
     std::fs::write(&file, &data).unwrap();
     let sha = hex::encode(Sha256::digest(&data));
-    let task = spawn(
-        [
-            "blob",
-            "push",
-            "--server",
-            &rig.url,
-            "--client",
-            "dev-cli",
-            "--handler",
-            "demo/show",
-            "--json",
-            file.to_str().unwrap(),
-        ]
-        .map(String::from)
-        .to_vec(),
-    );
+    let task = spawn_push(&rig.url, "dev-cli", true, file.to_str().unwrap());
     let (id, map) = directive(&mut device).await;
     assert_eq!(map["metadata"]["sha256"], sha.as_str());
     assert_eq!(map["url"], format!("{}/blobs/{sha}", rig.url));
@@ -207,29 +214,20 @@ async fn push_exit_codes_tell_refused_from_failed() {
     let file = rig.dir.0.join("small.bin");
     std::fs::write(&file, b"small blob").unwrap();
     let sha = hex::encode(Sha256::digest(b"small blob"));
-    let push = |client: &str, blob: &str| {
-        [
-            "blob",
-            "push",
-            "--server",
-            &rig.url,
-            "--client",
-            client,
-            "--handler",
-            "demo/show",
-            blob,
-        ]
-        .map(String::from)
-        .to_vec()
-    };
 
-    let unknown = ended(spawn(push("nobody", file.to_str().unwrap()))).await;
+    let unknown = ended(spawn_push(
+        &rig.url,
+        "nobody",
+        false,
+        file.to_str().unwrap(),
+    ))
+    .await;
     assert_eq!(unknown.status.code(), Some(3), "{unknown:?}");
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("nobody"));
 
     let mut device = TestClient::open(rig.server.local_addr(), "dev-x").await;
     // The blob is stored now (the first push uploaded it), so it is named by its hash.
-    let task = spawn(push("dev-x", &sha));
+    let task = spawn_push(&rig.url, "dev-x", false, &sha);
     let (id, _) = directive(&mut device).await;
     let error = value(
         "{:error \"sha256 mismatch on every source\" :retry-count 2 :status-code 200 :state :failed}",
@@ -239,7 +237,7 @@ async fn push_exit_codes_tell_refused_from_failed() {
     assert_eq!(failed.status.code(), Some(4), "{failed:?}");
     assert!(stdout(&failed).contains("failed"), "{failed:?}");
 
-    let task = spawn(push("dev-x", &sha));
+    let task = spawn_push(&rig.url, "dev-x", false, &sha);
     let (id, _) = directive(&mut device).await;
     device
         .end(
@@ -251,7 +249,7 @@ async fn push_exit_codes_tell_refused_from_failed() {
     let refused = ended(task).await;
     assert_eq!(refused.status.code(), Some(3), "{refused:?}");
 
-    let missing = ended(spawn(push("dev-x", &"0".repeat(64)))).await;
+    let missing = ended(spawn_push(&rig.url, "dev-x", false, &"0".repeat(64))).await;
     assert_eq!(
         missing.status.code(),
         Some(1),
@@ -266,22 +264,7 @@ async fn cancel_stops_a_push_in_flight_and_refuses_ids_not_in_flight() {
     let mut device = TestClient::open(rig.server.local_addr(), "dev-cancel").await;
     let file = rig.dir.0.join("slow.bin");
     std::fs::write(&file, vec![3u8; 50_000]).unwrap();
-    let task = spawn(
-        [
-            "blob",
-            "push",
-            "--server",
-            &rig.url,
-            "--client",
-            "dev-cancel",
-            "--handler",
-            "demo/show",
-            "--json",
-            file.to_str().unwrap(),
-        ]
-        .map(String::from)
-        .to_vec(),
-    );
+    let task = spawn_push(&rig.url, "dev-cancel", true, file.to_str().unwrap());
     // The device takes the directive and never finishes it on its own.
     let (id, map) = directive(&mut device).await;
     let tid = map["transfer-id"].as_str().unwrap().to_owned();
