@@ -3,8 +3,12 @@
 //! Wire form: `[PROTOCOL_VERSION] ++ postcard(Frame)`. Decoding borrows strings and payloads
 //! from the input slice; nothing is allocated and no input can make it panic.
 
-use crate::frame::{CloseCode, Frame, PROTOCOL_VERSION};
+use crate::frame::{
+    Cancel, ChannelRef, Close, CloseCode, End, Event, Frame, Hello, PROTOCOL_VERSION, Ping,
+    Publish, Reply, Request,
+};
 use postcard::ser_flavors::Size;
+use serde::Serialize;
 
 /// Why bytes could not be decoded into a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +169,15 @@ pub fn encode_limited(
     buf: &mut [u8],
     max_frame: usize,
 ) -> Result<usize, EncodeError> {
+    encode_kind(frame, buf, max_frame)
+}
+
+/// [`encode_limited`] for a [`Frame`] or a [`Sent`]: the same wire form from either.
+pub(crate) fn encode_kind<F: Serialize + ?Sized>(
+    frame: &F,
+    buf: &mut [u8],
+    max_frame: usize,
+) -> Result<usize, EncodeError> {
     let bounded = Bounded { buf, len: 0 };
     // `Bounded` never refuses a byte; report "huge" rather than panic if it ever did.
     let len =
@@ -178,6 +191,48 @@ pub fn encode_limited(
         Err(EncodeError::BufferTooSmall { required: len })
     } else {
         Ok(len)
+    }
+}
+
+/// The kinds a session sends from the parts both roles share (pings, pongs, close,
+/// application frames, the busy answer) and from the client (hello, subscribe, unsubscribe,
+/// publish): every [`Frame`] but the four only a server sends (welcome, channel message,
+/// subscribe ack, publish dropped). Encoded with [`Frame`]'s variant index and name, so the
+/// wire form is the same; a client that encodes through it carries no serializer for the
+/// server's kinds. `the_sent_kinds_encode_as_frames` holds every kind to [`Frame`]'s encoder.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Sent<'a> {
+    Hello(Hello<'a>),
+    Ping(Ping),
+    Pong(Ping),
+    Close(Close<'a>),
+    Event(Event<'a>),
+    Request(Request<'a>),
+    Reply(Reply<'a>),
+    End(End<'a>),
+    Cancel(Cancel),
+    Subscribe(ChannelRef<'a>),
+    Unsubscribe(ChannelRef<'a>),
+    Publish(Publish<'a>),
+}
+
+impl Serialize for Sent<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // The indices are `Frame`'s variant order (its wire tags).
+        match self {
+            Sent::Hello(f) => s.serialize_newtype_variant("Frame", 0, "Hello", f),
+            Sent::Ping(f) => s.serialize_newtype_variant("Frame", 2, "Ping", f),
+            Sent::Pong(f) => s.serialize_newtype_variant("Frame", 3, "Pong", f),
+            Sent::Close(f) => s.serialize_newtype_variant("Frame", 4, "Close", f),
+            Sent::Event(f) => s.serialize_newtype_variant("Frame", 5, "Event", f),
+            Sent::Request(f) => s.serialize_newtype_variant("Frame", 6, "Request", f),
+            Sent::Reply(f) => s.serialize_newtype_variant("Frame", 7, "Reply", f),
+            Sent::End(f) => s.serialize_newtype_variant("Frame", 8, "End", f),
+            Sent::Cancel(f) => s.serialize_newtype_variant("Frame", 9, "Cancel", f),
+            Sent::Subscribe(f) => s.serialize_newtype_variant("Frame", 10, "Subscribe", f),
+            Sent::Unsubscribe(f) => s.serialize_newtype_variant("Frame", 11, "Unsubscribe", f),
+            Sent::Publish(f) => s.serialize_newtype_variant("Frame", 12, "Publish", f),
+        }
     }
 }
 
@@ -409,6 +464,99 @@ mod tests {
                     "the peer's limit is reported before the buffer's"
                 );
             }
+        }
+    }
+
+    /// Every kind a session sends through [`Sent`] comes out byte for byte as the same
+    /// [`Frame`] from the derived encoder, limits and all.
+    #[test]
+    fn the_sent_kinds_encode_as_frames() {
+        let payloads = [
+            Payload::Empty,
+            Payload::Bytes(&[1, 2, 3]),
+            Payload::Value(&[0xa0]),
+            Payload::Json("{}"),
+        ];
+        let mut cases: heapless::Vec<(Sent<'_>, Frame<'_>), 64> = heapless::Vec::new();
+        let mut add = |sent: Sent<'static>, frame: Frame<'static>| {
+            cases.push((sent, frame)).unwrap();
+        };
+        let hello = Hello {
+            client_id: "dev-1",
+            boot_id: 300,
+            token: Some("t"),
+            capabilities: 0x21,
+            max_frame: 70_000,
+            firmware: None,
+        };
+        add(Sent::Hello(hello), Frame::Hello(hello));
+        let hello = Hello {
+            token: None,
+            firmware: Some("fw@1"),
+            ..hello
+        };
+        add(Sent::Hello(hello), Frame::Hello(hello));
+        for nonce in [0, 127, 128, u32::MAX] {
+            add(Sent::Ping(Ping { nonce }), Frame::Ping(Ping { nonce }));
+            add(Sent::Pong(Ping { nonce }), Frame::Pong(Ping { nonce }));
+        }
+        let close = Close {
+            code: CloseCode(300),
+            reason: "bye",
+        };
+        add(Sent::Close(close), Frame::Close(close));
+        for payload in payloads {
+            let event = Event {
+                event: "a/b",
+                payload,
+            };
+            add(Sent::Event(event), Frame::Event(event));
+            let request = Request {
+                id: 200,
+                event: "x/y",
+                timeout_ms: 30_000,
+                payload,
+            };
+            add(Sent::Request(request), Frame::Request(request));
+            let reply = Reply {
+                id: 1,
+                seq: 129,
+                payload,
+            };
+            add(Sent::Reply(reply), Frame::Reply(reply));
+            let end = End {
+                id: u32::MAX,
+                status: Status::BUSY,
+                payload,
+            };
+            add(Sent::End(end), Frame::End(end));
+            let publish = Publish {
+                channel: "c",
+                exclude_sender: true,
+                payload,
+            };
+            add(Sent::Publish(publish), Frame::Publish(publish));
+        }
+        add(
+            Sent::Cancel(Cancel { id: 5 }),
+            Frame::Cancel(Cancel { id: 5 }),
+        );
+        let channel = ChannelRef { channel: "room" };
+        add(Sent::Subscribe(channel), Frame::Subscribe(channel));
+        add(Sent::Unsubscribe(channel), Frame::Unsubscribe(channel));
+        for (sent, frame) in cases {
+            let (mut a, mut b) = ([0u8; 64], [0u8; 64]);
+            let n = encode(&frame, &mut a).unwrap();
+            assert_eq!(encode_kind(&sent, &mut b, usize::MAX), Ok(n), "{frame:?}");
+            assert_eq!(a[..n], b[..n], "{frame:?}");
+            assert_eq!(
+                encode_kind(&sent, &mut b, n - 1),
+                encode_limited(&frame, &mut a, n - 1)
+            );
+            assert_eq!(
+                encode_kind(&sent, &mut b[..n - 1], usize::MAX),
+                Err(EncodeError::BufferTooSmall { required: n })
+            );
         }
     }
 

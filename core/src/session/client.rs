@@ -10,7 +10,7 @@ use super::{Initiator, ProtocolError, SendError, SessionEvent, State};
 use crate::answering::DEFAULT_ANSWERING;
 use crate::backoff::Backoff;
 use crate::channels::Subscriptions;
-use crate::codec::{self, EncodeError};
+use crate::codec::{self, EncodeError, Sent};
 use crate::frame::{ChannelRef, CloseCode, Frame, Hello, Payload, Publish};
 use crate::heartbeat::Heartbeat;
 use crate::time::{Duration, Instant, earliest};
@@ -291,7 +291,7 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
     /// Close). Call until it returns `Ok(None)`.
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<usize>, EncodeError> {
         if self.hello_due && self.endpoint.state == State::Handshaking {
-            let frame = Frame::Hello(Hello {
+            let frame = Sent::Hello(Hello {
                 client_id: &self.config.client_id,
                 boot_id: self.config.boot_id,
                 token: self.config.token.as_deref(),
@@ -299,7 +299,7 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
                 max_frame: self.config.max_frame,
                 firmware: self.config.firmware.as_deref(),
             });
-            let n = codec::encode(&frame, buf)?;
+            let n = codec::encode_kind(&frame, buf, usize::MAX)?;
             self.hello_due = false;
             self.endpoint.count_sent(n);
             return Ok(Some(n));
@@ -313,7 +313,7 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
         let Some(channel) = self.subscriptions.take_unsent() else {
             return Ok(None);
         };
-        match codec::encode(&Frame::Subscribe(ChannelRef { channel }), buf) {
+        match codec::encode_kind(&Sent::Subscribe(ChannelRef { channel }), buf, usize::MAX) {
             Ok(n) => {
                 self.endpoint.count_sent(n);
                 Ok(Some(n))
@@ -344,7 +344,7 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
             return Ok(0);
         }
         self.endpoint
-            .encode_app(&Frame::Unsubscribe(ChannelRef { channel }), buf)
+            .encode_app(&Sent::Unsubscribe(ChannelRef { channel }), buf)
     }
 
     /// Publishes to a channel through the server.
@@ -356,7 +356,7 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
         buf: &mut [u8],
     ) -> Result<usize, SendError> {
         self.endpoint.encode_app(
-            &Frame::Publish(Publish {
+            &Sent::Publish(Publish {
                 channel,
                 exclude_sender,
                 payload,

@@ -4,13 +4,14 @@ use heapless::Deque;
 
 use super::{Initiator, ProtocolError, SendError, SessionEvent, State, Stats};
 use crate::answering::{Admission, Answering, DEFAULT_ANSWERING};
-use crate::codec::{self, EncodeError};
+use crate::codec::{self, EncodeError, Sent};
 use crate::correlate::{Pending, RequestId};
 use crate::frame::{
     Cancel, Close, CloseCode, End, Event, Frame, Payload, Ping, Reply, Request, Status,
 };
 use crate::heartbeat::{Heartbeat, HeartbeatAction};
 use crate::time::{Duration, Instant, earliest};
+use serde::Serialize;
 
 /// A frame the session itself decided to send.
 #[derive(Debug, Clone, Copy)]
@@ -179,7 +180,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
         payload: Payload<'_>,
         buf: &mut [u8],
     ) -> Result<usize, SendError> {
-        self.encode_app(&Frame::Event(Event { event, payload }), buf)
+        self.encode_app(&Sent::Event(Event { event, payload }), buf)
     }
 
     /// Starts a request; its parts arrive as `Frame::Reply`, its end as `Frame::End` or as a
@@ -201,7 +202,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
             .insert(now, timeout)
             .map_err(|_| SendError::PendingFull)?;
         let timeout_ms = timeout.map_or(0, |t| u32::try_from(t.as_millis()).unwrap_or(u32::MAX));
-        let frame = Frame::Request(Request {
+        let frame = Sent::Request(Request {
             id,
             event,
             timeout_ms,
@@ -228,7 +229,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
         if !self.answering.contains(id) {
             return Err(SendError::UnknownRequest);
         }
-        self.encode_app(&Frame::Reply(Reply { id, seq, payload }), buf)
+        self.encode_app(&Sent::Reply(Reply { id, seq, payload }), buf)
     }
 
     /// Sends the final status of our answer to the peer's request `id` and frees its slot.
@@ -246,7 +247,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
             return Err(SendError::UnknownRequest);
         }
         let n = self.encode_app(
-            &Frame::End(End {
+            &Sent::End(End {
                 id,
                 status,
                 payload,
@@ -267,7 +268,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
         if !self.is_open() {
             return Ok(0);
         }
-        self.encode_app(&Frame::Cancel(Cancel { id }), buf)
+        self.encode_app(&Sent::Cancel(Cancel { id }), buf)
     }
 
     /// Closes the connection with `code`; the Close frame comes out of `poll_transmit`.
@@ -280,15 +281,17 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
     }
 
     /// Encodes an application frame if the session is open and the frame fits the peer.
-    pub(crate) fn encode_app(
+    /// A [`Sent`] for the kinds both roles send (and the client's); a [`Frame`] for the
+    /// server's own.
+    pub(crate) fn encode_app<F: Serialize>(
         &mut self,
-        frame: &Frame<'_>,
+        frame: &F,
         buf: &mut [u8],
     ) -> Result<usize, SendError> {
         if !self.is_open() {
             return Err(SendError::NotOpen);
         }
-        let n = codec::encode_limited(frame, buf, self.peer_max_frame)?;
+        let n = codec::encode_kind(frame, buf, self.peer_max_frame)?;
         self.count_sent(n);
         Ok(n)
     }
@@ -346,19 +349,19 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
             return Ok(None);
         };
         let frame = match control {
-            Control::Ping(nonce) => Frame::Ping(Ping { nonce }),
-            Control::Pong(nonce) => Frame::Pong(Ping { nonce }),
-            Control::Busy(id) => Frame::End(End {
+            Control::Ping(nonce) => Sent::Ping(Ping { nonce }),
+            Control::Pong(nonce) => Sent::Pong(Ping { nonce }),
+            Control::Busy(id) => Sent::End(End {
                 id,
                 status: Status::BUSY,
                 payload: Payload::Empty,
             }),
             Control::Close => {
                 let (code, reason) = self.local_close.unwrap_or((CloseCode::GOING_AWAY, ""));
-                Frame::Close(Close { code, reason })
+                Sent::Close(Close { code, reason })
             }
         };
-        let n = codec::encode(&frame, buf)?;
+        let n = codec::encode_kind(&frame, buf, usize::MAX)?;
         self.control.pop_front();
         self.count_sent(n);
         Ok(Some(n))
