@@ -33,8 +33,16 @@ impl Backoff {
 
     /// The delay before the next attempt; advances the attempt counter.
     pub fn next_delay(&mut self) -> Duration {
-        let factor = 1u64.checked_shl(self.attempt.min(32)).unwrap_or(u64::MAX);
-        let base = self.initial.saturating_mul(factor).min(self.max);
+        // initial × 2^attempt (attempt capped at 32), saturating, by doubling: a 64-bit
+        // multiplication with an overflow check is a long sequence on a 32-bit core.
+        let mut base = self.initial;
+        for _ in 0..self.attempt.min(32) {
+            if base >= self.max {
+                break;
+            }
+            base = base + base;
+        }
+        let base = base.min(self.max);
         self.attempt = self.attempt.saturating_add(1);
         let half = base.as_micros() / 2;
         let jitter = if half == 0 {

@@ -58,8 +58,9 @@ impl<const N: usize, const L: usize> Subscriptions<N, L> {
 
     /// True when `channel` is wanted and the server confirmed it on this connection.
     pub fn is_active(&self, channel: &str) -> bool {
-        self.position(channel)
-            .is_some_and(|i| self.entries[i].1 == Sync::Active)
+        self.slots()
+            .iter()
+            .any(|e| e.0.as_str() == channel && e.1 == Sync::Active)
     }
 
     /// Adds a wanted channel (marked unsent). Returns false if it was already there.
@@ -104,14 +105,14 @@ impl<const N: usize, const L: usize> Subscriptions<N, L> {
 
     /// The connection dropped: every wanted channel must be subscribed again on the next one.
     pub fn on_disconnect(&mut self) {
-        for entry in self.entries.iter_mut() {
+        for entry in self.slots_mut() {
             entry.1 = Sync::Unsent;
         }
     }
 
     /// The next channel whose Subscribe frame is due; marks it requested.
     pub fn take_unsent(&mut self) -> Option<&str> {
-        let entry = self.entries.iter_mut().find(|e| e.1 == Sync::Unsent)?;
+        let entry = self.slots_mut().iter_mut().find(|e| e.1 == Sync::Unsent)?;
         entry.1 = Sync::Requested;
         Some(entry.0.as_str())
     }
@@ -124,11 +125,24 @@ impl<const N: usize, const L: usize> Subscriptions<N, L> {
     }
 
     fn position(&self, channel: &str) -> Option<usize> {
-        self.entries.iter().position(|e| e.0.as_str() == channel)
+        self.slots().iter().position(|e| e.0.as_str() == channel)
     }
 
     fn entry_mut(&mut self, channel: &str) -> Option<&mut (String<L>, Sync)> {
-        self.entries.iter_mut().find(|e| e.0.as_str() == channel)
+        self.slots_mut()
+            .iter_mut()
+            .find(|e| e.0.as_str() == channel)
+    }
+
+    /// The wanted channels. A table without room (a client that uses no channels) is empty
+    /// by its type, so the compiler drops every lookup and the re-subscription from it.
+    fn slots(&self) -> &[(String<L>, Sync)] {
+        if N == 0 { &[] } else { &self.entries }
+    }
+
+    /// [`Self::slots`], to change.
+    fn slots_mut(&mut self) -> &mut [(String<L>, Sync)] {
+        if N == 0 { &mut [] } else { &mut self.entries }
     }
 }
 

@@ -407,7 +407,8 @@ pub fn heartbeat_from_welcome(
 ) -> (Duration, Duration) {
     let or_own = |ms: u32, own: Duration| match ms {
         0 => own,
-        ms => Duration::from_millis(u64::from(ms)),
+        // A u32 of milliseconds cannot overflow u64 microseconds: no saturating multiply.
+        ms => Duration::from_micros(u64::from(ms) * 1000),
     };
     let interval = or_own(interval_ms, config.heartbeat_interval)
         .max(MIN_HEARTBEAT_INTERVAL)
