@@ -195,10 +195,12 @@ impl StdClock {
 
 /// The earlier of two optional deadlines; `None` means "no deadline".
 pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    // Picks one of the two as a whole rather than rebuilding an `Option`: fewer moves of
+    // 64-bit values on a 32-bit core.
     match (a, b) {
-        (Some(x), Some(y)) => Some(if x <= y { x } else { y }),
-        (x, None) => x,
-        (None, y) => y,
+        (Some(x), Some(y)) if y < x => b,
+        (None, _) => b,
+        _ => a,
     }
 }
 
