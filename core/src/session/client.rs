@@ -220,7 +220,9 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
             Routed::Role(frame) => Some(frame),
             Routed::Foreign => None,
         };
-        match frame {
+        // Decided first, then returned at one place: each `Ok(frame)` of its own would be
+        // another copy of the frame.
+        let accepted = match frame {
             Some(Frame::Welcome(welcome))
                 if self.endpoint.state == State::Handshaking && !self.hello_due =>
             {
@@ -243,20 +245,23 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
                 self.endpoint.push_event(SessionEvent::Opened {
                     connection_id: welcome.connection_id,
                 });
-                Ok(frame)
+                true
             }
-            Some(Frame::ChannelMsg(_) | Frame::PublishDropped(_))
-                if self.endpoint.state == State::Open =>
-            {
-                Ok(frame)
+            Some(Frame::ChannelMsg(_) | Frame::PublishDropped(_)) => {
+                self.endpoint.state == State::Open
             }
             Some(Frame::SubscribeAck(ack)) if self.endpoint.state == State::Open => {
                 self.subscriptions.on_ack(ack.channel, ack.subscribed);
-                Ok(frame)
+                true
             }
-            _ => Err(self
+            _ => false,
+        };
+        if accepted {
+            Ok(frame)
+        } else {
+            Err(self
                 .endpoint
-                .protocol_error(CloseCode::PROTOCOL_ERROR, "unexpected frame for a client")),
+                .protocol_error(CloseCode::PROTOCOL_ERROR, "unexpected frame for a client"))
         }
     }
 
