@@ -397,51 +397,52 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
         let Some(frame) = frame else {
             return Ok(Routed::Foreign);
         };
-        match frame {
+        // Whether the application gets the frame, decided first and the frame moved at one
+        // place: each arm's own `Routed::Deliver(frame)` would be another copy of it.
+        let deliver = match frame {
             Frame::Ping(Ping { nonce }) => {
                 if self.state == State::Open
                     && self.control.push_back(Control::Pong(nonce)).is_err()
                 {
                     self.stats.control_dropped += 1;
                 }
-                Ok(Routed::Consumed)
+                false
             }
             Frame::Pong(Ping { nonce }) => {
                 if let Some(hb) = self.heartbeat.as_mut() {
                     hb.on_pong(now, nonce);
                 }
-                Ok(Routed::Consumed)
+                false
             }
             Frame::Close(close) => {
                 self.state = State::Closing;
                 self.close_reason = Some((close.code, Initiator::Peer));
                 self.control.clear();
-                Ok(Routed::Deliver(frame))
+                true
             }
-            Frame::Event(_) if self.state == State::Open => Ok(Routed::Deliver(frame)),
+            Frame::Event(_) if self.state == State::Open => true,
             Frame::Request(request) if self.state == State::Open => {
                 match self.answering.admit(request.id) {
-                    Admission::Admitted => Ok(Routed::Deliver(frame)),
+                    Admission::Admitted => true,
                     // A repeat of a request being answered: answering it once is what the
                     // peer asked for, so the copy is dropped (and counted), not fatal.
                     Admission::Duplicate => {
                         self.stats.duplicate_requests += 1;
-                        Ok(Routed::Consumed)
+                        false
                     }
                     Admission::Busy => {
                         self.refuse_busy(request.id);
-                        Ok(Routed::Consumed)
+                        false
                     }
                 }
             }
             Frame::Cancel(cancel) if self.state == State::Open => {
-                if self.answering.cancel(cancel.id) {
-                    Ok(Routed::Deliver(frame))
-                } else {
+                let live = self.answering.cancel(cancel.id);
+                if !live {
                     // Ended already (the End crossed the Cancel) or cancelled twice.
                     self.stats.late_cancels += 1;
-                    Ok(Routed::Consumed)
                 }
+                live
             }
             Frame::Reply(reply) if self.state == State::Open => {
                 match self.pending.on_part(reply.id, reply.seq) {
@@ -449,31 +450,38 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
                         if expected != reply.seq {
                             self.stats.reply_gaps += 1;
                         }
-                        Ok(Routed::Deliver(frame))
+                        true
                     }
                     Err(_) => {
                         self.stats.late_replies += 1;
-                        Ok(Routed::Consumed)
+                        false
                     }
                 }
             }
-            Frame::End(end) if self.state == State::Open => match self.pending.complete(end.id) {
-                Ok(()) => Ok(Routed::Deliver(frame)),
-                Err(_) => {
+            Frame::End(end) if self.state == State::Open => {
+                let known = self.pending.complete(end.id).is_ok();
+                if !known {
                     self.stats.late_replies += 1;
-                    Ok(Routed::Consumed)
                 }
-            },
+                known
+            }
             Frame::Event(_)
             | Frame::Request(_)
             | Frame::Cancel(_)
             | Frame::Reply(_)
-            | Frame::End(_) => Err(self.protocol_error(
-                CloseCode::PROTOCOL_ERROR,
-                "application frame before handshake",
-            )),
-            other => Ok(Routed::Role(other)),
-        }
+            | Frame::End(_) => {
+                return Err(self.protocol_error(
+                    CloseCode::PROTOCOL_ERROR,
+                    "application frame before handshake",
+                ));
+            }
+            other => return Ok(Routed::Role(other)),
+        };
+        Ok(if deliver {
+            Routed::Deliver(frame)
+        } else {
+            Routed::Consumed
+        })
     }
 
     /// Answers a request beyond the limit with `BUSY`. The answer waits in the control queue;
