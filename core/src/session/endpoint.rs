@@ -2,7 +2,7 @@
 
 use heapless::Deque;
 
-use super::{Initiator, ProtocolError, SendError, SessionEvent, State, Stats};
+use super::{Initiator, ProtocolError, SendError, SessionEvent, State, Stats, count};
 use crate::answering::{Admission, Answering, DEFAULT_ANSWERING};
 use crate::codec::{self, EncodeError, Sent};
 use crate::correlate::{Pending, RequestId};
@@ -309,7 +309,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
         // application does not drain, keep the newest close/open information.
         if self.events.is_full() {
             self.events.pop_front();
-            self.stats.events_dropped += 1;
+            count(&mut self.stats.events_dropped);
         }
         let _ = self.events.push_back(event);
     }
@@ -390,7 +390,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
             Ok(f) => f,
             Err(e) => return Err(self.protocol_error(e.close_code(), e.reason())),
         };
-        self.stats.frames_received += 1;
+        count(&mut self.stats.frames_received);
         if let Some(hb) = self.heartbeat.as_mut() {
             hb.on_receive(now);
         }
@@ -404,7 +404,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
                 if self.state == State::Open
                     && self.control.push_back(Control::Pong(nonce)).is_err()
                 {
-                    self.stats.control_dropped += 1;
+                    count(&mut self.stats.control_dropped);
                 }
                 false
             }
@@ -427,7 +427,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
                     // A repeat of a request being answered: answering it once is what the
                     // peer asked for, so the copy is dropped (and counted), not fatal.
                     Admission::Duplicate => {
-                        self.stats.duplicate_requests += 1;
+                        count(&mut self.stats.duplicate_requests);
                         false
                     }
                     Admission::Busy => {
@@ -440,7 +440,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
                 let live = self.answering.cancel(cancel.id);
                 if !live {
                     // Ended already (the End crossed the Cancel) or cancelled twice.
-                    self.stats.late_cancels += 1;
+                    count(&mut self.stats.late_cancels);
                 }
                 live
             }
@@ -448,12 +448,12 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
                 match self.pending.on_part(reply.id, reply.seq) {
                     Ok(expected) => {
                         if expected != reply.seq {
-                            self.stats.reply_gaps += 1;
+                            count(&mut self.stats.reply_gaps);
                         }
                         true
                     }
                     Err(_) => {
-                        self.stats.late_replies += 1;
+                        count(&mut self.stats.late_replies);
                         false
                     }
                 }
@@ -461,7 +461,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
             Frame::End(end) if self.state == State::Open => {
                 let known = self.pending.complete(end.id).is_ok();
                 if !known {
-                    self.stats.late_replies += 1;
+                    count(&mut self.stats.late_replies);
                 }
                 known
             }
@@ -488,7 +488,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
     /// a peer that keeps sending past the limit faster than the answers are transmitted
     /// leaves no room, and is closed rather than queued for.
     fn refuse_busy(&mut self, id: RequestId) {
-        self.stats.requests_refused += 1;
+        count(&mut self.stats.requests_refused);
         if self.control.push_back(Control::Busy(id)).is_err() {
             self.begin_close(
                 CloseCode::LIMIT_EXCEEDED,
@@ -522,7 +522,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
             HeartbeatAction::Idle => {}
             HeartbeatAction::SendPing(nonce) => {
                 if self.control.push_back(Control::Ping(nonce)).is_err() {
-                    self.stats.control_dropped += 1;
+                    count(&mut self.stats.control_dropped);
                 }
             }
             HeartbeatAction::PeerDead => {

@@ -92,6 +92,13 @@ impl<const P: usize, const R: usize> Session<P, R> for ServerSession<P, R> {
     }
 }
 
+/// Adds one to a 64-bit counter of [`Stats`]. Not inlined: an increment of a 64-bit value
+/// in memory is a long sequence on a 32-bit core, and a session counts in a dozen places.
+#[inline(never)]
+pub(crate) fn count(counter: &mut u64) {
+    *counter += 1;
+}
+
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
