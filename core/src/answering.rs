@@ -92,9 +92,19 @@ impl<const R: usize> Answering<R> {
     /// Frees the slot of `id`: its End was sent.
     pub fn finish(&mut self, id: RequestId) -> Result<(), UnknownRequest> {
         let i = self.position(id).ok_or(UnknownRequest)?;
+        self.remove(i);
+        Ok(())
+    }
+
+    /// Where `id` is, for [`Self::remove`] after the End went out.
+    pub(crate) fn slot_of(&self, id: RequestId) -> Option<usize> {
+        self.position(id)
+    }
+
+    /// Frees slot `i` (found by [`Self::slot_of`]).
+    pub(crate) fn remove(&mut self, i: usize) {
         self.ids.swap_remove(i);
         self.cancelled.swap_remove(i);
-        Ok(())
     }
 
     /// Forgets everything (the connection is gone).

@@ -243,9 +243,9 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
         payload: Payload<'_>,
         buf: &mut [u8],
     ) -> Result<usize, SendError> {
-        if !self.answering.contains(id) {
+        let Some(slot) = self.answering.slot_of(id) else {
             return Err(SendError::UnknownRequest);
-        }
+        };
         let n = self.encode_app(
             &Sent::End(End {
                 id,
@@ -254,7 +254,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
             }),
             buf,
         )?;
-        let _ = self.answering.finish(id);
+        self.answering.remove(slot);
         Ok(n)
     }
 
