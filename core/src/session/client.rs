@@ -92,10 +92,10 @@ pub struct ClientSession<
     config: ClientConfig,
     subscriptions: Subscriptions<S>,
     backoff: Backoff,
-    /// When the next connection attempt is due (state Idle).
-    retry_at: Option<Instant>,
-    /// Handshake deadline (states Connecting and Handshaking).
-    handshake_deadline: Option<Instant>,
+    /// The client's own timer, by state: when the next connection attempt is due (Idle),
+    /// the handshake deadline (Connecting and Handshaking); unused in the other states. One
+    /// field rather than one per state: the states never need both.
+    deadline: Option<Instant>,
     hello_due: bool,
     uid: String<MAX_ID_LEN>,
     connection_id: u64,
@@ -124,8 +124,7 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
             config,
             subscriptions: Subscriptions::new(),
             backoff,
-            retry_at: Some(now),
-            handshake_deadline: None,
+            deadline: Some(now),
             hello_due: false,
             uid: String::new(),
             connection_id: 0,
@@ -157,11 +156,10 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
     /// [`Self::handle_connected`] or [`Self::handle_connect_failed`].
     #[must_use]
     pub fn poll_connect(&mut self, now: Instant) -> bool {
-        match (self.endpoint.state, self.retry_at) {
+        match (self.endpoint.state, self.deadline) {
             (State::Idle, Some(at)) if now >= at && !self.shut_down => {
-                self.retry_at = None;
                 self.endpoint.state = State::Connecting;
-                self.handshake_deadline = Some(now + self.config.handshake_timeout);
+                self.deadline = Some(now + self.config.handshake_timeout);
                 true
             }
             _ => false,
@@ -199,7 +197,7 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
         self.endpoint.on_transport_gone();
         self.subscriptions.on_disconnect();
         self.hello_due = false;
-        self.handshake_deadline = None;
+        self.deadline = None;
         if self.shut_down {
             self.endpoint.state = State::Closed;
         } else {
@@ -240,7 +238,7 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
                 self.endpoint.heartbeat = Some(Heartbeat::new(now, interval, timeout, true));
                 self.endpoint.state = State::Open;
                 self.endpoint.stats.handshakes += 1;
-                self.handshake_deadline = None;
+                self.deadline = None;
                 self.backoff.reset();
                 self.endpoint.push_event(SessionEvent::Opened {
                     connection_id: welcome.connection_id,
@@ -267,16 +265,19 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
 
     /// Timers: handshake deadline, heartbeat, request deadlines.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.handshake_deadline.is_some_and(|d| now >= d) {
-            self.handshake_deadline = None;
-            match self.endpoint.state {
-                State::Connecting => self.schedule_reconnect(now),
-                State::Handshaking => self.endpoint.begin_close(
+        let state = self.endpoint.state;
+        if matches!(state, State::Connecting | State::Handshaking)
+            && self.deadline.is_some_and(|d| now >= d)
+        {
+            self.deadline = None;
+            if state == State::Connecting {
+                self.schedule_reconnect(now);
+            } else {
+                self.endpoint.begin_close(
                     CloseCode::HANDSHAKE_TIMEOUT,
                     "no welcome before the handshake timeout",
                     true,
-                ),
-                _ => {}
+                );
             }
         }
         self.endpoint.handle_timers(now);
@@ -285,8 +286,7 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
     /// When [`Self::handle_timeout`] (or [`Self::poll_connect`]) next has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let own = match self.endpoint.state {
-            State::Idle => self.retry_at,
-            State::Connecting | State::Handshaking => self.handshake_deadline,
+            State::Idle | State::Connecting | State::Handshaking => self.deadline,
             _ => None,
         };
         earliest(own, self.endpoint.next_timer())
@@ -376,7 +376,7 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
         match self.endpoint.state {
             State::Idle | State::Connecting => {
                 self.endpoint.state = State::Closed;
-                self.retry_at = None;
+                self.deadline = None;
                 self.endpoint.pending.close_all();
                 self.endpoint.push_event(SessionEvent::Closed {
                     code: CloseCode::NORMAL,
@@ -390,8 +390,7 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
     fn schedule_reconnect(&mut self, now: Instant) {
         let delay = self.backoff.next_delay();
         self.endpoint.state = State::Idle;
-        self.handshake_deadline = None;
-        self.retry_at = Some(now + delay);
+        self.deadline = Some(now + delay);
         self.endpoint.stats.reconnects += 1;
         self.endpoint.push_event(SessionEvent::ReconnectScheduled {
             attempt: self.backoff.attempt(),
