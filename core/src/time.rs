@@ -101,7 +101,7 @@ impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, rhs: Duration) -> Instant {
         Instant {
-            micros: self.micros.saturating_add(rhs.micros),
+            micros: saturating_add(self.micros, rhs.micros),
         }
     }
 }
@@ -123,7 +123,7 @@ impl Add for Duration {
     type Output = Duration;
     fn add(self, rhs: Duration) -> Duration {
         Duration {
-            micros: self.micros.saturating_add(rhs.micros),
+            micros: saturating_add(self.micros, rhs.micros),
         }
     }
 }
@@ -191,6 +191,13 @@ impl StdClock {
             .or_else(|| self.origin.checked_add(Self::NEVER))
             .unwrap_or(self.origin)
     }
+}
+
+/// `a + b`, saturating: every deadline the core computes goes through it. Not inlined: a
+/// saturating 64-bit addition is a long sequence on a 32-bit core, and a call is shorter.
+#[inline(never)]
+const fn saturating_add(a: u64, b: u64) -> u64 {
+    a.saturating_add(b)
 }
 
 /// The earlier of two optional deadlines; `None` means "no deadline".
