@@ -204,11 +204,10 @@ const fn saturating_add(a: u64, b: u64) -> u64 {
 pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     // Picks one of the two as a whole rather than rebuilding an `Option`: fewer moves of
     // 64-bit values on a 32-bit core.
-    match (a, b) {
-        (Some(x), Some(y)) if y < x => b,
-        (None, _) => b,
-        _ => a,
-    }
+    // "No deadline" compares as the last instant; `a.is_none()` settles the one tie that
+    // matters (no deadline against a deadline at the last instant).
+    let key = |d: Option<Instant>| d.map_or(u64::MAX, Instant::as_micros);
+    if a.is_none() || key(b) < key(a) { b } else { a }
 }
 
 #[cfg(test)]
