@@ -229,6 +229,12 @@ mod tests {
         assert_eq!(earliest(Some(b), Some(a)), Some(a));
         assert_eq!(earliest(None, Some(b)), Some(b));
         assert_eq!(earliest(None, None), None);
+        assert_eq!(earliest(Some(a), Some(a)), Some(a));
+        // A deadline at the last instant is still a deadline, on either side.
+        let last = Some(Instant::from_micros(u64::MAX));
+        assert_eq!(earliest(None, last), last);
+        assert_eq!(earliest(last, None), last);
+        assert_eq!(earliest(last, Some(b)), Some(b));
     }
 
     #[test]
