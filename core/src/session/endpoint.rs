@@ -272,6 +272,8 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
     }
 
     /// Closes the connection with `code`; the Close frame comes out of `poll_transmit`.
+    /// Not inlined: an adapter closes from several places.
+    #[inline(never)]
     pub fn close(&mut self, code: CloseCode, reason: &'static str) {
         match self.state {
             State::Open | State::Handshaking => self.begin_close(code, reason, true),
