@@ -223,7 +223,13 @@ impl Serialize for Sent<'_> {
             Sent::Hello(f) => s.serialize_newtype_variant("Frame", 0, "Hello", f),
             Sent::Ping(f) => s.serialize_newtype_variant("Frame", 2, "Ping", f),
             Sent::Pong(f) => s.serialize_newtype_variant("Frame", 3, "Pong", f),
-            Sent::Close(f) => s.serialize_newtype_variant("Frame", 4, "Close", f),
+            Sent::Close(f) => {
+                let body = CloseBody {
+                    code: u32::from(f.code.0),
+                    reason: f.reason,
+                };
+                s.serialize_newtype_variant("Frame", 4, "Close", &body)
+            }
             Sent::Event(f) => s.serialize_newtype_variant("Frame", 5, "Event", f),
             Sent::Request(f) => s.serialize_newtype_variant("Frame", 6, "Request", f),
             Sent::Reply(f) => s.serialize_newtype_variant("Frame", 7, "Reply", f),
@@ -234,6 +240,16 @@ impl Serialize for Sent<'_> {
             Sent::Publish(f) => s.serialize_newtype_variant("Frame", 12, "Publish", f),
         }
     }
+}
+
+/// A [`Close`] as [`Sent`] writes it: the code widened to a u32, whose varint is the same
+/// bytes as the u16's for every code, so the client links one varint writer instead of a
+/// u16 one beside the u32 one.
+#[derive(Serialize)]
+#[serde(rename = "Close")]
+struct CloseBody<'a> {
+    code: u32,
+    reason: &'a str,
 }
 
 /// A postcard flavor over a caller's buffer that stores the bytes that fit and counts all
@@ -579,11 +595,13 @@ mod tests {
             add(Sent::Ping(Ping { nonce }), Frame::Ping(Ping { nonce }));
             add(Sent::Pong(Ping { nonce }), Frame::Pong(Ping { nonce }));
         }
-        let close = Close {
-            code: CloseCode(300),
-            reason: "bye",
-        };
-        add(Sent::Close(close), Frame::Close(close));
+        for code in [0, 127, 128, 300, 16_383, 16_384, u16::MAX] {
+            let close = Close {
+                code: CloseCode(code),
+                reason: "bye",
+            };
+            add(Sent::Close(close), Frame::Close(close));
+        }
         for payload in payloads {
             let event = Event {
                 event: "a/b",
