@@ -83,6 +83,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]> + Send> RemoteLogger<B> {
 
     /// Gives the logger its queue storage, configuration and clock; `first_seq` is 0 on a
     /// fresh boot.
+    #[inline(never)]
     pub fn install(&self, storage: B, config: LogConfig, first_seq: u32, clock: Clock) {
         critical_section::with(|cs| {
             // Only busy when called from inside `with`; that install is ignored.
