@@ -15,7 +15,8 @@
 
 use super::batch::encode_raw;
 use super::entry::{self, HEADER};
-use super::record::{Gap, NewRecord, RawRecord, Record, tally};
+use super::level::Level;
+use super::record::{Gap, NewRecord, RawRecord, Record, tally_one};
 use crate::codec::EncodeError;
 
 /// What makes room when the queue is full.
@@ -489,22 +490,23 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
         if let Some((level, seq, time_ms)) =
             entry::summary(self.buf.as_ref().get(at..).unwrap_or_default())
         {
-            tally(&mut self.gap, &Gap::of(seq, level, time_ms));
+            self.lose(seq, level, time_ms);
         }
         self.buf.as_mut().copy_within(at + len..self.end, at);
         self.end -= len;
         self.records -= 1;
-        self.stats.dropped += 1;
     }
 
     fn drop_incoming(&mut self, record: &Record<'_>) -> Pushed {
-        tally(
-            &mut self.gap,
-            &Gap::of(record.seq, record.level, record.time_ms),
-        );
+        self.lose(record.seq, record.level, record.time_ms);
         self.next_seq = record.seq.wrapping_add(1);
-        self.stats.dropped += 1;
         Pushed::Dropped { seq: record.seq }
+    }
+
+    /// Counts record `seq`, which will never be sent, in the next gap.
+    fn lose(&mut self, seq: u32, level: Level, time_ms: u64) {
+        tally_one(&mut self.gap, seq, level, time_ms);
+        self.stats.dropped += 1;
     }
 }
 
