@@ -386,11 +386,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
 
     /// The batch in flight, to encode it again (e.g. into a larger buffer).
     pub fn current_batch(&self) -> Option<Batch<'_>> {
-        let f = self.in_flight?;
+        let f = self.in_flight.as_ref()?;
         Some(Batch {
             id: f.id,
             gap: f.gap,
-            entries: &self.buf.as_ref()[self.start..self.start + f.bytes],
+            // The records in flight are the first `f.bytes` of the queue, always held.
+            entries: self.buf.as_ref().get(self.start..self.start + f.bytes)?,
             records: f.records,
         })
     }
