@@ -119,10 +119,9 @@ pub(crate) fn encode_raw<'r>(
     let mut head = None;
     for r in records.clone() {
         head.get_or_insert((r.seq, r.time_ms));
-        for s in [Some(r.namespace), r.id].into_iter().flatten() {
-            if !table.contains(&s) && table.push(s).is_err() {
-                break;
-            }
+        remember(&mut table, r.namespace);
+        if let Some(id) = r.id {
+            remember(&mut table, id);
         }
     }
     let mut w = Writer {
@@ -186,8 +185,21 @@ pub(crate) fn encode_raw<'r>(
     }
 }
 
+/// Puts `s` in the string table unless it is there; a full table leaves it out, and the
+/// records then carry it inline.
+fn remember<'r>(table: &mut Vec<&'r [u8], MAX_TABLE>, s: &'r [u8]) {
+    if position(table, s).is_none() {
+        let _ = table.push(s);
+    }
+}
+
+/// Where `s` is in the string table.
+fn position(table: &[&[u8]], s: &[u8]) -> Option<usize> {
+    table.iter().position(|t| *t == s)
+}
+
 fn write_ref(w: &mut Writer<'_>, table: &[&[u8]], s: &[u8]) {
-    match table.iter().position(|t| *t == s) {
+    match position(table, s) {
         Some(i) => w.varint(i as u64 + 1),
         None => {
             w.varint(0);
