@@ -192,19 +192,50 @@ pub trait Board {
 /// Runs the sentelite client and the application on `stack`, forever. Call it once: its
 /// buffers are `static`s taken on the first call (a second call only waits).
 pub async fn run<B: Board>(stack: Stack<'static>, config: DeviceConfig, board: B) -> ! {
+    // One wait for every way the set-up can fail: each `await` is a state of this future.
+    let Some(parts) = setup(&config) else {
+        halt().await
+    };
+    let (handle, mut runner) = sentelite_embassy::new(stack, parts.config, parts.resources);
+    let app = App {
+        handle,
+        #[cfg(feature = "blob")]
+        stack,
+        #[cfg(feature = "blob")]
+        blobs: parts.blobs,
+        board,
+        config,
+        ticks: 0,
+        updates: 0,
+    };
+    match select(runner.run(), app.run()).await {
+        Either::First(never) | Either::Second(never) => never,
+    }
+}
+
+/// What [`setup`] gives [`run`]: the client's buffers and configuration.
+struct Setup {
+    resources: &'static mut Resources<2048, 1024>,
+    #[cfg(feature = "blob")]
+    blobs: &'static mut BlobResources,
+    config: Config<'static>,
+}
+
+/// The client's buffers, taken from their statics, and its configuration, with the logger
+/// installed. `None` when a second call finds the buffers taken, or when the configuration
+/// cannot work (the reason is logged).
+fn setup(config: &DeviceConfig) -> Option<Setup> {
     static RESOURCES: ConstStaticCell<Resources<2048, 1024>> =
         ConstStaticCell::new(Resources::new());
     static LOG_QUEUE: ConstStaticCell<[u8; LOG_QUEUE_BYTES]> =
         ConstStaticCell::new([0; LOG_QUEUE_BYTES]);
     let (Some(resources), Some(queue)) = (RESOURCES.try_take(), LOG_QUEUE.try_take()) else {
-        halt().await
+        return None;
     };
     #[cfg(feature = "blob")]
-    let Some(blobs) = ({
+    let blobs = {
         static BLOBS: ConstStaticCell<BlobResources> = ConstStaticCell::new(BlobResources::new());
-        BLOBS.try_take()
-    }) else {
-        halt().await
+        BLOBS.try_take()?
     };
     let log_config = LogConfig {
         filter: FilterConfig {
@@ -217,31 +248,21 @@ pub async fn run<B: Board>(stack: Stack<'static>, config: DeviceConfig, board: B
     // A logger set before (by the board, for local output) keeps the facade; records then
     // stay local.
     let _ = logging::install(&LOGGER, queue, log_config, 0);
-    let Some(client) = client_config(&config) else {
+    let Some(client) = client_config(config) else {
         error!("client id \"{}\" is empty or too long", config.client_id);
-        halt().await
+        return None;
     };
-    let sentelite = match Config::new(config.server_url, client, Some(&LOGGER)) {
-        Ok(sentelite) => sentelite,
+    match Config::new(config.server_url, client, Some(&LOGGER)) {
+        Ok(config) => Some(Setup {
+            resources,
+            #[cfg(feature = "blob")]
+            blobs,
+            config,
+        }),
         Err(e) => {
             error!("server url \"{}\": {e}", config.server_url);
-            halt().await
+            None
         }
-    };
-    let (handle, mut runner) = sentelite_embassy::new(stack, sentelite, resources);
-    let app = App {
-        handle,
-        #[cfg(feature = "blob")]
-        stack,
-        #[cfg(feature = "blob")]
-        blobs,
-        board,
-        config,
-        ticks: 0,
-        updates: 0,
-    };
-    match select(runner.run(), app.run()).await {
-        Either::First(never) | Either::Second(never) => never,
     }
 }
 
