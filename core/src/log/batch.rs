@@ -21,7 +21,7 @@ use heapless::Vec;
 
 use super::level::Level;
 use super::record::{Gap, RawRecord, Record};
-use super::varint::ByteSink;
+use super::varint::{ByteSink, Writer};
 use crate::codec::EncodeError;
 
 /// Version byte of the batch layout.
@@ -63,38 +63,6 @@ impl core::fmt::Display for BatchError {
 #[cfg(feature = "std")]
 impl std::error::Error for BatchError {}
 
-/// Writes into a caller buffer, remembering how much room was missing.
-struct Writer<'b> {
-    buf: &'b mut [u8],
-    at: usize,
-    overflow: bool,
-}
-
-impl ByteSink for Writer<'_> {
-    fn byte(&mut self, b: u8) {
-        match self.buf.get_mut(self.at) {
-            Some(slot) => *slot = b,
-            None => self.overflow = true,
-        }
-        self.at += 1;
-    }
-}
-
-impl Writer<'_> {
-    fn bytes(&mut self, b: &[u8]) {
-        self.varint(b.len() as u64);
-        match self
-            .buf
-            .get_mut(self.at..)
-            .and_then(|rest| rest.get_mut(..b.len()))
-        {
-            Some(dst) => dst.copy_from_slice(b),
-            None => self.overflow = true,
-        }
-        self.at += b.len();
-    }
-}
-
 /// Encodes a batch of `records` (oldest first) and an optional `gap` into `buf`. Returns the
 /// length, or [`EncodeError::BufferTooSmall`] with the exact size needed.
 pub fn encode_batch<'r>(
@@ -124,11 +92,7 @@ pub(crate) fn encode_raw<'r>(
             remember(&mut table, id);
         }
     }
-    let mut w = Writer {
-        buf,
-        at: 0,
-        overflow: false,
-    };
+    let mut w = Writer::new(buf);
     w.byte(BATCH_VERSION);
     w.byte(if gap.is_some() { FLAG_GAP } else { 0 });
     if let Some(g) = gap {
@@ -147,7 +111,7 @@ pub(crate) fn encode_raw<'r>(
     w.varint(time);
     w.varint(table.len() as u64);
     for s in &table {
-        w.bytes(s);
+        w.field(s);
     }
     for r in records {
         let skips = r.seq != seq;
@@ -171,18 +135,15 @@ pub(crate) fn encode_raw<'r>(
         if let Some(id) = r.id {
             write_ref(&mut w, &table, id);
         }
-        w.bytes(r.message);
+        w.field(r.message);
         if !r.data.is_empty() {
-            w.bytes(r.data);
+            w.field(r.data);
         }
         seq = r.seq.wrapping_add(1);
         time = r.time_ms;
     }
-    if w.overflow {
-        Err(EncodeError::BufferTooSmall { required: w.at })
-    } else {
-        Ok(w.at)
-    }
+    w.finish()
+        .map_err(|required| EncodeError::BufferTooSmall { required })
 }
 
 /// Puts `s` in the string table unless it is there; a full table leaves it out, and the
@@ -203,7 +164,7 @@ fn write_ref(w: &mut Writer<'_>, table: &[&[u8]], s: &[u8]) {
         Some(i) => w.varint(i as u64 + 1),
         None => {
             w.varint(0);
-            w.bytes(s);
+            w.field(s);
         }
     }
 }

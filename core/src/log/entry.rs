@@ -14,7 +14,7 @@
 
 use super::level::Level;
 use super::record::{NewRecord, RawRecord};
-use super::varint::ByteSink;
+use super::varint::{ByteSink, Writer};
 
 /// Bytes before each stored record's body: its length and its level.
 pub(crate) const HEADER: usize = 3;
@@ -26,37 +26,6 @@ fn varint_len(mut n: u64) -> usize {
         len += 1;
     }
     len
-}
-
-/// Fills a buffer from the front. A write that does not fit is left out (and everything after
-/// it): [`write`]'s caller sizes the buffer by [`body_len`], so that never happens, and a
-/// short buffer then yields a cut entry rather than a panic.
-struct Out<'a> {
-    rest: &'a mut [u8],
-    written: usize,
-}
-
-impl ByteSink for Out<'_> {
-    fn byte(&mut self, b: u8) {
-        self.bytes(&[b]);
-    }
-}
-
-impl Out<'_> {
-    fn bytes(&mut self, bytes: &[u8]) {
-        if let Some((room, rest)) =
-            core::mem::take(&mut self.rest).split_at_mut_checked(bytes.len())
-        {
-            room.copy_from_slice(bytes);
-            self.rest = rest;
-            self.written += bytes.len();
-        }
-    }
-
-    fn field(&mut self, bytes: &[u8]) {
-        self.varint(bytes.len() as u64);
-        self.bytes(bytes);
-    }
 }
 
 /// Length of the body of `record` stored as `seq`.
@@ -74,13 +43,11 @@ pub(crate) fn body_len(record: &NewRecord<'_>, seq: u32) -> usize {
 
 /// Writes `record` as `seq`, whose [`body_len`] is `body` (at most `u16::MAX`), as a whole
 /// entry at the start of `buf`, which must hold `HEADER + body` bytes; returns the entry's
-/// length.
+/// length. The queue sizes `buf` by [`body_len`]; a shorter one gets no entry (0), not a
+/// cut one, and no panic.
 pub(crate) fn write(record: &NewRecord<'_>, seq: u32, body: usize, buf: &mut [u8]) -> usize {
-    let mut out = Out {
-        rest: buf,
-        written: 0,
-    };
-    out.bytes(&(body as u16).to_le_bytes());
+    let mut out = Writer::new(buf);
+    out.raw(&(body as u16).to_le_bytes());
     out.byte(record.level as u8);
     out.varint(u64::from(seq));
     out.varint(record.time_ms);
@@ -88,13 +55,13 @@ pub(crate) fn write(record: &NewRecord<'_>, seq: u32, body: usize, buf: &mut [u8
     match record.id {
         Some(id) => {
             out.varint(id.len() as u64 + 1);
-            out.bytes(id.as_bytes());
+            out.raw(id.as_bytes());
         }
         None => out.varint(0),
     }
     out.field(record.message.as_bytes());
     out.field(record.data);
-    out.written
+    out.finish().unwrap_or(0)
 }
 
 /// The entry at the start of `bytes` split into its level byte, its body and what follows.
@@ -259,9 +226,13 @@ mod tests {
         for short in 0..whole {
             let mut buf = [0u8; 64];
             let n = write(&record, seq, body_len(&record, seq), &mut buf[..short]);
-            assert!(n <= short, "{n} bytes written into {short}");
-            assert_eq!(len(&buf[..n]), None, "a cut entry must not read as whole");
-            assert!(read(&buf[..n]).is_none());
+            assert_eq!(n, 0, "no entry in {short} bytes");
+            assert_eq!(
+                len(&buf[..short]),
+                None,
+                "what fit must not read as an entry"
+            );
+            assert!(read(&buf[..short]).is_none());
         }
     }
 }
