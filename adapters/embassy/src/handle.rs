@@ -198,8 +198,8 @@ impl<'a> Handle<'a> {
     }
 
     /// The next message from the server or the runner.
-    pub async fn next_event(&self) -> Incoming {
-        self.shared.inbox.receive().await
+    pub fn next_event(&self) -> impl Future<Output = Incoming> {
+        self.shared.inbox.receive()
     }
 
     /// A message from the server if one is waiting.
