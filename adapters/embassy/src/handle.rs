@@ -212,8 +212,15 @@ impl<'a> Handle<'a> {
     /// work against this and stop when it resolves. The cancel is still delivered as
     /// [`Incoming::Cancelled`] too. With feature `blob`.
     #[cfg(feature = "blob")]
-    pub async fn cancelled(&self, id: RequestId) {
-        while self.shared.cancels.receive().await != id {}
+    pub fn cancelled(&self, id: RequestId) -> impl Future<Output = ()> {
+        poll_fn(move |cx| {
+            while let Poll::Ready(cancelled) = self.shared.cancels.poll_receive(cx) {
+                if cancelled == id {
+                    return Poll::Ready(());
+                }
+            }
+            Poll::Pending
+        })
     }
 
     /// Sends a one-way event. It waits in the outbox while the connection is down and goes
