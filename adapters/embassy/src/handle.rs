@@ -4,7 +4,8 @@
 //! answers.
 
 use core::cell::Cell;
-use core::future::poll_fn;
+use core::future::{Future, poll_fn};
+use core::task::Poll;
 
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
@@ -120,13 +121,25 @@ impl Shared {
     /// built only once there is room: a call waiting on a full outbox holds what it
     /// borrows, not a 584-byte message, in its future (every handle call's future is part
     /// of the application's task). `build` runs again if another task took the room first.
-    async fn post(&self, build: impl Fn() -> Outgoing) {
-        loop {
-            poll_fn(|cx| self.outbox.poll_ready_to_send(cx)).await;
-            if self.outbox.try_send(build()).is_ok() {
-                return;
+    /// A `poll_fn` rather than an `async fn`: no future of its own nested in the caller's.
+    /// `checked` is the caller's check of its arguments: an error ends the call at once,
+    /// posting nothing.
+    fn post(
+        &self,
+        checked: Result<(), HandleError>,
+        build: impl Fn() -> Outgoing,
+    ) -> impl Future<Output = Result<(), HandleError>> {
+        poll_fn(move |cx| {
+            if checked.is_err() {
+                return Poll::Ready(checked);
             }
-        }
+            while self.outbox.poll_ready_to_send(cx).is_ready() {
+                if self.outbox.try_send(build()).is_ok() {
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            Poll::Pending
+        })
     }
 
     #[cfg(feature = "requests")]
@@ -185,8 +198,8 @@ impl<'a> Handle<'a> {
     }
 
     /// The next message from the server or the runner.
-    pub async fn next_event(&self) -> Incoming {
-        self.shared.inbox.receive().await
+    pub fn next_event(&self) -> impl Future<Output = Incoming> {
+        self.shared.inbox.receive()
     }
 
     /// A message from the server if one is waiting.
@@ -199,22 +212,29 @@ impl<'a> Handle<'a> {
     /// work against this and stop when it resolves. The cancel is still delivered as
     /// [`Incoming::Cancelled`] too. With feature `blob`.
     #[cfg(feature = "blob")]
-    pub async fn cancelled(&self, id: RequestId) {
-        while self.shared.cancels.receive().await != id {}
+    pub fn cancelled(&self, id: RequestId) -> impl Future<Output = ()> {
+        poll_fn(move |cx| {
+            while let Poll::Ready(cancelled) = self.shared.cancels.poll_receive(cx) {
+                if cancelled == id {
+                    return Poll::Ready(());
+                }
+            }
+            Poll::Pending
+        })
     }
 
     /// Sends a one-way event. It waits in the outbox while the connection is down and goes
     /// out once it is up (at most once: an event in a write that fails is not repeated).
-    pub async fn send(&self, event: &str, payload: Payload<'_>) -> Result<(), HandleError> {
-        let event = checked_name(event)?;
-        fits(payload)?;
-        self.shared
-            .post(|| Outgoing::Event {
-                event: name(event).unwrap_or_default(),
-                payload: OwnedPayload::copy(payload).unwrap_or_default(),
-            })
-            .await;
-        Ok(())
+    pub fn send(
+        &self,
+        event: &str,
+        payload: Payload<'_>,
+    ) -> impl Future<Output = Result<(), HandleError>> {
+        let checked = checked_name(event).and_then(|_| fits(payload).map_err(HandleError::from));
+        self.shared.post(checked, move || Outgoing::Event {
+            event: name(event).unwrap_or_default(),
+            payload: OwnedPayload::copy(payload).unwrap_or_default(),
+        })
     }
 
     /// Sends a request and waits for its end, at most `timeout` (plus a little slack for
@@ -231,8 +251,10 @@ impl<'a> Handle<'a> {
         let (slot, ticket) = self.shared.take_slot().ok_or(HandleError::Busy)?;
         let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
         let asked = async {
-            self.shared
-                .post(|| Outgoing::Request {
+            // Checked above.
+            let _ = self
+                .shared
+                .post(Ok(()), || Outgoing::Request {
                     slot,
                     ticket,
                     event: name(event).unwrap_or_default(),
@@ -259,21 +281,20 @@ impl<'a> Handle<'a> {
     }
 
     /// Sends one streamed part of the answer to the server's request `id`.
-    pub async fn reply(
+    pub fn reply(
         &self,
         id: RequestId,
         seq: u32,
         payload: Payload<'_>,
-    ) -> Result<(), HandleError> {
-        fits(payload)?;
+    ) -> impl Future<Output = Result<(), HandleError>> {
         self.shared
-            .post(|| Outgoing::Reply {
-                id,
-                seq,
-                payload: OwnedPayload::copy(payload).unwrap_or_default(),
+            .post(fits(payload).map_err(HandleError::from), move || {
+                Outgoing::Reply {
+                    id,
+                    seq,
+                    payload: OwnedPayload::copy(payload).unwrap_or_default(),
+                }
             })
-            .await;
-        Ok(())
     }
 
     /// The same, without waiting: `Full` when the outbox is (progress parts can be skipped).
@@ -291,46 +312,41 @@ impl<'a> Handle<'a> {
     }
 
     /// Ends the answer to the server's request `id` with `status`.
-    pub async fn end(
+    pub fn end(
         &self,
         id: RequestId,
         status: Status,
         payload: Payload<'_>,
-    ) -> Result<(), HandleError> {
+    ) -> impl Future<Output = Result<(), HandleError>> {
         // The end must still go out: without its report rather than not at all.
-        self.shared
-            .post(|| Outgoing::End {
-                id,
-                status,
-                payload: OwnedPayload::copy(payload).unwrap_or_default(),
-            })
-            .await;
-        Ok(())
+        self.shared.post(Ok(()), move || Outgoing::End {
+            id,
+            status,
+            payload: OwnedPayload::copy(payload).unwrap_or_default(),
+        })
     }
 
     /// Wants `channel`, now and after every reconnect. With feature `channels`.
     #[cfg(feature = "channels")]
-    pub async fn subscribe(&self, channel: &str) -> Result<(), HandleError> {
-        let channel = checked_name(channel)?;
-        self.shared
-            .post(|| Outgoing::Subscribe {
+    pub fn subscribe(&self, channel: &str) -> impl Future<Output = Result<(), HandleError>> {
+        self.shared.post(checked_name(channel).map(drop), move || {
+            Outgoing::Subscribe {
                 channel: name(channel).unwrap_or_default(),
-            })
-            .await;
-        Ok(())
+            }
+        })
     }
 
     /// Publishes to `channel` through the server. With feature `channels`.
     #[cfg(feature = "channels")]
-    pub async fn publish(&self, channel: &str, payload: Payload<'_>) -> Result<(), HandleError> {
-        let channel = checked_name(channel)?;
-        fits(payload)?;
-        self.shared
-            .post(|| Outgoing::Publish {
-                channel: name(channel).unwrap_or_default(),
-                payload: OwnedPayload::copy(payload).unwrap_or_default(),
-            })
-            .await;
-        Ok(())
+    pub fn publish(
+        &self,
+        channel: &str,
+        payload: Payload<'_>,
+    ) -> impl Future<Output = Result<(), HandleError>> {
+        let checked = checked_name(channel).and_then(|_| fits(payload).map_err(HandleError::from));
+        self.shared.post(checked, move || Outgoing::Publish {
+            channel: name(channel).unwrap_or_default(),
+            payload: OwnedPayload::copy(payload).unwrap_or_default(),
+        })
     }
 }

@@ -21,7 +21,7 @@ use heapless::Vec;
 
 use super::level::Level;
 use super::record::{Gap, RawRecord, Record};
-use super::varint::ByteSink;
+use super::varint::{ByteSink, Writer};
 use crate::codec::EncodeError;
 
 /// Version byte of the batch layout.
@@ -63,38 +63,6 @@ impl core::fmt::Display for BatchError {
 #[cfg(feature = "std")]
 impl std::error::Error for BatchError {}
 
-/// Writes into a caller buffer, remembering how much room was missing.
-struct Writer<'b> {
-    buf: &'b mut [u8],
-    at: usize,
-    overflow: bool,
-}
-
-impl ByteSink for Writer<'_> {
-    fn byte(&mut self, b: u8) {
-        match self.buf.get_mut(self.at) {
-            Some(slot) => *slot = b,
-            None => self.overflow = true,
-        }
-        self.at += 1;
-    }
-}
-
-impl Writer<'_> {
-    fn bytes(&mut self, b: &[u8]) {
-        self.varint(b.len() as u64);
-        match self
-            .buf
-            .get_mut(self.at..)
-            .and_then(|rest| rest.get_mut(..b.len()))
-        {
-            Some(dst) => dst.copy_from_slice(b),
-            None => self.overflow = true,
-        }
-        self.at += b.len();
-    }
-}
-
 /// Encodes a batch of `records` (oldest first) and an optional `gap` into `buf`. Returns the
 /// length, or [`EncodeError::BufferTooSmall`] with the exact size needed.
 pub fn encode_batch<'r>(
@@ -119,17 +87,12 @@ pub(crate) fn encode_raw<'r>(
     let mut head = None;
     for r in records.clone() {
         head.get_or_insert((r.seq, r.time_ms));
-        for s in [Some(r.namespace), r.id].into_iter().flatten() {
-            if !table.contains(&s) && table.push(s).is_err() {
-                break;
-            }
+        remember(&mut table, r.namespace);
+        if let Some(id) = r.id {
+            remember(&mut table, id);
         }
     }
-    let mut w = Writer {
-        buf,
-        at: 0,
-        overflow: false,
-    };
+    let mut w = Writer::new(buf);
     w.byte(BATCH_VERSION);
     w.byte(if gap.is_some() { FLAG_GAP } else { 0 });
     if let Some(g) = gap {
@@ -148,7 +111,7 @@ pub(crate) fn encode_raw<'r>(
     w.varint(time);
     w.varint(table.len() as u64);
     for s in &table {
-        w.bytes(s);
+        w.field(s);
     }
     for r in records {
         let skips = r.seq != seq;
@@ -172,26 +135,36 @@ pub(crate) fn encode_raw<'r>(
         if let Some(id) = r.id {
             write_ref(&mut w, &table, id);
         }
-        w.bytes(r.message);
+        w.field(r.message);
         if !r.data.is_empty() {
-            w.bytes(r.data);
+            w.field(r.data);
         }
         seq = r.seq.wrapping_add(1);
         time = r.time_ms;
     }
-    if w.overflow {
-        Err(EncodeError::BufferTooSmall { required: w.at })
-    } else {
-        Ok(w.at)
+    w.finish()
+        .map_err(|required| EncodeError::BufferTooSmall { required })
+}
+
+/// Puts `s` in the string table unless it is there; a full table leaves it out, and the
+/// records then carry it inline.
+fn remember<'r>(table: &mut Vec<&'r [u8], MAX_TABLE>, s: &'r [u8]) {
+    if position(table, s).is_none() {
+        let _ = table.push(s);
     }
 }
 
+/// Where `s` is in the string table.
+fn position(table: &[&[u8]], s: &[u8]) -> Option<usize> {
+    table.iter().position(|t| *t == s)
+}
+
 fn write_ref(w: &mut Writer<'_>, table: &[&[u8]], s: &[u8]) {
-    match table.iter().position(|t| *t == s) {
+    match position(table, s) {
         Some(i) => w.varint(i as u64 + 1),
         None => {
             w.varint(0);
-            w.bytes(s);
+            w.field(s);
         }
     }
 }

@@ -59,6 +59,11 @@ impl Breaker {
         }
     }
 
+    /// The limits in force.
+    pub fn config(&self) -> BreakerConfig {
+        self.config
+    }
+
     /// Where it stands at `now` (an open breaker whose cool-down is over is half-open).
     pub fn state(&mut self, now: Instant) -> BreakerState {
         if let BreakerState::Open { until } = self.state

@@ -13,52 +13,25 @@
 //! ```
 
 use super::level::Level;
-use super::record::{RawRecord, Record};
-use super::varint::ByteSink;
+use super::record::{NewRecord, RawRecord};
+use super::varint::{ByteSink, Writer};
 
 /// Bytes before each stored record's body: its length and its level.
 pub(crate) const HEADER: usize = 3;
 
-fn varint_len(n: u64) -> usize {
-    let bits = u64::BITS - (n | 1).leading_zeros();
-    bits.div_ceil(7) as usize
-}
-
-/// Fills a buffer from the front. A write that does not fit is left out (and everything after
-/// it): [`write`]'s caller sizes the buffer by [`body_len`], so that never happens, and a
-/// short buffer then yields a cut entry rather than a panic.
-struct Out<'a> {
-    rest: &'a mut [u8],
-    written: usize,
-}
-
-impl ByteSink for Out<'_> {
-    fn byte(&mut self, b: u8) {
-        self.bytes(&[b]);
+fn varint_len(mut n: u64) -> usize {
+    let mut len = 1;
+    while n > 0x7f {
+        n >>= 7;
+        len += 1;
     }
+    len
 }
 
-impl Out<'_> {
-    fn bytes(&mut self, bytes: &[u8]) {
-        if let Some((room, rest)) =
-            core::mem::take(&mut self.rest).split_at_mut_checked(bytes.len())
-        {
-            room.copy_from_slice(bytes);
-            self.rest = rest;
-            self.written += bytes.len();
-        }
-    }
-
-    fn field(&mut self, bytes: &[u8]) {
-        self.varint(bytes.len() as u64);
-        self.bytes(bytes);
-    }
-}
-
-/// Length of `record`'s body.
-pub(crate) fn body_len(record: &Record<'_>) -> usize {
+/// Length of the body of `record` stored as `seq`.
+pub(crate) fn body_len(record: &NewRecord<'_>, seq: u32) -> usize {
     let field = |n: usize| varint_len(n as u64) + n;
-    varint_len(u64::from(record.seq))
+    varint_len(u64::from(seq))
         + varint_len(record.time_ms)
         + field(record.namespace.len())
         + record
@@ -68,28 +41,27 @@ pub(crate) fn body_len(record: &Record<'_>) -> usize {
         + field(record.data.len())
 }
 
-/// Writes `record`, whose [`body_len`] is `body` (at most `u16::MAX`), as a whole entry at the
-/// start of `buf`, which must hold `HEADER + body` bytes; returns the entry's length.
-pub(crate) fn write(record: &Record<'_>, body: usize, buf: &mut [u8]) -> usize {
-    let mut out = Out {
-        rest: buf,
-        written: 0,
-    };
-    out.bytes(&(body as u16).to_le_bytes());
+/// Writes `record` as `seq`, whose [`body_len`] is `body` (at most `u16::MAX`), as a whole
+/// entry at the start of `buf`, which must hold `HEADER + body` bytes; returns the entry's
+/// length. The queue sizes `buf` by [`body_len`]; a shorter one gets no entry (0), not a
+/// cut one, and no panic.
+pub(crate) fn write(record: &NewRecord<'_>, seq: u32, body: usize, buf: &mut [u8]) -> usize {
+    let mut out = Writer::new(buf);
+    out.raw(&(body as u16).to_le_bytes());
     out.byte(record.level as u8);
-    out.varint(u64::from(record.seq));
+    out.varint(u64::from(seq));
     out.varint(record.time_ms);
     out.field(record.namespace.as_bytes());
     match record.id {
         Some(id) => {
             out.varint(id.len() as u64 + 1);
-            out.bytes(id.as_bytes());
+            out.raw(id.as_bytes());
         }
         None => out.varint(0),
     }
     out.field(record.message.as_bytes());
     out.field(record.data);
-    out.written
+    out.finish().unwrap_or(0)
 }
 
 /// The entry at the start of `bytes` split into its level byte, its body and what follows.
@@ -177,6 +149,20 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::Record;
+
+    /// The fields of `r` as the queue is given them, and its sequence number.
+    fn parts<'a>(r: &Record<'a>) -> (NewRecord<'a>, u32) {
+        let new = NewRecord {
+            time_ms: r.time_ms,
+            level: r.level,
+            namespace: r.namespace,
+            id: r.id,
+            message: r.message,
+            data: r.data,
+        };
+        (new, r.seq)
+    }
 
     #[test]
     fn an_entry_reads_back_as_written() {
@@ -204,13 +190,16 @@ mod tests {
         let mut buf = [0u8; 1024];
         let mut at = 0;
         for r in &records {
-            let n = write(r, body_len(r), &mut buf[at..]);
-            assert_eq!(n, HEADER + body_len(r));
+            let (new, seq) = parts(r);
+            let n = write(&new, seq, body_len(&new, seq), &mut buf[at..]);
+            assert_eq!(n, HEADER + body_len(&new, seq));
             at += n;
         }
         let mut rest = &buf[..at];
         for r in &records {
-            assert_eq!(len(rest), Some(HEADER + body_len(r)));
+            let (new, seq) = parts(r);
+            assert_eq!(new.with_seq(seq), *r);
+            assert_eq!(len(rest), Some(HEADER + body_len(&new, seq)));
             assert_eq!(summary(rest), Some((r.level, r.seq, r.time_ms)));
             let (raw, next) = read(rest).unwrap();
             assert_eq!(raw.to_record(), Some(*r));
@@ -218,13 +207,14 @@ mod tests {
         }
         assert!(rest.is_empty());
         assert_eq!(read(&buf[..at - 1]).map(|(r, _)| r.seq), Some(7));
-        assert!(read(&buf[HEADER + body_len(&records[0])..at - 1]).is_none());
+        let (first, seq) = parts(&records[0]);
+        assert!(read(&buf[HEADER + body_len(&first, seq)..at - 1]).is_none());
     }
 
     #[test]
     fn a_short_buffer_gets_a_cut_entry_not_a_panic() {
-        let record = Record {
-            seq: 300,
+        let seq = 300;
+        let record = NewRecord {
             time_ms: 5,
             level: Level::Info,
             namespace: "ns",
@@ -232,13 +222,17 @@ mod tests {
             message: "hello",
             data: &[9; 4],
         };
-        let whole = HEADER + body_len(&record);
+        let whole = HEADER + body_len(&record, seq);
         for short in 0..whole {
             let mut buf = [0u8; 64];
-            let n = write(&record, body_len(&record), &mut buf[..short]);
-            assert!(n <= short, "{n} bytes written into {short}");
-            assert_eq!(len(&buf[..n]), None, "a cut entry must not read as whole");
-            assert!(read(&buf[..n]).is_none());
+            let n = write(&record, seq, body_len(&record, seq), &mut buf[..short]);
+            assert_eq!(n, 0, "no entry in {short} bytes");
+            assert_eq!(
+                len(&buf[..short]),
+                None,
+                "what fit must not read as an entry"
+            );
+            assert!(read(&buf[..short]).is_none());
         }
     }
 }

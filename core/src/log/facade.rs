@@ -44,7 +44,7 @@ pub type Clock = fn() -> (Instant, u64);
 ///
 /// A logger made by [`Self::new`] is all zero bytes, so a `static` one is placed in `.bss`:
 /// its queue state and clock arrive with [`Self::install`]. A non-zero initial value would
-/// be stored in flash as well as in RAM (872 bytes on a Cortex-M0+).
+/// be stored in flash as well as in RAM (744 bytes on a Cortex-M0+).
 pub struct RemoteLogger<B: 'static> {
     state: Mutex<RefCell<State<B>>>,
     local: Option<&'static (dyn log::Log + Sync)>,
@@ -83,6 +83,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]> + Send> RemoteLogger<B> {
 
     /// Gives the logger its queue storage, configuration and clock; `first_seq` is 0 on a
     /// fresh boot.
+    #[inline(never)]
     pub fn install(&self, storage: B, config: LogConfig, first_seq: u32, clock: Clock) {
         critical_section::with(|cs| {
             // Only busy when called from inside `with`; that install is ignored.

@@ -105,11 +105,23 @@ pub struct FilterStats {
     pub rate_limited: [u32; 7],
 }
 
+/// A level's token bucket; all zero (`started` false) until the level's first record under a
+/// rate, so a fresh set of buckets is zeroed memory rather than a tag written per level.
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     /// Tokens in thousandths, so slow rates refill smoothly without floats.
     milli_tokens: u64,
     refilled: Instant,
+    /// False until the first record it counts: it then starts full.
+    started: bool,
+}
+
+impl Bucket {
+    const UNSTARTED: Bucket = Bucket {
+        milli_tokens: 0,
+        refilled: Instant::ZERO,
+        started: false,
+    };
 }
 
 /// Filter state for one client.
@@ -117,7 +129,7 @@ struct Bucket {
 pub struct LogFilter {
     config: FilterConfig,
     seen: [u16; 7],
-    buckets: [Option<Bucket>; 7],
+    buckets: [Bucket; 7],
     stats: FilterStats,
 }
 
@@ -127,7 +139,7 @@ impl LogFilter {
         Self {
             config,
             seen: [0; 7],
-            buckets: [None; 7],
+            buckets: [Bucket::UNSTARTED; 7],
             stats: FilterStats::default(),
         }
     }
@@ -141,7 +153,7 @@ impl LogFilter {
     pub fn set_config(&mut self, config: FilterConfig) {
         self.config = config;
         self.seen = [0; 7];
-        self.buckets = [None; 7];
+        self.buckets = [Bucket::UNSTARTED; 7];
     }
 
     /// Counters of records held back.
@@ -171,17 +183,21 @@ impl LogFilter {
             return Verdict::Sampled;
         }
         if let Some(rate) = self.config.rate[i] {
-            let bucket = self.buckets[i].get_or_insert(Bucket {
-                milli_tokens: u64::from(rate.burst) * 1000,
-                refilled: now,
-            });
+            let cap = u64::from(rate.burst) * 1000;
+            let bucket = &mut self.buckets[i];
+            if !bucket.started {
+                *bucket = Bucket {
+                    milli_tokens: cap,
+                    refilled: now,
+                    started: true,
+                };
+            }
             let elapsed = now.saturating_since(bucket.refilled);
             // per_second tokens per 1e6 µs = per_second / 1000 milli-tokens per µs.
             let added = elapsed
                 .as_micros()
                 .saturating_mul(u64::from(rate.per_second))
                 / 1000;
-            let cap = u64::from(rate.burst) * 1000;
             if added > 0 {
                 bucket.milli_tokens = bucket.milli_tokens.saturating_add(added).min(cap);
                 bucket.refilled = now;

@@ -15,7 +15,8 @@
 
 use super::batch::encode_raw;
 use super::entry::{self, HEADER};
-use super::record::{Gap, NewRecord, RawRecord, Record, tally};
+use super::level::Level;
+use super::record::{Gap, NewRecord, RawRecord, Record, tally_one};
 use crate::codec::EncodeError;
 
 /// What makes room when the queue is full.
@@ -302,27 +303,26 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
     /// an error; every other outcome either queues the record or counts it in the next gap.
     pub fn push(&mut self, record: &NewRecord<'_>) -> Result<Pushed, Full> {
         let seq = self.next_seq;
-        let stored = record.with_seq(seq);
-        let body = entry::body_len(&stored);
+        let body = entry::body_len(record, seq);
         let need = body.saturating_add(HEADER);
         if body > usize::from(u16::MAX) || need > self.buf.as_ref().len() {
             if self.config.overflow == Overflow::Block {
                 return Err(Full);
             }
-            return Ok(self.drop_incoming(&stored));
+            return Ok(self.drop_incoming(seq, record));
         }
         let mut evicted = 0u32;
         while self.records >= self.config.max_records || self.free() < need {
             match self.config.overflow {
                 Overflow::Block => return Err(Full),
-                Overflow::DropNewest => return Ok(self.drop_incoming(&stored)),
+                Overflow::DropNewest => return Ok(self.drop_incoming(seq, record)),
                 Overflow::DropOldest => match self.victim() {
                     Some(at) => {
                         self.evict(at);
                         evicted += 1;
                     }
                     // Everything left is in flight and may already be stored by the server.
-                    None => return Ok(self.drop_incoming(&stored)),
+                    None => return Ok(self.drop_incoming(seq, record)),
                 },
             }
         }
@@ -332,7 +332,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
         let at = self.end;
         // `compact` and `free` leave `need` bytes from `at`; `write` writes no more than that.
         let room = self.buf.as_mut().get_mut(at..).unwrap_or_default();
-        self.end = at + entry::write(&stored, body, room);
+        self.end = at + entry::write(record, seq, body, room);
         self.records += 1;
         self.next_seq = seq.wrapping_add(1);
         self.stats.queued += 1;
@@ -386,11 +386,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
 
     /// The batch in flight, to encode it again (e.g. into a larger buffer).
     pub fn current_batch(&self) -> Option<Batch<'_>> {
-        let f = self.in_flight?;
+        let f = self.in_flight.as_ref()?;
         Some(Batch {
             id: f.id,
             gap: f.gap,
-            entries: &self.buf.as_ref()[self.start..self.start + f.bytes],
+            // The records in flight are the first `f.bytes` of the queue, always held.
+            entries: self.buf.as_ref().get(self.start..self.start + f.bytes)?,
             records: f.records,
         })
     }
@@ -489,22 +490,23 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
         if let Some((level, seq, time_ms)) =
             entry::summary(self.buf.as_ref().get(at..).unwrap_or_default())
         {
-            tally(&mut self.gap, &Gap::of(seq, level, time_ms));
+            self.lose(seq, level, time_ms);
         }
         self.buf.as_mut().copy_within(at + len..self.end, at);
         self.end -= len;
         self.records -= 1;
-        self.stats.dropped += 1;
     }
 
-    fn drop_incoming(&mut self, record: &Record<'_>) -> Pushed {
-        tally(
-            &mut self.gap,
-            &Gap::of(record.seq, record.level, record.time_ms),
-        );
-        self.next_seq = record.seq.wrapping_add(1);
+    fn drop_incoming(&mut self, seq: u32, record: &NewRecord<'_>) -> Pushed {
+        self.lose(seq, record.level, record.time_ms);
+        self.next_seq = seq.wrapping_add(1);
+        Pushed::Dropped { seq }
+    }
+
+    /// Counts record `seq`, which will never be sent, in the next gap.
+    fn lose(&mut self, seq: u32, level: Level, time_ms: u64) {
+        tally_one(&mut self.gap, seq, level, time_ms);
         self.stats.dropped += 1;
-        Pushed::Dropped { seq: record.seq }
     }
 }
 

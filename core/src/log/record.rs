@@ -172,6 +172,32 @@ pub fn tally(into: &mut Option<Gap>, gap: &Gap) {
     }
 }
 
+/// Adds the one dropped record `seq` to an optional running tally: [`tally`] of
+/// [`Gap::of`], without building a gap of one and merging all its levels.
+pub(crate) fn tally_one(into: &mut Option<Gap>, seq: u32, level: Level, time_ms: u64) {
+    // A new tally starts empty at this record's place and counts it like any other.
+    let sum = into.get_or_insert_with(|| Gap {
+        count: 0,
+        by_level: [0; 7],
+        first_seq: seq,
+        last_seq: seq,
+        first_time_ms: time_ms,
+        last_time_ms: time_ms,
+    });
+    sum.count = sum.count.saturating_add(1);
+    if let Some(n) = sum.by_level.get_mut(level.index()) {
+        *n = n.saturating_add(1);
+    }
+    if seq_before(seq, sum.first_seq) {
+        sum.first_seq = seq;
+    }
+    if seq_before(sum.last_seq, seq) {
+        sum.last_seq = seq;
+    }
+    sum.first_time_ms = sum.first_time_ms.min(time_ms);
+    sum.last_time_ms = sum.last_time_ms.max(time_ms);
+}
+
 /// True when `a` comes before `b` in a sequence that may have wrapped.
 pub(crate) fn seq_before(a: u32, b: u32) -> bool {
     a != b && b.wrapping_sub(a) < 1 << 31
@@ -202,5 +228,32 @@ mod tests {
         tally(&mut sum, &Gap::of(7, Level::Error, 3));
         tally(&mut sum, &Gap::of(8, Level::Error, 4));
         assert_eq!(sum.map(|g| g.count), Some(2));
+    }
+
+    #[test]
+    fn one_record_at_a_time_tallies_as_gaps_of_one_do() {
+        let drops = [
+            (10, Level::Warn, 500),
+            (4, Level::Debug, 900),
+            (u32::MAX, Level::Report, 100),
+            (12, Level::Warn, 100),
+            (3, Level::Trace, u64::MAX),
+        ];
+        let (mut merged, mut one_by_one) = (None, None);
+        for (seq, level, time_ms) in drops {
+            tally(&mut merged, &Gap::of(seq, level, time_ms));
+            tally_one(&mut one_by_one, seq, level, time_ms);
+            assert_eq!(one_by_one, merged);
+        }
+        let mut full = Some(Gap {
+            count: u32::MAX,
+            by_level: [u32::MAX; 7],
+            ..Gap::of(1, Level::Info, 1)
+        });
+        tally_one(&mut full, 2, Level::Info, 2);
+        assert_eq!(
+            full.map(|g| (g.count, g.by_level[2])),
+            Some((u32::MAX, u32::MAX))
+        );
     }
 }

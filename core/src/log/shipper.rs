@@ -117,11 +117,18 @@ impl LogControl {
 }
 
 /// The client's logging: a filter, a queue over a caller-owned buffer, and the shipping rules.
+/// The parts of its [`LogConfig`] that the filter, queue and breaker hold are kept there only,
+/// not a second time here.
 pub struct LogShipper<B> {
-    config: LogConfig,
     filter: LogFilter,
     queue: LogQueue<B>,
     breaker: Breaker,
+    /// See [`LogConfig::batch_size`].
+    batch_size: usize,
+    /// See [`LogConfig::batch_timeout`].
+    batch_timeout: Duration,
+    /// See [`LogConfig::fallback_to_local`].
+    fallback_to_local: bool,
     connected: bool,
     /// When the oldest unsent record (or unreported gap) started waiting.
     waiting_since: Option<Instant>,
@@ -131,12 +138,15 @@ pub struct LogShipper<B> {
 impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
     /// Shipping over `buf` (its length is the queue's byte capacity); the first record of
     /// this boot gets sequence number `first_seq`.
+    #[inline(never)]
     pub fn new(buf: B, config: LogConfig, first_seq: u32) -> Self {
         Self {
-            config,
             filter: LogFilter::new(config.filter),
             queue: LogQueue::new(buf, config.queue, first_seq),
             breaker: Breaker::new(config.breaker),
+            batch_size: config.batch_size,
+            batch_timeout: config.batch_timeout,
+            fallback_to_local: config.fallback_to_local,
             connected: false,
             waiting_since: None,
             flush: false,
@@ -147,7 +157,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
     pub fn config(&self) -> LogConfig {
         LogConfig {
             filter: self.filter.config(),
-            ..self.config
+            queue: self.queue.config(),
+            breaker: self.breaker.config(),
+            batch_size: self.batch_size,
+            batch_timeout: self.batch_timeout,
+            fallback_to_local: self.fallback_to_local,
         }
     }
 
@@ -174,7 +188,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
     /// True when the front end should also log `level` locally: fallback is on and records
     /// cannot be sent right now (no connection, or the breaker is open).
     pub fn should_log_locally(&mut self, now: Instant) -> bool {
-        self.config.fallback_to_local && (!self.connected || !self.breaker.allows(now))
+        self.fallback_to_local && (!self.connected || !self.breaker.allows(now))
     }
 
     /// Logs one record at `now`.
@@ -222,10 +236,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
             return false;
         }
         self.flush
-            || self.queue.unsent() >= self.config.batch_size.max(1)
+            || self.queue.unsent() >= self.batch_size.max(1)
             || self
                 .waiting_since
-                .is_some_and(|since| now >= since + self.config.batch_timeout)
+                .is_some_and(|since| now >= since + self.batch_timeout)
     }
 
     /// When the next batch falls due by time alone (or the breaker lets a probe through).
@@ -239,7 +253,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
         if !self.queue.has_batch() {
             return None;
         }
-        self.waiting_since.map(|s| s + self.config.batch_timeout)
+        self.waiting_since.map(|s| s + self.batch_timeout)
     }
 
     /// If a batch is due, takes it and encodes it into `buf` (at most `buf.len()` bytes, which
@@ -250,7 +264,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
         if !self.batch_due(now) {
             return None;
         }
-        let mut max_records = self.config.batch_size.max(1);
+        let mut max_records = self.batch_size.max(1);
         let max_bytes = buf.len().saturating_sub(BATCH_OVERHEAD).max(1);
         loop {
             let batch = self.queue.begin_batch(max_records, max_bytes)?;

@@ -37,12 +37,7 @@ pub fn from_note(note: &[u8]) -> Option<&[u8; BUILD_ID_BYTES]> {
 
 /// Writes `id` as lowercase hex into `out` and returns it as text.
 pub fn hex<'a>(id: &[u8; BUILD_ID_BYTES], out: &'a mut [u8; BUILD_ID_HEX]) -> &'a str {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (pair, byte) in out.chunks_exact_mut(2).zip(id) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0xf)];
-    }
-    core::str::from_utf8(out).unwrap_or_default()
+    crate::hex::prefixed("", id, out)
 }
 
 /// This image's build id as 40 hex digits in `out`, or `None` when it was linked without the

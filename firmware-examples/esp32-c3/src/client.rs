@@ -1,21 +1,18 @@
 //! The sentelite client: the board-independent application (`sentelite-example-app`) with
 //! what the ESP32-C3 gives it; with the `blob` feature, the next OTA slot for firmware images.
 
-use core::fmt::Write as _;
-
 use embassy_net::Stack;
 use embassy_time::{Duration, Timer};
 use esp_hal::peripherals::FLASH;
 use esp_hal::rng::Rng;
 use esp_println::println;
-use heapless::String;
 use sentelite_embassy::core_protocol::blob::BlobSink as _;
 use sentelite_embassy::core_protocol::blob::{SinkError, TransferState};
 use sentelite_embassy::sinks::{RamSink, ResumableSink};
 use sentelite_example_app::{Board, DeviceConfig, UpdateError};
 use static_cell::StaticCell;
 
-use sentelite_board_common::{build_id, settings};
+use sentelite_board_common::{build_id, hex, settings};
 
 /// Where firmware images go: the next OTA slot, or nowhere (every image refused) without
 /// the `blob` feature or an OTA partition table.
@@ -114,13 +111,10 @@ impl Board for Esp32C3 {
 
 /// The device's id: `esp32c3-` and the station MAC address.
 fn client_id() -> &'static str {
-    static ID: StaticCell<String<32>> = StaticCell::new();
-    let id = ID.init(String::new());
-    let _ = id.push_str("esp32c3-");
-    for b in esp_hal::efuse::base_mac_address().as_bytes() {
-        let _ = write!(id, "{b:02x}");
-    }
-    id.as_str()
+    const PREFIX: &str = "esp32c3-";
+    static ID: StaticCell<[u8; PREFIX.len() + 12]> = StaticCell::new();
+    let mac = esp_hal::efuse::base_mac_address();
+    hex::prefixed(PREFIX, mac.as_bytes(), ID.init([0; PREFIX.len() + 12]))
 }
 
 /// The build id announced in the Hello: the hex of the image's GNU build-id note, which

@@ -2,8 +2,6 @@
 //! what the Pico W gives it, namely the LED on the radio's GPIO 0 and, with the `blob`
 //! feature, the DFU partition for firmware images.
 
-use core::fmt::Write as _;
-
 use embassy_executor::Spawner;
 use embassy_net::Stack;
 use embassy_rp::Peri;
@@ -13,11 +11,10 @@ use embassy_rp::peripherals::FLASH;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::signal::Signal;
 use embassy_time::{Duration, Timer};
-use heapless::String;
 use sentelite_example_app::{Board, DeviceConfig, UpdateError};
 use static_cell::StaticCell;
 
-use sentelite_board_common::{build_id, settings};
+use sentelite_board_common::{build_id, hex, settings};
 
 /// The Pico W's flash chip (W25Q16JV).
 pub const FLASH_SIZE: usize = 2 * 1024 * 1024;
@@ -79,15 +76,11 @@ impl Board for PicoW {
 
 /// The device's id: `pico-w-` and the flash chip's unique id, stable across updates.
 fn client_id(chip: &mut Chip) -> &'static str {
-    static ID: StaticCell<String<32>> = StaticCell::new();
+    const PREFIX: &str = "pico-w-";
+    static ID: StaticCell<[u8; PREFIX.len() + 16]> = StaticCell::new();
     let mut uid = [0u8; 8];
     let _ = chip.blocking_unique_id(&mut uid);
-    let id = ID.init(String::new());
-    let _ = id.push_str("pico-w-");
-    for b in uid {
-        let _ = write!(id, "{b:02x}");
-    }
-    id.as_str()
+    hex::prefixed(PREFIX, &uid, ID.init([0; PREFIX.len() + 16]))
 }
 
 /// The build id announced in the Hello: the hex of the image's GNU build-id note, which
