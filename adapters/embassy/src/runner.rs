@@ -9,10 +9,11 @@ use embassy_futures::select::{Either3, select3};
 use embassy_net::Stack;
 use embassy_net::dns::DnsQueryType;
 use embassy_net::tcp::TcpSocket;
-use embassy_time::{Duration as EmbassyDuration, Timer, with_timeout};
+use embassy_time::{Duration as EmbassyDuration, Timer, with_deadline, with_timeout};
 use embedded_io_async::Write as _;
 use heapless::Vec;
 use sentelite_core::log::ShippingLink;
+use sentelite_core::session::State;
 use sentelite_core::time::earliest;
 use sentelite_core::{
     ClientSession, CloseCode, Duration, Frame, Instant, Payload, RequestId, SessionEvent, Status,
@@ -26,6 +27,7 @@ use crate::logging::Logger;
 use crate::message::{Answer, Ticketed};
 use crate::message::{Incoming, Outgoing, OwnedPayload, name};
 use crate::outline::outlined;
+use crate::upgrade;
 use crate::url::WsUrl;
 use crate::ws::{Framing, Kind, SendKind, WsError};
 
@@ -183,63 +185,60 @@ impl<'a> Runner<'a> {
         let handshake_timeout = self.client.session.config().handshake_timeout;
         self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut framing = Framing::new(self.seed);
-        let opened = outlined!(open(
+        let key = upgrade::key(crate::rng::nonce(self.seed));
+        let mut turn = Turn {
+            upgrade: Some(key),
+            ..Turn::default()
+        };
+        let connected = outlined!(open(
             self.stack,
             &self.url,
             &mut socket,
-            &mut framing,
-            &mut self.buffers,
-            self.seed,
             EmbassyDuration::from_micros(handshake_timeout.as_micros()),
         ));
-        if opened.is_err() {
-            socket.abort();
-            self.client.session.handle_connect_failed(now());
-            self.client.drain_events();
-            return;
+        if connected.is_ok()
+            && let Some(request) = upgrade::request(&self.url, &key, self.buffers.ws_out)
+        {
+            turn.request = request;
+            // A decided close (`Ok`) had its close frame and FIN flushed by `serve`; any
+            // other end is a lost connection. Either way the socket goes.
+            let _ = outlined!(serve(
+                &mut self.client,
+                &mut socket,
+                &mut framing,
+                &mut self.buffers,
+                &mut turn,
+            ));
         }
-        self.client.session.handle_connected(now());
-        let ended = outlined!(serve(
-            &mut self.client,
-            &mut socket,
-            &mut framing,
-            &mut self.buffers,
-        ));
-        // A decided close (`Ok`) had its close frame and FIN flushed by `serve`.
-        let _ = ended;
         socket.abort();
-        self.client.session.handle_disconnected(now());
+        let t = now();
+        if turn.upgrade.is_some() {
+            // DNS, TCP or the WebSocket upgrade failed.
+            self.client.session.handle_connect_failed(t);
+        } else {
+            self.client.session.handle_disconnected(t);
+        }
         self.client.drain_events();
     }
 }
 
-/// DNS, TCP and the WebSocket upgrade, within `timeout`.
+/// DNS and TCP, within `timeout`. The WebSocket upgrade follows in [`serve`], through the
+/// same write and read as every frame after it.
 async fn open(
     stack: Stack<'_>,
     url: &WsUrl<'_>,
     socket: &mut TcpSocket<'_>,
-    framing: &mut Framing,
-    buffers: &mut Buffers<'_>,
-    seed: u64,
     timeout: EmbassyDuration,
-) -> Result<(), WsError> {
+) -> Result<(), ()> {
     let steps = async {
         let addresses = stack
             .dns_query(url.host, DnsQueryType::A)
             .await
-            .map_err(|_| WsError::Io)?;
-        let address = addresses.first().ok_or(WsError::Io)?;
-        socket
-            .connect((*address, url.port))
-            .await
-            .map_err(|_| WsError::Io)?;
-        framing
-            .handshake(socket, url, seed, buffers.ws_in, buffers.ws_out)
-            .await
+            .map_err(drop)?;
+        let address = addresses.first().ok_or(())?;
+        socket.connect((*address, url.port)).await.map_err(drop)
     };
-    with_timeout(timeout, steps)
-        .await
-        .unwrap_or(Err(WsError::Io))
+    with_timeout(timeout, steps).await.unwrap_or(Err(()))
 }
 
 /// What the connection does next, decided without awaiting anything.
@@ -264,6 +263,10 @@ enum After {
 /// What a turn of the loop still has to look at.
 #[derive(Default)]
 struct Turn {
+    /// Until the server accepted the WebSocket upgrade: the key it must answer.
+    upgrade: Option<upgrade::Key>,
+    /// The upgrade request is in `buffers.ws_out`, this many bytes, not yet written.
+    request: usize,
     /// The framing holds input not yet taken apart into messages.
     received: bool,
     /// A frame of this many bytes from the handle's message is in `buffers.frame`.
@@ -282,11 +285,11 @@ async fn serve(
     socket: &mut TcpSocket<'_>,
     framing: &mut Framing,
     buffers: &mut Buffers<'_>,
+    turn: &mut Turn,
 ) -> Result<(), Gone> {
-    let mut turn = Turn::default();
     loop {
         let t = now();
-        let (n, after) = match client.next(t, framing, buffers, &mut turn)? {
+        let (n, after) = match client.next(t, framing, buffers, turn)? {
             Next::Write(n, after) => (n, after),
             Next::Wait => {
                 turn.logs_looked_at = false;
@@ -338,8 +341,14 @@ async fn serve(
             }
             socket.flush().await
         };
-        let timeout = if closing { CLOSE_GRACE } else { WRITE_TIMEOUT };
-        let written = with_timeout(timeout, write).await;
+        let mut deadline = at(t) + if closing { CLOSE_GRACE } else { WRITE_TIMEOUT };
+        if turn.upgrade.is_some()
+            && let Some(handshake) = client.session.poll_timeout()
+        {
+            // The upgrade request: within the attempt's handshake deadline too.
+            deadline = deadline.min(at(handshake));
+        }
+        let written = with_deadline(deadline, write).await;
         match after {
             After::Serve if matches!(written, Ok(Ok(()))) => {}
             After::Closed => return Ok(()),
@@ -367,6 +376,32 @@ impl Client<'_> {
         buffers: &mut Buffers<'_>,
         turn: &mut Turn,
     ) -> Result<Next, Gone> {
+        if let Some(key) = &turn.upgrade {
+            if turn.request > 0 {
+                return Ok(Next::Write(
+                    core::mem::take(&mut turn.request),
+                    After::Serve,
+                ));
+            }
+            // The core's handshake deadline, from the attempt's start, ends the attempt.
+            self.session.handle_timeout(t);
+            if self.session.state() != State::Connecting {
+                return Err(Gone::Lost);
+            }
+            if !core::mem::take(&mut turn.received) {
+                return Ok(Next::Wait);
+            }
+            match framing.upgraded(key, buffers.ws_in) {
+                upgrade::Answer::Accepted(_) => {
+                    turn.upgrade = None;
+                    // Frames may have come in the same read as the answer.
+                    turn.received = true;
+                    self.session.handle_connected(t);
+                }
+                upgrade::Answer::Partial => return Ok(Next::Wait),
+                upgrade::Answer::Refused => return Err(Gone::Lost),
+            }
+        }
         let (kind, payload, after) = 'found: {
             while turn.received {
                 let received = match framing.next_message(buffers.ws_in, buffers.message) {

@@ -1,5 +1,6 @@
-//! The WebSocket client over any `embedded_io_async` stream: the opening handshake's two
-//! messages from [`crate::upgrade`], and the framing of RFC 6455 §5 as a client needs it.
+//! The WebSocket client's bytes, sans I/O (the runner moves them to and from the socket):
+//! the check of the upgrade answer ([`crate::upgrade`] writes the request and parses the
+//! answer), and the framing of RFC 6455 §5 as a client needs it.
 //!
 //! The framing is this module's own. A client only ever writes masked frames and reads
 //! unmasked ones, and this one sends nothing but whole binary messages, pongs and closes:
@@ -21,20 +22,13 @@
 //! carries a reason that is not UTF-8. A ping, pong or close may come between two fragments
 //! of a message; its payload lands after the part assembled so far.
 
-use embedded_io_async::{Read, Write};
-
 use crate::rng::MaskRng;
 use crate::upgrade::{self, Answer};
-use crate::url::WsUrl;
 
-/// Why the WebSocket could not go on.
+/// Why the server's frames could not be read on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum WsError {
-    /// The socket failed or ended.
-    Io,
-    /// The server's upgrade answer was not a valid `101 Switching Protocols`.
-    Handshake,
     /// A frame broke the WebSocket rules.
     Protocol,
     /// A message larger than the frame buffer.
@@ -164,40 +158,17 @@ impl Framing {
         }
     }
 
-    /// Sends the upgrade request with a key drawn from `seed` and reads the answer; bytes
-    /// after it stay in `input`.
-    pub(crate) async fn handshake<S: Read + Write>(
-        &mut self,
-        io: &mut S,
-        url: &WsUrl<'_>,
-        seed: u64,
-        input: &mut [u8],
-        out: &mut [u8],
-    ) -> Result<(), WsError> {
-        let key = upgrade::key(crate::rng::nonce(seed));
-        let len = upgrade::request(url, &key, out).ok_or(WsError::Handshake)?;
-        io.write_all(out.get(..len).ok_or(WsError::TooLarge)?)
-            .await
-            .map_err(|_| WsError::Io)?;
-        io.flush().await.map_err(|_| WsError::Io)?;
-        loop {
-            let spare = self.spare(input);
-            if spare.is_empty() {
-                return Err(WsError::Handshake);
+    /// Checks the server's answer to the upgrade request sent with `key`, in what was read
+    /// so far. Accepted, the answer is taken out of `input`, and frames read with it stay.
+    /// An answer that does not fit `input` is refused.
+    pub fn upgraded(&mut self, key: &upgrade::Key, input: &mut [u8]) -> Answer {
+        match upgrade::answer(key, self.unread(input)) {
+            Answer::Accepted(head) => {
+                self.consume(input, head);
+                Answer::Accepted(head)
             }
-            let n = io.read(spare).await.map_err(|_| WsError::Io)?;
-            if n == 0 {
-                return Err(WsError::Io);
-            }
-            self.filled += n;
-            match upgrade::answer(&key, self.unread(input)) {
-                Answer::Accepted(used) => {
-                    self.consume(input, used);
-                    return Ok(());
-                }
-                Answer::Partial => {}
-                Answer::Refused => return Err(WsError::Handshake),
-            }
+            Answer::Partial if self.filled < input.len() => Answer::Partial,
+            _ => Answer::Refused,
         }
     }
 
@@ -375,70 +346,30 @@ mod tests {
         framing.filled(bytes.len());
     }
 
-    /// A server on the other end of the handshake: takes the request, answers it with
-    /// embedded-websocket's own server side in reads of `piece` bytes.
-    struct Server {
-        request: Vec<u8>,
-        answer: Vec<u8>,
-        piece: usize,
+    /// The key of the tests' upgrade requests.
+    fn test_key() -> upgrade::Key {
+        upgrade::key(crate::rng::nonce(5))
     }
 
-    impl embedded_io_async::ErrorType for Server {
-        type Error = core::convert::Infallible;
-    }
-
-    impl Write for Server {
-        async fn write(&mut self, bytes: &[u8]) -> Result<usize, Self::Error> {
-            self.request.extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-
-        async fn flush(&mut self) -> Result<(), Self::Error> {
-            Ok(())
-        }
-    }
-
-    impl Read for Server {
-        async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
-            let n = self.piece.min(buf.len()).min(self.answer.len());
-            buf[..n].copy_from_slice(&self.answer[..n]);
-            self.answer.drain(..n);
-            Ok(n)
-        }
-    }
-
-    /// Runs the client's handshake against `server`, whose answer `answer` makes from the
-    /// request's key.
-    fn handshake_with(
-        piece: usize,
-        after: &[u8],
-        answer: impl Fn(&str) -> Vec<u8>,
-    ) -> (Result<(), WsError>, Framing, [u8; 256], Vec<u8>) {
-        let url = WsUrl::parse("ws://device.test:7700/ws").unwrap();
+    /// Hands the server's `answer` to the framing in reads of `piece` bytes until it
+    /// decides: the decision, the framing, its read buffer and how much of `answer` it
+    /// was given.
+    fn upgrade_with(piece: usize, answer: &[u8]) -> (Answer, Framing, [u8; 256], usize) {
+        let key = test_key();
         let mut framing = Framing::new(9);
-        let (mut input, mut out) = ([0u8; 256], [0u8; 256]);
-        // The request is known before the answer: the key comes from the seed.
-        let key = upgrade::key(crate::rng::nonce(5));
-        let mut reply = answer(core::str::from_utf8(&key).unwrap());
-        reply.extend_from_slice(after);
-        let mut server = Server {
-            request: Vec::new(),
-            answer: reply,
-            piece,
-        };
-        let result = embassy_futures::block_on(framing.handshake(
-            &mut server,
-            &url,
-            5,
-            &mut input,
-            &mut out,
-        ));
-        let request = std::string::String::from_utf8(server.request).unwrap();
-        assert!(
-            request.contains(std::str::from_utf8(&key).unwrap()),
-            "{request}"
-        );
-        (result, framing, input, server.answer)
+        let mut input = [0u8; 256];
+        let mut given = 0;
+        loop {
+            let n = piece
+                .min(answer.len() - given)
+                .min(framing.spare(&mut input).len());
+            feed(&mut framing, &mut input, &answer[given..given + n]);
+            given += n;
+            match framing.upgraded(&key, &mut input) {
+                Answer::Partial if given < answer.len() => {}
+                decided => return (decided, framing, input, given),
+            }
+        }
     }
 
     /// embedded-websocket's server answer to `key`.
@@ -451,17 +382,24 @@ mod tests {
         out[..n].to_vec()
     }
 
+    /// embedded-websocket's server answer to the tests' key.
+    fn accepted() -> Vec<u8> {
+        accepting_server(core::str::from_utf8(&test_key()).unwrap())
+    }
+
     #[test]
-    fn the_handshake_opens_in_any_split_and_keeps_the_frame_after_the_answer() {
+    fn the_upgrade_is_accepted_in_any_split_and_keeps_the_frame_after_the_answer() {
+        let mut wire = accepted();
+        let head = wire.len();
         let mut frame = [0u8; 16];
         let n = server_frame(b"hello", &mut frame);
+        wire.extend_from_slice(&frame[..n]);
         for piece in [1, 7, 64, 256] {
-            let (result, mut framing, mut input, unread) =
-                handshake_with(piece, &frame[..n], accepting_server);
-            assert_eq!(result, Ok(()), "reads of {piece}");
+            let (answer, mut framing, mut input, given) = upgrade_with(piece, &wire);
+            assert_eq!(answer, Answer::Accepted(head), "reads of {piece}");
             let mut message = [0u8; 64];
             // What the last read brought past the answer stays; the rest comes in later.
-            feed(&mut framing, &mut input, &unread);
+            feed(&mut framing, &mut input, &wire[given..]);
             let got = framing
                 .next_message(&mut input, &mut message)
                 .unwrap()
@@ -471,20 +409,20 @@ mod tests {
     }
 
     #[test]
-    fn the_handshake_fails_on_a_wrong_answer() {
-        let (wrong_key, ..) =
-            handshake_with(64, &[], |_| accepting_server("dGhlIHNhbXBsZSBub25jZQ=="));
-        assert_eq!(wrong_key, Err(WsError::Handshake));
-        let (not_101, ..) = handshake_with(64, &[], |_| {
-            b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_vec()
-        });
-        assert_eq!(not_101, Err(WsError::Handshake));
-        let (cut_short, ..) = handshake_with(64, &[], |key| {
-            let mut answer = accepting_server(key);
-            answer.truncate(answer.len() - 2);
-            answer
-        });
-        assert_eq!(cut_short, Err(WsError::Io));
+    fn the_upgrade_is_refused_on_a_wrong_answer() {
+        let wrong_key = accepting_server("dGhlIHNhbXBsZSBub25jZQ==");
+        assert_eq!(upgrade_with(64, &wrong_key).0, Answer::Refused);
+        let not_101 = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n";
+        assert_eq!(upgrade_with(64, not_101).0, Answer::Refused);
+        // Cut short: still waiting for the rest when the server stops sending.
+        let mut cut_short = accepted();
+        cut_short.truncate(cut_short.len() - 2);
+        assert_eq!(upgrade_with(64, &cut_short).0, Answer::Partial);
+        // A head longer than the read buffer can never be checked.
+        let mut too_long = b"HTTP/1.1 101 Switching Protocols\r\nx-padding: ".to_vec();
+        too_long.extend_from_slice(&[b'a'; 300]);
+        too_long.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(upgrade_with(64, &too_long).0, Answer::Refused);
     }
 
     #[test]
