@@ -341,13 +341,9 @@ async fn serve(
             }
             socket.flush().await
         };
-        let mut deadline = at(t) + if closing { CLOSE_GRACE } else { WRITE_TIMEOUT };
-        if turn.upgrade.is_some()
-            && let Some(handshake) = client.session.poll_timeout()
-        {
-            // The upgrade request: within the attempt's handshake deadline too.
-            deadline = deadline.min(at(handshake));
-        }
+        // The upgrade request, like the Hello after it, has the write timeout; the attempt's
+        // handshake deadline is looked at once it is written (`Client::next`).
+        let deadline = at(t) + if closing { CLOSE_GRACE } else { WRITE_TIMEOUT };
         let written = with_deadline(deadline, write).await;
         match after {
             After::Serve if matches!(written, Ok(Ok(()))) => {}
