@@ -302,14 +302,9 @@ async fn serve(
                 // The message from the handle (up to 584 B) is encoded into
                 // `buffers.frame` as soon as it arrives, so it does not stay in this
                 // future's state.
-                let spare = framing.spare(buffers.ws_in);
-                let read = async {
-                    if spare.is_empty() {
-                        core::future::pending().await
-                    } else {
-                        socket.read(spare).await
-                    }
-                };
+                // The framing takes every byte it is given, so there is always room: a
+                // full buffer would read 0 bytes and end the connection, not stall it.
+                let read = socket.read(framing.spare(buffers.ws_in));
                 let call = async {
                     if open {
                         client.shared.outbox.receive().await
