@@ -95,19 +95,19 @@ const MASKED: u8 = 0x80;
 /// The header at the start of `input` up to the payload's length: its two first bytes, the
 /// payload's length and the bytes those take. `None` while they are incomplete. (A server's
 /// frame has no mask key; one that has is refused.)
-fn header(input: &[u8]) -> Option<(u8, u8, u64, usize)> {
+fn header(input: &[u8]) -> Option<(u8, u8, usize, usize)> {
     let (&first, rest) = input.split_first()?;
     let (&second, rest) = rest.split_first()?;
-    Some(match second & 0x7f {
-        126 => (
-            first,
-            second,
-            u16::from_be_bytes(*rest.first_chunk()?).into(),
-            4,
-        ),
-        127 => (first, second, u64::from_be_bytes(*rest.first_chunk()?), 10),
-        short => (first, second, short.into(), 2),
-    })
+    let (len, size) = match second & 0x7f {
+        126 => (u16::from_be_bytes(*rest.first_chunk()?).into(), 4),
+        127 => {
+            // A length beyond what this machine can address is beyond any buffer.
+            let len = u64::from_be_bytes(*rest.first_chunk()?);
+            (usize::try_from(len).unwrap_or(usize::MAX), 10)
+        }
+        short => (short.into(), 2),
+    };
+    Some((first, second, len, size))
 }
 
 /// True for the status codes an endpoint may put in a close (RFC 6455 §7.4, and the
@@ -249,11 +249,9 @@ impl Framing {
                     if refused {
                         return Err(WsError::Protocol);
                     }
-                    let room = message.len().saturating_sub(self.assembled);
-                    let len = match usize::try_from(len) {
-                        Ok(len) if len <= room => len,
-                        _ => return Err(WsError::TooLarge),
-                    };
+                    if len > message.len().saturating_sub(self.assembled) {
+                        return Err(WsError::TooLarge);
+                    }
                     self.consume(input, size);
                     (first, len)
                 }
