@@ -132,12 +132,18 @@ fn client_frame(framing: &mut Framing, shape: u8, payload: &[u8]) {
     }
     let n = encoded.expect("a frame that fits was refused");
     assert_eq!(n, header + payload.len());
-    assert_eq!(out[0], 0x80 | kind as u8, "one final frame of the kind sent");
+    assert_eq!(
+        out[0],
+        0x80 | kind as u8,
+        "one final frame of the kind sent"
+    );
     assert_ne!(out[1] & 0x80, 0, "masked");
     let mut server = WebSocketServer::new_server();
     server.state = WebSocketState::Open;
     let mut read = [0u8; MESSAGE];
-    let got = server.read(&out[..n], &mut read).expect("the server reads it");
+    let got = server
+        .read(&out[..n], &mut read)
+        .expect("the server reads it");
     assert_eq!(got.len_from, n, "one frame, read whole");
     assert!(got.end_of_message);
     assert_eq!(got.message_type, want);
