@@ -294,11 +294,9 @@ async fn serve(
             Next::Wait => {
                 turn.logs_looked_at = false;
                 let open = client.session.is_open();
-                let deadline = earliest(
-                    earliest(client.session.poll_timeout(), client.log_timer()),
-                    Some(t + LOG_POLL),
-                )
-                .unwrap_or(t + LOG_POLL);
+                let log_poll = t + LOG_POLL;
+                let deadline = earliest(client.session.poll_timeout(), client.log_timer())
+                    .map_or(log_poll, |d| d.min(log_poll));
                 // The message from the handle (up to 584 B) is encoded into
                 // `buffers.frame` as soon as it arrives, so it does not stay in this
                 // future's state.
