@@ -16,8 +16,8 @@
 //! handle.send("app/hello", Payload::Empty).await?;
 //! ```
 //!
-//! The [`Runner`] owns the TCP socket: DNS, the WebSocket upgrade and framing
-//! (`embedded-websocket`'s client state machine over `embedded-io-async`), and the core's
+//! The [`Runner`] owns the TCP socket: DNS, the WebSocket upgrade and framing (the crate's
+//! own RFC 6455 client side over `embedded-io-async`), and the core's
 //! [`ClientSession`](sentelite_core::ClientSession) with embassy-time: heartbeats, reconnects
 //! with backoff, request deadlines. Log shipping and the server's level changes go through
 //! the core's [`ShippingLink`](sentelite_core::log::ShippingLink), the same code the host
@@ -59,7 +59,7 @@ pub use ws::WsError;
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::upgrade::{Answer, Key, answer, key};
-    pub use crate::ws::{Framing, Received};
+    pub use crate::ws::{Framing, Kind, Received, SendKind};
 }
 
 /// Builds a client over `stack`: the [`Handle`] for the application and the [`Runner`] to

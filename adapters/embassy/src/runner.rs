@@ -9,10 +9,11 @@ use embassy_futures::select::{Either3, select3};
 use embassy_net::Stack;
 use embassy_net::dns::DnsQueryType;
 use embassy_net::tcp::TcpSocket;
-use embassy_time::{Duration as EmbassyDuration, Timer, with_timeout};
-use embedded_websocket::{WebSocketReceiveMessageType as Kind, WebSocketSendMessageType as Send};
+use embassy_time::{Duration as EmbassyDuration, Timer, with_deadline, with_timeout};
+use embedded_io_async::Write as _;
 use heapless::Vec;
 use sentelite_core::log::ShippingLink;
+use sentelite_core::session::State;
 use sentelite_core::time::earliest;
 use sentelite_core::{
     ClientSession, CloseCode, Duration, Frame, Instant, Payload, RequestId, SessionEvent, Status,
@@ -26,8 +27,9 @@ use crate::logging::Logger;
 use crate::message::{Answer, Ticketed};
 use crate::message::{Incoming, Outgoing, OwnedPayload, name};
 use crate::outline::outlined;
+use crate::upgrade;
 use crate::url::WsUrl;
-use crate::ws::{Framing, WsError};
+use crate::ws::{Framing, Kind, SendKind, WsError};
 
 /// Requests in flight at once: the application's slots and the log batch.
 #[cfg(feature = "requests")]
@@ -183,206 +185,165 @@ impl<'a> Runner<'a> {
         let handshake_timeout = self.client.session.config().handshake_timeout;
         self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut framing = Framing::new(self.seed);
-        let opened = outlined!(open(
+        let key = upgrade::key(crate::rng::nonce(self.seed));
+        let mut turn = Turn {
+            upgrade: Some(key),
+            ..Turn::default()
+        };
+        let connected = outlined!(open(
             self.stack,
             &self.url,
             &mut socket,
-            &mut framing,
-            &mut self.buffers,
-            self.seed,
             EmbassyDuration::from_micros(handshake_timeout.as_micros()),
         ));
-        if opened.is_err() {
-            socket.abort();
-            self.client.session.handle_connect_failed(now());
-            self.client.drain_events();
-            return;
-        }
-        self.client.session.handle_connected(now());
-        let ended = outlined!(serve(
-            &mut self.client,
-            &mut socket,
-            &mut framing,
-            &mut self.buffers,
-        ));
-        if ended.is_ok() {
-            // A decided close: let the closing handshake and the FIN go out.
-            let _ = with_timeout(CLOSE_GRACE, socket.flush()).await;
+        if connected.is_ok()
+            && let Some(request) = upgrade::request(&self.url, &key, self.buffers.ws_out)
+        {
+            turn.request = request;
+            // A decided close (`Ok`) had its close frame and FIN flushed by `serve`; any
+            // other end is a lost connection. Either way the socket goes.
+            let _ = outlined!(serve(
+                &mut self.client,
+                &mut socket,
+                &mut framing,
+                &mut self.buffers,
+                &mut turn,
+            ));
         }
         socket.abort();
-        self.client.session.handle_disconnected(now());
+        let t = now();
+        if turn.upgrade.is_some() {
+            // DNS, TCP or the WebSocket upgrade failed.
+            self.client.session.handle_connect_failed(t);
+        } else {
+            self.client.session.handle_disconnected(t);
+        }
         self.client.drain_events();
     }
 }
 
-/// DNS, TCP and the WebSocket upgrade, within `timeout`.
+/// DNS and TCP, within `timeout`. The WebSocket upgrade follows in [`serve`], through the
+/// same write and read as every frame after it.
 async fn open(
     stack: Stack<'_>,
     url: &WsUrl<'_>,
     socket: &mut TcpSocket<'_>,
-    framing: &mut Framing,
-    buffers: &mut Buffers<'_>,
-    seed: u64,
     timeout: EmbassyDuration,
-) -> Result<(), WsError> {
+) -> Result<(), ()> {
     let steps = async {
         let addresses = stack
             .dns_query(url.host, DnsQueryType::A)
             .await
-            .map_err(|_| WsError::Io)?;
-        let address = addresses.first().ok_or(WsError::Io)?;
-        socket
-            .connect((*address, url.port))
-            .await
-            .map_err(|_| WsError::Io)?;
-        framing
-            .handshake(socket, url, seed, buffers.ws_in, buffers.ws_out)
-            .await
+            .map_err(drop)?;
+        let address = addresses.first().ok_or(())?;
+        socket.connect((*address, url.port)).await.map_err(drop)
     };
-    with_timeout(timeout, steps)
-        .await
-        .unwrap_or(Err(WsError::Io))
+    with_timeout(timeout, steps).await.unwrap_or(Err(()))
 }
 
-/// What one wake-up of the connection loop leads to.
-enum Step {
-    /// `n` bytes were read into the framing's spare room.
-    Receive(usize),
-    /// A frame of `n` bytes from the handle's message is in `buffers.frame`.
-    Write(usize),
-    /// A deadline passed, or the message needed no frame.
-    Idle,
+/// What the connection does next, decided without awaiting anything.
+enum Next {
+    /// Write the frame of `n` bytes in `buffers.ws_out`, then do what [`After`] says.
+    Write(usize, After),
+    /// Nothing to write: wait for input, a deadline or a message from the handle.
+    Wait,
+}
+
+/// What follows a write.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum After {
+    /// Go on serving.
+    Serve,
+    /// The client's own close went out: the connection ends, decided.
+    Closed,
+    /// The answer to the server's close went out: the connection is over.
+    Over,
+}
+
+/// What a turn of the loop still has to look at.
+#[derive(Default)]
+struct Turn {
+    /// Until the server accepted the WebSocket upgrade: the key it must answer.
+    upgrade: Option<upgrade::Key>,
+    /// The upgrade request is in `buffers.ws_out`, this many bytes, not yet written.
+    request: usize,
+    /// The framing holds input not yet taken apart into messages.
+    received: bool,
+    /// A frame of this many bytes from the handle's message is in `buffers.frame`.
+    called: Option<usize>,
+    /// The log shipper has had its turn since the loop last waited.
+    logs_looked_at: bool,
 }
 
 /// Serves one open socket until the session or the socket ends it.
+///
+/// Every frame goes out through the one write below: each `.await` of a write is a copy
+/// of the socket's write machine in the firmware image, so what to write next is decided
+/// first ([`Client::next`]), and then written.
 async fn serve(
     client: &mut Client<'_>,
     socket: &mut TcpSocket<'_>,
     framing: &mut Framing,
     buffers: &mut Buffers<'_>,
+    turn: &mut Turn,
 ) -> Result<(), Gone> {
     loop {
         let t = now();
-        client.session.handle_timeout(t);
-        client.drain_events();
-        flush(client, socket, framing, buffers).await?;
-        client.drain_events();
-        if client.session.wants_disconnect() {
-            let normal = client
-                .session
-                .local_close()
-                .is_none_or(|(code, _)| code == CloseCode::NORMAL);
-            let _ = with_timeout(CLOSE_GRACE, framing.close(socket, normal, buffers.ws_out)).await;
-            socket.close();
-            return Ok(());
-        }
-        let open = client.session.is_open();
-        let deadline = earliest(
-            earliest(client.session.poll_timeout(), client.log_timer()),
-            Some(t + LOG_POLL),
-        )
-        .unwrap_or(t + LOG_POLL);
-        // The woken input is turned into a step before anything is awaited: the message
-        // from the handle (up to 584 B) is encoded into `buffers.frame` and gone, so it
-        // does not stay in this future's state across the write.
-        let step = {
-            let spare = framing.spare(buffers.ws_in);
-            let read = async {
-                if spare.is_empty() {
-                    core::future::pending().await
-                } else {
-                    socket.read(spare).await
+        let (n, after) = match client.next(t, framing, buffers, turn)? {
+            Next::Write(n, after) => (n, after),
+            Next::Wait => {
+                turn.logs_looked_at = false;
+                let open = client.session.is_open();
+                let log_poll = t + LOG_POLL;
+                let deadline = earliest(client.session.poll_timeout(), client.log_timer())
+                    .map_or(log_poll, |d| d.min(log_poll));
+                // The message from the handle (up to 584 B) is encoded into
+                // `buffers.frame` as soon as it arrives, so it does not stay in this
+                // future's state.
+                // The framing takes every byte it is given, so there is always room: a
+                // full buffer would read 0 bytes and end the connection, not stall it.
+                let read = socket.read(framing.spare(buffers.ws_in));
+                let call = async {
+                    if open {
+                        client.shared.outbox.receive().await
+                    } else {
+                        core::future::pending().await
+                    }
+                };
+                match select3(read, Timer::at(at(deadline)), call).await {
+                    Either3::First(Ok(0) | Err(_)) => return Err(Gone::Lost),
+                    Either3::First(Ok(n)) => {
+                        framing.filled(n);
+                        turn.received = true;
+                    }
+                    Either3::Second(()) => {}
+                    Either3::Third(call) => {
+                        turn.called = client.on_call(now(), call, buffers.frame);
+                    }
                 }
-            };
-            let call = async {
-                if open {
-                    client.shared.outbox.receive().await
-                } else {
-                    core::future::pending().await
-                }
-            };
-            match select3(read, Timer::at(at(deadline)), call).await {
-                Either3::First(Ok(0) | Err(_)) => return Err(Gone::Lost),
-                Either3::First(Ok(n)) => Step::Receive(n),
-                Either3::Second(()) => Step::Idle,
-                Either3::Third(call) => match client.on_call(now(), call, buffers.frame) {
-                    Some(n) => Step::Write(n),
-                    None => Step::Idle,
-                },
+                continue;
             }
         };
-        match step {
-            Step::Receive(n) => {
-                framing.filled(n);
-                outlined!(receive(client, socket, framing, buffers))?;
+        let frame = buffers.ws_out.get(..n).ok_or(Gone::Lost)?;
+        let closing = after == After::Closed;
+        let write = async {
+            socket.write_all(frame).await?;
+            if closing {
+                // The FIN follows the close frame, within the same grace.
+                socket.close();
             }
-            Step::Write(n) => {
-                write(socket, framing, encoded(buffers.frame, n)?, buffers.ws_out).await?
-            }
-            Step::Idle => {}
-        }
-    }
-}
-
-/// Takes every whole message out of what was read and feeds it to the session.
-async fn receive(
-    client: &mut Client<'_>,
-    socket: &mut TcpSocket<'_>,
-    framing: &mut Framing,
-    buffers: &mut Buffers<'_>,
-) -> Result<(), Gone> {
-    loop {
-        let received = match framing.next_message(buffers.ws_in, buffers.message) {
-            Ok(Some(received)) => received,
-            Ok(None) => return Ok(()),
-            Err(WsError::TooLarge) => {
-                client
-                    .session
-                    .close(CloseCode::FRAME_TOO_LARGE, "message larger than max frame");
-                return Ok(());
-            }
-            Err(_) => {
-                client
-                    .session
-                    .close(CloseCode::PROTOCOL_ERROR, "websocket protocol error");
-                return Ok(());
-            }
+            socket.flush().await
         };
-        let bytes = received.bytes(buffers.message);
-        match received.kind {
-            Kind::Binary => client.on_message(bytes),
-            Kind::Text => {
-                client
-                    .session
-                    .close(CloseCode::PROTOCOL_ERROR, "text message on a binary link");
-            }
-            Kind::Ping => {
-                write_kind(socket, framing, Send::Pong, bytes, buffers.ws_out).await?;
-            }
-            Kind::Pong => {}
-            Kind::CloseMustReply => {
-                let _ = write_kind(socket, framing, Send::CloseReply, bytes, buffers.ws_out).await;
-                return Err(Gone::Lost);
-            }
-            Kind::CloseCompleted => return Err(Gone::Lost),
+        // The upgrade request, like the Hello after it, has the write timeout; the attempt's
+        // handshake deadline is looked at once it is written (`Client::next`).
+        let deadline = at(t) + if closing { CLOSE_GRACE } else { WRITE_TIMEOUT };
+        let written = with_deadline(deadline, write).await;
+        match after {
+            After::Serve if matches!(written, Ok(Ok(()))) => {}
+            After::Closed => return Ok(()),
+            _ => return Err(Gone::Lost),
         }
     }
-}
-
-/// Writes what the session, the refused requests and the log shipper have queued. One
-/// write site in a loop: every `write(..).await` is a copy of the framing's state machine
-/// in the firmware image.
-async fn flush(
-    client: &mut Client<'_>,
-    socket: &mut TcpSocket<'_>,
-    framing: &mut Framing,
-    buffers: &mut Buffers<'_>,
-) -> Result<(), Gone> {
-    let mut logs_looked_at = false;
-    while let Some(n) = client.next_outgoing(buffers, &mut logs_looked_at)? {
-        write(socket, framing, encoded(buffers.frame, n)?, buffers.ws_out).await?;
-    }
-    Ok(())
 }
 
 /// The first `n` bytes of the frame buffer, which the encoder just filled; a length beyond
@@ -391,29 +352,101 @@ fn encoded(frame: &[u8], n: usize) -> Result<&[u8], Gone> {
     frame.get(..n).ok_or(Gone::Lost)
 }
 
-async fn write(
-    socket: &mut TcpSocket<'_>,
-    framing: &mut Framing,
-    frame: &[u8],
-    out: &mut [u8],
-) -> Result<(), Gone> {
-    write_kind(socket, framing, Send::Binary, frame, out).await
-}
-
-async fn write_kind(
-    socket: &mut TcpSocket<'_>,
-    framing: &mut Framing,
-    kind: Send,
-    payload: &[u8],
-    out: &mut [u8],
-) -> Result<(), Gone> {
-    match with_timeout(WRITE_TIMEOUT, framing.send(socket, kind, payload, out)).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(Gone::Lost),
-    }
-}
-
 impl Client<'_> {
+    /// The next frame to write, framed into `buffers.ws_out`, in order: the answer to a
+    /// ping or close among the messages read (the ones before it are handled first), the
+    /// handle's message, the session's own frames, refused requests' ends and a log batch,
+    /// then the client's close when the session wants the connection gone.
+    #[inline(never)]
+    fn next(
+        &mut self,
+        t: Instant,
+        framing: &mut Framing,
+        buffers: &mut Buffers<'_>,
+        turn: &mut Turn,
+    ) -> Result<Next, Gone> {
+        if let Some(key) = &turn.upgrade {
+            if turn.request > 0 {
+                return Ok(Next::Write(
+                    core::mem::take(&mut turn.request),
+                    After::Serve,
+                ));
+            }
+            // The core's handshake deadline, from the attempt's start, ends the attempt.
+            self.session.handle_timeout(t);
+            if self.session.state() != State::Connecting {
+                return Err(Gone::Lost);
+            }
+            if !core::mem::take(&mut turn.received) {
+                return Ok(Next::Wait);
+            }
+            match framing.upgraded(key, buffers.ws_in) {
+                upgrade::Answer::Accepted(_) => {
+                    turn.upgrade = None;
+                    // Frames may have come in the same read as the answer.
+                    turn.received = true;
+                    self.session.handle_connected(t);
+                }
+                upgrade::Answer::Partial => return Ok(Next::Wait),
+                upgrade::Answer::Refused => return Err(Gone::Lost),
+            }
+        }
+        let (kind, payload, after) = 'found: {
+            while turn.received {
+                let received = match framing.next_message(buffers.ws_in, buffers.message) {
+                    Ok(Some(received)) => received,
+                    Ok(None) => {
+                        turn.received = false;
+                        break;
+                    }
+                    Err(error) => {
+                        turn.received = false;
+                        let (code, reason) = if error == WsError::TooLarge {
+                            (CloseCode::FRAME_TOO_LARGE, "message larger than max frame")
+                        } else {
+                            (CloseCode::PROTOCOL_ERROR, "websocket protocol error")
+                        };
+                        self.session.close(code, reason);
+                        break;
+                    }
+                };
+                let bytes = received.bytes(buffers.message);
+                match received.kind {
+                    Kind::Binary => self.on_message(bytes),
+                    Kind::Text => {
+                        self.session
+                            .close(CloseCode::PROTOCOL_ERROR, "text message on a binary link");
+                    }
+                    Kind::Ping => break 'found (SendKind::Pong, bytes, After::Serve),
+                    Kind::Pong => {}
+                    Kind::Close => break 'found (SendKind::Close, bytes, After::Over),
+                }
+            }
+            if let Some(n) = turn.called.take() {
+                break 'found (SendKind::Binary, encoded(buffers.frame, n)?, After::Serve);
+            }
+            self.session.handle_timeout(t);
+            self.drain_events();
+            if let Some(n) = self.next_outgoing(buffers, &mut turn.logs_looked_at)? {
+                break 'found (SendKind::Binary, encoded(buffers.frame, n)?, After::Serve);
+            }
+            self.drain_events();
+            if !self.session.wants_disconnect() {
+                return Ok(Next::Wait);
+            }
+            let normal = self
+                .session
+                .local_close()
+                .is_none_or(|(code, _)| code == CloseCode::NORMAL);
+            let code: &[u8] = if normal { &[0x03, 0xe8] } else { &[0x03, 0xea] };
+            (SendKind::Close, code, After::Closed)
+        };
+        let n = framing
+            .encode(kind, payload, buffers.ws_out)
+            .ok_or(Gone::Lost)?;
+        Ok(Next::Write(n, after))
+    }
+
     /// The next frame to write into `buffers.frame`, in order: the session's own frames,
     /// `BUSY` ends for refused requests, then at most one log batch per flush
     /// (`logs_looked_at` remembers that the shipper had its turn).

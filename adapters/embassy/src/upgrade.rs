@@ -1,6 +1,6 @@
 //! The WebSocket opening handshake's two messages (RFC 6455 §4.1): the client's upgrade
 //! request and the check of the server's `101` answer. The frames after it are
-//! embedded-websocket's.
+//! [`crate::ws`]'s.
 //!
 //! Both are written here rather than taken from embedded-websocket's `client_connect` and
 //! `client_accept`: those build the request in a 1 KB `heapless::String` and parse the
@@ -13,7 +13,7 @@
 //! the request did not ask for is refused. Header names compare without case; the answer
 //! may arrive in any number of reads. SHA-1 and base64 stay with crates: SHA-1 from
 //! `hmac-sha1-compact`, whose round loop is 2.2 KB smaller on the Pico W than RustCrypto's
-//! unrolled `sha1` that embedded-websocket links.
+//! unrolled `sha1` that embedded-websocket's handshake linked.
 
 use crate::url::WsUrl;
 
