@@ -212,7 +212,7 @@ mod tests {
     }
 
     #[test]
-    fn a_short_buffer_gets_a_cut_entry_not_a_panic() {
+    fn a_short_buffer_gets_no_entry_not_a_panic() {
         let seq = 300;
         let record = NewRecord {
             time_ms: 5,
