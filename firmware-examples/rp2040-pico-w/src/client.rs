@@ -2,7 +2,7 @@
 //! what the Pico W gives it, namely the LED on the radio's GPIO 0 and, with the `blob`
 //! feature, the DFU partition for firmware images.
 
-use embassy_executor::Spawner;
+use embassy_futures::select::{Either, select};
 use embassy_net::Stack;
 use embassy_rp::Peri;
 use embassy_rp::clocks::RoscRng;
@@ -22,12 +22,14 @@ pub const FLASH_SIZE: usize = 2 * 1024 * 1024;
 /// The flash chip, blocking: a sink's writes are synchronous.
 pub type Chip = Flash<'static, FLASH, Blocking, FLASH_SIZE>;
 
-/// The LED state the application asked for, applied by [`led_task`] (the radio's GPIO is
-/// only reachable through async calls).
+/// The LED state the application asked for, applied by [`led`] (the radio's GPIO is only
+/// reachable through async calls).
 static LED: Signal<CriticalSectionRawMutex, bool> = Signal::new();
 
-#[embassy_executor::task]
-async fn led_task(mut control: cyw43::Control<'static>) -> ! {
+/// Applies the LED state the application asks for, forever. Polled beside the application in
+/// the main task rather than spawned as a task of its own: no second task's storage, and
+/// no spawn.
+async fn led(mut control: cyw43::Control<'static>) -> ! {
     loop {
         let on = LED.wait().await;
         control.gpio_set(0, on).await;
@@ -97,12 +99,10 @@ fn build_id() -> &'static str {
 
 /// Run the application forever.
 pub async fn run(
-    spawner: Spawner,
     stack: Stack<'static>,
     control: cyw43::Control<'static>,
     flash: Peri<'static, FLASH>,
 ) -> ! {
-    spawner.spawn(defmt::unwrap!(led_task(control)));
     let mut chip = Flash::new_blocking(flash);
     let mut config = DeviceConfig::new(settings::SENTELITE_URL, client_id(&mut chip), build_id());
     config.boot_id = RoscRng.next_u32();
@@ -118,5 +118,12 @@ pub async fn run(
     let board = PicoW {
         no_firmware: sentelite_embassy::sinks::RamSink::new(&mut []),
     };
-    sentelite_example_app::run(stack, config, board).await
+    match select(
+        sentelite_example_app::run(stack, config, board),
+        led(control),
+    )
+    .await
+    {
+        Either::First(never) | Either::Second(never) => never,
+    }
 }
