@@ -2,7 +2,7 @@
 //! what the Pico W gives it, namely the LED on the radio's GPIO 0 and, with the `blob`
 //! feature, the DFU partition for firmware images.
 
-use embassy_futures::select::{Either, select};
+use embassy_futures::select::select;
 use embassy_net::Stack;
 use embassy_rp::Peri;
 use embassy_rp::clocks::RoscRng;
@@ -97,12 +97,14 @@ fn build_id() -> &'static str {
     ))
 }
 
-/// Run the application forever.
-pub async fn run(
+/// The application beside the LED loop: a future that runs forever. A plain fn returning
+/// the `select` (its set-up has no await) rather than an `async fn` around it, so the main
+/// task's future holds no state machine of its own for this step.
+pub fn run(
     stack: Stack<'static>,
     control: cyw43::Control<'static>,
     flash: Peri<'static, FLASH>,
-) -> ! {
+) -> impl Future {
     let mut chip = Flash::new_blocking(flash);
     let mut config = DeviceConfig::new(settings::SENTELITE_URL, client_id(&mut chip), build_id());
     config.boot_id = RoscRng.next_u32();
@@ -118,12 +120,8 @@ pub async fn run(
     let board = PicoW {
         no_firmware: sentelite_embassy::sinks::RamSink::new(&mut []),
     };
-    match select(
+    select(
         sentelite_example_app::run(stack, config, board),
         led(control),
     )
-    .await
-    {
-        Either::First(never) | Either::Second(never) => never,
-    }
 }
