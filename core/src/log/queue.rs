@@ -344,6 +344,18 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
     /// a batch is already in flight or there is nothing to send. A record larger than
     /// `max_bytes` on its own could never be sent: it is dropped and counted in the gap.
     pub fn begin_batch(&mut self, max_records: usize, max_bytes: usize) -> Option<Batch<'_>> {
+        self.take_batch(max_records, max_bytes)?;
+        self.current_batch()
+    }
+
+    /// [`Self::begin_batch`] without the [`Batch`]: the id and record count of the batch now
+    /// in flight. The shipper encodes it with [`Self::encode_in_flight`], which reads the gap
+    /// in place instead of copying it into a `Batch` (and that `Batch` out of an `Option`).
+    pub(crate) fn take_batch(
+        &mut self,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Option<(BatchId, usize)> {
         if self.in_flight.is_some() {
             return None;
         }
@@ -381,7 +393,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
             gap,
         });
         self.stats.batches += 1;
-        self.current_batch()
+        Some((id, records))
+    }
+
+    /// Encodes the batch in flight into `buf`, as [`Batch::encode`] does; `None` when no
+    /// batch is in flight.
+    pub(crate) fn encode_in_flight(&self, buf: &mut [u8]) -> Option<Result<usize, EncodeError>> {
+        let f = self.in_flight.as_ref()?;
+        let entries = RawEntries {
+            bytes: self.buf.as_ref().get(self.start..self.start + f.bytes)?,
+        };
+        Some(encode_raw(f.gap.as_ref(), f.records, entries, buf))
     }
 
     /// The batch in flight, to encode it again (e.g. into a larger buffer).
