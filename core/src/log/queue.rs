@@ -185,7 +185,8 @@ struct InFlight {
     id: BatchId,
     records: usize,
     bytes: usize,
-    gap: Option<Gap>,
+    /// The batch carries the gap held in `resend_gap`.
+    gap: bool,
 }
 
 /// A bounded, acknowledged log queue over a caller-owned byte buffer: a `&mut [u8]` or an
@@ -199,9 +200,12 @@ pub struct LogQueue<B> {
     next_batch: u32,
     /// Drops not yet handed to a batch.
     gap: Option<Gap>,
-    /// A gap that was sent but not acknowledged: it goes again exactly as it was, never
-    /// merged with newer drops, so a server that stored it the first time can recognise the
-    /// repeat (by its first sequence number) instead of counting its losses twice.
+    /// The gap of the batch in flight, or one that was sent but not acknowledged: it goes
+    /// again exactly as it was, never merged with newer drops, so a server that stored it the
+    /// first time can recognise the repeat (by its first sequence number) instead of counting
+    /// its losses twice. It stays here while in flight (the batch only marks that it carries
+    /// it), so taking, failing and encoding a batch copy no gap. With a batch in flight it is
+    /// set exactly when that batch carries it.
     resend_gap: Option<Gap>,
     in_flight: Option<InFlight>,
     /// The oldest records that were sent at least once (records, bytes): the server may hold
@@ -266,11 +270,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
     /// Drops not yet acknowledged and not in flight: a gap to send again, else the newer
     /// drops (the other follows in the next batch).
     pub fn pending_gap(&self) -> Option<Gap> {
-        self.resend_gap.or(self.gap)
+        if self.in_flight.is_some() {
+            self.gap
+        } else {
+            self.resend_gap.or(self.gap)
+        }
     }
 
     fn gap_waiting(&self) -> bool {
-        self.resend_gap.is_some() || self.gap.is_some()
+        self.gap.is_some() || (self.in_flight.is_none() && self.resend_gap.is_some())
     }
 
     /// True when a batch is waiting for its ack.
@@ -382,7 +390,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
         }
         let id = BatchId(self.next_batch);
         self.next_batch = self.next_batch.wrapping_add(1);
-        let gap = self.resend_gap.take().or_else(|| self.gap.take());
+        if self.resend_gap.is_none() {
+            self.resend_gap = self.gap.take();
+        }
+        let gap = self.resend_gap.is_some();
         if records > self.sent_once.0 {
             self.sent_once = (records, bytes);
         }
@@ -403,7 +414,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
         let entries = RawEntries {
             bytes: self.buf.as_ref().get(self.start..self.start + f.bytes)?,
         };
-        Some(encode_raw(f.gap.as_ref(), f.records, entries, buf))
+        let gap = if f.gap {
+            self.resend_gap.as_ref()
+        } else {
+            None
+        };
+        Some(encode_raw(gap, f.records, entries, buf))
     }
 
     /// The batch in flight, to encode it again (e.g. into a larger buffer).
@@ -411,7 +427,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
         let f = self.in_flight.as_ref()?;
         Some(Batch {
             id: f.id,
-            gap: f.gap,
+            gap: if f.gap { self.resend_gap } else { None },
             // The records in flight are the first `f.bytes` of the queue, always held.
             entries: self.buf.as_ref().get(self.start..self.start + f.bytes)?,
             records: f.records,
@@ -426,6 +442,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
             return false;
         };
         self.in_flight = None;
+        if f.gap {
+            self.resend_gap = None;
+        }
         self.sent_once = (
             self.sent_once.0.saturating_sub(f.records),
             self.sent_once.1.saturating_sub(f.bytes),
@@ -459,12 +478,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
     }
 
     fn return_in_flight(&mut self) {
-        if let Some(f) = self.in_flight.take() {
-            // Only one batch is in flight and a resend gap is always taken first, so there is
-            // never an older one to overwrite here.
-            if f.gap.is_some() {
-                self.resend_gap = f.gap;
-            }
+        // A gap it carried stays in `resend_gap`, to go again as it was.
+        if self.in_flight.take().is_some() {
             self.stats.requeued += 1;
         }
     }
