@@ -76,21 +76,24 @@ impl Board for PicoW {
     }
 }
 
+const ID_PREFIX: &str = "pico-w-";
+
+/// The texts the Hello announces, in one static cell: one `init` (and its already-taken
+/// check) instead of one per text.
+type Texts = ([u8; ID_PREFIX.len() + 16], [u8; build_id::BUILD_ID_HEX]);
+
 /// The device's id: `pico-w-` and the flash chip's unique id, stable across updates.
-fn client_id(chip: &mut Chip) -> &'static str {
-    const PREFIX: &str = "pico-w-";
-    static ID: StaticCell<[u8; PREFIX.len() + 16]> = StaticCell::new();
+fn client_id(chip: &mut Chip, out: &'static mut [u8]) -> &'static str {
     let mut uid = [0u8; 8];
     let _ = chip.blocking_unique_id(&mut uid);
-    hex::prefixed(PREFIX, &uid, ID.init([0; PREFIX.len() + 16]))
+    hex::prefixed(ID_PREFIX, &uid, out)
 }
 
 /// The build id announced in the Hello: the hex of the image's GNU build-id note, which
 /// `sentelite elf add FILE` registers the ELF under; `name@version` if it was linked
 /// without the note.
-fn build_id() -> &'static str {
-    static HEX: StaticCell<[u8; build_id::BUILD_ID_HEX]> = StaticCell::new();
-    build_id::own(HEX.init([0; build_id::BUILD_ID_HEX])).unwrap_or(concat!(
+fn build_id(out: &'static mut [u8; build_id::BUILD_ID_HEX]) -> &'static str {
+    build_id::own(out).unwrap_or(concat!(
         env!("CARGO_PKG_NAME"),
         "@",
         env!("CARGO_PKG_VERSION")
@@ -106,7 +109,13 @@ pub fn run(
     flash: Peri<'static, FLASH>,
 ) -> impl Future {
     let mut chip = Flash::new_blocking(flash);
-    let mut config = DeviceConfig::new(settings::SENTELITE_URL, client_id(&mut chip), build_id());
+    static TEXTS: StaticCell<Texts> = StaticCell::new();
+    let (id, hex) = TEXTS.init(([0; ID_PREFIX.len() + 16], [0; build_id::BUILD_ID_HEX]));
+    let mut config = DeviceConfig::new(
+        settings::SENTELITE_URL,
+        client_id(&mut chip, id),
+        build_id(hex),
+    );
     config.boot_id = RoscRng.next_u32();
     config.seed = RoscRng.next_u64();
     #[cfg(feature = "blob")]
