@@ -74,7 +74,9 @@ impl Breaker {
         self.state
     }
 
-    /// True when a batch may be sent at `now`.
+    /// True when a batch may be sent at `now`. Not inlined: the logger asks it for every
+    /// record and the shipper before every batch (70 B less on a Cortex-M0+).
+    #[inline(never)]
     pub fn allows(&mut self, now: Instant) -> bool {
         !matches!(self.state(now), BreakerState::Open { .. })
     }

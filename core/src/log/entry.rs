@@ -116,16 +116,21 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn varint(&mut self) -> Option<u64> {
-        let mut n = 0u64;
-        for shift in (0..u64::BITS).step_by(7) {
-            let (&b, rest) = self.bytes.split_first()?;
-            self.bytes = rest;
-            n |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Some(n);
-            }
+        // Found first, then folded from its last byte down: each step shifts by a constant 7,
+        // where a running `<< shift` would be a variable 64-bit shift (a library call on a
+        // Cortex-M0+). At most ten bytes, the same value modulo 2^64 as shifting each in.
+        let last = self.bytes.iter().position(|b| b & 0x80 == 0)?;
+        let (bytes, rest) = self.bytes.split_at_checked(last + 1)?;
+        if last >= 10 {
+            return None;
         }
-        None
+        self.bytes = rest;
+        Some(
+            bytes
+                .iter()
+                .rev()
+                .fold(0, |n, b| (n << 7) | u64::from(b & 0x7f)),
+        )
     }
 
     fn head(&mut self, level: u8) -> Option<(Level, u32, u64)> {
@@ -212,7 +217,48 @@ mod tests {
     }
 
     #[test]
-    fn a_short_buffer_gets_a_cut_entry_not_a_panic() {
+    fn varints_read_back_at_every_length_and_overlong_ones_are_refused() {
+        let mut values = [
+            0u64,
+            1,
+            127,
+            128,
+            300,
+            u64::from(u32::MAX),
+            1 << 35,
+            u64::MAX,
+        ];
+        values.sort_unstable();
+        for n in (0..64).map(|bits| 1u64 << bits).chain(values) {
+            let mut buf = [0u8; 12];
+            let mut w = Writer::new(&mut buf);
+            w.varint(n);
+            w.byte(0x55);
+            let len = w.finish().unwrap();
+            let mut c = Cursor { bytes: &buf[..len] };
+            assert_eq!(c.varint(), Some(n));
+            assert_eq!(c.bytes, &[0x55], "the cursor stops after the varint");
+        }
+        let mut eleven = [0xffu8; 11];
+        eleven[10] = 0x01;
+        assert_eq!(
+            Cursor { bytes: &eleven }.varint(),
+            None,
+            "longer than ten bytes"
+        );
+        assert_eq!(
+            Cursor {
+                bytes: &[0x80, 0x80]
+            }
+            .varint(),
+            None,
+            "no last byte"
+        );
+        assert_eq!(Cursor { bytes: &[] }.varint(), None);
+    }
+
+    #[test]
+    fn a_short_buffer_gets_no_entry_not_a_panic() {
         let seq = 300;
         let record = NewRecord {
             time_ms: 5,

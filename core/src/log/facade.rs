@@ -85,13 +85,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]> + Send> RemoteLogger<B> {
     /// fresh boot.
     #[inline(never)]
     pub fn install(&self, storage: B, config: LogConfig, first_seq: u32, clock: Clock) {
+        // Built before the critical section, which then only moves it in.
+        let installed = State::Installed {
+            shipper: LogShipper::new(storage, config, first_seq),
+            clock,
+        };
         critical_section::with(|cs| {
             // Only busy when called from inside `with`; that install is ignored.
             if let Ok(mut state) = self.state.borrow(cs).try_borrow_mut() {
-                *state = State::Installed {
-                    shipper: LogShipper::new(storage, config, first_seq),
-                    clock,
-                };
+                *state = installed;
             }
         });
     }

@@ -105,31 +105,19 @@ pub struct FilterStats {
     pub rate_limited: [u32; 7],
 }
 
-/// A level's token bucket; all zero (`started` false) until the level's first record under a
-/// rate, so a fresh set of buckets is zeroed memory rather than a tag written per level.
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    /// Tokens in thousandths, so slow rates refill smoothly without floats.
-    milli_tokens: u64,
-    refilled: Instant,
-    /// False until the first record it counts: it then starts full.
-    started: bool,
-}
-
-impl Bucket {
-    const UNSTARTED: Bucket = Bucket {
-        milli_tokens: 0,
-        refilled: Instant::ZERO,
-        started: false,
-    };
-}
-
 /// Filter state for one client.
 #[derive(Debug, Clone)]
 pub struct LogFilter {
     config: FilterConfig,
     seen: [u16; 7],
-    buckets: [Bucket; 7],
+    /// Each level's token bucket, in thousandths of a token so slow rates refill smoothly
+    /// without floats; meaningful only once the level's bit in `started` is set.
+    milli_tokens: [u64; 7],
+    /// When each level's bucket was last refilled.
+    refilled: [Instant; 7],
+    /// One bit per level whose bucket has counted a record (it starts full then): clearing
+    /// it is all a new configuration needs to restart every bucket.
+    started: u8,
     stats: FilterStats,
 }
 
@@ -139,7 +127,9 @@ impl LogFilter {
         Self {
             config,
             seen: [0; 7],
-            buckets: [Bucket::UNSTARTED; 7],
+            milli_tokens: [0; 7],
+            refilled: [Instant::ZERO; 7],
+            started: 0,
             stats: FilterStats::default(),
         }
     }
@@ -153,7 +143,7 @@ impl LogFilter {
     pub fn set_config(&mut self, config: FilterConfig) {
         self.config = config;
         self.seen = [0; 7];
-        self.buckets = [Bucket::UNSTARTED; 7];
+        self.started = 0;
     }
 
     /// Counters of records held back.
@@ -184,29 +174,28 @@ impl LogFilter {
         }
         if let Some(rate) = self.config.rate[i] {
             let cap = u64::from(rate.burst) * 1000;
-            let bucket = &mut self.buckets[i];
-            if !bucket.started {
-                *bucket = Bucket {
-                    milli_tokens: cap,
-                    refilled: now,
-                    started: true,
-                };
+            let (tokens, refilled) = (&mut self.milli_tokens[i], &mut self.refilled[i]);
+            let bit = 1 << i;
+            if self.started & bit == 0 {
+                self.started |= bit;
+                *tokens = cap;
+                *refilled = now;
             }
-            let elapsed = now.saturating_since(bucket.refilled);
+            let elapsed = now.saturating_since(*refilled);
             // per_second tokens per 1e6 µs = per_second / 1000 milli-tokens per µs.
             let added = elapsed
                 .as_micros()
                 .saturating_mul(u64::from(rate.per_second))
                 / 1000;
             if added > 0 {
-                bucket.milli_tokens = bucket.milli_tokens.saturating_add(added).min(cap);
-                bucket.refilled = now;
+                *tokens = tokens.saturating_add(added).min(cap);
+                *refilled = now;
             }
-            if bucket.milli_tokens < 1000 {
+            if *tokens < 1000 {
                 self.stats.rate_limited[i] = self.stats.rate_limited[i].saturating_add(1);
                 return Verdict::RateLimited;
             }
-            bucket.milli_tokens -= 1000;
+            *tokens -= 1000;
         }
         Verdict::Keep
     }
@@ -283,6 +272,44 @@ mod tests {
             Verdict::Keep,
             "other levels unaffected"
         );
+    }
+
+    #[test]
+    fn a_new_configuration_restarts_each_levels_bucket_full() {
+        let mut config = FilterConfig {
+            levels: LevelSet::ALL,
+            ..FilterConfig::default()
+        };
+        let (slow, fast) = (
+            Rate {
+                per_second: 1,
+                burst: 2,
+            },
+            Rate {
+                per_second: 1,
+                burst: 4,
+            },
+        );
+        config.rate[Level::Error.index()] = Some(slow);
+        config.rate[Level::Debug.index()] = Some(fast);
+        let mut f = LogFilter::new(config);
+        let t = Instant::from_millis(5_000);
+        let kept = |f: &mut LogFilter, level| {
+            (0..6)
+                .filter(|_| f.admit(t, level) == Verdict::Keep)
+                .count()
+        };
+        assert_eq!(kept(&mut f, Level::Error), 2);
+        assert_eq!(
+            kept(&mut f, Level::Debug),
+            4,
+            "its own bucket, started full"
+        );
+        assert_eq!(kept(&mut f, Level::Error), 0, "no time passed: still empty");
+        f.set_config(config);
+        assert_eq!(kept(&mut f, Level::Debug), 4, "full again");
+        assert_eq!(kept(&mut f, Level::Error), 2, "full again");
+        assert_eq!(kept(&mut f, Level::Info), 6, "no rate: all kept");
     }
 
     #[test]

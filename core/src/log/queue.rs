@@ -185,7 +185,8 @@ struct InFlight {
     id: BatchId,
     records: usize,
     bytes: usize,
-    gap: Option<Gap>,
+    /// The batch carries the gap held in `resend_gap`.
+    gap: bool,
 }
 
 /// A bounded, acknowledged log queue over a caller-owned byte buffer: a `&mut [u8]` or an
@@ -199,9 +200,12 @@ pub struct LogQueue<B> {
     next_batch: u32,
     /// Drops not yet handed to a batch.
     gap: Option<Gap>,
-    /// A gap that was sent but not acknowledged: it goes again exactly as it was, never
-    /// merged with newer drops, so a server that stored it the first time can recognise the
-    /// repeat (by its first sequence number) instead of counting its losses twice.
+    /// The gap of the batch in flight, or one that was sent but not acknowledged: it goes
+    /// again exactly as it was, never merged with newer drops, so a server that stored it the
+    /// first time can recognise the repeat (by its first sequence number) instead of counting
+    /// its losses twice. It stays here while in flight (the batch only marks that it carries
+    /// it), so taking, failing and encoding a batch copy no gap. With a batch in flight it is
+    /// set exactly when that batch carries it.
     resend_gap: Option<Gap>,
     in_flight: Option<InFlight>,
     /// The oldest records that were sent at least once (records, bytes): the server may hold
@@ -266,11 +270,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
     /// Drops not yet acknowledged and not in flight: a gap to send again, else the newer
     /// drops (the other follows in the next batch).
     pub fn pending_gap(&self) -> Option<Gap> {
-        self.resend_gap.or(self.gap)
+        if self.in_flight.is_some() {
+            self.gap
+        } else {
+            self.resend_gap.or(self.gap)
+        }
     }
 
     fn gap_waiting(&self) -> bool {
-        self.resend_gap.is_some() || self.gap.is_some()
+        self.gap.is_some() || (self.in_flight.is_none() && self.resend_gap.is_some())
     }
 
     /// True when a batch is waiting for its ack.
@@ -344,6 +352,18 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
     /// a batch is already in flight or there is nothing to send. A record larger than
     /// `max_bytes` on its own could never be sent: it is dropped and counted in the gap.
     pub fn begin_batch(&mut self, max_records: usize, max_bytes: usize) -> Option<Batch<'_>> {
+        self.take_batch(max_records, max_bytes)?;
+        self.current_batch()
+    }
+
+    /// [`Self::begin_batch`] without the [`Batch`]: the id and record count of the batch now
+    /// in flight. The shipper encodes it with [`Self::encode_in_flight`], which reads the gap
+    /// in place instead of copying it into a `Batch` (and that `Batch` out of an `Option`).
+    pub(crate) fn take_batch(
+        &mut self,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Option<(BatchId, usize)> {
         if self.in_flight.is_some() {
             return None;
         }
@@ -370,7 +390,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
         }
         let id = BatchId(self.next_batch);
         self.next_batch = self.next_batch.wrapping_add(1);
-        let gap = self.resend_gap.take().or_else(|| self.gap.take());
+        if self.resend_gap.is_none() {
+            self.resend_gap = self.gap.take();
+        }
+        let gap = self.resend_gap.is_some();
         if records > self.sent_once.0 {
             self.sent_once = (records, bytes);
         }
@@ -381,7 +404,22 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
             gap,
         });
         self.stats.batches += 1;
-        self.current_batch()
+        Some((id, records))
+    }
+
+    /// Encodes the batch in flight into `buf`, as [`Batch::encode`] does; `None` when no
+    /// batch is in flight.
+    pub(crate) fn encode_in_flight(&self, buf: &mut [u8]) -> Option<Result<usize, EncodeError>> {
+        let f = self.in_flight.as_ref()?;
+        let entries = RawEntries {
+            bytes: self.buf.as_ref().get(self.start..self.start + f.bytes)?,
+        };
+        let gap = if f.gap {
+            self.resend_gap.as_ref()
+        } else {
+            None
+        };
+        Some(encode_raw(gap, f.records, entries, buf))
     }
 
     /// The batch in flight, to encode it again (e.g. into a larger buffer).
@@ -389,7 +427,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
         let f = self.in_flight.as_ref()?;
         Some(Batch {
             id: f.id,
-            gap: f.gap,
+            gap: if f.gap { self.resend_gap } else { None },
             // The records in flight are the first `f.bytes` of the queue, always held.
             entries: self.buf.as_ref().get(self.start..self.start + f.bytes)?,
             records: f.records,
@@ -404,6 +442,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
             return false;
         };
         self.in_flight = None;
+        if f.gap {
+            self.resend_gap = None;
+        }
         self.sent_once = (
             self.sent_once.0.saturating_sub(f.records),
             self.sent_once.1.saturating_sub(f.bytes),
@@ -437,12 +478,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
     }
 
     fn return_in_flight(&mut self) {
-        if let Some(f) = self.in_flight.take() {
-            // Only one batch is in flight and a resend gap is always taken first, so there is
-            // never an older one to overwrite here.
-            if f.gap.is_some() {
-                self.resend_gap = f.gap;
-            }
+        // A gap it carried stays in `resend_gap`, to go again as it was.
+        if self.in_flight.take().is_some() {
             self.stats.requeued += 1;
         }
     }

@@ -267,9 +267,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
         let mut max_records = self.batch_size.max(1);
         let max_bytes = buf.len().saturating_sub(BATCH_OVERHEAD).max(1);
         loop {
-            let batch = self.queue.begin_batch(max_records, max_bytes)?;
-            let (id, records) = (batch.id, batch.len());
-            match batch.encode(buf) {
+            let (id, records) = self.queue.take_batch(max_records, max_bytes)?;
+            match self.queue.encode_in_flight(buf)? {
                 Ok(len) => {
                     self.flush = false;
                     self.waiting_since = self.queue.has_batch_after_flight().then_some(now);

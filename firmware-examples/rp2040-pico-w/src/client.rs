@@ -2,7 +2,7 @@
 //! what the Pico W gives it, namely the LED on the radio's GPIO 0 and, with the `blob`
 //! feature, the DFU partition for firmware images.
 
-use embassy_executor::Spawner;
+use embassy_futures::select::select;
 use embassy_net::Stack;
 use embassy_rp::Peri;
 use embassy_rp::clocks::RoscRng;
@@ -22,12 +22,14 @@ pub const FLASH_SIZE: usize = 2 * 1024 * 1024;
 /// The flash chip, blocking: a sink's writes are synchronous.
 pub type Chip = Flash<'static, FLASH, Blocking, FLASH_SIZE>;
 
-/// The LED state the application asked for, applied by [`led_task`] (the radio's GPIO is
-/// only reachable through async calls).
+/// The LED state the application asked for, applied by [`led`] (the radio's GPIO is only
+/// reachable through async calls).
 static LED: Signal<CriticalSectionRawMutex, bool> = Signal::new();
 
-#[embassy_executor::task]
-async fn led_task(mut control: cyw43::Control<'static>) -> ! {
+/// Applies the LED state the application asks for, forever. Polled beside the application in
+/// the main task rather than spawned as a task of its own: no second task's storage, and
+/// no spawn.
+async fn led(mut control: cyw43::Control<'static>) -> ! {
     loop {
         let on = LED.wait().await;
         control.gpio_set(0, on).await;
@@ -74,37 +76,46 @@ impl Board for PicoW {
     }
 }
 
+const ID_PREFIX: &str = "pico-w-";
+
+/// The texts the Hello announces, in one static cell: one `init` (and its already-taken
+/// check) instead of one per text.
+type Texts = ([u8; ID_PREFIX.len() + 16], [u8; build_id::BUILD_ID_HEX]);
+
 /// The device's id: `pico-w-` and the flash chip's unique id, stable across updates.
-fn client_id(chip: &mut Chip) -> &'static str {
-    const PREFIX: &str = "pico-w-";
-    static ID: StaticCell<[u8; PREFIX.len() + 16]> = StaticCell::new();
+fn client_id(chip: &mut Chip, out: &'static mut [u8]) -> &'static str {
     let mut uid = [0u8; 8];
     let _ = chip.blocking_unique_id(&mut uid);
-    hex::prefixed(PREFIX, &uid, ID.init([0; PREFIX.len() + 16]))
+    hex::prefixed(ID_PREFIX, &uid, out)
 }
 
 /// The build id announced in the Hello: the hex of the image's GNU build-id note, which
 /// `sentelite elf add FILE` registers the ELF under; `name@version` if it was linked
 /// without the note.
-fn build_id() -> &'static str {
-    static HEX: StaticCell<[u8; build_id::BUILD_ID_HEX]> = StaticCell::new();
-    build_id::own(HEX.init([0; build_id::BUILD_ID_HEX])).unwrap_or(concat!(
+fn build_id(out: &'static mut [u8; build_id::BUILD_ID_HEX]) -> &'static str {
+    build_id::own(out).unwrap_or(concat!(
         env!("CARGO_PKG_NAME"),
         "@",
         env!("CARGO_PKG_VERSION")
     ))
 }
 
-/// Run the application forever.
-pub async fn run(
-    spawner: Spawner,
+/// The application beside the LED loop: a future that runs forever. A plain fn returning
+/// the `select` (its set-up has no await) rather than an `async fn` around it, so the main
+/// task's future holds no state machine of its own for this step.
+pub fn run(
     stack: Stack<'static>,
     control: cyw43::Control<'static>,
     flash: Peri<'static, FLASH>,
-) -> ! {
-    spawner.spawn(defmt::unwrap!(led_task(control)));
+) -> impl Future {
     let mut chip = Flash::new_blocking(flash);
-    let mut config = DeviceConfig::new(settings::SENTELITE_URL, client_id(&mut chip), build_id());
+    static TEXTS: StaticCell<Texts> = StaticCell::new();
+    let (id, hex) = TEXTS.init(([0; ID_PREFIX.len() + 16], [0; build_id::BUILD_ID_HEX]));
+    let mut config = DeviceConfig::new(
+        settings::SENTELITE_URL,
+        client_id(&mut chip, id),
+        build_id(hex),
+    );
     config.boot_id = RoscRng.next_u32();
     config.seed = RoscRng.next_u64();
     #[cfg(feature = "blob")]
@@ -118,5 +129,8 @@ pub async fn run(
     let board = PicoW {
         no_firmware: sentelite_embassy::sinks::RamSink::new(&mut []),
     };
-    sentelite_example_app::run(stack, config, board).await
+    select(
+        sentelite_example_app::run(stack, config, board),
+        led(control),
+    )
 }

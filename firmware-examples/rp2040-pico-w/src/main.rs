@@ -45,7 +45,7 @@ async fn main(spawner: Spawner) {
     }
 
     #[cfg(feature = "logging")]
-    client::run(spawner, stack, control, p.FLASH).await;
+    client::run(stack, control, p.FLASH).await;
     #[cfg(not(feature = "logging"))]
     baseline::run(stack, settings::SENTELITE_URL).await;
 }
