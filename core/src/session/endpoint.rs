@@ -47,7 +47,8 @@ pub struct Endpoint<const P: usize, const R: usize = DEFAULT_ANSWERING> {
     pub(crate) answering: Answering<R>,
     control: Deque<Control, 8>,
     events: Deque<SessionEvent, 8>,
-    pub(crate) stats: Stats,
+    #[cfg(feature = "session-stats")]
+    stats: Stats,
     pub(crate) local_max_frame: usize,
     pub(crate) peer_max_frame: usize,
     pub(crate) close_reason: Option<(CloseCode, Initiator)>,
@@ -67,6 +68,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
             answering: Answering::new(answer_limit),
             control: Deque::new(),
             events: Deque::new(),
+            #[cfg(feature = "session-stats")]
             stats: Stats::default(),
             local_max_frame,
             // Until the handshake says otherwise, assume the smallest sensible peer.
@@ -126,6 +128,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
     }
 
     /// Counters.
+    #[cfg(feature = "session-stats")]
     pub fn stats(&self) -> Stats {
         self.stats
     }
@@ -133,6 +136,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
     /// Smoothed round-trip time (RFC 6298: each pong moves it an eighth of the way to the
     /// new sample), measured on the client side, which sends the pings. `None` until the
     /// first pong of the current connection.
+    #[cfg(feature = "session-stats")]
     pub fn rtt(&self) -> Option<Duration> {
         self.heartbeat.as_ref().and_then(Heartbeat::smoothed_rtt)
     }
@@ -300,10 +304,22 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
 
     /// Not inlined: four send paths share it, and its two 64-bit additions are long on a
     /// 32-bit core.
-    #[inline(never)]
+    #[cfg_attr(feature = "session-stats", inline(never))]
     pub(crate) fn count_sent(&mut self, bytes: usize) {
-        self.stats.frames_sent += 1;
-        self.stats.bytes_sent += bytes as u64;
+        self.tally(|s| {
+            s.frames_sent += 1;
+            s.bytes_sent += bytes as u64;
+        });
+    }
+
+    /// Applies `update` to the counters; without the `session-stats` feature there are none
+    /// and nothing is counted.
+    #[inline(always)]
+    pub(crate) fn tally(&mut self, update: impl FnOnce(&mut Stats)) {
+        #[cfg(feature = "session-stats")]
+        update(&mut self.stats);
+        #[cfg(not(feature = "session-stats"))]
+        let _ = update;
     }
 
     pub(crate) fn push_event(&mut self, event: SessionEvent) {
@@ -311,7 +327,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
         // application does not drain, keep the newest close/open information.
         if self.events.is_full() {
             self.events.pop_front();
-            count(&mut self.stats.events_dropped);
+            self.tally(|s| count(&mut s.events_dropped));
         }
         let _ = self.events.push_back(event);
     }
@@ -387,12 +403,12 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
             // After a close decision nothing more is processed; the transport is going away.
             return Ok(Routed::Consumed);
         }
-        self.stats.bytes_received += bytes.len() as u64;
+        self.tally(|s| s.bytes_received += bytes.len() as u64);
         let frame = match decode(bytes, self.local_max_frame) {
             Ok(f) => f,
             Err(e) => return Err(self.protocol_error(e.close_code(), e.reason())),
         };
-        count(&mut self.stats.frames_received);
+        self.tally(|s| count(&mut s.frames_received));
         if let Some(hb) = self.heartbeat.as_mut() {
             hb.on_receive(now);
         }
@@ -406,7 +422,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
                 if self.state == State::Open
                     && self.control.push_back(Control::Pong(nonce)).is_err()
                 {
-                    count(&mut self.stats.control_dropped);
+                    self.tally(|s| count(&mut s.control_dropped));
                 }
                 false
             }
@@ -429,7 +445,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
                     // A repeat of a request being answered: answering it once is what the
                     // peer asked for, so the copy is dropped (and counted), not fatal.
                     Admission::Duplicate => {
-                        count(&mut self.stats.duplicate_requests);
+                        self.tally(|s| count(&mut s.duplicate_requests));
                         false
                     }
                     Admission::Busy => {
@@ -442,7 +458,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
                 let live = self.answering.cancel(cancel.id);
                 if !live {
                     // Ended already (the End crossed the Cancel) or cancelled twice.
-                    count(&mut self.stats.late_cancels);
+                    self.tally(|s| count(&mut s.late_cancels));
                 }
                 live
             }
@@ -450,12 +466,12 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
                 match self.pending.on_part(reply.id, reply.seq) {
                     Ok(expected) => {
                         if expected != reply.seq {
-                            count(&mut self.stats.reply_gaps);
+                            self.tally(|s| count(&mut s.reply_gaps));
                         }
                         true
                     }
                     Err(_) => {
-                        count(&mut self.stats.late_replies);
+                        self.tally(|s| count(&mut s.late_replies));
                         false
                     }
                 }
@@ -463,7 +479,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
             Frame::End(end) if self.state == State::Open => {
                 let known = self.pending.complete(end.id).is_ok();
                 if !known {
-                    count(&mut self.stats.late_replies);
+                    self.tally(|s| count(&mut s.late_replies));
                 }
                 known
             }
@@ -490,7 +506,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
     /// a peer that keeps sending past the limit faster than the answers are transmitted
     /// leaves no room, and is closed rather than queued for.
     fn refuse_busy(&mut self, id: RequestId) {
-        count(&mut self.stats.requests_refused);
+        self.tally(|s| count(&mut s.requests_refused));
         if self.control.push_back(Control::Busy(id)).is_err() {
             self.begin_close(
                 CloseCode::LIMIT_EXCEEDED,
@@ -524,7 +540,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
             HeartbeatAction::Idle => {}
             HeartbeatAction::SendPing(nonce) => {
                 if self.control.push_back(Control::Ping(nonce)).is_err() {
-                    count(&mut self.stats.control_dropped);
+                    self.tally(|s| count(&mut s.control_dropped));
                 }
             }
             HeartbeatAction::PeerDead => {
