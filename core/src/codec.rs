@@ -194,6 +194,37 @@ pub(crate) fn encode_kind<F: Serialize + ?Sized>(
     }
 }
 
+/// [`encode_kind`] for a [`Sent`]. Not generic, so compiled once, in this crate: a generic
+/// call from a session (generic over its table sizes) would be compiled, serializer and all,
+/// in each crate that instantiates one, and a firmware image would carry two copies.
+#[inline(never)]
+pub(crate) fn encode_sent(
+    frame: &Sent<'_>,
+    buf: &mut [u8],
+    max_frame: usize,
+) -> Result<usize, EncodeError> {
+    encode_kind(frame, buf, max_frame)
+}
+
+/// What a session encodes: a [`Sent`], or a [`Frame`] for a server's own kinds, each
+/// through a non-generic function of this crate (see [`encode_sent`]).
+pub(crate) trait Encode {
+    /// [`encode_limited`] for this frame.
+    fn encode_into(&self, buf: &mut [u8], max_frame: usize) -> Result<usize, EncodeError>;
+}
+
+impl Encode for Sent<'_> {
+    fn encode_into(&self, buf: &mut [u8], max_frame: usize) -> Result<usize, EncodeError> {
+        encode_sent(self, buf, max_frame)
+    }
+}
+
+impl Encode for Frame<'_> {
+    fn encode_into(&self, buf: &mut [u8], max_frame: usize) -> Result<usize, EncodeError> {
+        encode_limited(self, buf, max_frame)
+    }
+}
+
 /// The kinds a session sends from the parts both roles share (pings, pongs, close,
 /// application frames, the busy answer) and from the client (hello, subscribe, unsubscribe,
 /// publish): every [`Frame`] but the four only a server sends (welcome, channel message,

@@ -310,7 +310,7 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
                 max_frame: self.config.max_frame,
                 firmware: self.config.firmware.as_deref(),
             });
-            let n = codec::encode_kind(&frame, buf, usize::MAX)?;
+            let n = codec::encode_sent(&frame, buf, usize::MAX)?;
             self.hello_due = false;
             self.endpoint.count_sent(n);
             return Ok(Some(n));
@@ -324,7 +324,7 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
         let Some(channel) = self.subscriptions.take_unsent() else {
             return Ok(None);
         };
-        match codec::encode_kind(&Sent::Subscribe(ChannelRef { channel }), buf, usize::MAX) {
+        match codec::encode_sent(&Sent::Subscribe(ChannelRef { channel }), buf, usize::MAX) {
             Ok(n) => {
                 self.endpoint.count_sent(n);
                 Ok(Some(n))

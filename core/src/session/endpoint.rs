@@ -11,7 +11,6 @@ use crate::frame::{
 };
 use crate::heartbeat::{Heartbeat, HeartbeatAction};
 use crate::time::{Duration, Instant, earliest};
-use serde::Serialize;
 
 /// A frame the session itself decided to send.
 #[derive(Debug, Clone, Copy)]
@@ -289,7 +288,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
     /// Encodes an application frame if the session is open and the frame fits the peer.
     /// A [`Sent`] for the kinds both roles send (and the client's); a [`Frame`] for the
     /// server's own.
-    pub(crate) fn encode_app<F: Serialize>(
+    pub(crate) fn encode_app<F: codec::Encode>(
         &mut self,
         frame: &F,
         buf: &mut [u8],
@@ -297,7 +296,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
         if !self.is_open() {
             return Err(SendError::NotOpen);
         }
-        let n = codec::encode_kind(frame, buf, self.peer_max_frame)?;
+        let n = frame.encode_into(buf, self.peer_max_frame)?;
         self.count_sent(n);
         Ok(n)
     }
@@ -382,7 +381,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
                 Sent::Close(Close { code, reason })
             }
         };
-        let n = codec::encode_kind(&frame, buf, usize::MAX)?;
+        let n = codec::encode_sent(&frame, buf, usize::MAX)?;
         self.control.pop_front();
         self.count_sent(n);
         Ok(Some(n))
