@@ -99,6 +99,7 @@ pub struct ClientSession<
     hello_due: bool,
     #[cfg(feature = "session-stats")]
     uid: String<MAX_ID_LEN>,
+    #[cfg(feature = "session-stats")]
     connection_id: u64,
     shut_down: bool,
 }
@@ -129,6 +130,7 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
             hello_due: false,
             #[cfg(feature = "session-stats")]
             uid: String::new(),
+            #[cfg(feature = "session-stats")]
             connection_id: 0,
             shut_down: false,
         }
@@ -146,6 +148,7 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
     }
 
     /// The server's id for the current (or last) connection.
+    #[cfg(feature = "session-stats")]
     pub fn connection_id(&self) -> u64 {
         self.connection_id
     }
@@ -234,7 +237,10 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
                     let uid = crate::text::prefix_within(welcome.uid, self.uid.capacity());
                     let _ = self.uid.push_str(uid);
                 }
-                self.connection_id = welcome.connection_id;
+                #[cfg(feature = "session-stats")]
+                {
+                    self.connection_id = welcome.connection_id;
+                }
                 self.endpoint.peer_max_frame = welcome.max_frame as usize;
                 let (interval, timeout) = heartbeat_from_welcome(
                     welcome.heartbeat_ms,
