@@ -29,8 +29,9 @@ pub enum Admission {
 /// every connection's fixed memory.
 #[derive(Debug)]
 pub struct Answering<const R: usize> {
-    ids: heapless::Vec<RequestId, R>,
-    cancelled: heapless::Vec<bool, R>,
+    /// Each request's id and whether the peer cancelled it: one table, so admitting and
+    /// removing are one push and one swap each.
+    entries: heapless::Vec<(RequestId, bool), R>,
     limit: usize,
 }
 
@@ -38,8 +39,7 @@ impl<const R: usize> Answering<R> {
     /// An empty table admitting at most `limit` requests (capped at the capacity `R`).
     pub fn new(limit: usize) -> Self {
         Self {
-            ids: heapless::Vec::new(),
-            cancelled: heapless::Vec::new(),
+            entries: heapless::Vec::new(),
             limit: limit.min(R),
         }
     }
@@ -51,7 +51,7 @@ impl<const R: usize> Answering<R> {
 
     /// Requests being answered, cancelled ones included.
     pub fn in_flight(&self) -> usize {
-        self.ids.len()
+        self.entries.len()
     }
 
     /// True while `id` is being answered (until its End is sent).
@@ -61,7 +61,7 @@ impl<const R: usize> Answering<R> {
 
     /// True when the peer cancelled `id` and its End has not been sent yet.
     pub fn is_cancelled(&self, id: RequestId) -> bool {
-        self.position(id).is_some_and(|i| self.cancelled[i])
+        self.entry(id).is_some_and(|e| e.1)
     }
 
     /// Decides about a request that just arrived.
@@ -69,19 +69,17 @@ impl<const R: usize> Answering<R> {
         if self.contains(id) {
             return Admission::Duplicate;
         }
-        if self.ids.len() >= self.limit || self.ids.push(id).is_err() {
+        if self.entries.len() >= self.limit || self.entries.push((id, false)).is_err() {
             return Admission::Busy;
         }
-        // Same length as `ids` and same capacity, so this push cannot fail.
-        let _ = self.cancelled.push(false);
         Admission::Admitted
     }
 
     /// Marks `id` cancelled by the peer. Returns true the first time for a request in flight;
     /// a cancel for a request already ended (or already cancelled) is stale.
     pub fn cancel(&mut self, id: RequestId) -> bool {
-        match self.position(id).and_then(|i| self.cancelled.get_mut(i)) {
-            Some(cancelled) if !*cancelled => {
+        match self.entries.iter_mut().find(|e| e.0 == id) {
+            Some((_, cancelled)) if !*cancelled => {
                 *cancelled = true;
                 true
             }
@@ -103,18 +101,20 @@ impl<const R: usize> Answering<R> {
 
     /// Frees slot `i` (found by [`Self::slot_of`]).
     pub(crate) fn remove(&mut self, i: usize) {
-        self.ids.swap_remove(i);
-        self.cancelled.swap_remove(i);
+        self.entries.swap_remove(i);
     }
 
     /// Forgets everything (the connection is gone).
     pub fn clear(&mut self) {
-        self.ids.clear();
-        self.cancelled.clear();
+        self.entries.clear();
     }
 
     fn position(&self, id: RequestId) -> Option<usize> {
-        self.ids.iter().position(|&s| s == id)
+        self.entries.iter().position(|e| e.0 == id)
+    }
+
+    fn entry(&self, id: RequestId) -> Option<&(RequestId, bool)> {
+        self.entries.iter().find(|e| e.0 == id)
     }
 }
 

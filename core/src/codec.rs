@@ -194,6 +194,37 @@ pub(crate) fn encode_kind<F: Serialize + ?Sized>(
     }
 }
 
+/// [`encode_kind`] for a [`Sent`]. Not generic, so compiled once, in this crate: a generic
+/// call from a session (generic over its table sizes) would be compiled, serializer and all,
+/// in each crate that instantiates one, and a firmware image would carry two copies.
+#[inline(never)]
+pub(crate) fn encode_sent(
+    frame: &Sent<'_>,
+    buf: &mut [u8],
+    max_frame: usize,
+) -> Result<usize, EncodeError> {
+    encode_kind(frame, buf, max_frame)
+}
+
+/// What a session encodes: a [`Sent`], or a [`Frame`] for a server's own kinds, each
+/// through a non-generic function of this crate (see [`encode_sent`]).
+pub(crate) trait Encode {
+    /// [`encode_limited`] for this frame.
+    fn encode_into(&self, buf: &mut [u8], max_frame: usize) -> Result<usize, EncodeError>;
+}
+
+impl Encode for Sent<'_> {
+    fn encode_into(&self, buf: &mut [u8], max_frame: usize) -> Result<usize, EncodeError> {
+        encode_sent(self, buf, max_frame)
+    }
+}
+
+impl Encode for Frame<'_> {
+    fn encode_into(&self, buf: &mut [u8], max_frame: usize) -> Result<usize, EncodeError> {
+        encode_limited(self, buf, max_frame)
+    }
+}
+
 /// The kinds a session sends from the parts both roles share (pings, pongs, close,
 /// application frames, the busy answer) and from the client (hello, subscribe, unsubscribe,
 /// publish): every [`Frame`] but the four only a server sends (welcome, channel message,
@@ -338,16 +369,26 @@ fn body(bytes: &[u8], max_frame: usize) -> Result<&[u8], DecodeError> {
     Ok(body)
 }
 
-/// One field of a frame's body, for the client decoder. postcard writes a struct as its
-/// fields in order, the same as a tuple, so the client reads each kind's body as a tuple
-/// of its fields ([`Body`]), and every field of one type through this one function: the
-/// derived visitors check each field's result twice, inline, in every struct.
-fn field<'de, T: serde::Deserialize<'de>, A: serde::de::SeqAccess<'de>>(
-    seq: &mut A,
-) -> Result<T, A::Error> {
-    match seq.next_element()? {
-        Some(value) => Ok(value),
-        None => Err(serde::de::Error::custom("a field is missing")),
+/// The fields of one frame body, for the client decoder. postcard writes a struct as its
+/// fields in order, the same as a tuple, so the client reads each kind's body as a tuple of
+/// its fields ([`Body`]), every field of one type through one function. A field that is
+/// missing or does not decode marks the body bad and reads as its type's default, and no
+/// further field is read; the body is refused after its last field. No early return per
+/// field: each would be another branch and error copy at every field of every kind.
+struct Fields<'s, A> {
+    seq: &'s mut A,
+    bad: bool,
+}
+
+impl<'de, A: serde::de::SeqAccess<'de>> Fields<'_, A> {
+    fn next<T: serde::Deserialize<'de> + Default>(&mut self) -> T {
+        if !self.bad {
+            if let Ok(Some(value)) = self.seq.next_element() {
+                return value;
+            }
+            self.bad = true;
+        }
+        T::default()
     }
 }
 
@@ -365,60 +406,68 @@ impl<'de> serde::de::Visitor<'de> for Body {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Frame<'de>, A::Error> {
-        let s = &mut seq;
-        Ok(match self.0 {
+        let mut f = Fields {
+            seq: &mut seq,
+            bad: false,
+        };
+        let s = &mut f;
+        let frame = match self.0 {
             1 => Frame::Welcome(Welcome {
-                uid: field(s)?,
-                connection_id: field(s)?,
-                heartbeat_ms: field(s)?,
-                heartbeat_timeout_ms: field(s)?,
-                max_frame: field(s)?,
-                max_pending: field(s)?,
-                max_subscriptions: field(s)?,
+                uid: s.next(),
+                connection_id: s.next(),
+                heartbeat_ms: s.next(),
+                heartbeat_timeout_ms: s.next(),
+                max_frame: s.next(),
+                max_pending: s.next(),
+                max_subscriptions: s.next(),
             }),
-            2 => Frame::Ping(Ping { nonce: field(s)? }),
-            3 => Frame::Pong(Ping { nonce: field(s)? }),
+            2 => Frame::Ping(Ping { nonce: s.next() }),
+            3 => Frame::Pong(Ping { nonce: s.next() }),
             4 => Frame::Close(Close {
-                code: CloseCode(field(s)?),
-                reason: field(s)?,
+                code: CloseCode(s.next()),
+                reason: s.next(),
             }),
             5 => Frame::Event(Event {
-                event: field(s)?,
-                payload: field(s)?,
+                event: s.next(),
+                payload: s.next(),
             }),
             6 => Frame::Request(Request {
-                id: field(s)?,
-                event: field(s)?,
-                timeout_ms: field(s)?,
-                payload: field(s)?,
+                id: s.next(),
+                event: s.next(),
+                timeout_ms: s.next(),
+                payload: s.next(),
             }),
             7 => Frame::Reply(Reply {
-                id: field(s)?,
-                seq: field(s)?,
-                payload: field(s)?,
+                id: s.next(),
+                seq: s.next(),
+                payload: s.next(),
             }),
             8 => Frame::End(End {
-                id: field(s)?,
-                status: Status(field(s)?),
-                payload: field(s)?,
+                id: s.next(),
+                status: Status(s.next()),
+                payload: s.next(),
             }),
-            9 => Frame::Cancel(Cancel { id: field(s)? }),
+            9 => Frame::Cancel(Cancel { id: s.next() }),
             13 => Frame::ChannelMsg(ChannelMsg {
-                channel: field(s)?,
-                from: field(s)?,
-                payload: field(s)?,
+                channel: s.next(),
+                from: s.next(),
+                payload: s.next(),
             }),
             14 => Frame::SubscribeAck(SubscribeAck {
-                channel: field(s)?,
-                subscribed: field(s)?,
-                error: SubscribeError(field(s)?),
+                channel: s.next(),
+                subscribed: s.next(),
+                error: SubscribeError(s.next()),
             }),
             15 => Frame::PublishDropped(PublishDropped {
-                channel: field(s)?,
-                dropped: field(s)?,
+                channel: s.next(),
+                dropped: s.next(),
             }),
             _ => return Err(serde::de::Error::custom("not a kind a client receives")),
-        })
+        };
+        if f.bad {
+            return Err(serde::de::Error::custom("a field is missing or malformed"));
+        }
+        Ok(frame)
     }
 }
 

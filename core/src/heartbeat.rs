@@ -33,7 +33,9 @@ pub struct Heartbeat {
     next_ping: Instant,
     outstanding: Option<(u32, Instant)>,
     nonce: u32,
+    #[cfg(feature = "session-stats")]
     rtt: Option<Duration>,
+    #[cfg(feature = "session-stats")]
     srtt: Option<Duration>,
 }
 
@@ -48,7 +50,9 @@ impl Heartbeat {
             next_ping: now + interval,
             outstanding: None,
             nonce: 0,
+            #[cfg(feature = "session-stats")]
             rtt: None,
+            #[cfg(feature = "session-stats")]
             srtt: None,
         }
     }
@@ -70,12 +74,15 @@ impl Heartbeat {
             Some((n, sent)) if n == nonce => {
                 self.outstanding = None;
                 let rtt = now - sent;
-                self.rtt = Some(rtt);
-                // Smoothed as in RFC 6298: srtt = 7/8 srtt + 1/8 rtt.
-                self.srtt = Some(match self.srtt {
-                    None => rtt,
-                    Some(s) => Duration::from_micros((s.as_micros() * 7 + rtt.as_micros()) / 8),
-                });
+                #[cfg(feature = "session-stats")]
+                {
+                    self.rtt = Some(rtt);
+                    // Smoothed as in RFC 6298: srtt = 7/8 srtt + 1/8 rtt.
+                    self.srtt = Some(match self.srtt {
+                        None => rtt,
+                        Some(s) => Duration::from_micros((s.as_micros() * 7 + rtt.as_micros()) / 8),
+                    });
+                }
                 Some(rtt)
             }
             _ => None,
@@ -109,11 +116,13 @@ impl Heartbeat {
     }
 
     /// Last measured round-trip time.
+    #[cfg(feature = "session-stats")]
     pub fn rtt(&self) -> Option<Duration> {
         self.rtt
     }
 
     /// Smoothed round-trip time.
+    #[cfg(feature = "session-stats")]
     pub fn smoothed_rtt(&self) -> Option<Duration> {
         self.srtt
     }

@@ -53,6 +53,7 @@ pub mod nrepl;
 #[cfg(feature = "alloc")]
 pub mod outcome;
 pub mod session;
+#[cfg(any(feature = "session-stats", feature = "log-facade"))]
 mod text;
 pub mod time;
 pub mod value;

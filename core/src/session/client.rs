@@ -97,7 +97,9 @@ pub struct ClientSession<
     /// field rather than one per state: the states never need both.
     deadline: Option<Instant>,
     hello_due: bool,
+    #[cfg(feature = "session-stats")]
     uid: String<MAX_ID_LEN>,
+    #[cfg(feature = "session-stats")]
     connection_id: u64,
     shut_down: bool,
 }
@@ -126,7 +128,9 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
             backoff,
             deadline: Some(now),
             hello_due: false,
+            #[cfg(feature = "session-stats")]
             uid: String::new(),
+            #[cfg(feature = "session-stats")]
             connection_id: 0,
             shut_down: false,
         }
@@ -138,11 +142,13 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
     }
 
     /// The uid the server gave this client in the last Welcome.
+    #[cfg(feature = "session-stats")]
     pub fn uid(&self) -> Option<&str> {
         (!self.uid.is_empty()).then_some(self.uid.as_str())
     }
 
     /// The server's id for the current (or last) connection.
+    #[cfg(feature = "session-stats")]
     pub fn connection_id(&self) -> u64 {
         self.connection_id
     }
@@ -224,11 +230,17 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
             Some(Frame::Welcome(welcome))
                 if self.endpoint.state == State::Handshaking && !self.hello_due =>
             {
-                self.uid.clear();
-                // A uid longer than we can hold is truncated rather than refused.
-                let uid = crate::text::prefix_within(welcome.uid, self.uid.capacity());
-                let _ = self.uid.push_str(uid);
-                self.connection_id = welcome.connection_id;
+                #[cfg(feature = "session-stats")]
+                {
+                    self.uid.clear();
+                    // A uid longer than we can hold is truncated rather than refused.
+                    let uid = crate::text::prefix_within(welcome.uid, self.uid.capacity());
+                    let _ = self.uid.push_str(uid);
+                }
+                #[cfg(feature = "session-stats")]
+                {
+                    self.connection_id = welcome.connection_id;
+                }
                 self.endpoint.peer_max_frame = welcome.max_frame as usize;
                 let (interval, timeout) = heartbeat_from_welcome(
                     welcome.heartbeat_ms,
@@ -237,7 +249,7 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
                 );
                 self.endpoint.heartbeat = Some(Heartbeat::new(now, interval, timeout, true));
                 self.endpoint.state = State::Open;
-                self.endpoint.stats.handshakes += 1;
+                self.endpoint.tally(|s| s.handshakes += 1);
                 self.deadline = None;
                 self.backoff.reset();
                 self.endpoint.push_event(SessionEvent::Opened {
@@ -304,7 +316,7 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
                 max_frame: self.config.max_frame,
                 firmware: self.config.firmware.as_deref(),
             });
-            let n = codec::encode_kind(&frame, buf, usize::MAX)?;
+            let n = codec::encode_sent(&frame, buf, usize::MAX)?;
             self.hello_due = false;
             self.endpoint.count_sent(n);
             return Ok(Some(n));
@@ -318,7 +330,7 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
         let Some(channel) = self.subscriptions.take_unsent() else {
             return Ok(None);
         };
-        match codec::encode_kind(&Sent::Subscribe(ChannelRef { channel }), buf, usize::MAX) {
+        match codec::encode_sent(&Sent::Subscribe(ChannelRef { channel }), buf, usize::MAX) {
             Ok(n) => {
                 self.endpoint.count_sent(n);
                 Ok(Some(n))
@@ -391,7 +403,7 @@ impl<const P: usize, const S: usize, const R: usize> ClientSession<P, S, R> {
         let delay = self.backoff.next_delay();
         self.endpoint.state = State::Idle;
         self.deadline = Some(now + delay);
-        self.endpoint.stats.reconnects += 1;
+        self.endpoint.tally(|s| s.reconnects += 1);
         self.endpoint.push_event(SessionEvent::ReconnectScheduled {
             attempt: self.backoff.attempt(),
             delay,
@@ -536,6 +548,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "session-stats")]
     #[test]
     fn a_uid_longer_than_the_session_holds_is_cut_between_characters() {
         // 63 ASCII bytes, then a two-byte 'é' that would end at byte 65: it does not fit.

@@ -11,7 +11,6 @@ use crate::frame::{
 };
 use crate::heartbeat::{Heartbeat, HeartbeatAction};
 use crate::time::{Duration, Instant, earliest};
-use serde::Serialize;
 
 /// A frame the session itself decided to send.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +46,8 @@ pub struct Endpoint<const P: usize, const R: usize = DEFAULT_ANSWERING> {
     pub(crate) answering: Answering<R>,
     control: Deque<Control, 8>,
     events: Deque<SessionEvent, 8>,
-    pub(crate) stats: Stats,
+    #[cfg(feature = "session-stats")]
+    stats: Stats,
     pub(crate) local_max_frame: usize,
     pub(crate) peer_max_frame: usize,
     pub(crate) close_reason: Option<(CloseCode, Initiator)>,
@@ -67,6 +67,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
             answering: Answering::new(answer_limit),
             control: Deque::new(),
             events: Deque::new(),
+            #[cfg(feature = "session-stats")]
             stats: Stats::default(),
             local_max_frame,
             // Until the handshake says otherwise, assume the smallest sensible peer.
@@ -126,6 +127,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
     }
 
     /// Counters.
+    #[cfg(feature = "session-stats")]
     pub fn stats(&self) -> Stats {
         self.stats
     }
@@ -133,6 +135,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
     /// Smoothed round-trip time (RFC 6298: each pong moves it an eighth of the way to the
     /// new sample), measured on the client side, which sends the pings. `None` until the
     /// first pong of the current connection.
+    #[cfg(feature = "session-stats")]
     pub fn rtt(&self) -> Option<Duration> {
         self.heartbeat.as_ref().and_then(Heartbeat::smoothed_rtt)
     }
@@ -285,7 +288,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
     /// Encodes an application frame if the session is open and the frame fits the peer.
     /// A [`Sent`] for the kinds both roles send (and the client's); a [`Frame`] for the
     /// server's own.
-    pub(crate) fn encode_app<F: Serialize>(
+    pub(crate) fn encode_app<F: codec::Encode>(
         &mut self,
         frame: &F,
         buf: &mut [u8],
@@ -293,17 +296,29 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
         if !self.is_open() {
             return Err(SendError::NotOpen);
         }
-        let n = codec::encode_kind(frame, buf, self.peer_max_frame)?;
+        let n = frame.encode_into(buf, self.peer_max_frame)?;
         self.count_sent(n);
         Ok(n)
     }
 
     /// Not inlined: four send paths share it, and its two 64-bit additions are long on a
     /// 32-bit core.
-    #[inline(never)]
+    #[cfg_attr(feature = "session-stats", inline(never))]
     pub(crate) fn count_sent(&mut self, bytes: usize) {
-        self.stats.frames_sent += 1;
-        self.stats.bytes_sent += bytes as u64;
+        self.tally(|s| {
+            s.frames_sent += 1;
+            s.bytes_sent += bytes as u64;
+        });
+    }
+
+    /// Applies `update` to the counters; without the `session-stats` feature there are none
+    /// and nothing is counted.
+    #[inline(always)]
+    pub(crate) fn tally(&mut self, update: impl FnOnce(&mut Stats)) {
+        #[cfg(feature = "session-stats")]
+        update(&mut self.stats);
+        #[cfg(not(feature = "session-stats"))]
+        let _ = update;
     }
 
     pub(crate) fn push_event(&mut self, event: SessionEvent) {
@@ -311,7 +326,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
         // application does not drain, keep the newest close/open information.
         if self.events.is_full() {
             self.events.pop_front();
-            count(&mut self.stats.events_dropped);
+            self.tally(|s| count(&mut s.events_dropped));
         }
         let _ = self.events.push_back(event);
     }
@@ -366,7 +381,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
                 Sent::Close(Close { code, reason })
             }
         };
-        let n = codec::encode_kind(&frame, buf, usize::MAX)?;
+        let n = codec::encode_sent(&frame, buf, usize::MAX)?;
         self.control.pop_front();
         self.count_sent(n);
         Ok(Some(n))
@@ -387,12 +402,12 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
             // After a close decision nothing more is processed; the transport is going away.
             return Ok(Routed::Consumed);
         }
-        self.stats.bytes_received += bytes.len() as u64;
+        self.tally(|s| s.bytes_received += bytes.len() as u64);
         let frame = match decode(bytes, self.local_max_frame) {
             Ok(f) => f,
             Err(e) => return Err(self.protocol_error(e.close_code(), e.reason())),
         };
-        count(&mut self.stats.frames_received);
+        self.tally(|s| count(&mut s.frames_received));
         if let Some(hb) = self.heartbeat.as_mut() {
             hb.on_receive(now);
         }
@@ -406,7 +421,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
                 if self.state == State::Open
                     && self.control.push_back(Control::Pong(nonce)).is_err()
                 {
-                    count(&mut self.stats.control_dropped);
+                    self.tally(|s| count(&mut s.control_dropped));
                 }
                 false
             }
@@ -429,7 +444,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
                     // A repeat of a request being answered: answering it once is what the
                     // peer asked for, so the copy is dropped (and counted), not fatal.
                     Admission::Duplicate => {
-                        count(&mut self.stats.duplicate_requests);
+                        self.tally(|s| count(&mut s.duplicate_requests));
                         false
                     }
                     Admission::Busy => {
@@ -442,7 +457,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
                 let live = self.answering.cancel(cancel.id);
                 if !live {
                     // Ended already (the End crossed the Cancel) or cancelled twice.
-                    count(&mut self.stats.late_cancels);
+                    self.tally(|s| count(&mut s.late_cancels));
                 }
                 live
             }
@@ -450,12 +465,12 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
                 match self.pending.on_part(reply.id, reply.seq) {
                     Ok(expected) => {
                         if expected != reply.seq {
-                            count(&mut self.stats.reply_gaps);
+                            self.tally(|s| count(&mut s.reply_gaps));
                         }
                         true
                     }
                     Err(_) => {
-                        count(&mut self.stats.late_replies);
+                        self.tally(|s| count(&mut s.late_replies));
                         false
                     }
                 }
@@ -463,7 +478,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
             Frame::End(end) if self.state == State::Open => {
                 let known = self.pending.complete(end.id).is_ok();
                 if !known {
-                    count(&mut self.stats.late_replies);
+                    self.tally(|s| count(&mut s.late_replies));
                 }
                 known
             }
@@ -490,7 +505,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
     /// a peer that keeps sending past the limit faster than the answers are transmitted
     /// leaves no room, and is closed rather than queued for.
     fn refuse_busy(&mut self, id: RequestId) {
-        count(&mut self.stats.requests_refused);
+        self.tally(|s| count(&mut s.requests_refused));
         if self.control.push_back(Control::Busy(id)).is_err() {
             self.begin_close(
                 CloseCode::LIMIT_EXCEEDED,
@@ -524,7 +539,7 @@ impl<const P: usize, const R: usize> Endpoint<P, R> {
             HeartbeatAction::Idle => {}
             HeartbeatAction::SendPing(nonce) => {
                 if self.control.push_back(Control::Ping(nonce)).is_err() {
-                    count(&mut self.stats.control_dropped);
+                    self.tally(|s| count(&mut s.control_dropped));
                 }
             }
             HeartbeatAction::PeerDead => {

@@ -161,7 +161,8 @@ pub enum SessionEvent {
     },
 }
 
-/// Counters kept by every session.
+/// Counters kept by a session built with the `session-stats` feature (the default); see
+/// `Endpoint::stats`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]

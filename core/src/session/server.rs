@@ -154,7 +154,7 @@ impl<const P: usize, const R: usize> ServerSession<P, R> {
         let n = codec::encode_limited(&welcome, buf, self.endpoint.peer_max_frame)?;
         self.endpoint.count_sent(n);
         self.endpoint.state = State::Open;
-        self.endpoint.stats.handshakes += 1;
+        self.endpoint.tally(|s| s.handshakes += 1);
         self.handshake_deadline = None;
         self.endpoint.heartbeat = Some(Heartbeat::new(
             now,
