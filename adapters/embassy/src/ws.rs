@@ -185,8 +185,7 @@ impl Framing {
             (head[2], head[3]) = (high, low);
             4
         };
-        let mut mask = [0; 4];
-        self.rng.fill_bytes(&mut mask);
+        let mask = self.rng.next_mask();
         let (head_out, rest) = out.split_at_mut_checked(size + 4)?;
         let body = rest.get_mut(..len)?;
         for (to, from) in head_out.iter_mut().zip(head.iter().take(size).chain(&mask)) {
