@@ -607,34 +607,13 @@ impl Client<'_> {
                     }
                 }
                 ControlEvent::Unknown => {}
-                ControlEvent::NotControl => {
-                    if let (Some(event_name), Ok(payload)) =
-                        (name(event.event), OwnedPayload::copy(event.payload))
-                    {
-                        self.deliver(Incoming::Message {
-                            event: event_name,
-                            payload,
-                        });
-                    } else {
-                        self.shared.count_dropped();
-                    }
-                }
+                ControlEvent::NotControl => self.hand_over(None, event.event, event.payload),
             },
-            Frame::Request(request) => {
-                match (name(request.event), OwnedPayload::copy(request.payload)) {
-                    (Some(event), Ok(payload)) => self.deliver(Incoming::Request {
-                        id: request.id,
-                        event,
-                        payload,
-                        timeout_ms: request.timeout_ms,
-                    }),
-                    // Too large to hand over: the server hears at once rather than at its
-                    // deadline.
-                    _ => {
-                        let _ = self.refused.push(request.id);
-                    }
-                }
-            }
+            Frame::Request(request) => self.hand_over(
+                Some((request.id, request.timeout_ms)),
+                request.event,
+                request.payload,
+            ),
             #[cfg(feature = "requests")]
             Frame::Reply(reply) => {
                 if let Some(asked) = self.asked.iter_mut().find(|a| a.id == reply.id) {
@@ -665,6 +644,27 @@ impl Client<'_> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A server event (`request` `None`) or request (its id and deadline) for the
+    /// application. One too large to hand over is counted as dropped, or, a request,
+    /// answered BUSY: the server hears at once rather than at its deadline.
+    fn hand_over(&mut self, request: Option<(RequestId, u32)>, event: &str, payload: Payload<'_>) {
+        match (name(event), OwnedPayload::copy(payload), request) {
+            (Some(event), Ok(payload), None) => self.deliver(Incoming::Message { event, payload }),
+            (Some(event), Ok(payload), Some((id, timeout_ms))) => {
+                self.deliver(Incoming::Request {
+                    id,
+                    event,
+                    payload,
+                    timeout_ms,
+                });
+            }
+            (_, _, None) => self.shared.count_dropped(),
+            (_, _, Some((id, _))) => {
+                let _ = self.refused.push(id);
+            }
         }
     }
 
