@@ -5,6 +5,9 @@
 //! and the outbox at once. Reconnect pacing, heartbeats, request deadlines and log batching
 //! are the core's decisions; this loop only carries them out.
 
+use core::future::poll_fn;
+use core::task::{Poll, ready};
+
 use embassy_futures::select::{Either3, select3};
 use embassy_net::Stack;
 use embassy_net::dns::DnsQueryType;
@@ -303,13 +306,15 @@ async fn serve(
                 // The framing takes every byte it is given, so there is always room: a
                 // full buffer would read 0 bytes and end the connection, not stall it.
                 let read = socket.read(framing.spare(buffers.ws_in));
-                let call = async {
-                    if open {
-                        client.shared.outbox.receive().await
-                    } else {
-                        core::future::pending().await
+                // The handle's message is carried out as it is taken, inside the poll: the
+                // message itself never becomes this future's output.
+                let call = poll_fn(|cx| {
+                    if !open {
+                        return Poll::Pending;
                     }
-                };
+                    let call = ready!(client.shared.outbox.poll_receive(cx));
+                    Poll::Ready(client.on_call(now(), call, buffers.frame))
+                });
                 match select3(read, Timer::at(at(deadline)), call).await {
                     Either3::First(Ok(0) | Err(_)) => return Err(Gone::Lost),
                     Either3::First(Ok(n)) => {
@@ -317,9 +322,7 @@ async fn serve(
                         turn.received = true;
                     }
                     Either3::Second(()) => {}
-                    Either3::Third(call) => {
-                        turn.called = client.on_call(now(), call, buffers.frame);
-                    }
+                    Either3::Third(called) => turn.called = called,
                 }
                 continue;
             }
