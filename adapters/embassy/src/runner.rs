@@ -248,8 +248,8 @@ async fn open(
 enum Next {
     /// Write the frame of `n` bytes in `buffers.ws_out`, then do what [`After`] says.
     Write(usize, After),
-    /// Nothing to write: wait for input, a deadline or a message from the handle.
-    Wait,
+    /// Nothing to write: wait for input, a message from the handle or this deadline.
+    Wait(Instant),
 }
 
 /// What follows a write.
@@ -294,12 +294,8 @@ async fn serve(
         let t = now();
         let (n, after) = match client.next(t, framing, buffers, turn)? {
             Next::Write(n, after) => (n, after),
-            Next::Wait => {
-                turn.logs_looked_at = false;
+            Next::Wait(deadline) => {
                 let open = client.session.is_open();
-                let log_poll = t + LOG_POLL;
-                let deadline = earliest(client.session.poll_timeout(), client.log_timer())
-                    .map_or(log_poll, |d| d.min(log_poll));
                 // The message from the handle (up to 584 B) is encoded into
                 // `buffers.frame` as soon as it arrives, so it does not stay in this
                 // future's state.
@@ -368,86 +364,95 @@ impl Client<'_> {
         buffers: &mut Buffers<'_>,
         turn: &mut Turn,
     ) -> Result<Next, Gone> {
-        if let Some(key) = &turn.upgrade {
-            if turn.request > 0 {
-                return Ok(Next::Write(
-                    core::mem::take(&mut turn.request),
-                    After::Serve,
-                ));
-            }
-            // The core's handshake deadline, from the attempt's start, ends the attempt.
-            self.session.handle_timeout(t);
-            if self.session.state() != State::Connecting {
-                return Err(Gone::Lost);
-            }
-            if !core::mem::take(&mut turn.received) {
-                return Ok(Next::Wait);
-            }
-            match framing.upgraded(key, buffers.ws_in) {
-                upgrade::Answer::Accepted(_) => {
-                    turn.upgrade = None;
-                    // Frames may have come in the same read as the answer.
-                    turn.received = true;
-                    self.session.handle_connected(t);
+        // Nothing to write: the loop waits until the session's or the shipper's next
+        // deadline, at most `LOG_POLL`; the shipper gets its turn again after it.
+        'wait: {
+            if let Some(key) = &turn.upgrade {
+                if turn.request > 0 {
+                    return Ok(Next::Write(
+                        core::mem::take(&mut turn.request),
+                        After::Serve,
+                    ));
                 }
-                upgrade::Answer::Partial => return Ok(Next::Wait),
-                upgrade::Answer::Refused => return Err(Gone::Lost),
+                // The core's handshake deadline, from the attempt's start, ends the attempt.
+                self.session.handle_timeout(t);
+                if self.session.state() != State::Connecting {
+                    return Err(Gone::Lost);
+                }
+                if !core::mem::take(&mut turn.received) {
+                    break 'wait;
+                }
+                match framing.upgraded(key, buffers.ws_in) {
+                    upgrade::Answer::Accepted(_) => {
+                        turn.upgrade = None;
+                        // Frames may have come in the same read as the answer.
+                        turn.received = true;
+                        self.session.handle_connected(t);
+                    }
+                    upgrade::Answer::Partial => break 'wait,
+                    upgrade::Answer::Refused => return Err(Gone::Lost),
+                }
             }
+            let (kind, payload, after) = 'found: {
+                while turn.received {
+                    let received = match framing.next_message(buffers.ws_in, buffers.message) {
+                        Ok(Some(received)) => received,
+                        Ok(None) => {
+                            turn.received = false;
+                            break;
+                        }
+                        Err(error) => {
+                            turn.received = false;
+                            let (code, reason) = if error == WsError::TooLarge {
+                                (CloseCode::FRAME_TOO_LARGE, "message larger than max frame")
+                            } else {
+                                (CloseCode::PROTOCOL_ERROR, "websocket protocol error")
+                            };
+                            self.session.close(code, reason);
+                            break;
+                        }
+                    };
+                    let bytes = received.bytes(buffers.message);
+                    match received.kind {
+                        Kind::Binary => self.on_message(bytes),
+                        Kind::Text => {
+                            self.session
+                                .close(CloseCode::PROTOCOL_ERROR, "text message on a binary link");
+                        }
+                        Kind::Ping => break 'found (SendKind::Pong, bytes, After::Serve),
+                        Kind::Pong => {}
+                        Kind::Close => break 'found (SendKind::Close, bytes, After::Over),
+                    }
+                }
+                if let Some(n) = turn.called.take() {
+                    break 'found (SendKind::Binary, encoded(buffers.frame, n)?, After::Serve);
+                }
+                self.session.handle_timeout(t);
+                self.drain_events();
+                if let Some(n) = self.next_outgoing(buffers, &mut turn.logs_looked_at)? {
+                    break 'found (SendKind::Binary, encoded(buffers.frame, n)?, After::Serve);
+                }
+                self.drain_events();
+                if !self.session.wants_disconnect() {
+                    break 'wait;
+                }
+                let normal = self
+                    .session
+                    .local_close()
+                    .is_none_or(|(code, _)| code == CloseCode::NORMAL);
+                let code: &[u8] = if normal { &[0x03, 0xe8] } else { &[0x03, 0xea] };
+                (SendKind::Close, code, After::Closed)
+            };
+            let n = framing
+                .encode(kind, payload, buffers.ws_out)
+                .ok_or(Gone::Lost)?;
+            return Ok(Next::Write(n, after));
         }
-        let (kind, payload, after) = 'found: {
-            while turn.received {
-                let received = match framing.next_message(buffers.ws_in, buffers.message) {
-                    Ok(Some(received)) => received,
-                    Ok(None) => {
-                        turn.received = false;
-                        break;
-                    }
-                    Err(error) => {
-                        turn.received = false;
-                        let (code, reason) = if error == WsError::TooLarge {
-                            (CloseCode::FRAME_TOO_LARGE, "message larger than max frame")
-                        } else {
-                            (CloseCode::PROTOCOL_ERROR, "websocket protocol error")
-                        };
-                        self.session.close(code, reason);
-                        break;
-                    }
-                };
-                let bytes = received.bytes(buffers.message);
-                match received.kind {
-                    Kind::Binary => self.on_message(bytes),
-                    Kind::Text => {
-                        self.session
-                            .close(CloseCode::PROTOCOL_ERROR, "text message on a binary link");
-                    }
-                    Kind::Ping => break 'found (SendKind::Pong, bytes, After::Serve),
-                    Kind::Pong => {}
-                    Kind::Close => break 'found (SendKind::Close, bytes, After::Over),
-                }
-            }
-            if let Some(n) = turn.called.take() {
-                break 'found (SendKind::Binary, encoded(buffers.frame, n)?, After::Serve);
-            }
-            self.session.handle_timeout(t);
-            self.drain_events();
-            if let Some(n) = self.next_outgoing(buffers, &mut turn.logs_looked_at)? {
-                break 'found (SendKind::Binary, encoded(buffers.frame, n)?, After::Serve);
-            }
-            self.drain_events();
-            if !self.session.wants_disconnect() {
-                return Ok(Next::Wait);
-            }
-            let normal = self
-                .session
-                .local_close()
-                .is_none_or(|(code, _)| code == CloseCode::NORMAL);
-            let code: &[u8] = if normal { &[0x03, 0xe8] } else { &[0x03, 0xea] };
-            (SendKind::Close, code, After::Closed)
-        };
-        let n = framing
-            .encode(kind, payload, buffers.ws_out)
-            .ok_or(Gone::Lost)?;
-        Ok(Next::Write(n, after))
+        turn.logs_looked_at = false;
+        let log_poll = t + LOG_POLL;
+        let deadline = earliest(self.session.poll_timeout(), self.log_timer())
+            .map_or(log_poll, |d| d.min(log_poll));
+        Ok(Next::Wait(deadline))
     }
 
     /// The next frame to write into `buffers.frame`, in order: the session's own frames,
