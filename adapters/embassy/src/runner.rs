@@ -184,25 +184,10 @@ impl<'a> Runner<'a> {
 
     /// One connection attempt and, when it opens, the connection's whole life.
     async fn connect_and_serve(&mut self) {
+        let (mut framing, mut turn, timeout) = self.attempt();
         let mut socket = TcpSocket::new(self.stack, self.tcp_rx, self.tcp_tx);
-        let handshake_timeout = self.client.session.config().handshake_timeout;
-        self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut framing = Framing::new(self.seed);
-        let key = upgrade::key(crate::rng::nonce(self.seed));
-        let mut turn = Turn {
-            upgrade: Some(key),
-            ..Turn::default()
-        };
-        let connected = outlined!(open(
-            self.stack,
-            &self.url,
-            &mut socket,
-            EmbassyDuration::from_micros(handshake_timeout.as_micros()),
-        ));
-        if connected.is_ok()
-            && let Some(request) = upgrade::request(&self.url, &key, self.buffers.ws_out)
-        {
-            turn.request = request;
+        let connected = outlined!(open(self.stack, &self.url, &mut socket, timeout));
+        if connected.is_ok() && turn.request > 0 {
             // A decided close (`Ok`) had its close frame and FIN flushed by `serve`; any
             // other end is a lost connection. Either way the socket goes.
             let _ = outlined!(serve(
@@ -214,14 +199,42 @@ impl<'a> Runner<'a> {
             ));
         }
         socket.abort();
+        self.client.ended(turn.upgrade.is_none());
+    }
+
+    /// A new attempt's framing, its upgrade request written into `buffers.ws_out` (none,
+    /// `request` 0, when it does not fit), and the time DNS and TCP may take. The request
+    /// is written before the connect, so the key lives on only in `Turn`.
+    fn attempt(&mut self) -> (Framing, Turn, EmbassyDuration) {
+        self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let key = upgrade::key(crate::rng::nonce(self.seed));
+        let turn = Turn {
+            upgrade: Some(key),
+            request: upgrade::request(&self.url, &key, self.buffers.ws_out).unwrap_or(0),
+            ..Turn::default()
+        };
+        let timeout = self.client.session.config().handshake_timeout;
+        (
+            Framing::new(self.seed),
+            turn,
+            EmbassyDuration::from_micros(timeout.as_micros()),
+        )
+    }
+}
+
+impl Client<'_> {
+    /// The attempt is over: the connection, when `upgraded`, ended; otherwise DNS, TCP or
+    /// the WebSocket upgrade failed. A function of its own rather than code in the task's
+    /// state machine.
+    #[inline(never)]
+    fn ended(&mut self, upgraded: bool) {
         let t = now();
-        if turn.upgrade.is_some() {
-            // DNS, TCP or the WebSocket upgrade failed.
-            self.client.session.handle_connect_failed(t);
+        if upgraded {
+            self.session.handle_disconnected(t);
         } else {
-            self.client.session.handle_disconnected(t);
+            self.session.handle_connect_failed(t);
         }
-        self.client.drain_events();
+        self.drain_events();
     }
 }
 
