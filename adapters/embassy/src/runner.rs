@@ -520,11 +520,16 @@ impl Client<'_> {
     fn drain_events(&mut self) {
         while let Some(event) = self.session.poll_event() {
             let t = now();
+            if let Some(logger) = self.logger {
+                let shipping = &mut self.shipping;
+                logger.with(|s| match event {
+                    SessionEvent::Opened { .. } => shipping.opened(s, t),
+                    SessionEvent::Closed { .. } => shipping.closed(s),
+                    _ => {}
+                });
+            }
             match event {
                 SessionEvent::Opened { connection_id } => {
-                    if let Some(logger) = self.logger {
-                        logger.with(|s| self.shipping.opened(s, t));
-                    }
                     self.shared.set_open(true);
                     // Request ids start again on every connection: an earlier one's cancel
                     // must not stop a new request with the same id.
@@ -533,9 +538,6 @@ impl Client<'_> {
                     self.deliver(Incoming::Opened { connection_id });
                 }
                 SessionEvent::Closed { code, .. } => {
-                    if let Some(logger) = self.logger {
-                        logger.with(|s| self.shipping.closed(s));
-                    }
                     self.shared.set_open(false);
                     #[cfg(feature = "requests")]
                     while let Some(asked) = self.asked.pop() {
