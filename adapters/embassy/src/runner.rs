@@ -186,8 +186,11 @@ impl<'a> Runner<'a> {
     async fn connect_and_serve(&mut self) {
         let (mut framing, mut turn, timeout) = self.attempt();
         let mut socket = TcpSocket::new(self.stack, self.tcp_rx, self.tcp_tx);
-        let connected = outlined!(open(self.stack, &self.url, &mut socket, timeout));
-        if connected.is_ok() && turn.request > 0 {
+        let connected = outlined!(with_timeout(
+            timeout,
+            open(self.stack, &self.url, &mut socket)
+        ));
+        if connected == Ok(Ok(())) && turn.request > 0 {
             // A decided close (`Ok`) had its close frame and FIN flushed by `serve`; any
             // other end is a lost connection. Either way the socket goes.
             let _ = outlined!(serve(
@@ -238,23 +241,15 @@ impl Client<'_> {
     }
 }
 
-/// DNS and TCP, within `timeout`. The WebSocket upgrade follows in [`serve`], through the
-/// same write and read as every frame after it.
-async fn open(
-    stack: Stack<'_>,
-    url: &WsUrl<'_>,
-    socket: &mut TcpSocket<'_>,
-    timeout: EmbassyDuration,
-) -> Result<(), ()> {
-    let steps = async {
-        let addresses = stack
-            .dns_query(url.host, DnsQueryType::A)
-            .await
-            .map_err(drop)?;
-        let address = addresses.first().ok_or(())?;
-        socket.connect((*address, url.port)).await.map_err(drop)
-    };
-    with_timeout(timeout, steps).await.unwrap_or(Err(()))
+/// DNS and TCP (the caller bounds them with the handshake timeout). The WebSocket upgrade
+/// follows in [`serve`], through the same write and read as every frame after it.
+async fn open(stack: Stack<'_>, url: &WsUrl<'_>, socket: &mut TcpSocket<'_>) -> Result<(), ()> {
+    let addresses = stack
+        .dns_query(url.host, DnsQueryType::A)
+        .await
+        .map_err(drop)?;
+    let address = addresses.first().ok_or(())?;
+    socket.connect((*address, url.port)).await.map_err(drop)
 }
 
 /// What the connection does next, decided without awaiting anything.
