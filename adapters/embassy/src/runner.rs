@@ -333,20 +333,22 @@ async fn serve(
         };
         let frame = buffers.ws_out.get(..n).ok_or(Gone::Lost)?;
         let closing = after == After::Closed;
-        let write = async {
-            socket.write_all(frame).await?;
+        // The upgrade request, like the Hello after it, has the write timeout; the attempt's
+        // handshake deadline is looked at once it is written (`Client::next`).
+        let deadline = at(t) + if closing { CLOSE_GRACE } else { WRITE_TIMEOUT };
+        let mut written = matches!(
+            with_deadline(deadline, socket.write_all(frame)).await,
+            Ok(Ok(()))
+        );
+        if written {
             if closing {
                 // The FIN follows the close frame, within the same grace.
                 socket.close();
             }
-            socket.flush().await
-        };
-        // The upgrade request, like the Hello after it, has the write timeout; the attempt's
-        // handshake deadline is looked at once it is written (`Client::next`).
-        let deadline = at(t) + if closing { CLOSE_GRACE } else { WRITE_TIMEOUT };
-        let written = with_deadline(deadline, write).await;
+            written = matches!(with_deadline(deadline, socket.flush()).await, Ok(Ok(())));
+        }
         match after {
-            After::Serve if matches!(written, Ok(Ok(()))) => {}
+            After::Serve if written => {}
             After::Closed => return Ok(()),
             _ => return Err(Gone::Lost),
         }
