@@ -502,7 +502,6 @@ impl Client<'_> {
     }
 
     /// Encodes a due log batch as a request frame.
-    #[inline(never)]
     fn ship_logs(&mut self, t: Instant, batch: &mut [u8], frame: &mut [u8]) -> Option<usize> {
         let logger = self.logger?;
         let (shipping, session) = (&mut self.shipping, &mut self.session);
@@ -610,7 +609,6 @@ impl Client<'_> {
     }
 
     /// An application frame from the server.
-    #[inline(never)]
     fn on_frame(&mut self, t: Instant, frame: Frame<'_>) {
         use sentelite_core::log::{ControlEvent, LogControl, control_event};
         match frame {
