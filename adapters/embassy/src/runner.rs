@@ -524,31 +524,33 @@ impl Client<'_> {
                     _ => {}
                 });
             }
-            match event {
+            let message = match event {
                 SessionEvent::Opened { connection_id } => {
-                    self.shared.set_open(true);
                     // Request ids start again on every connection: an earlier one's cancel
                     // must not stop a new request with the same id.
                     #[cfg(feature = "blob")]
                     self.shared.cancels.clear();
-                    self.deliver(Incoming::Opened { connection_id });
+                    Incoming::Opened { connection_id }
                 }
                 SessionEvent::Closed { code, .. } => {
-                    self.shared.set_open(false);
                     #[cfg(feature = "requests")]
                     while let Some(asked) = self.asked.pop() {
                         self.answer(asked, None, OwnedPayload::default());
                     }
-                    self.deliver(Incoming::Closed { code: code.0 });
+                    Incoming::Closed { code: code.0 }
                 }
                 SessionEvent::RequestEnded { id, .. } => {
                     if !self.log_batch_ended(t, id, None) {
                         #[cfg(feature = "requests")]
                         self.end_asked(id, None, OwnedPayload::default());
                     }
+                    continue;
                 }
-                SessionEvent::ReconnectScheduled { .. } => {}
-            }
+                SessionEvent::ReconnectScheduled { .. } => continue,
+            };
+            self.shared
+                .set_open(matches!(message, Incoming::Opened { .. }));
+            self.deliver(message);
         }
     }
 
