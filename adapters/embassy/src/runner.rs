@@ -5,6 +5,9 @@
 //! and the outbox at once. Reconnect pacing, heartbeats, request deadlines and log batching
 //! are the core's decisions; this loop only carries them out.
 
+use core::future::poll_fn;
+use core::task::{Poll, ready};
+
 use embassy_futures::select::{Either3, select3};
 use embassy_net::Stack;
 use embassy_net::dns::DnsQueryType;
@@ -181,25 +184,13 @@ impl<'a> Runner<'a> {
 
     /// One connection attempt and, when it opens, the connection's whole life.
     async fn connect_and_serve(&mut self) {
+        let (mut framing, mut turn, timeout) = self.attempt();
         let mut socket = TcpSocket::new(self.stack, self.tcp_rx, self.tcp_tx);
-        let handshake_timeout = self.client.session.config().handshake_timeout;
-        self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut framing = Framing::new(self.seed);
-        let key = upgrade::key(crate::rng::nonce(self.seed));
-        let mut turn = Turn {
-            upgrade: Some(key),
-            ..Turn::default()
-        };
-        let connected = outlined!(open(
-            self.stack,
-            &self.url,
-            &mut socket,
-            EmbassyDuration::from_micros(handshake_timeout.as_micros()),
+        let connected = outlined!(with_timeout(
+            timeout,
+            open(self.stack, &self.url, &mut socket)
         ));
-        if connected.is_ok()
-            && let Some(request) = upgrade::request(&self.url, &key, self.buffers.ws_out)
-        {
-            turn.request = request;
+        if connected == Ok(Ok(())) && turn.request > 0 {
             // A decided close (`Ok`) had its close frame and FIN flushed by `serve`; any
             // other end is a lost connection. Either way the socket goes.
             let _ = outlined!(serve(
@@ -211,42 +202,62 @@ impl<'a> Runner<'a> {
             ));
         }
         socket.abort();
-        let t = now();
-        if turn.upgrade.is_some() {
-            // DNS, TCP or the WebSocket upgrade failed.
-            self.client.session.handle_connect_failed(t);
-        } else {
-            self.client.session.handle_disconnected(t);
-        }
-        self.client.drain_events();
+        self.client.ended(turn.upgrade.is_none());
+    }
+
+    /// A new attempt's framing, its upgrade request written into `buffers.ws_out` (none,
+    /// `request` 0, when it does not fit), and the time DNS and TCP may take. The request
+    /// is written before the connect, so the key lives on only in `Turn`.
+    fn attempt(&mut self) -> (Framing, Turn, EmbassyDuration) {
+        self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let key = upgrade::key(crate::rng::nonce(self.seed));
+        let turn = Turn {
+            upgrade: Some(key),
+            request: upgrade::request(&self.url, &key, self.buffers.ws_out).unwrap_or(0),
+            ..Turn::default()
+        };
+        let timeout = self.client.session.config().handshake_timeout;
+        (
+            Framing::new(self.seed),
+            turn,
+            EmbassyDuration::from_micros(timeout.as_micros()),
+        )
     }
 }
 
-/// DNS and TCP, within `timeout`. The WebSocket upgrade follows in [`serve`], through the
-/// same write and read as every frame after it.
-async fn open(
-    stack: Stack<'_>,
-    url: &WsUrl<'_>,
-    socket: &mut TcpSocket<'_>,
-    timeout: EmbassyDuration,
-) -> Result<(), ()> {
-    let steps = async {
-        let addresses = stack
-            .dns_query(url.host, DnsQueryType::A)
-            .await
-            .map_err(drop)?;
-        let address = addresses.first().ok_or(())?;
-        socket.connect((*address, url.port)).await.map_err(drop)
-    };
-    with_timeout(timeout, steps).await.unwrap_or(Err(()))
+impl Client<'_> {
+    /// The attempt is over: the connection, when `upgraded`, ended; otherwise DNS, TCP or
+    /// the WebSocket upgrade failed. A function of its own rather than code in the task's
+    /// state machine.
+    #[inline(never)]
+    fn ended(&mut self, upgraded: bool) {
+        let t = now();
+        if upgraded {
+            self.session.handle_disconnected(t);
+        } else {
+            self.session.handle_connect_failed(t);
+        }
+        self.drain_events();
+    }
+}
+
+/// DNS and TCP (the caller bounds them with the handshake timeout). The WebSocket upgrade
+/// follows in [`serve`], through the same write and read as every frame after it.
+async fn open(stack: Stack<'_>, url: &WsUrl<'_>, socket: &mut TcpSocket<'_>) -> Result<(), ()> {
+    let addresses = stack
+        .dns_query(url.host, DnsQueryType::A)
+        .await
+        .map_err(drop)?;
+    let address = addresses.first().ok_or(())?;
+    socket.connect((*address, url.port)).await.map_err(drop)
 }
 
 /// What the connection does next, decided without awaiting anything.
 enum Next {
     /// Write the frame of `n` bytes in `buffers.ws_out`, then do what [`After`] says.
     Write(usize, After),
-    /// Nothing to write: wait for input, a deadline or a message from the handle.
-    Wait,
+    /// Nothing to write: wait for input, a message from the handle or this deadline.
+    Wait(Instant),
 }
 
 /// What follows a write.
@@ -291,25 +302,23 @@ async fn serve(
         let t = now();
         let (n, after) = match client.next(t, framing, buffers, turn)? {
             Next::Write(n, after) => (n, after),
-            Next::Wait => {
-                turn.logs_looked_at = false;
+            Next::Wait(deadline) => {
                 let open = client.session.is_open();
-                let log_poll = t + LOG_POLL;
-                let deadline = earliest(client.session.poll_timeout(), client.log_timer())
-                    .map_or(log_poll, |d| d.min(log_poll));
                 // The message from the handle (up to 584 B) is encoded into
                 // `buffers.frame` as soon as it arrives, so it does not stay in this
                 // future's state.
                 // The framing takes every byte it is given, so there is always room: a
                 // full buffer would read 0 bytes and end the connection, not stall it.
                 let read = socket.read(framing.spare(buffers.ws_in));
-                let call = async {
-                    if open {
-                        client.shared.outbox.receive().await
-                    } else {
-                        core::future::pending().await
+                // The handle's message is carried out as it is taken, inside the poll: the
+                // message itself never becomes this future's output.
+                let call = poll_fn(|cx| {
+                    if !open {
+                        return Poll::Pending;
                     }
-                };
+                    let call = ready!(client.shared.outbox.poll_receive(cx));
+                    Poll::Ready(client.on_call(now(), call, buffers.frame))
+                });
                 match select3(read, Timer::at(at(deadline)), call).await {
                     Either3::First(Ok(0) | Err(_)) => return Err(Gone::Lost),
                     Either3::First(Ok(n)) => {
@@ -317,29 +326,29 @@ async fn serve(
                         turn.received = true;
                     }
                     Either3::Second(()) => {}
-                    Either3::Third(call) => {
-                        turn.called = client.on_call(now(), call, buffers.frame);
-                    }
+                    Either3::Third(called) => turn.called = called,
                 }
                 continue;
             }
         };
         let frame = buffers.ws_out.get(..n).ok_or(Gone::Lost)?;
         let closing = after == After::Closed;
-        let write = async {
-            socket.write_all(frame).await?;
+        // The upgrade request, like the Hello after it, has the write timeout; the attempt's
+        // handshake deadline is looked at once it is written (`Client::next`).
+        let deadline = at(t) + if closing { CLOSE_GRACE } else { WRITE_TIMEOUT };
+        let mut written = matches!(
+            with_deadline(deadline, socket.write_all(frame)).await,
+            Ok(Ok(()))
+        );
+        if written {
             if closing {
                 // The FIN follows the close frame, within the same grace.
                 socket.close();
             }
-            socket.flush().await
-        };
-        // The upgrade request, like the Hello after it, has the write timeout; the attempt's
-        // handshake deadline is looked at once it is written (`Client::next`).
-        let deadline = at(t) + if closing { CLOSE_GRACE } else { WRITE_TIMEOUT };
-        let written = with_deadline(deadline, write).await;
+            written = matches!(with_deadline(deadline, socket.flush()).await, Ok(Ok(())));
+        }
         match after {
-            After::Serve if matches!(written, Ok(Ok(()))) => {}
+            After::Serve if written => {}
             After::Closed => return Ok(()),
             _ => return Err(Gone::Lost),
         }
@@ -365,86 +374,95 @@ impl Client<'_> {
         buffers: &mut Buffers<'_>,
         turn: &mut Turn,
     ) -> Result<Next, Gone> {
-        if let Some(key) = &turn.upgrade {
-            if turn.request > 0 {
-                return Ok(Next::Write(
-                    core::mem::take(&mut turn.request),
-                    After::Serve,
-                ));
-            }
-            // The core's handshake deadline, from the attempt's start, ends the attempt.
-            self.session.handle_timeout(t);
-            if self.session.state() != State::Connecting {
-                return Err(Gone::Lost);
-            }
-            if !core::mem::take(&mut turn.received) {
-                return Ok(Next::Wait);
-            }
-            match framing.upgraded(key, buffers.ws_in) {
-                upgrade::Answer::Accepted(_) => {
-                    turn.upgrade = None;
-                    // Frames may have come in the same read as the answer.
-                    turn.received = true;
-                    self.session.handle_connected(t);
+        // Nothing to write: the loop waits until the session's or the shipper's next
+        // deadline, at most `LOG_POLL`; the shipper gets its turn again after it.
+        'wait: {
+            if let Some(key) = &turn.upgrade {
+                if turn.request > 0 {
+                    return Ok(Next::Write(
+                        core::mem::take(&mut turn.request),
+                        After::Serve,
+                    ));
                 }
-                upgrade::Answer::Partial => return Ok(Next::Wait),
-                upgrade::Answer::Refused => return Err(Gone::Lost),
+                // The core's handshake deadline, from the attempt's start, ends the attempt.
+                self.session.handle_timeout(t);
+                if self.session.state() != State::Connecting {
+                    return Err(Gone::Lost);
+                }
+                if !core::mem::take(&mut turn.received) {
+                    break 'wait;
+                }
+                match framing.upgraded(key, buffers.ws_in) {
+                    upgrade::Answer::Accepted(_) => {
+                        turn.upgrade = None;
+                        // Frames may have come in the same read as the answer.
+                        turn.received = true;
+                        self.session.handle_connected(t);
+                    }
+                    upgrade::Answer::Partial => break 'wait,
+                    upgrade::Answer::Refused => return Err(Gone::Lost),
+                }
             }
+            let (kind, payload, after) = 'found: {
+                while turn.received {
+                    let received = match framing.next_message(buffers.ws_in, buffers.message) {
+                        Ok(Some(received)) => received,
+                        Ok(None) => {
+                            turn.received = false;
+                            break;
+                        }
+                        Err(error) => {
+                            turn.received = false;
+                            let (code, reason) = if error == WsError::TooLarge {
+                                (CloseCode::FRAME_TOO_LARGE, "message larger than max frame")
+                            } else {
+                                (CloseCode::PROTOCOL_ERROR, "websocket protocol error")
+                            };
+                            self.session.close(code, reason);
+                            break;
+                        }
+                    };
+                    let bytes = received.bytes(buffers.message);
+                    match received.kind {
+                        Kind::Binary => self.on_message(bytes),
+                        Kind::Text => {
+                            self.session
+                                .close(CloseCode::PROTOCOL_ERROR, "text message on a binary link");
+                        }
+                        Kind::Ping => break 'found (SendKind::Pong, bytes, After::Serve),
+                        Kind::Pong => {}
+                        Kind::Close => break 'found (SendKind::Close, bytes, After::Over),
+                    }
+                }
+                if let Some(n) = turn.called.take() {
+                    break 'found (SendKind::Binary, encoded(buffers.frame, n)?, After::Serve);
+                }
+                self.session.handle_timeout(t);
+                self.drain_events();
+                if let Some(n) = self.next_outgoing(buffers, &mut turn.logs_looked_at)? {
+                    break 'found (SendKind::Binary, encoded(buffers.frame, n)?, After::Serve);
+                }
+                self.drain_events();
+                if !self.session.wants_disconnect() {
+                    break 'wait;
+                }
+                let normal = self
+                    .session
+                    .local_close()
+                    .is_none_or(|(code, _)| code == CloseCode::NORMAL);
+                let code: &[u8] = if normal { &[0x03, 0xe8] } else { &[0x03, 0xea] };
+                (SendKind::Close, code, After::Closed)
+            };
+            let n = framing
+                .encode(kind, payload, buffers.ws_out)
+                .ok_or(Gone::Lost)?;
+            return Ok(Next::Write(n, after));
         }
-        let (kind, payload, after) = 'found: {
-            while turn.received {
-                let received = match framing.next_message(buffers.ws_in, buffers.message) {
-                    Ok(Some(received)) => received,
-                    Ok(None) => {
-                        turn.received = false;
-                        break;
-                    }
-                    Err(error) => {
-                        turn.received = false;
-                        let (code, reason) = if error == WsError::TooLarge {
-                            (CloseCode::FRAME_TOO_LARGE, "message larger than max frame")
-                        } else {
-                            (CloseCode::PROTOCOL_ERROR, "websocket protocol error")
-                        };
-                        self.session.close(code, reason);
-                        break;
-                    }
-                };
-                let bytes = received.bytes(buffers.message);
-                match received.kind {
-                    Kind::Binary => self.on_message(bytes),
-                    Kind::Text => {
-                        self.session
-                            .close(CloseCode::PROTOCOL_ERROR, "text message on a binary link");
-                    }
-                    Kind::Ping => break 'found (SendKind::Pong, bytes, After::Serve),
-                    Kind::Pong => {}
-                    Kind::Close => break 'found (SendKind::Close, bytes, After::Over),
-                }
-            }
-            if let Some(n) = turn.called.take() {
-                break 'found (SendKind::Binary, encoded(buffers.frame, n)?, After::Serve);
-            }
-            self.session.handle_timeout(t);
-            self.drain_events();
-            if let Some(n) = self.next_outgoing(buffers, &mut turn.logs_looked_at)? {
-                break 'found (SendKind::Binary, encoded(buffers.frame, n)?, After::Serve);
-            }
-            self.drain_events();
-            if !self.session.wants_disconnect() {
-                return Ok(Next::Wait);
-            }
-            let normal = self
-                .session
-                .local_close()
-                .is_none_or(|(code, _)| code == CloseCode::NORMAL);
-            let code: &[u8] = if normal { &[0x03, 0xe8] } else { &[0x03, 0xea] };
-            (SendKind::Close, code, After::Closed)
-        };
-        let n = framing
-            .encode(kind, payload, buffers.ws_out)
-            .ok_or(Gone::Lost)?;
-        Ok(Next::Write(n, after))
+        turn.logs_looked_at = false;
+        let log_poll = t + LOG_POLL;
+        let deadline = earliest(self.session.poll_timeout(), self.log_timer())
+            .map_or(log_poll, |d| d.min(log_poll));
+        Ok(Next::Wait(deadline))
     }
 
     /// The next frame to write into `buffers.frame`, in order: the session's own frames,
@@ -484,7 +502,6 @@ impl Client<'_> {
     }
 
     /// Encodes a due log batch as a request frame.
-    #[inline(never)]
     fn ship_logs(&mut self, t: Instant, batch: &mut [u8], frame: &mut [u8]) -> Option<usize> {
         let logger = self.logger?;
         let (shipping, session) = (&mut self.shipping, &mut self.session);
@@ -499,37 +516,41 @@ impl Client<'_> {
     fn drain_events(&mut self) {
         while let Some(event) = self.session.poll_event() {
             let t = now();
-            match event {
+            if let Some(logger) = self.logger {
+                let shipping = &mut self.shipping;
+                logger.with(|s| match event {
+                    SessionEvent::Opened { .. } => shipping.opened(s, t),
+                    SessionEvent::Closed { .. } => shipping.closed(s),
+                    _ => {}
+                });
+            }
+            let message = match event {
                 SessionEvent::Opened { connection_id } => {
-                    if let Some(logger) = self.logger {
-                        logger.with(|s| self.shipping.opened(s, t));
-                    }
-                    self.shared.set_open(true);
                     // Request ids start again on every connection: an earlier one's cancel
                     // must not stop a new request with the same id.
                     #[cfg(feature = "blob")]
                     self.shared.cancels.clear();
-                    self.deliver(Incoming::Opened { connection_id });
+                    Incoming::Opened { connection_id }
                 }
                 SessionEvent::Closed { code, .. } => {
-                    if let Some(logger) = self.logger {
-                        logger.with(|s| self.shipping.closed(s));
-                    }
-                    self.shared.set_open(false);
                     #[cfg(feature = "requests")]
                     while let Some(asked) = self.asked.pop() {
                         self.answer(asked, None, OwnedPayload::default());
                     }
-                    self.deliver(Incoming::Closed { code: code.0 });
+                    Incoming::Closed { code: code.0 }
                 }
                 SessionEvent::RequestEnded { id, .. } => {
                     if !self.log_batch_ended(t, id, None) {
                         #[cfg(feature = "requests")]
                         self.end_asked(id, None, OwnedPayload::default());
                     }
+                    continue;
                 }
-                SessionEvent::ReconnectScheduled { .. } => {}
-            }
+                SessionEvent::ReconnectScheduled { .. } => continue,
+            };
+            self.shared
+                .set_open(matches!(message, Incoming::Opened { .. }));
+            self.deliver(message);
         }
     }
 
@@ -590,7 +611,6 @@ impl Client<'_> {
     }
 
     /// An application frame from the server.
-    #[inline(never)]
     fn on_frame(&mut self, t: Instant, frame: Frame<'_>) {
         use sentelite_core::log::{ControlEvent, LogControl, control_event};
         match frame {
@@ -607,34 +627,13 @@ impl Client<'_> {
                     }
                 }
                 ControlEvent::Unknown => {}
-                ControlEvent::NotControl => {
-                    if let (Some(event_name), Ok(payload)) =
-                        (name(event.event), OwnedPayload::copy(event.payload))
-                    {
-                        self.deliver(Incoming::Message {
-                            event: event_name,
-                            payload,
-                        });
-                    } else {
-                        self.shared.count_dropped();
-                    }
-                }
+                ControlEvent::NotControl => self.hand_over(None, event.event, event.payload),
             },
-            Frame::Request(request) => {
-                match (name(request.event), OwnedPayload::copy(request.payload)) {
-                    (Some(event), Ok(payload)) => self.deliver(Incoming::Request {
-                        id: request.id,
-                        event,
-                        payload,
-                        timeout_ms: request.timeout_ms,
-                    }),
-                    // Too large to hand over: the server hears at once rather than at its
-                    // deadline.
-                    _ => {
-                        let _ = self.refused.push(request.id);
-                    }
-                }
-            }
+            Frame::Request(request) => self.hand_over(
+                Some((request.id, request.timeout_ms)),
+                request.event,
+                request.payload,
+            ),
             #[cfg(feature = "requests")]
             Frame::Reply(reply) => {
                 if let Some(asked) = self.asked.iter_mut().find(|a| a.id == reply.id) {
@@ -665,6 +664,27 @@ impl Client<'_> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A server event (`request` `None`) or request (its id and deadline) for the
+    /// application. One too large to hand over is counted as dropped, or, a request,
+    /// answered BUSY: the server hears at once rather than at its deadline.
+    fn hand_over(&mut self, request: Option<(RequestId, u32)>, event: &str, payload: Payload<'_>) {
+        match (name(event), OwnedPayload::copy(payload), request) {
+            (Some(event), Ok(payload), None) => self.deliver(Incoming::Message { event, payload }),
+            (Some(event), Ok(payload), Some((id, timeout_ms))) => {
+                self.deliver(Incoming::Request {
+                    id,
+                    event,
+                    payload,
+                    timeout_ms,
+                });
+            }
+            (_, _, None) => self.shared.count_dropped(),
+            (_, _, Some((id, _))) => {
+                let _ = self.refused.push(id);
+            }
         }
     }
 

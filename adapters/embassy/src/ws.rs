@@ -185,8 +185,7 @@ impl Framing {
             (head[2], head[3]) = (high, low);
             4
         };
-        let mut mask = [0; 4];
-        self.rng.fill_bytes(&mut mask);
+        let mask = self.rng.next_mask();
         let (head_out, rest) = out.split_at_mut_checked(size + 4)?;
         let body = rest.get_mut(..len)?;
         for (to, from) in head_out.iter_mut().zip(head.iter().take(size).chain(&mask)) {
@@ -208,10 +207,19 @@ impl Framing {
         input.get(..self.filled).unwrap_or_default()
     }
 
-    /// Drops the first `n` unread bytes, moving the rest to the front.
+    /// Drops the first `n` unread bytes, moving the rest to the front. Byte by byte through
+    /// checked accessors: `copy_within` would link a panic for a range its callers never
+    /// pass (`n` is at most what is unread).
     fn consume(&mut self, input: &mut [u8], n: usize) {
-        input.copy_within(n..self.filled, 0);
-        self.filled -= n;
+        let unread = input.get_mut(..self.filled).unwrap_or_default();
+        let mut to = 0;
+        while let Some(&b) = unread.get(to + n) {
+            if let Some(slot) = unread.get_mut(to) {
+                *slot = b;
+            }
+            to += 1;
+        }
+        self.filled = to;
     }
 
     /// `n` bytes were read into [`Self::spare`].
