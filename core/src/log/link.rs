@@ -148,6 +148,7 @@ pub enum ControlEvent {
 
 /// Sorts an event from the server: a `telemetry/log-control` event with a bytes payload
 /// carries a [`LogControl`].
+#[inline(never)]
 pub fn control_event(event: &str, payload: Payload<'_>) -> ControlEvent {
     if event != CONTROL_EVENT {
         return ControlEvent::NotControl;
