@@ -32,10 +32,12 @@ use crate::url::HttpUrl;
 
 /// Sources one transfer can have: the directive's URL and its mirrors.
 pub const SOURCES: usize = 4;
-/// Hash checkpoints the machine keeps waiting for the sink: the device's sinks (a flash
-/// partition written through, RAM) report durable all but the last partial flash word, so
-/// one is all they ever hold (the core's default of four would take 360 B more).
-pub const CHECKPOINTS: usize = 1;
+/// Hash checkpoints the machine keeps waiting for the sink: none. The device's sinks (a
+/// flash partition written through, RAM) report durable all but the last partial flash
+/// word, so every checkpoint (an erase-block boundary) is durable as soon as it is hashed
+/// and becomes the resume point at once; one waiting would take 120 B of the task's
+/// future, the core's default of four 480 B.
+pub const CHECKPOINTS: usize = 0;
 /// The machine with the device's limits. Its plan keeps the sources by index only
 /// ([`FetchPlan::from_directive_by_index`]): the URLs stay in the directive, which `serve`
 /// holds for the whole transfer, instead of four 160-byte copies in the task's future
