@@ -32,10 +32,12 @@ use crate::url::HttpUrl;
 
 /// Sources one transfer can have: the directive's URL and its mirrors.
 pub const SOURCES: usize = 4;
-/// Hash checkpoints the machine keeps waiting for the sink: the device's sinks (a flash
-/// partition written through, RAM) report durable all but the last partial flash word, so
-/// one is all they ever hold (the core's default of four would take 360 B more).
-pub const CHECKPOINTS: usize = 1;
+/// Hash checkpoints the machine keeps waiting for the sink: none. The device's sinks (a
+/// flash partition written through, RAM) report durable all but the last partial flash
+/// word, so every checkpoint (an erase-block boundary) is durable as soon as it is hashed
+/// and becomes the resume point at once; one waiting would take 120 B of the task's
+/// future, the core's default of four 480 B.
+pub const CHECKPOINTS: usize = 0;
 /// The machine with the device's limits. Its plan keeps the sources by index only
 /// ([`FetchPlan::from_directive_by_index`]): the URLs stay in the directive, which `serve`
 /// holds for the whole transfer, instead of four 160-byte copies in the task's future
@@ -130,25 +132,25 @@ pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
         timeout_ms,
     } = request;
     let started = now();
-    let directive = Directive::decode(event, payload);
+    let request = Received { event, payload };
     // One `end` for every way out: each awaited call is a state of this future with its
     // poll code inlined, so refusals share the end of a transfer. Bindings by `let … else`,
     // not `match` on a call: a scrutinee's temporary (the plan, the fetch) would stay in
     // the future across the transfer's await.
     let (status, encoded, served) = 'done: {
         let (status, error) = 'refuse: {
-            let Ok(directive) = &directive else {
+            if request.directive().is_none() {
                 break 'refuse (Status::ERROR, "bad directive");
-            };
+            }
             let Some(sink) = sink else {
                 break 'refuse (Status::UNSUPPORTED, "unknown handler");
             };
-            let Some(mut fetch) = prepare(directive, started, timeout_ms, sink) else {
+            let Some(mut fetch) = prepare(request, started, timeout_ms, sink) else {
                 break 'refuse (Status::ERROR, "cannot plan");
             };
             // A Cancel from the server stops the transfer wherever it is (a stalled read
             // included); the sink is aborted and the request ends `CANCELLED`.
-            let transfer = run(handle, stack, resources, id, directive, &mut fetch, sink);
+            let transfer = run(handle, stack, resources, id, request, &mut fetch, sink);
             let end = match select(transfer, handle.cancelled(id)).await {
                 Either::First(end) => end,
                 Either::Second(()) => {
@@ -159,10 +161,10 @@ pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
                 }
             };
             sink.forget();
-            let (status, encoded) = report(directive, &fetch, end, started, &mut resources.report);
+            let (status, encoded) = report(request, &fetch, end, started, &mut resources.report);
             break 'done (status, encoded, Served::Ended(end));
         };
-        let transfer_id = directive.as_ref().map_or("", |d| d.transfer_id);
+        let transfer_id = request.directive().map_or("", |d| d.transfer_id);
         let report = RefusalReport { transfer_id, error };
         (
             status,
@@ -178,7 +180,23 @@ pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
     served
 }
 
-/// The fetch of a decoded directive: its plan with the request's deadline and the device's
+/// The directive request as it arrived: a transfer's future keeps these two references and
+/// decodes the directive again where it needs it, in code that does not wait, instead of
+/// holding the decoded directive (176 B) across the transfer.
+#[derive(Clone, Copy)]
+struct Received<'p> {
+    event: &'p str,
+    payload: &'p [u8],
+}
+
+impl<'p> Received<'p> {
+    /// The directive, `None` if the payload is not one; the same every time.
+    fn directive(self) -> Option<Directive<'p>> {
+        Directive::decode(self.event, self.payload).ok()
+    }
+}
+
+/// The fetch of a directive: its plan with the request's deadline and the device's
 /// progress step, from the sink's saved point when it has one for this blob (and the core
 /// finds it fits), else from 0; `None` when no plan fits the device's limits. A function
 /// of its own, not part of `serve`'s future: the plan and the restored state are only
@@ -187,13 +205,14 @@ pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
 // `ResumingSink::restore` took 708 B more flash on the Pico W (measured together).
 #[inline(never)]
 fn prepare<S: ResumableSink>(
-    directive: &Directive<'_>,
+    request: Received<'_>,
     started: Instant,
     timeout_ms: u32,
     sink: &mut S,
 ) -> Option<DeviceFetch> {
+    let directive = request.directive()?;
     let mut plan: FetchPlan<SOURCES, 0> =
-        FetchPlan::from_directive_by_index(directive, started).ok()?;
+        FetchPlan::from_directive_by_index(&directive, started).ok()?;
     if timeout_ms > 0 {
         let by_request = started + Duration::from_millis(u64::from(timeout_ms));
         plan.options.deadline = Some(
@@ -213,13 +232,17 @@ fn prepare<S: ResumableSink>(
 // Not inlined, like `prepare`.
 #[inline(never)]
 fn report(
-    directive: &Directive<'_>,
+    request: Received<'_>,
     fetch: &DeviceFetch,
     end: End,
     started: Instant,
     buf: &mut [u8],
 ) -> (Status, Result<usize, BufferTooSmall>) {
-    let source = source_url(directive, fetch.source()).unwrap_or(directive.url);
+    // Decoded before the transfer, so again now; an empty report map never happens.
+    let Some(directive) = request.directive() else {
+        return (Status::ERROR, Err(BufferTooSmall));
+    };
+    let source = source_url(&directive, fetch.source()).unwrap_or(directive.url);
     match end {
         End::Completed {
             downloaded, sha256, ..
@@ -404,7 +427,7 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
     stack: Stack<'_>,
     resources: &mut BlobResources<RX, TX>,
     id: RequestId,
-    directive: &Directive<'_>,
+    request: Received<'_>,
     fetch: &mut DeviceFetch,
     sink: &mut S,
 ) -> End {
@@ -421,9 +444,11 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
                 Timer::at(at(until)).await;
                 continue;
             }
-            Action::Request(request) => source_url(directive, request.source)
+            Action::Request(range) => request
+                .directive()
+                .and_then(|directive| source_url(&directive, range.source))
                 .and_then(|url| HttpUrl::parse(url).ok())
-                .and_then(|url| Some((url, request_head(&mut resources.head, &url, &request)?))),
+                .and_then(|url| Some((url, request_head(&mut resources.head, &url, &range)?))),
         };
         let Some((url, head_len)) = prepared else {
             fetch.on_error(now(), TransportError::Protocol);
@@ -510,6 +535,9 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
                     }
                     saved = checkpoint(fetch, sink, saved);
                     while let Some(progress) = fetch.poll_progress() {
+                        let Some(directive) = request.directive() else {
+                            break;
+                        };
                         let report = ProgressReport {
                             transfer_id: directive.transfer_id,
                             url: directive.url,

@@ -16,7 +16,7 @@ use super::sink::{BlobSink, SinkError};
 use super::state::{self, ETAG_MAX, TransferState};
 use crate::backoff::Backoff;
 use crate::time::Instant;
-use heapless::{Deque, String};
+use heapless::{String, Vec};
 use sha2::{Digest, Sha256};
 
 /// Hash checkpoints kept by default between what is durable and what is received.
@@ -112,9 +112,10 @@ enum Phase {
 ///
 /// `C` hash checkpoints (about 120 bytes each) wait between what is received and what the
 /// sink reports durable; while they are all waiting, further interval boundaries are not
-/// kept, so the resume point lags further. A sink whose `durable` trails what it was given
-/// by less than its erase block (a flash partition written through) never needs more than
-/// one.
+/// kept, so the resume point lags further. A boundary the sink already holds durably when
+/// it is hashed becomes the resume point at once, without waiting: a sink whose `durable`
+/// trails what it was given by less than its erase block (a flash partition written
+/// through) needs none, `C = 0`.
 pub struct Fetch<const M: usize, const U: usize, const C: usize = CHECKPOINTS> {
     plan: FetchPlan<M, U>,
     backoff: Backoff,
@@ -130,7 +131,7 @@ pub struct Fetch<const M: usize, const U: usize, const C: usize = CHECKPOINTS> {
     offset: u64,
     hasher: Sha256,
     base: Checkpoint,
-    pending: Deque<Checkpoint, C>,
+    pending: Vec<Checkpoint, C>,
     interval: u64,
     etag: Option<String<ETAG_MAX>>,
     needs_begin: bool,
@@ -197,7 +198,7 @@ impl<const M: usize, const U: usize, const C: usize> Fetch<M, U, C> {
             offset: 0,
             hasher: Sha256::new(),
             base: Checkpoint::zero(),
-            pending: Deque::new(),
+            pending: Vec::new(),
             interval,
             etag: None,
             needs_begin: false,
@@ -499,7 +500,7 @@ impl<const M: usize, const U: usize, const C: usize> Fetch<M, U, C> {
                 self.first_source = self.source;
                 self.mixed = false;
             }
-            self.hash(data);
+            self.hash(data, sink.durable());
             if self.source != self.first_source {
                 self.mixed = true;
             }
@@ -655,8 +656,9 @@ impl<const M: usize, const U: usize, const C: usize> Fetch<M, U, C> {
     }
 
     /// Hash `data` (just written at `offset`), keeping a checkpoint at each interval
-    /// boundary while there is room for one.
-    fn hash(&mut self, data: &[u8]) {
+    /// boundary: as the resume point at once when the sink already holds it (`durable`),
+    /// else waiting while there is room for one.
+    fn hash(&mut self, data: &[u8], durable: u64) {
         let mut rest = data;
         while !rest.is_empty() {
             let next = (self.offset / self.interval)
@@ -668,11 +670,18 @@ impl<const M: usize, const U: usize, const C: usize> Fetch<M, U, C> {
             let (piece, tail) = rest.split_at_checked(n).unwrap_or((rest, &[]));
             self.hasher.update(piece);
             self.offset = self.offset.saturating_add(piece.len() as u64);
-            if self.offset.is_multiple_of(self.interval) && !self.pending.is_full() {
-                let _ = self.pending.push_back(Checkpoint {
+            if self.offset.is_multiple_of(self.interval) {
+                let checkpoint = Checkpoint {
                     offset: self.offset,
                     hasher: self.hasher.clone(),
-                });
+                };
+                if self.offset <= durable {
+                    // Every waiting checkpoint lies below it and is durable too.
+                    self.pending.clear();
+                    self.base = checkpoint;
+                } else {
+                    let _ = self.pending.push(checkpoint);
+                }
             }
             rest = tail;
         }
@@ -681,10 +690,10 @@ impl<const M: usize, const U: usize, const C: usize> Fetch<M, U, C> {
     /// Move the resume point up to the newest checkpoint the sink now holds durably.
     fn promote(&mut self, durable: u64) {
         let durable = durable.min(self.offset);
-        while self.pending.front().is_some_and(|c| c.offset <= durable) {
-            if let Some(cp) = self.pending.pop_front() {
-                self.base = cp;
-            }
+        // Oldest first: the durable ones are a prefix, the last of them the newest.
+        if let Some(newest) = self.pending.iter().rev().find(|c| c.offset <= durable) {
+            self.base = newest.clone();
+            self.pending.retain(|c| c.offset > durable);
         }
     }
 
