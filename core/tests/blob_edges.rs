@@ -578,6 +578,18 @@ fn one_checkpoint_keeps_up_with_a_write_through_sink_and_lags_behind_a_slow_one(
 }
 
 #[test]
+fn no_waiting_checkpoint_keeps_up_with_a_write_through_sink_only() {
+    // `C = 0` (the devices' sizing): a boundary the sink already holds when it is hashed
+    // becomes the resume point at once, so a write-through sink resumes as with four.
+    assert_eq!(resume_point_with::<0>(0, 40 * 1024), 40 * 1024);
+    assert_eq!(resume_point_with::<0>(0, 40 * 1024 + 512), 40 * 1024);
+    // A sink that lags has nothing durable at any boundary when it is hashed, and nothing
+    // can wait: the resume point stays at the start, which is why the devices' sinks are
+    // written through.
+    assert_eq!(resume_point_with::<0>(8192, 40 * 1024), 0);
+}
+
+#[test]
 fn a_plan_by_index_asks_by_source_number_and_fails_over_in_the_directive_order() {
     use sentelite_core::blob::FetchPlan;
     use sentelite_core::blob::directive::{Directive, HandlerKind, Metadata, Options};
