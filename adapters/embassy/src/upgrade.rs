@@ -37,8 +37,34 @@ pub enum Answer {
 /// The key for the nonce `bytes`.
 pub fn key(bytes: [u8; 16]) -> Key {
     let mut key = [0; 24];
-    base64::encode_config_slice(bytes, base64::STANDARD, &mut key);
+    base64(&bytes, &mut key);
     key
+}
+
+/// The standard base64 alphabet (RFC 4648 §4).
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// `bytes` in padded standard base64 into `out`, which holds four characters for every
+/// three bytes or part of three (what does not fit is left out). The handshake encodes
+/// only its 16-byte nonce and 20-byte hash, too little to take a crate for; the 6-bit
+/// index into the 64-entry alphabet needs no bounds check.
+fn base64(bytes: &[u8], out: &mut [u8]) {
+    for (group, chars) in bytes.chunks(3).zip(out.chunks_mut(4)) {
+        // The group's bytes at the top of a word; each character takes its top six bits.
+        let mut word = [0u8; 4];
+        for (to, from) in word.iter_mut().zip(group) {
+            *to = *from;
+        }
+        let mut bits = u32::from_be_bytes(word);
+        for (i, c) in chars.iter_mut().enumerate() {
+            *c = if i <= group.len() {
+                ALPHABET[(bits >> 26) as usize]
+            } else {
+                b'='
+            };
+            bits <<= 6;
+        }
+    }
 }
 
 /// Appends `bytes` to `out` at `*at`; false when `out` is full.
@@ -143,11 +169,7 @@ fn accept(key: &Key) -> [u8; 28] {
     text[..24].copy_from_slice(key);
     text[24..].copy_from_slice(GUID);
     let mut value = [0; 28];
-    base64::encode_config_slice(
-        hmac_sha1_compact::Hash::hash(&text),
-        base64::STANDARD,
-        &mut value,
-    );
+    base64(&hmac_sha1_compact::Hash::hash(&text), &mut value);
     value
 }
 
@@ -172,6 +194,60 @@ mod tests {
     #[test]
     fn the_key_is_the_nonce_in_base64() {
         assert_eq!(&key(*b"the sample nonce"), RFC_KEY);
+    }
+
+    /// `bytes` through the handshake's encoder, sized as padded base64 needs.
+    fn encoded(bytes: &[u8]) -> std::string::String {
+        let mut out = std::vec![0u8; bytes.len().div_ceil(3) * 4];
+        base64(bytes, &mut out);
+        std::string::String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_encoder_gives_the_rfc_4648_test_vectors() {
+        let vectors = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (bytes, text) in vectors {
+            assert_eq!(encoded(bytes.as_bytes()), text, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn the_rfc_6455_example_key_has_the_rfcs_accept_value() {
+        assert_eq!(&accept(RFC_KEY), RFC_ACCEPT.as_bytes());
+    }
+
+    /// `bytes` through the `base64` crate, an independent encoder.
+    fn reference(bytes: &[u8]) -> std::string::String {
+        let mut out = [0u8; 28];
+        let n = ::base64::encode_config_slice(bytes, ::base64::STANDARD, &mut out);
+        std::string::String::from_utf8(out[..n].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn the_encoder_agrees_with_the_base64_crate_on_every_byte_value() {
+        // Every byte value in every position of a group, in the handshake's two sizes and
+        // at every length up to them (so with each padding).
+        for start in 0..=255u8 {
+            let bytes: [u8; 20] = core::array::from_fn(|i| start.wrapping_add((i * 85) as u8));
+            for len in 0..=bytes.len() {
+                assert_eq!(
+                    encoded(&bytes[..len]),
+                    reference(&bytes[..len]),
+                    "{:?}",
+                    &bytes[..len]
+                );
+            }
+        }
+        let nonce: [u8; 16] = core::array::from_fn(|i| (i * 37 + 11) as u8);
+        assert_eq!(&key(nonce)[..], reference(&nonce).as_bytes());
     }
 
     #[test]
