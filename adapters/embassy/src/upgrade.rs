@@ -44,26 +44,31 @@ pub fn key(bytes: [u8; 16]) -> Key {
 /// The standard base64 alphabet (RFC 4648 §4).
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/// `bytes` in padded standard base64 into `out`, which holds four characters for every
-/// three bytes or part of three (what does not fit is left out). The handshake encodes
-/// only its 16-byte nonce and 20-byte hash, too little to take a crate for; the 6-bit
-/// index into the 64-entry alphabet needs no bounds check.
+/// `bytes` in padded standard base64 into `out`, which the caller sizes to four characters
+/// for every three bytes or part of three: what `out` has room for past the encoded bytes
+/// is padding. The handshake encodes only its 16-byte nonce and 20-byte hash, too little
+/// to take a crate for; a 6-bit index into the 64-entry alphabet needs no bounds check.
 fn base64(bytes: &[u8], out: &mut [u8]) {
-    for (group, chars) in bytes.chunks(3).zip(out.chunks_mut(4)) {
-        // The group's bytes at the top of a word; each character takes its top six bits.
-        let mut word = [0u8; 4];
-        for (to, from) in word.iter_mut().zip(group) {
-            *to = *from;
+    let mut chars = out.iter_mut();
+    // The bits read and not yet encoded are the low `held` bits of `bits`.
+    let (mut bits, mut held) = (0u32, 0u32);
+    for &b in bytes {
+        bits = bits << 8 | u32::from(b);
+        held += 8;
+        while held >= 6 {
+            held -= 6;
+            if let Some(c) = chars.next() {
+                *c = ALPHABET[(bits >> held) as usize & 63];
+            }
         }
-        let mut bits = u32::from_be_bytes(word);
-        for (i, c) in chars.iter_mut().enumerate() {
-            *c = if i <= group.len() {
-                ALPHABET[(bits >> 26) as usize]
-            } else {
-                b'='
-            };
-            bits <<= 6;
-        }
+    }
+    if held > 0
+        && let Some(c) = chars.next()
+    {
+        *c = ALPHABET[(bits << (6 - held)) as usize & 63];
+    }
+    for c in chars {
+        *c = b'=';
     }
 }
 
