@@ -101,9 +101,14 @@ fn header(input: &[u8]) -> Option<(u8, u8, usize, usize)> {
     let (len, size) = match second & 0x7f {
         126 => (u16::from_be_bytes(*rest.first_chunk()?).into(), 4),
         127 => {
-            // A length beyond what this machine can address is beyond any buffer.
-            let len = u64::from_be_bytes(*rest.first_chunk()?);
-            (usize::try_from(len).unwrap_or(usize::MAX), 10)
+            // A length of 4 GiB or more is beyond any buffer: read as the largest.
+            let (high, low) = rest.first_chunk::<8>()?.split_first_chunk::<4>()?;
+            let low = u32::from_be_bytes(*low.first_chunk()?);
+            let len = match usize::try_from(low) {
+                Ok(low) if *high == [0; 4] => low,
+                _ => usize::MAX,
+            };
+            (len, 10)
         }
         short => (short.into(), 2),
     };
@@ -470,6 +475,19 @@ mod tests {
     }
 
     #[test]
+    fn a_short_payload_with_a_64_bit_length_is_read() {
+        // RFC 6455 asks for the shortest length form; the longest still reads.
+        let wire = [0x82, 127, 0, 0, 0, 0, 0, 0, 0, 3, b'a', b'b', b'c'];
+        for sizes in [&[1][..], &[wire.len()]] {
+            assert_eq!(
+                messages_of(&wire, sizes),
+                vec![(Kind::Binary, b"abc".to_vec())],
+                "reads of {sizes:?}"
+            );
+        }
+    }
+
+    #[test]
     fn two_messages_in_one_read_come_out_in_order() {
         let mut wire = [0u8; 64];
         let a = server_frame(b"first", &mut wire);
@@ -684,6 +702,13 @@ mod tests {
         assert_eq!(read_all(&wire, &[64]).1, Some(WsError::TooLarge));
         let huge = [0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0];
         assert_eq!(read_all(&huge, &[1]).1, Some(WsError::TooLarge));
+        let above_4_gib = [0x82, 127, 0, 0, 0, 1, 0, 0, 0, 3];
+        assert_eq!(read_all(&above_4_gib, &[1]).1, Some(WsError::TooLarge));
+        let low_half_too_large = [0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0];
+        assert_eq!(
+            read_all(&low_half_too_large, &[1]).1,
+            Some(WsError::TooLarge)
+        );
     }
 
     /// What embedded-websocket's server reads from `wire`: the kind, the end-of-message
