@@ -11,9 +11,11 @@
 //! `Upgrade: websocket` and `Connection: upgrade` must be there, and the accept value must
 //! be present and right (not only right when present); a sub-protocol or extension
 //! the request did not ask for is refused. Header names compare without case; the answer
-//! may arrive in any number of reads. SHA-1 and base64 stay with crates: SHA-1 from
-//! `hmac-sha1-compact`, whose round loop is 2.2 KB smaller on the Pico W than RustCrypto's
-//! unrolled `sha1` that embedded-websocket's handshake linked.
+//! may arrive in any number of reads. SHA-1 stays with a crate: `hmac-sha1-compact`, whose
+//! round loop is 2.2 KB smaller on the Pico W than RustCrypto's unrolled `sha1` that
+//! embedded-websocket's handshake linked. The base64 of the key and the accept value is a
+//! dozen lines here: the `base64` crate's general encoder, with its length arithmetic and
+//! its panic for an overflow, took 0.5 KB more on the Pico W for two fixed sizes.
 
 use crate::url::WsUrl;
 
