@@ -24,7 +24,7 @@ use sentelite_core::blob::{
     Action, End, FailReason, Fetch, FetchPlan, RangeRequest, ResponseHead, TransportError,
     parse_content_range,
 };
-use sentelite_core::{Duration, Instant, Payload, RequestId, Status};
+use sentelite_core::{Duration, Instant, RequestId, Status};
 
 use crate::handle::Handle;
 use crate::sinks::ResumableSink;
@@ -50,13 +50,13 @@ pub const CHECKPOINT_BYTES: u64 = 64 * 1024;
 
 /// Memory for blob transfers: one HTTP connection's socket buffers (`RX`, `TX`: the
 /// application's choice), the response head, which then buffers the body (each piece is
-/// fed to the machine from there, no second copy), and the reports. `new` is `const`, for
-/// a `static`.
+/// fed to the machine from there, no second copy). The reports need no buffer here: each
+/// is encoded straight into the message that carries it to the runner. `new` is `const`,
+/// for a `static`.
 pub struct BlobResources<const RX: usize = 2048, const TX: usize = 512> {
     rx: [u8; RX],
     tx: [u8; TX],
     head: [u8; 1024],
-    report: [u8; 384],
 }
 
 impl<const RX: usize, const TX: usize> BlobResources<RX, TX> {
@@ -66,7 +66,6 @@ impl<const RX: usize, const TX: usize> BlobResources<RX, TX> {
             rx: [0; RX],
             tx: [0; TX],
             head: [0; 1024],
-            report: [0; 384],
         }
     }
 }
@@ -137,7 +136,7 @@ pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
     // poll code inlined, so refusals share the end of a transfer. Bindings by `let … else`,
     // not `match` on a call: a scrutinee's temporary (the plan, the fetch) would stay in
     // the future across the transfer's await.
-    let (status, encoded, served) = 'done: {
+    let (status, outcome, served) = 'done: {
         let (status, error) = 'refuse: {
             if request.directive().is_none() {
                 break 'refuse (Status::ERROR, "bad directive");
@@ -161,23 +160,50 @@ pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
                 }
             };
             sink.forget();
-            let (status, encoded) = report(request, &fetch, end, started, &mut resources.report);
-            break 'done (status, encoded, Served::Ended(end));
+            let outcome = Outcome::Ended {
+                end,
+                source: fetch.source(),
+                retries: fetch.retries(),
+                status_code: fetch.last_status(),
+                offset: fetch.offset(),
+                duration_ms: now().saturating_since(started).as_millis(),
+            };
+            break 'done (end_status(end), outcome, Served::Ended(end));
         };
-        let transfer_id = request.directive().map_or("", |d| d.transfer_id);
-        let report = RefusalReport { transfer_id, error };
-        (
-            status,
-            report.encode(&mut resources.report),
-            Served::Refused(status),
-        )
+        (status, Outcome::Refused(error), Served::Refused(status))
     };
-    let payload = match encoded {
-        Ok(n) => Payload::Value(resources.report.get(..n).unwrap_or(&[])),
-        Err(_) => Payload::Empty,
-    };
-    let _ = handle.end(id, status, payload).await;
+    // The report is encoded straight into the End message once the outbox has room; one
+    // that does not fit ends the request without it.
+    let _ = handle
+        .end_encoded(id, status, |buf| report(request, &outcome, buf))
+        .await;
     served
+}
+
+/// What the End's report says: the refusal's reason, or the transfer's end with the
+/// fetch's figures at that point (copied, so the fetch need not outlive the transfer).
+#[derive(Clone, Copy)]
+enum Outcome {
+    Refused(&'static str),
+    Ended {
+        end: End,
+        source: usize,
+        retries: u32,
+        status_code: Option<u16>,
+        offset: u64,
+        duration_ms: u64,
+    },
+}
+
+/// The status a transfer that ended `end` ends its request with.
+fn end_status(end: End) -> Status {
+    match end {
+        End::Completed { .. } => Status::OK,
+        End::Failed {
+            reason: FailReason::Cancelled,
+        } => Status::CANCELLED,
+        End::Failed { .. } | End::Rescheduled { .. } => Status::ERROR,
+    }
 }
 
 /// The directive request as it arrived: a transfer's future keeps these two references and
@@ -228,22 +254,36 @@ fn prepare<S: ResumableSink>(
     })
 }
 
-/// The status and encoded report the request ends with, for a transfer that ended `end`.
+/// Encodes the report of `outcome` into `buf`: a refusal, a completion or an error map.
 // Not inlined, like `prepare`.
 #[inline(never)]
 fn report(
     request: Received<'_>,
-    fetch: &DeviceFetch,
-    end: End,
-    started: Instant,
+    outcome: &Outcome,
     buf: &mut [u8],
-) -> (Status, Result<usize, BufferTooSmall>) {
-    // Decoded before the transfer, so again now; an empty report map never happens.
-    let Some(directive) = request.directive() else {
-        return (Status::ERROR, Err(BufferTooSmall));
+) -> Result<usize, BufferTooSmall> {
+    let directive = request.directive();
+    let (end, source, retry_count, status_code, offset, duration_ms) = match *outcome {
+        Outcome::Refused(error) => {
+            let transfer_id = directive.map_or("", |d| d.transfer_id);
+            return RefusalReport { transfer_id, error }.encode(buf);
+        }
+        Outcome::Ended {
+            end,
+            source,
+            retries,
+            status_code,
+            offset,
+            duration_ms,
+        } => (end, source, retries, status_code, offset, duration_ms),
     };
-    let source = source_url(&directive, fetch.source()).unwrap_or(directive.url);
-    match end {
+    // Decoded before the transfer, so again now; an empty report map never happens.
+    let Some(directive) = directive else {
+        return Err(BufferTooSmall);
+    };
+    let source = source_url(&directive, source).unwrap_or(directive.url);
+    let mut error: String<64> = String::new();
+    let state = match end {
         End::Completed {
             downloaded, sha256, ..
         } => {
@@ -251,43 +291,33 @@ fn report(
                 transfer_id: directive.transfer_id,
                 url: source,
                 handler: directive.handler,
-                duration_ms: now().saturating_since(started).as_millis(),
+                duration_ms,
                 bytes_transferred: downloaded,
                 sha256,
             };
-            (Status::OK, report.encode(buf))
+            return report.encode(buf);
         }
-        End::Failed { .. } | End::Rescheduled { .. } => {
-            let mut error: String<64> = String::new();
-            let (status, state) = match end {
-                End::Rescheduled { after } => {
-                    let _ = error.push_str("every source failed transiently");
-                    let after_ms = after.as_millis();
-                    (Status::ERROR, FailureState::Rescheduled { after_ms })
-                }
-                End::Failed { reason } => {
-                    let _ = write!(error, "{reason}");
-                    let status = if reason == FailReason::Cancelled {
-                        Status::CANCELLED
-                    } else {
-                        Status::ERROR
-                    };
-                    (status, FailureState::Failed)
-                }
-                End::Completed { .. } => (Status::OK, FailureState::Failed),
-            };
-            let report = ErrorReport {
-                transfer_id: directive.transfer_id,
-                url: source,
-                error: &error,
-                retry_count: fetch.retries(),
-                status_code: fetch.last_status(),
-                state,
-                offset: fetch.offset(),
-            };
-            (status, report.encode(buf))
+        End::Rescheduled { after } => {
+            let _ = error.push_str("every source failed transiently");
+            FailureState::Rescheduled {
+                after_ms: after.as_millis(),
+            }
         }
-    }
+        End::Failed { reason } => {
+            let _ = write!(error, "{reason}");
+            FailureState::Failed
+        }
+    };
+    let report = ErrorReport {
+        transfer_id: directive.transfer_id,
+        url: source,
+        error: &error,
+        retry_count,
+        status_code,
+        state,
+        offset,
+    };
+    report.encode(buf)
 }
 
 fn now() -> Instant {
@@ -544,12 +574,13 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
                             loaded: progress.loaded,
                             total: progress.total,
                         };
-                        if let Ok(n) = report.encode(&mut resources.report) {
-                            // A full outbox skips a part; the next one or the end says more.
-                            let part = Payload::Value(resources.report.get(..n).unwrap_or(&[]));
-                            if handle.try_reply(id, seq, part).is_ok() {
-                                seq += 1;
-                            }
+                        // Encoded straight into the message. A full outbox skips a part; the
+                        // next one or the end says more.
+                        if handle
+                            .try_reply_encoded(id, seq, |buf| report.encode(buf))
+                            .is_ok()
+                        {
+                            seq += 1;
                         }
                     }
                 }
