@@ -42,35 +42,39 @@ pub const CHECKPOINTS: usize = 0;
 /// ([`FetchPlan::from_directive_by_index`]): the URLs stay in the directive, which `serve`
 /// holds for the whole transfer, instead of four 160-byte copies in the task's future
 /// (640 B). A URL's length is then bounded by the directive's payload (`MAX_PAYLOAD`), which
-/// keeps the request head within its 1 KB buffer.
+/// keeps the request head within the default 1 KB head buffer.
 pub type DeviceFetch = Fetch<SOURCES, 0, CHECKPOINTS>;
 /// Durable bytes between two saved resume points: a flash sink's record sector is erased
 /// once per save, so a 1 MiB image costs it 16 erases, and a reboot loses at most this much.
 pub const CHECKPOINT_BYTES: u64 = 64 * 1024;
 
-/// Memory for blob transfers: one HTTP connection's socket buffers (`RX`, `TX`: the
-/// application's choice), the response head, which then buffers the body (each piece is
-/// fed to the machine from there, no second copy). The reports need no buffer here: each
+/// Memory for blob transfers, every buffer the application's choice: one HTTP connection's
+/// socket buffers (`RX`, `TX`) and `HEAD` bytes for the request head and then the response
+/// head, which then buffers the body (each piece is fed to the machine from there, no
+/// second copy). A request head (the URL's path and host, the Range and an ETag) or a
+/// response head (status line and headers) larger than `HEAD` fails that attempt; 1 KB
+/// takes a 96-byte ETag with the headers a static file server adds, and any URL a directive
+/// of the default 512-byte message payload carries. The reports need no buffer here: each
 /// is encoded straight into the message that carries it to the runner. `new` is `const`,
 /// for a `static`.
-pub struct BlobResources<const RX: usize = 2048, const TX: usize = 512> {
+pub struct BlobResources<const RX: usize = 2048, const TX: usize = 512, const HEAD: usize = 1024> {
     rx: [u8; RX],
     tx: [u8; TX],
-    head: [u8; 1024],
+    head: [u8; HEAD],
 }
 
-impl<const RX: usize, const TX: usize> BlobResources<RX, TX> {
+impl<const RX: usize, const TX: usize, const HEAD: usize> BlobResources<RX, TX, HEAD> {
     /// Empty buffers.
     pub const fn new() -> Self {
         Self {
             rx: [0; RX],
             tx: [0; TX],
-            head: [0; 1024],
+            head: [0; HEAD],
         }
     }
 }
 
-impl<const RX: usize, const TX: usize> Default for BlobResources<RX, TX> {
+impl<const RX: usize, const TX: usize, const HEAD: usize> Default for BlobResources<RX, TX, HEAD> {
     fn default() -> Self {
         Self::new()
     }
@@ -117,10 +121,10 @@ pub struct DirectiveRequest<'p> {
 /// blob interrupted by a reboot from its saved point (if the core's [`Fetch::resume`] finds
 /// it fits), saves a new point every [`CHECKPOINT_BYTES`] made durable, and forgets it when
 /// the transfer ends, whichever way.
-pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
+pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize, const HEAD: usize>(
     handle: &Handle<'_>,
     stack: Stack<'_>,
-    resources: &mut BlobResources<RX, TX>,
+    resources: &mut BlobResources<RX, TX, HEAD>,
     request: DirectiveRequest<'_>,
     sink: Option<&mut S>,
 ) -> Served {
@@ -452,10 +456,10 @@ async fn connect(
 /// reqwless' `HttpClient`, which would parse the URL again with `nourl` (its string
 /// slicing links the panic formatting of `str` indices, 2.7 KB) and carry a TLS variant in
 /// every connection.
-async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
+async fn run<S: ResumableSink, const RX: usize, const TX: usize, const HEAD: usize>(
     handle: &Handle<'_>,
     stack: Stack<'_>,
-    resources: &mut BlobResources<RX, TX>,
+    resources: &mut BlobResources<RX, TX, HEAD>,
     id: RequestId,
     request: Received<'_>,
     fetch: &mut DeviceFetch,
