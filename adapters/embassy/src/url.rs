@@ -101,7 +101,7 @@ impl<'a> Parts<'a> {
         let (host, port) = match colon.and_then(|i| authority.split_at_checked(i)) {
             Some((host, port)) => {
                 let digits = port.get(1..).unwrap_or_default();
-                (host, digits.parse::<u16>().map_err(|_| UrlError::Port)?)
+                (host, decimal_u16(digits).ok_or(UrlError::Port)?)
             }
             None => (authority, 80),
         };
@@ -119,6 +119,19 @@ impl<'a> Parts<'a> {
             path,
         })
     }
+}
+
+/// `text` as `u16`'s `FromStr` reads it (decimal digits, an optional leading `+`), without
+/// its generic integer parser.
+fn decimal_u16(text: &str) -> Option<u16> {
+    let digits = text.strip_prefix('+').unwrap_or(text);
+    if digits.is_empty() {
+        return None;
+    }
+    digits.bytes().try_fold(0u16, |n, b| {
+        let digit = b.checked_sub(b'0').filter(|d| *d < 10)?;
+        n.checked_mul(10)?.checked_add(u16::from(digit))
+    })
 }
 
 #[cfg(test)]
@@ -157,6 +170,15 @@ mod tests {
         assert_eq!(WsUrl::parse("ws://a:99999/ws"), Err(UrlError::Port));
         assert_eq!(WsUrl::parse("ws://a:/ws"), Err(UrlError::Port));
         assert_eq!(WsUrl::parse("ws://a:8x/ws"), Err(UrlError::Port));
+    }
+
+    #[test]
+    fn a_port_reads_like_u16_from_str() {
+        for text in [
+            "0", "80", "+80", "+", "", "-1", "65535", "65536", "0080", "8 0", "٨",
+        ] {
+            assert_eq!(decimal_u16(text), text.parse::<u16>().ok(), "{text:?}");
+        }
     }
 
     #[test]
