@@ -14,7 +14,7 @@ use embassy_time::{Duration as EmbassyDuration, Timer, with_timeout};
 use embedded_io_async::{BufRead as _, Write as _};
 use heapless::String;
 use reqwless::TryBufRead;
-use reqwless::request::{Method, Request, RequestBuilder as _};
+use reqwless::request::Method;
 use reqwless::response::Response;
 use sentelite_core::blob::directive::{BufferTooSmall, Directive, HandlerKind};
 use sentelite_core::blob::report::{
@@ -24,7 +24,7 @@ use sentelite_core::blob::{
     Action, End, FailReason, Fetch, FetchPlan, RangeRequest, ResponseHead, TransportError,
     parse_content_range,
 };
-use sentelite_core::{Duration, Instant, Payload, RequestId, Status};
+use sentelite_core::{Duration, Instant, RequestId, Status};
 
 use crate::handle::Handle;
 use crate::sinks::ResumableSink;
@@ -42,36 +42,39 @@ pub const CHECKPOINTS: usize = 0;
 /// ([`FetchPlan::from_directive_by_index`]): the URLs stay in the directive, which `serve`
 /// holds for the whole transfer, instead of four 160-byte copies in the task's future
 /// (640 B). A URL's length is then bounded by the directive's payload (`MAX_PAYLOAD`), which
-/// keeps the request head within its 1 KB buffer.
+/// keeps the request head within the default 1 KB head buffer.
 pub type DeviceFetch = Fetch<SOURCES, 0, CHECKPOINTS>;
 /// Durable bytes between two saved resume points: a flash sink's record sector is erased
 /// once per save, so a 1 MiB image costs it 16 erases, and a reboot loses at most this much.
 pub const CHECKPOINT_BYTES: u64 = 64 * 1024;
 
-/// Memory for blob transfers: one HTTP connection's socket buffers (`RX`, `TX`: the
-/// application's choice), the response head, which then buffers the body (each piece is
-/// fed to the machine from there, no second copy), and the reports. `new` is `const`, for
-/// a `static`.
-pub struct BlobResources<const RX: usize = 2048, const TX: usize = 512> {
+/// Memory for blob transfers, every buffer the application's choice: one HTTP connection's
+/// socket buffers (`RX`, `TX`) and `HEAD` bytes for the request head and then the response
+/// head, which then buffers the body (each piece is fed to the machine from there, no
+/// second copy). A request head (the URL's path and host, the Range and an ETag) or a
+/// response head (status line and headers) larger than `HEAD` fails that attempt; 1 KB
+/// takes a 96-byte ETag with the headers a static file server adds, and any URL a directive
+/// of the default 512-byte message payload carries. The reports need no buffer here: each
+/// is encoded straight into the message that carries it to the runner. `new` is `const`,
+/// for a `static`.
+pub struct BlobResources<const RX: usize = 2048, const TX: usize = 512, const HEAD: usize = 1024> {
     rx: [u8; RX],
     tx: [u8; TX],
-    head: [u8; 1024],
-    report: [u8; 384],
+    head: [u8; HEAD],
 }
 
-impl<const RX: usize, const TX: usize> BlobResources<RX, TX> {
+impl<const RX: usize, const TX: usize, const HEAD: usize> BlobResources<RX, TX, HEAD> {
     /// Empty buffers.
     pub const fn new() -> Self {
         Self {
             rx: [0; RX],
             tx: [0; TX],
-            head: [0; 1024],
-            report: [0; 384],
+            head: [0; HEAD],
         }
     }
 }
 
-impl<const RX: usize, const TX: usize> Default for BlobResources<RX, TX> {
+impl<const RX: usize, const TX: usize, const HEAD: usize> Default for BlobResources<RX, TX, HEAD> {
     fn default() -> Self {
         Self::new()
     }
@@ -118,10 +121,10 @@ pub struct DirectiveRequest<'p> {
 /// blob interrupted by a reboot from its saved point (if the core's [`Fetch::resume`] finds
 /// it fits), saves a new point every [`CHECKPOINT_BYTES`] made durable, and forgets it when
 /// the transfer ends, whichever way.
-pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
+pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize, const HEAD: usize>(
     handle: &Handle<'_>,
     stack: Stack<'_>,
-    resources: &mut BlobResources<RX, TX>,
+    resources: &mut BlobResources<RX, TX, HEAD>,
     request: DirectiveRequest<'_>,
     sink: Option<&mut S>,
 ) -> Served {
@@ -137,7 +140,7 @@ pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
     // poll code inlined, so refusals share the end of a transfer. Bindings by `let … else`,
     // not `match` on a call: a scrutinee's temporary (the plan, the fetch) would stay in
     // the future across the transfer's await.
-    let (status, encoded, served) = 'done: {
+    let (status, outcome, served) = 'done: {
         let (status, error) = 'refuse: {
             if request.directive().is_none() {
                 break 'refuse (Status::ERROR, "bad directive");
@@ -161,23 +164,50 @@ pub async fn serve<S: ResumableSink, const RX: usize, const TX: usize>(
                 }
             };
             sink.forget();
-            let (status, encoded) = report(request, &fetch, end, started, &mut resources.report);
-            break 'done (status, encoded, Served::Ended(end));
+            let outcome = Outcome::Ended {
+                end,
+                source: fetch.source(),
+                retries: fetch.retries(),
+                status_code: fetch.last_status(),
+                offset: fetch.offset(),
+                duration_ms: now().saturating_since(started).as_millis(),
+            };
+            break 'done (end_status(end), outcome, Served::Ended(end));
         };
-        let transfer_id = request.directive().map_or("", |d| d.transfer_id);
-        let report = RefusalReport { transfer_id, error };
-        (
-            status,
-            report.encode(&mut resources.report),
-            Served::Refused(status),
-        )
+        (status, Outcome::Refused(error), Served::Refused(status))
     };
-    let payload = match encoded {
-        Ok(n) => Payload::Value(resources.report.get(..n).unwrap_or(&[])),
-        Err(_) => Payload::Empty,
-    };
-    let _ = handle.end(id, status, payload).await;
+    // The report is encoded straight into the End message once the outbox has room; one
+    // that does not fit ends the request without it.
+    let _ = handle
+        .end_encoded(id, status, |buf| report(request, &outcome, buf))
+        .await;
     served
+}
+
+/// What the End's report says: the refusal's reason, or the transfer's end with the
+/// fetch's figures at that point (copied, so the fetch need not outlive the transfer).
+#[derive(Clone, Copy)]
+enum Outcome {
+    Refused(&'static str),
+    Ended {
+        end: End,
+        source: usize,
+        retries: u32,
+        status_code: Option<u16>,
+        offset: u64,
+        duration_ms: u64,
+    },
+}
+
+/// The status a transfer that ended `end` ends its request with.
+fn end_status(end: End) -> Status {
+    match end {
+        End::Completed { .. } => Status::OK,
+        End::Failed {
+            reason: FailReason::Cancelled,
+        } => Status::CANCELLED,
+        End::Failed { .. } | End::Rescheduled { .. } => Status::ERROR,
+    }
 }
 
 /// The directive request as it arrived: a transfer's future keeps these two references and
@@ -228,22 +258,36 @@ fn prepare<S: ResumableSink>(
     })
 }
 
-/// The status and encoded report the request ends with, for a transfer that ended `end`.
+/// Encodes the report of `outcome` into `buf`: a refusal, a completion or an error map.
 // Not inlined, like `prepare`.
 #[inline(never)]
 fn report(
     request: Received<'_>,
-    fetch: &DeviceFetch,
-    end: End,
-    started: Instant,
+    outcome: &Outcome,
     buf: &mut [u8],
-) -> (Status, Result<usize, BufferTooSmall>) {
-    // Decoded before the transfer, so again now; an empty report map never happens.
-    let Some(directive) = request.directive() else {
-        return (Status::ERROR, Err(BufferTooSmall));
+) -> Result<usize, BufferTooSmall> {
+    let directive = request.directive();
+    let (end, source, retry_count, status_code, offset, duration_ms) = match *outcome {
+        Outcome::Refused(error) => {
+            let transfer_id = directive.map_or("", |d| d.transfer_id);
+            return RefusalReport { transfer_id, error }.encode(buf);
+        }
+        Outcome::Ended {
+            end,
+            source,
+            retries,
+            status_code,
+            offset,
+            duration_ms,
+        } => (end, source, retries, status_code, offset, duration_ms),
     };
-    let source = source_url(&directive, fetch.source()).unwrap_or(directive.url);
-    match end {
+    // Decoded before the transfer, so again now; an empty report map never happens.
+    let Some(directive) = directive else {
+        return Err(BufferTooSmall);
+    };
+    let source = source_url(&directive, source).unwrap_or(directive.url);
+    let mut error: String<64> = String::new();
+    let state = match end {
         End::Completed {
             downloaded, sha256, ..
         } => {
@@ -251,43 +295,33 @@ fn report(
                 transfer_id: directive.transfer_id,
                 url: source,
                 handler: directive.handler,
-                duration_ms: now().saturating_since(started).as_millis(),
+                duration_ms,
                 bytes_transferred: downloaded,
                 sha256,
             };
-            (Status::OK, report.encode(buf))
+            return report.encode(buf);
         }
-        End::Failed { .. } | End::Rescheduled { .. } => {
-            let mut error: String<64> = String::new();
-            let (status, state) = match end {
-                End::Rescheduled { after } => {
-                    let _ = error.push_str("every source failed transiently");
-                    let after_ms = after.as_millis();
-                    (Status::ERROR, FailureState::Rescheduled { after_ms })
-                }
-                End::Failed { reason } => {
-                    let _ = write!(error, "{reason}");
-                    let status = if reason == FailReason::Cancelled {
-                        Status::CANCELLED
-                    } else {
-                        Status::ERROR
-                    };
-                    (status, FailureState::Failed)
-                }
-                End::Completed { .. } => (Status::OK, FailureState::Failed),
-            };
-            let report = ErrorReport {
-                transfer_id: directive.transfer_id,
-                url: source,
-                error: &error,
-                retry_count: fetch.retries(),
-                status_code: fetch.last_status(),
-                state,
-                offset: fetch.offset(),
-            };
-            (status, report.encode(buf))
+        End::Rescheduled { after } => {
+            let _ = error.push_str("every source failed transiently");
+            FailureState::Rescheduled {
+                after_ms: after.as_millis(),
+            }
         }
-    }
+        End::Failed { reason } => {
+            let _ = write!(error, "{reason}");
+            FailureState::Failed
+        }
+    };
+    let report = ErrorReport {
+        transfer_id: directive.transfer_id,
+        url: source,
+        error: &error,
+        retry_count,
+        status_code,
+        state,
+        offset,
+    };
+    report.encode(buf)
 }
 
 fn now() -> Instant {
@@ -337,30 +371,60 @@ fn source_url<'d>(directive: &Directive<'d>, source: usize) -> Option<&'d str> {
 }
 
 /// Writes the HTTP request head for `request` (a GET with `Range`, and `If-Range` when the
-/// machine has an ETag) into `buf` with reqwless; its length, or `None` if it does not
-/// fit. reqwless writes to any `Write`, here a slice, which never waits: the write is
-/// driven to its end at once, and its future (570 B, most of it for a basic-auth header
-/// this client never sends) stays on the stack instead of in the task's future.
+/// machine has an ETag) into `buf`; its length, or `None` if it does not fit. Written here,
+/// part after part like the WebSocket upgrade's request, rather than by reqwless: its
+/// request writer brought a basic-auth header (base64) and `u64` formatting this client
+/// never uses (about 1.8 KB of flash on the Pico W).
 fn request_head(buf: &mut [u8], url: &HttpUrl<'_>, request: &RangeRequest<'_>) -> Option<usize> {
-    let mut range: String<64> = String::new();
-    match request.end_inclusive {
-        Some(end) => write!(range, "bytes={}-{end}", request.start),
-        None => write!(range, "bytes={}-", request.start),
+    let mut head = Head { buf, at: 0 };
+    head.put(b"GET ")?;
+    head.put(url.path.as_bytes())?;
+    head.put(b" HTTP/1.1\r\nHost: ")?;
+    head.put(url.authority.as_bytes())?;
+    head.put(b"\r\nRange: bytes=")?;
+    head.decimal(request.start)?;
+    head.put(b"-")?;
+    if let Some(end) = request.end_inclusive {
+        head.decimal(end)?;
     }
-    .ok()?;
-    let headers = [
-        ("Range", range.as_str()),
-        ("If-Range", request.if_range.unwrap_or("")),
-    ];
-    let count = if request.if_range.is_some() { 2 } else { 1 };
-    let head = Request::get(url.path)
-        .host(url.authority)
-        .headers(headers.get(..count)?)
-        .build();
-    let capacity = buf.len();
-    let mut rest = buf;
-    embassy_futures::block_on(head.write_header(&mut rest)).ok()?;
-    Some(capacity - rest.len())
+    if let Some(etag) = request.if_range {
+        head.put(b"\r\nIf-Range: ")?;
+        head.put(etag.as_bytes())?;
+    }
+    head.put(b"\r\n\r\n")?;
+    Some(head.at)
+}
+
+/// A request head being written into a buffer.
+struct Head<'b> {
+    buf: &'b mut [u8],
+    at: usize,
+}
+
+impl Head<'_> {
+    /// Appends `bytes`; `None` when the buffer is full.
+    fn put(&mut self, bytes: &[u8]) -> Option<()> {
+        let end = self.at.checked_add(bytes.len())?;
+        self.buf.get_mut(self.at..end)?.copy_from_slice(bytes);
+        self.at = end;
+        Some(())
+    }
+
+    /// Appends `n` in decimal.
+    fn decimal(&mut self, mut n: u64) -> Option<()> {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        // At most 20 digits: `start` stays within `digits`.
+        while let Some(digit) = start.checked_sub(1).and_then(|i| digits.get_mut(i)) {
+            *digit = b'0' + (n % 10) as u8;
+            start -= 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.put(digits.get(start..)?)
+    }
 }
 
 /// The blob's TCP connection, closed (FIN, as far as the stack gets it out) when the
@@ -422,10 +486,10 @@ async fn connect(
 /// reqwless' `HttpClient`, which would parse the URL again with `nourl` (its string
 /// slicing links the panic formatting of `str` indices, 2.7 KB) and carry a TLS variant in
 /// every connection.
-async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
+async fn run<S: ResumableSink, const RX: usize, const TX: usize, const HEAD: usize>(
     handle: &Handle<'_>,
     stack: Stack<'_>,
-    resources: &mut BlobResources<RX, TX>,
+    resources: &mut BlobResources<RX, TX, HEAD>,
     id: RequestId,
     request: Received<'_>,
     fetch: &mut DeviceFetch,
@@ -544,12 +608,13 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize>(
                             loaded: progress.loaded,
                             total: progress.total,
                         };
-                        if let Ok(n) = report.encode(&mut resources.report) {
-                            // A full outbox skips a part; the next one or the end says more.
-                            let part = Payload::Value(resources.report.get(..n).unwrap_or(&[]));
-                            if handle.try_reply(id, seq, part).is_ok() {
-                                seq += 1;
-                            }
+                        // Encoded straight into the message. A full outbox skips a part; the
+                        // next one or the end says more.
+                        if handle
+                            .try_reply_encoded(id, seq, |buf| report.encode(buf))
+                            .is_ok()
+                        {
+                            seq += 1;
                         }
                     }
                 }
@@ -670,6 +735,27 @@ mod tests {
         );
         // A head larger than the buffer is refused, not cut.
         assert_eq!(head_of(&request, 40), None);
+    }
+
+    #[test]
+    fn the_range_is_written_in_decimal_like_display() {
+        for n in [0, 7, 10, 65_535, 1 << 32, u64::MAX] {
+            let mut buf = [0u8; 20];
+            let mut head = Head {
+                buf: &mut buf,
+                at: 0,
+            };
+            head.decimal(n).unwrap();
+            let at = head.at;
+            assert_eq!(&buf[..at], std::format!("{n}").as_bytes());
+        }
+        // No room, no digits.
+        let mut buf = [0u8; 4];
+        let mut head = Head {
+            buf: &mut buf,
+            at: 0,
+        };
+        assert_eq!(head.decimal(12_345), None);
     }
 
     #[test]

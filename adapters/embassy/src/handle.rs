@@ -311,6 +311,40 @@ impl<'a> Handle<'a> {
             .map_err(|_| HandleError::Full)
     }
 
+    /// [`Handle::try_reply`] with a CBOR value that `encode` writes straight into the
+    /// message (up to [`crate::MAX_PAYLOAD`] bytes) and whose length it returns: no buffer
+    /// of the caller's holds the part first. `PayloadTooLarge` when `encode` fails.
+    pub fn try_reply_encoded<E>(
+        &self,
+        id: RequestId,
+        seq: u32,
+        encode: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<(), HandleError> {
+        let mut encode = Some(encode);
+        let payload = OwnedPayload::encoded(&mut |buf| encode.take()?(buf).ok())
+            .ok_or(HandleError::PayloadTooLarge)?;
+        self.shared
+            .outbox
+            .try_send(Outgoing::Reply { id, seq, payload })
+            .map_err(|_| HandleError::Full)
+    }
+
+    /// [`Handle::end`] with a CBOR value that `encode` writes straight into the message
+    /// once the outbox has room (it may be called again if another task takes the room
+    /// first); an `encode` that fails ends the request without a payload.
+    pub fn end_encoded<E>(
+        &self,
+        id: RequestId,
+        status: Status,
+        encode: impl Fn(&mut [u8]) -> Result<usize, E>,
+    ) -> impl Future<Output = Result<(), HandleError>> {
+        self.shared.post(Ok(()), move || Outgoing::End {
+            id,
+            status,
+            payload: OwnedPayload::encoded(&mut |buf| encode(buf).ok()).unwrap_or_default(),
+        })
+    }
+
     /// Ends the answer to the server's request `id` with `status`.
     pub fn end(
         &self,

@@ -57,6 +57,24 @@ impl OwnedPayload {
         })
     }
 
+    /// A CBOR value that `encode` writes straight into the payload's own buffer (all
+    /// [`MAX_PAYLOAD`] bytes of it) and whose length it returns; `None` when it does not fit.
+    /// A report encoded this way needs no buffer of its own before it is copied.
+    /// Not generic: one copy for every encoder.
+    #[inline(never)]
+    pub(crate) fn encoded(encode: &mut dyn FnMut(&mut [u8]) -> Option<usize>) -> Option<Self> {
+        let mut bytes = Vec::new();
+        bytes.resize_default(MAX_PAYLOAD).ok()?;
+        let n = encode(&mut bytes)?;
+        (n <= MAX_PAYLOAD).then(|| {
+            bytes.truncate(n);
+            Self {
+                kind: PayloadKind::Value,
+                bytes,
+            }
+        })
+    }
+
     /// Borrows it as a frame payload (JSON that is not UTF-8 becomes bytes).
     pub fn as_payload(&self) -> Payload<'_> {
         match self.kind {
@@ -211,4 +229,29 @@ pub struct Answer {
 pub(crate) struct Ticketed {
     pub ticket: u32,
     pub answer: Answer,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_encoded_payload_is_the_value_its_encoder_wrote() {
+        let payload = OwnedPayload::encoded(&mut |buf| {
+            buf.get_mut(..3)?.copy_from_slice(&[0xa1, 0x01, 0x02]);
+            Some(3)
+        })
+        .unwrap();
+        assert_eq!(payload.as_payload(), Payload::Value(&[0xa1, 0x01, 0x02]));
+        // The encoder is given the whole payload room, no more.
+        let mut room = 0;
+        let _ = OwnedPayload::encoded(&mut |buf| {
+            room = buf.len();
+            None
+        });
+        assert_eq!(room, MAX_PAYLOAD);
+        // An encoder that fails, or claims more than the room, gives no payload.
+        assert_eq!(OwnedPayload::encoded(&mut |_| None), None);
+        assert_eq!(OwnedPayload::encoded(&mut |_| Some(MAX_PAYLOAD + 1)), None);
+    }
 }

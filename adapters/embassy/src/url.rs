@@ -90,12 +90,19 @@ impl<'a> Parts<'a> {
     fn split(rest: &'a str) -> Result<Self, UrlError> {
         // `split_at_checked`, not `&rest[..i]`: `i` is a char boundary, but indexing
         // would still link the str-slicing panic and its formatting into the firmware.
-        let (authority, path) = match rest.find('/').and_then(|i| rest.split_at_checked(i)) {
+        // Bytes, not chars: '/' and ':' are ASCII, so their positions are char boundaries,
+        // and a byte search needs no UTF-8 pattern matcher.
+        let slash = rest.bytes().position(|b| b == b'/');
+        let (authority, path) = match slash.and_then(|i| rest.split_at_checked(i)) {
             Some(parts) => parts,
             None => (rest, "/"),
         };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) => (host, port.parse::<u16>().map_err(|_| UrlError::Port)?),
+        let colon = authority.bytes().rposition(|b| b == b':');
+        let (host, port) = match colon.and_then(|i| authority.split_at_checked(i)) {
+            Some((host, port)) => {
+                let digits = port.get(1..).unwrap_or_default();
+                (host, decimal_u16(digits).ok_or(UrlError::Port)?)
+            }
             None => (authority, 80),
         };
         if host.is_empty() {
@@ -112,6 +119,19 @@ impl<'a> Parts<'a> {
             path,
         })
     }
+}
+
+/// `text` as `u16`'s `FromStr` reads it (decimal digits, an optional leading `+`), without
+/// its generic integer parser.
+fn decimal_u16(text: &str) -> Option<u16> {
+    let digits = text.strip_prefix('+').unwrap_or(text);
+    if digits.is_empty() {
+        return None;
+    }
+    digits.bytes().try_fold(0u16, |n, b| {
+        let digit = b.checked_sub(b'0').filter(|d| *d < 10)?;
+        n.checked_mul(10)?.checked_add(u16::from(digit))
+    })
 }
 
 #[cfg(test)]
@@ -148,6 +168,37 @@ mod tests {
         assert_eq!(WsUrl::parse("ws://:80/ws"), Err(UrlError::Host));
         assert_eq!(WsUrl::parse("ws://a:0/ws"), Err(UrlError::Port));
         assert_eq!(WsUrl::parse("ws://a:99999/ws"), Err(UrlError::Port));
+        assert_eq!(WsUrl::parse("ws://a:/ws"), Err(UrlError::Port));
+        assert_eq!(WsUrl::parse("ws://a:8x/ws"), Err(UrlError::Port));
+    }
+
+    #[test]
+    fn a_port_reads_like_u16_from_str() {
+        for text in [
+            "0", "80", "+80", "+", "", "-1", "65535", "65536", "0080", "8 0", "٨",
+        ] {
+            assert_eq!(decimal_u16(text), text.parse::<u16>().ok(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_port_follows_the_last_colon_and_hosts_may_be_any_text() {
+        assert_eq!(
+            WsUrl::parse("ws://hôte.example:81/wß"),
+            Ok(WsUrl {
+                host: "hôte.example",
+                port: 81,
+                path: "/wß"
+            })
+        );
+        assert_eq!(
+            WsUrl::parse("ws://a:b:82"),
+            Ok(WsUrl {
+                host: "a:b",
+                port: 82,
+                path: "/"
+            })
+        );
     }
 
     #[cfg(feature = "blob")]

@@ -96,6 +96,10 @@ pub const LISTEN_CHANNEL: &str = "device/broadcast";
 pub const ECHO_CHANNEL: &str = "device/echo";
 /// Bytes of log records queued while the server cannot take them.
 pub const LOG_QUEUE_BYTES: usize = 4096;
+/// A blob transfer's buffers: the HTTP socket's receive and send buffers, and 1 KB for the
+/// request and response heads (a 96-byte ETag and a static file server's headers fit).
+#[cfg(feature = "blob")]
+type Blobs = BlobResources<2048, 512, 1024>;
 
 /// Who the device is and where its server is.
 #[derive(Debug, Clone)]
@@ -217,7 +221,7 @@ pub async fn run<B: Board>(stack: Stack<'static>, config: DeviceConfig, board: B
 struct Setup {
     resources: &'static mut Resources<2048, 1024>,
     #[cfg(feature = "blob")]
-    blobs: &'static mut BlobResources,
+    blobs: &'static mut Blobs,
     config: Config<'static>,
 }
 
@@ -234,7 +238,7 @@ fn setup(config: &DeviceConfig) -> Option<Setup> {
     };
     #[cfg(feature = "blob")]
     let blobs = {
-        static BLOBS: ConstStaticCell<BlobResources> = ConstStaticCell::new(BlobResources::new());
+        static BLOBS: ConstStaticCell<Blobs> = ConstStaticCell::new(BlobResources::new());
         BLOBS.try_take()?
     };
     let log_config = LogConfig {
@@ -292,7 +296,7 @@ struct App<B: Board> {
     #[cfg(feature = "blob")]
     stack: Stack<'static>,
     #[cfg(feature = "blob")]
-    blobs: &'static mut BlobResources,
+    blobs: &'static mut Blobs,
     board: B,
     config: DeviceConfig,
     ticks: u32,
