@@ -4,6 +4,12 @@
 //!
 //! Records refused here never get a sequence number, so they are not losses of the queue; they
 //! are counted per level in [`FilterStats`] so a user can still see how much was held back.
+//!
+//! Sampling and the rate limits need the `log-limits` feature (on by default). A build
+//! without it keeps only the switch and the level set: its filter holds two bytes instead of
+//! the counters and buckets, [`LogFilter::config`] reports no sampling and no limits, and a
+//! server's request for them is answered with a warning record (see
+//! [`super::LogShipper::log_unapplied`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +74,14 @@ where
     deserializer.deserialize_tuple(7, PerLevel(core::marker::PhantomData))
 }
 
+impl FilterConfig {
+    /// True when it asks for sampling (one in more than one) or a rate limit on any level:
+    /// what a build without the `log-limits` feature cannot apply.
+    pub fn limits(&self) -> bool {
+        self.sample_every.iter().any(|&n| n > 1) || self.rate.iter().any(Option::is_some)
+    }
+}
+
 impl Default for FilterConfig {
     fn default() -> Self {
         Self {
@@ -106,6 +120,7 @@ pub struct FilterStats {
 }
 
 /// Filter state for one client.
+#[cfg(feature = "log-limits")]
 #[derive(Debug, Clone)]
 pub struct LogFilter {
     config: FilterConfig,
@@ -121,6 +136,15 @@ pub struct LogFilter {
     stats: FilterStats,
 }
 
+/// Filter state for one client: the switch and the level set only (no `log-limits`).
+#[cfg(not(feature = "log-limits"))]
+#[derive(Debug, Clone)]
+pub struct LogFilter {
+    enabled: bool,
+    levels: LevelSet,
+}
+
+#[cfg(feature = "log-limits")]
 impl LogFilter {
     /// A filter with `config`.
     pub fn new(config: FilterConfig) -> Self {
@@ -201,6 +225,53 @@ impl LogFilter {
     }
 }
 
+#[cfg(not(feature = "log-limits"))]
+impl LogFilter {
+    /// A filter with `config`'s switch and levels; its sampling and rate limits are not
+    /// applied (this build has no `log-limits`).
+    pub fn new(config: FilterConfig) -> Self {
+        Self {
+            enabled: config.enabled,
+            levels: config.levels,
+        }
+    }
+
+    /// The settings in force: the switch and levels given, no sampling, no rate limits.
+    pub fn config(&self) -> FilterConfig {
+        FilterConfig {
+            enabled: self.enabled,
+            levels: self.levels,
+            ..FilterConfig::default()
+        }
+    }
+
+    /// Replaces the switch and levels; sampling and rate limits are not applied.
+    pub fn set_config(&mut self, config: FilterConfig) {
+        *self = Self::new(config);
+    }
+
+    /// Counters of records held back: always zero, nothing is sampled or rate limited.
+    pub fn stats(&self) -> FilterStats {
+        FilterStats::default()
+    }
+
+    /// True when a record of `level` could be kept: a cheap check before formatting a message.
+    pub fn wants(&self, level: Level) -> bool {
+        self.enabled && self.levels.contains(level)
+    }
+
+    /// Decides on one record of `level`: the switch, then the level set.
+    pub fn admit(&mut self, _now: Instant, level: Level) -> Verdict {
+        if !self.enabled {
+            Verdict::Disabled
+        } else if !self.levels.contains(level) {
+            Verdict::LevelOff
+        } else {
+            Verdict::Keep
+        }
+    }
+}
+
 /// How long `rate` takes to earn one token; for documentation and tests.
 pub fn token_interval(rate: Rate) -> Duration {
     Duration::from_micros(1_000_000 / u64::from(rate.per_second.max(1)))
@@ -223,6 +294,7 @@ mod tests {
         assert_eq!(f.admit(Instant::ZERO, Level::Error), Verdict::Disabled);
     }
 
+    #[cfg(feature = "log-limits")]
     #[test]
     fn sampling_keeps_exactly_one_in_n() {
         let mut config = FilterConfig {
@@ -243,6 +315,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "log-limits")]
     #[test]
     fn the_rate_limit_allows_a_burst_then_the_refill_rate() {
         let mut config = FilterConfig::default();
@@ -274,6 +347,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "log-limits")]
     #[test]
     fn a_new_configuration_restarts_each_levels_bucket_full() {
         let mut config = FilterConfig {
