@@ -5,17 +5,21 @@
 //! tests could not pin down (see docs/TESTING.md).
 
 use sentelite_core::log::{
-    BatchError, FilterConfig, Level, LevelSet, LogConfig, LogControl, LogFilter, LogShipper,
-    NewRecord, Rate, Verdict, decode_batch,
+    BatchError, FilterConfig, Level, LevelSet, LogConfig, LogControl, LogShipper, NewRecord,
+    decode_batch,
 };
+#[cfg(feature = "log-limits")]
+use sentelite_core::log::{LogFilter, Rate, Verdict};
 use sentelite_core::{Duration, Instant};
 
+#[cfg(feature = "log-limits")]
 fn kept(filter: &mut LogFilter, now: Instant, level: Level, tries: usize) -> usize {
     (0..tries)
         .filter(|_| filter.admit(now, level) == Verdict::Keep)
         .count()
 }
 
+#[cfg(feature = "log-limits")]
 #[test]
 fn the_filter_reports_the_settings_it_was_given() {
     let mut config = FilterConfig {
@@ -38,6 +42,7 @@ fn the_filter_reports_the_settings_it_was_given() {
     assert_eq!(filter.config(), off);
 }
 
+#[cfg(feature = "log-limits")]
 #[test]
 fn a_long_idle_bucket_holds_at_most_its_burst() {
     let mut config = FilterConfig::default();
@@ -53,6 +58,7 @@ fn a_long_idle_bucket_holds_at_most_its_burst() {
     assert_eq!(kept(&mut filter, later, Level::Warn, 10), 3);
 }
 
+#[cfg(feature = "log-limits")]
 #[test]
 fn frequent_calls_still_earn_tokens_at_the_configured_rate() {
     // One token a second, asked every half millisecond: each call alone earns less than a
@@ -149,6 +155,7 @@ fn warn_record(time_ms: u64) -> NewRecord<'static> {
     }
 }
 
+#[cfg(feature = "log-limits")]
 #[test]
 fn the_shipper_counts_what_it_queued_and_what_its_filter_held_back() {
     let mut config = LogConfig::default();

@@ -194,6 +194,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]> + Send> log::Log for RemoteLogger<B> {
         let mut local_too = false;
         let installed = self.with_clock(|s, clock| {
             let (now, time_ms) = clock();
+            // A filter the server set that this build could not fully apply is reported
+            // ahead of the next record, with its time.
+            #[cfg(not(feature = "log-limits"))]
+            let _ = s.log_unapplied(now, time_ms);
             local_too = s.should_log_locally(now);
             if s.wants(level) {
                 let message = format_message(record.args());

@@ -4,6 +4,12 @@
 //!
 //! Records refused here never get a sequence number, so they are not losses of the queue; they
 //! are counted per level in [`FilterStats`] so a user can still see how much was held back.
+//!
+//! Sampling and the rate limits need the `log-limits` feature (on by default). A build
+//! without it keeps only the switch and the level set: its filter holds two bytes instead of
+//! the counters and buckets, [`LogFilter::config`] reports no sampling and no limits, and a
+//! server's request for them is answered with a warning record (see
+//! [`super::LogShipper::log_unapplied`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +27,13 @@ pub struct Rate {
 }
 
 /// The filter's settings; the server may replace them at run time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Serialized as one flat tuple of 16 values (the switch, the levels, the seven
+/// `sample_every`, the seven `rate`): in postcard the same bytes as its fields in order
+/// (docs/PROTOCOL.md 13.2), and read back in one visitor with a loop per array instead of a
+/// visitor per kind of per-level value and the copies between them (64 B less in the
+/// device's log-control decoder on a Cortex-M0+).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct FilterConfig {
     /// Master switch: when false nothing is kept.
@@ -29,43 +41,75 @@ pub struct FilterConfig {
     /// Levels kept (default warn and error).
     pub levels: LevelSet,
     /// Keep one record in N per level (0 and 1 keep all).
-    #[serde(deserialize_with = "per_level")]
     pub sample_every: [u16; 7],
     /// Rate limit per level; `None` is unlimited.
-    #[serde(deserialize_with = "per_level")]
     pub rate: [Option<Rate>; 7],
 }
 
-/// Reads a per-level array (the same tuple of seven on the wire as serde's own array
-/// impl) in one loop: serde's impl fetches each element in its own unrolled step, which
-/// the device's decoder of the server's log-control message carries seven times over for
-/// each array (about 0.6 KB of flash on a Cortex-M0+).
-fn per_level<'de, D, T>(deserializer: D) -> Result<[T; 7], D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de> + Copy + Default,
-{
-    struct PerLevel<T>(core::marker::PhantomData<T>);
-
-    impl<'de, T: Deserialize<'de> + Copy + Default> serde::de::Visitor<'de> for PerLevel<T> {
-        type Value = [T; 7];
-
-        fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            f.write_str("one value per level")
+impl Serialize for FilterConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut tuple = serializer.serialize_tuple(16)?;
+        tuple.serialize_element(&self.enabled)?;
+        tuple.serialize_element(&self.levels)?;
+        for every in &self.sample_every {
+            tuple.serialize_element(every)?;
         }
-
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<[T; 7], A::Error> {
-            let mut values = [T::default(); 7];
-            for (i, value) in values.iter_mut().enumerate() {
-                *value = seq
-                    .next_element()?
-                    .ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
-            }
-            Ok(values)
+        for rate in &self.rate {
+            tuple.serialize_element(rate)?;
         }
+        tuple.end()
     }
+}
 
-    deserializer.deserialize_tuple(7, PerLevel(core::marker::PhantomData))
+impl<'de> Deserialize<'de> for FilterConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Flat;
+
+        impl<'de> serde::de::Visitor<'de> for Flat {
+            type Value = FilterConfig;
+
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("a log filter")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<FilterConfig, A::Error> {
+                fn next<'de, A: serde::de::SeqAccess<'de>, T: Deserialize<'de>>(
+                    seq: &mut A,
+                    n: usize,
+                ) -> Result<T, A::Error> {
+                    seq.next_element()?
+                        .ok_or_else(|| serde::de::Error::invalid_length(n, &Flat))
+                }
+                let mut config = FilterConfig {
+                    enabled: next(&mut seq, 0)?,
+                    levels: next(&mut seq, 1)?,
+                    sample_every: [0; 7],
+                    rate: [None; 7],
+                };
+                for (i, every) in config.sample_every.iter_mut().enumerate() {
+                    *every = next(&mut seq, 2 + i)?;
+                }
+                for (i, rate) in config.rate.iter_mut().enumerate() {
+                    *rate = next(&mut seq, 9 + i)?;
+                }
+                Ok(config)
+            }
+        }
+
+        deserializer.deserialize_tuple(16, Flat)
+    }
+}
+
+impl FilterConfig {
+    /// True when it asks for sampling (one in more than one) or a rate limit on any level:
+    /// what a build without the `log-limits` feature cannot apply.
+    pub fn limits(&self) -> bool {
+        self.sample_every.iter().any(|&n| n > 1) || self.rate.iter().any(Option::is_some)
+    }
 }
 
 impl Default for FilterConfig {
@@ -106,6 +150,7 @@ pub struct FilterStats {
 }
 
 /// Filter state for one client.
+#[cfg(feature = "log-limits")]
 #[derive(Debug, Clone)]
 pub struct LogFilter {
     config: FilterConfig,
@@ -121,6 +166,15 @@ pub struct LogFilter {
     stats: FilterStats,
 }
 
+/// Filter state for one client: the switch and the level set only (no `log-limits`).
+#[cfg(not(feature = "log-limits"))]
+#[derive(Debug, Clone)]
+pub struct LogFilter {
+    enabled: bool,
+    levels: LevelSet,
+}
+
+#[cfg(feature = "log-limits")]
 impl LogFilter {
     /// A filter with `config`.
     pub fn new(config: FilterConfig) -> Self {
@@ -201,6 +255,53 @@ impl LogFilter {
     }
 }
 
+#[cfg(not(feature = "log-limits"))]
+impl LogFilter {
+    /// A filter with `config`'s switch and levels; its sampling and rate limits are not
+    /// applied (this build has no `log-limits`).
+    pub fn new(config: FilterConfig) -> Self {
+        Self {
+            enabled: config.enabled,
+            levels: config.levels,
+        }
+    }
+
+    /// The settings in force: the switch and levels given, no sampling, no rate limits.
+    pub fn config(&self) -> FilterConfig {
+        FilterConfig {
+            enabled: self.enabled,
+            levels: self.levels,
+            ..FilterConfig::default()
+        }
+    }
+
+    /// Replaces the switch and levels; sampling and rate limits are not applied.
+    pub fn set_config(&mut self, config: FilterConfig) {
+        *self = Self::new(config);
+    }
+
+    /// Counters of records held back: always zero, nothing is sampled or rate limited.
+    pub fn stats(&self) -> FilterStats {
+        FilterStats::default()
+    }
+
+    /// True when a record of `level` could be kept: a cheap check before formatting a message.
+    pub fn wants(&self, level: Level) -> bool {
+        self.enabled && self.levels.contains(level)
+    }
+
+    /// Decides on one record of `level`: the switch, then the level set.
+    pub fn admit(&mut self, _now: Instant, level: Level) -> Verdict {
+        if !self.enabled {
+            Verdict::Disabled
+        } else if !self.levels.contains(level) {
+            Verdict::LevelOff
+        } else {
+            Verdict::Keep
+        }
+    }
+}
+
 /// How long `rate` takes to earn one token; for documentation and tests.
 pub fn token_interval(rate: Rate) -> Duration {
     Duration::from_micros(1_000_000 / u64::from(rate.per_second.max(1)))
@@ -223,6 +324,7 @@ mod tests {
         assert_eq!(f.admit(Instant::ZERO, Level::Error), Verdict::Disabled);
     }
 
+    #[cfg(feature = "log-limits")]
     #[test]
     fn sampling_keeps_exactly_one_in_n() {
         let mut config = FilterConfig {
@@ -243,6 +345,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "log-limits")]
     #[test]
     fn the_rate_limit_allows_a_burst_then_the_refill_rate() {
         let mut config = FilterConfig::default();
@@ -274,6 +377,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "log-limits")]
     #[test]
     fn a_new_configuration_restarts_each_levels_bucket_full() {
         let mut config = FilterConfig {
@@ -337,6 +441,9 @@ mod tests {
         let mut buf = [0u8; 128];
         let bytes = postcard::to_slice(&config, &mut buf).unwrap();
         assert_eq!(postcard::from_bytes::<FilterConfig>(bytes), Ok(config));
+        // A self-describing format reads back what it wrote too.
+        let json = serde_json::to_string(&config).unwrap();
+        assert_eq!(serde_json::from_str::<FilterConfig>(&json).unwrap(), config);
         // Cut anywhere, one value short included: an error, never a padded array.
         for n in 0..bytes.len() {
             assert!(

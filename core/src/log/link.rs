@@ -154,9 +154,10 @@ pub fn control_event(event: &str, payload: Payload<'_>) -> ControlEvent {
         return ControlEvent::NotControl;
     }
     match payload {
-        Payload::Bytes(bytes) => LogControl::decode(bytes)
-            .map(ControlEvent::Control)
-            .unwrap_or(ControlEvent::Unknown),
+        Payload::Bytes(bytes) => match postcard::take_from_bytes::<LogControl>(bytes) {
+            Ok((control, [])) => ControlEvent::Control(control),
+            _ => ControlEvent::Unknown,
+        },
         _ => ControlEvent::Unknown,
     }
 }
@@ -330,6 +331,13 @@ mod tests {
             control_event(CONTROL_EVENT, Payload::Bytes(&[0xff, 0xff])),
             ControlEvent::Unknown
         );
+        // Cut short, or a byte after the message: not one.
+        for bytes in [&buf[..n - 1], &buf[..n + 1]] {
+            assert_eq!(
+                control_event(CONTROL_EVENT, Payload::Bytes(bytes)),
+                ControlEvent::Unknown
+            );
+        }
         assert_eq!(
             control_event("app/other", Payload::Bytes(&buf[..n])),
             ControlEvent::NotControl

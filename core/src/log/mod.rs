@@ -35,4 +35,5 @@ pub use queue::{
 pub use record::{Gap, NewRecord, Record, tally};
 pub use shipper::{
     BATCH_EVENT, CONTROL_EVENT, LogConfig, LogControl, LogShipper, Logged, ReadyBatch,
+    UNAPPLIED_MESSAGE, UNAPPLIED_TARGET,
 };

@@ -21,6 +21,12 @@ pub const BATCH_EVENT: &str = "telemetry/log-batch";
 /// The server→client event that carries a [`LogControl`].
 pub const CONTROL_EVENT: &str = "telemetry/log-control";
 
+/// The namespace of the record that reports a filter this build could not fully apply.
+pub const UNAPPLIED_TARGET: &str = "sentelite::log";
+/// Its message.
+pub const UNAPPLIED_MESSAGE: &str =
+    "sampling and rate limits unsupported by this build: not applied";
+
 /// Bytes a batch's header and gap may add to the stored size of its records.
 const BATCH_OVERHEAD: usize = 96;
 
@@ -133,6 +139,10 @@ pub struct LogShipper<B> {
     /// When the oldest unsent record (or unreported gap) started waiting.
     waiting_since: Option<Instant>,
     flush: bool,
+    /// The last `SetFilter` asked for sampling or rate limits this build does not apply;
+    /// [`Self::log_unapplied`] says so in a record.
+    #[cfg(not(feature = "log-limits"))]
+    unapplied: bool,
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
@@ -150,6 +160,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
             connected: false,
             waiting_since: None,
             flush: false,
+            #[cfg(not(feature = "log-limits"))]
+            unapplied: false,
         }
     }
 
@@ -197,6 +209,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
             Verdict::Keep => {}
             other => return Logged::Filtered(other),
         }
+        self.push(now, record)
+    }
+
+    /// Queues a record the filter has let through (or that bypasses it).
+    fn push(&mut self, now: Instant, record: &NewRecord<'_>) -> Logged {
         match self.queue.push(record) {
             Ok(pushed) => {
                 self.waiting_since.get_or_insert(now);
@@ -206,12 +223,49 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
         }
     }
 
-    /// Applies a control message from the server.
+    /// Applies a control message from the server. Without the `log-limits` feature a
+    /// `SetFilter` applies its switch and levels only; if it also asks for sampling or rate
+    /// limits (and keeps logging on), [`Self::log_unapplied`] queues one warning saying so.
     pub fn apply(&mut self, control: LogControl) {
         match control {
-            LogControl::SetFilter(filter) => self.filter.set_config(filter),
+            LogControl::SetFilter(filter) => {
+                #[cfg(not(feature = "log-limits"))]
+                {
+                    self.unapplied = filter.enabled && filter.limits();
+                }
+                self.filter.set_config(filter)
+            }
             LogControl::Flush => self.flush = true,
         }
+    }
+
+    /// After [`Self::apply`]: if the last `SetFilter` asked for sampling or rate limits this
+    /// build cannot apply (no `log-limits` feature), queues one warn record from
+    /// [`UNAPPLIED_TARGET`] saying so, stamped `time_ms` (the control message has no answer
+    /// of its own; the record is how the server's user learns it). At most one per such
+    /// message: the request is forgotten once reported. Bypasses the level set, so it is
+    /// seen whatever levels were asked for. [`super::RemoteLogger`] calls it as it logs the
+    /// next record (which the missing limits would have applied to), so the warning goes
+    /// just ahead of it; a front end of its own calls it likewise, or right after `apply`
+    /// with its clock. With `log-limits` there is never one.
+    #[cfg_attr(not(feature = "log-limits"), inline(never))]
+    pub fn log_unapplied(&mut self, now: Instant, time_ms: u64) -> Option<Logged> {
+        #[cfg(not(feature = "log-limits"))]
+        if core::mem::take(&mut self.unapplied) {
+            return Some(self.push(
+                now,
+                &NewRecord {
+                    time_ms,
+                    level: Level::Warn,
+                    namespace: UNAPPLIED_TARGET,
+                    id: None,
+                    message: UNAPPLIED_MESSAGE,
+                    data: &[],
+                },
+            ));
+        }
+        let _ = (now, time_ms);
+        None
     }
 
     /// The connection is up: anything queued (including a batch that was in flight when the
