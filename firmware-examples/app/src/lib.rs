@@ -528,7 +528,11 @@ impl<B: Board> App<B> {
         let served = blob::serve(&self.handle, self.stack, self.blobs, request, sink).await;
         match served {
             Served::Ended(End::Completed { bytes, sha256, .. }) => {
-                info!("blob of {bytes} bytes verified, sha256 {}", Hex(&sha256));
+                info!(
+                    "blob of {} bytes verified, sha256 {}",
+                    Decimal(bytes),
+                    Hex(&sha256)
+                );
                 if firmware {
                     self.updates += 1;
                     if let Err(e) = self.board.apply_update(&sha256).await {
@@ -543,7 +547,7 @@ impl<B: Board> App<B> {
             }
             Served::Ended(End::Rescheduled { after }) => warn!(
                 "blob transfer failed transiently, retry after {} ms",
-                after.as_millis()
+                Decimal(after.as_millis())
             ),
             Served::Refused(status) => warn!("blob directive refused: status {}", status.0),
         }
@@ -594,8 +598,9 @@ fn lowest(levels: LevelSet) -> &'static str {
 
 /// A `u64` in decimal, as `u64`'s own `Display` writes it, but through the `u32` formatter
 /// the image has anyway: the digits above the lowest nine, then those nine zero-padded.
-/// `core`'s `u64` formatter would add 300 B on a Cortex-M0+ for the one `u64` the app logs,
-/// the connection id (any `u64` on the wire, printed in decimal by the host).
+/// `core`'s `u64` formatter would add 300 B on a Cortex-M0+ for the `u64`s the app logs:
+/// the connection id (any `u64` on the wire, printed in decimal by the host) and, with
+/// `blob`, a transfer's size and retry delay.
 pub struct Decimal(pub u64);
 
 impl core::fmt::Display for Decimal {
