@@ -44,7 +44,7 @@ use sentelite_core::{ClientConfig, Payload, Status};
 use sentelite_embassy::blob::{self, BlobResources, DirectiveRequest, Served};
 use sentelite_embassy::logging::{self, LOGGER};
 use sentelite_embassy::sinks::ResumableSink;
-use sentelite_embassy::{Config, Handle, Incoming, Resources};
+use sentelite_embassy::{Config, Handle, Incoming, Resources, Runner};
 use static_cell::ConstStaticCell;
 
 /// `log::info!` and friends for the application's records, through [`log_record`]: the
@@ -197,10 +197,10 @@ pub trait Board {
 /// buffers are `static`s taken on the first call (a second call only waits).
 pub async fn run<B: Board>(stack: Stack<'static>, config: DeviceConfig, board: B) -> ! {
     // One wait for every way the set-up can fail: each `await` is a state of this future.
-    let Some(parts) = setup(&config) else {
+    let Some(parts) = setup(stack, &config) else {
         halt().await
     };
-    let (handle, mut runner) = sentelite_embassy::new(stack, parts.config, parts.resources);
+    let (handle, mut runner) = (parts.handle, parts.runner);
     let app = App {
         handle,
         #[cfg(feature = "blob")]
@@ -217,18 +217,19 @@ pub async fn run<B: Board>(stack: Stack<'static>, config: DeviceConfig, board: B
     }
 }
 
-/// What [`setup`] gives [`run`]: the client's buffers and configuration.
+/// What [`setup`] gives [`run`]: the client's handle and runner, and the blob buffers.
 struct Setup {
-    resources: &'static mut Resources<2048, 1024>,
+    handle: Handle<'static>,
+    runner: Runner<'static>,
     #[cfg(feature = "blob")]
     blobs: &'static mut Blobs,
-    config: Config<'static>,
 }
 
-/// The client's buffers, taken from their statics, and its configuration, with the logger
-/// installed. `None` when a second call finds the buffers taken, or when the configuration
-/// cannot work (the reason is logged).
-fn setup(config: &DeviceConfig) -> Option<Setup> {
+/// The client over `stack`, built from the buffers taken from their statics and its
+/// configuration, with the logger installed. `None` when a second call finds the buffers
+/// taken, or when the configuration cannot work (the reason is logged). The client is built
+/// here rather than in [`run`]: the configuration is not moved through a struct first.
+fn setup(stack: Stack<'static>, config: &DeviceConfig) -> Option<Setup> {
     static RESOURCES: ConstStaticCell<Resources<2048, 1024>> =
         ConstStaticCell::new(Resources::new());
     static LOG_QUEUE: ConstStaticCell<[u8; LOG_QUEUE_BYTES]> =
@@ -257,12 +258,15 @@ fn setup(config: &DeviceConfig) -> Option<Setup> {
         return None;
     };
     match Config::new(config.server_url, client, Some(&LOGGER)) {
-        Ok(config) => Some(Setup {
-            resources,
-            #[cfg(feature = "blob")]
-            blobs,
-            config,
-        }),
+        Ok(config) => {
+            let (handle, runner) = sentelite_embassy::new(stack, config, resources);
+            Some(Setup {
+                handle,
+                runner,
+                #[cfg(feature = "blob")]
+                blobs,
+            })
+        }
         Err(e) => {
             error!("server url \"{}\": {e}", config.server_url);
             None
