@@ -17,7 +17,6 @@ use embedded_io_async::Write as _;
 use heapless::Vec;
 use sentelite_core::log::ShippingLink;
 use sentelite_core::session::State;
-use sentelite_core::time::earliest;
 use sentelite_core::{
     ClientSession, CloseCode, Duration, Frame, Instant, Payload, RequestId, SessionEvent, Status,
 };
@@ -461,9 +460,10 @@ impl Client<'_> {
             return Ok(Next::Write(n, after));
         }
         turn.logs_looked_at = false;
-        let log_poll = t + LOG_POLL;
-        let deadline = earliest(self.session.poll_timeout(), self.log_timer())
-            .map_or(log_poll, |d| d.min(log_poll));
+        let deadline = [self.session.poll_timeout(), self.log_timer()]
+            .into_iter()
+            .flatten()
+            .fold(t + LOG_POLL, Instant::min);
         Ok(Next::Wait(deadline))
     }
 
