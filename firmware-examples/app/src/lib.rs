@@ -38,7 +38,7 @@ use heapless::String;
 use sentelite_core::RequestId;
 #[cfg(feature = "blob")]
 use sentelite_core::blob::End;
-use sentelite_core::log::{FilterConfig, Level, LevelSet, LogConfig};
+use sentelite_core::log::{Level, LevelSet, LogConfig};
 use sentelite_core::{ClientConfig, Payload, Status};
 #[cfg(feature = "blob")]
 use sentelite_embassy::blob::{self, BlobResources, DirectiveRequest, Served};
@@ -242,14 +242,11 @@ fn setup(stack: Stack<'static>, config: &DeviceConfig) -> Option<Setup> {
         static BLOBS: ConstStaticCell<Blobs> = ConstStaticCell::new(BlobResources::new());
         BLOBS.try_take()?
     };
-    let log_config = LogConfig {
-        filter: FilterConfig {
-            levels: LevelSet::at_least(config.level),
-            ..FilterConfig::default()
-        },
-        batch_timeout: sentelite_core::Duration::from_micros(config.log_batch_timeout.as_micros()),
-        ..LogConfig::default()
-    };
+    // The defaults changed in place: one default configuration built, not two.
+    let mut log_config = LogConfig::default();
+    log_config.filter.levels = LevelSet::at_least(config.level);
+    log_config.batch_timeout =
+        sentelite_core::Duration::from_micros(config.log_batch_timeout.as_micros());
     // A logger set before (by the board, for local output) keeps the facade; records then
     // stay local.
     let _ = logging::install(&LOGGER, queue, log_config, 0);
