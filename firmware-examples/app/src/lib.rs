@@ -208,7 +208,7 @@ pub async fn run<B: Board>(stack: Stack<'static>, config: DeviceConfig, board: B
         #[cfg(feature = "blob")]
         blobs: parts.blobs,
         board,
-        config,
+        config: &config,
         ticks: 0,
         updates: 0,
     };
@@ -292,19 +292,20 @@ fn client_config(config: &DeviceConfig) -> Option<ClientConfig> {
 }
 
 /// The application's state.
-struct App<B: Board> {
+struct App<'a, B: Board> {
     handle: Handle<'static>,
     #[cfg(feature = "blob")]
     stack: Stack<'static>,
     #[cfg(feature = "blob")]
     blobs: &'static mut Blobs,
     board: B,
-    config: DeviceConfig,
+    /// `run`'s own argument, borrowed: moved in, it would sit in `run`'s future twice.
+    config: &'a DeviceConfig,
     ticks: u32,
     updates: u32,
 }
 
-impl<B: Board> App<B> {
+impl<B: Board> App<'_, B> {
     /// Logs, answers and ticks; forever. It borrows the application rather than taking it,
     /// like the runner's `run`: an `async fn` that takes a value keeps it twice in its
     /// future (the argument and its local binding), 136 B of RAM on a Cortex-M0+.
