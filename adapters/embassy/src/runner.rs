@@ -17,7 +17,6 @@ use embedded_io_async::Write as _;
 use heapless::Vec;
 use sentelite_core::log::ShippingLink;
 use sentelite_core::session::State;
-use sentelite_core::time::earliest;
 use sentelite_core::{
     ClientSession, CloseCode, Duration, Frame, Instant, Payload, RequestId, SessionEvent, Status,
 };
@@ -405,41 +404,43 @@ impl Client<'_> {
             }
             let (kind, payload, after) = 'found: {
                 while turn.received {
-                    let received = match framing.next_message(buffers.ws_in, buffers.message) {
-                        Ok(Some(received)) => received,
+                    let (code, reason) = match framing.next_message(buffers.ws_in, buffers.message)
+                    {
+                        Ok(Some(received)) => {
+                            let bytes = received.bytes(buffers.message);
+                            match received.kind {
+                                Kind::Binary => self.on_message(bytes),
+                                Kind::Text => self.session.close(
+                                    CloseCode::PROTOCOL_ERROR,
+                                    "text message on a binary link",
+                                ),
+                                Kind::Ping => break 'found (SendKind::Pong, bytes, After::Serve),
+                                Kind::Pong => {}
+                                Kind::Close => break 'found (SendKind::Close, bytes, After::Over),
+                            }
+                            continue;
+                        }
                         Ok(None) => {
                             turn.received = false;
                             break;
                         }
-                        Err(error) => {
-                            turn.received = false;
-                            let (code, reason) = if error == WsError::TooLarge {
-                                (CloseCode::FRAME_TOO_LARGE, "message larger than max frame")
-                            } else {
-                                (CloseCode::PROTOCOL_ERROR, "websocket protocol error")
-                            };
-                            self.session.close(code, reason);
-                            break;
+                        Err(WsError::TooLarge) => {
+                            (CloseCode::FRAME_TOO_LARGE, "message larger than max frame")
                         }
+                        Err(_) => (CloseCode::PROTOCOL_ERROR, "websocket protocol error"),
                     };
-                    let bytes = received.bytes(buffers.message);
-                    match received.kind {
-                        Kind::Binary => self.on_message(bytes),
-                        Kind::Text => {
-                            self.session
-                                .close(CloseCode::PROTOCOL_ERROR, "text message on a binary link");
-                        }
-                        Kind::Ping => break 'found (SendKind::Pong, bytes, After::Serve),
-                        Kind::Pong => {}
-                        Kind::Close => break 'found (SendKind::Close, bytes, After::Over),
+                    turn.received = false;
+                    self.session.close(code, reason);
+                }
+                let ready = match turn.called.take() {
+                    Some(n) => Some(n),
+                    None => {
+                        self.session.handle_timeout(t);
+                        self.drain_events();
+                        self.next_outgoing(buffers, &mut turn.logs_looked_at)?
                     }
-                }
-                if let Some(n) = turn.called.take() {
-                    break 'found (SendKind::Binary, encoded(buffers.frame, n)?, After::Serve);
-                }
-                self.session.handle_timeout(t);
-                self.drain_events();
-                if let Some(n) = self.next_outgoing(buffers, &mut turn.logs_looked_at)? {
+                };
+                if let Some(n) = ready {
                     break 'found (SendKind::Binary, encoded(buffers.frame, n)?, After::Serve);
                 }
                 self.drain_events();
@@ -459,9 +460,10 @@ impl Client<'_> {
             return Ok(Next::Write(n, after));
         }
         turn.logs_looked_at = false;
-        let log_poll = t + LOG_POLL;
-        let deadline = earliest(self.session.poll_timeout(), self.log_timer())
-            .map_or(log_poll, |d| d.min(log_poll));
+        let deadline = [self.session.poll_timeout(), self.log_timer()]
+            .into_iter()
+            .flatten()
+            .fold(t + LOG_POLL, Instant::min);
         Ok(Next::Wait(deadline))
     }
 

@@ -38,13 +38,13 @@ use heapless::String;
 use sentelite_core::RequestId;
 #[cfg(feature = "blob")]
 use sentelite_core::blob::End;
-use sentelite_core::log::{FilterConfig, Level, LevelSet, LogConfig};
+use sentelite_core::log::{Level, LevelSet, LogConfig};
 use sentelite_core::{ClientConfig, Payload, Status};
 #[cfg(feature = "blob")]
 use sentelite_embassy::blob::{self, BlobResources, DirectiveRequest, Served};
 use sentelite_embassy::logging::{self, LOGGER};
 use sentelite_embassy::sinks::ResumableSink;
-use sentelite_embassy::{Config, Handle, Incoming, Resources};
+use sentelite_embassy::{Config, Handle, Incoming, Resources, Runner};
 use static_cell::ConstStaticCell;
 
 /// `log::info!` and friends for the application's records, through [`log_record`]: the
@@ -197,18 +197,18 @@ pub trait Board {
 /// buffers are `static`s taken on the first call (a second call only waits).
 pub async fn run<B: Board>(stack: Stack<'static>, config: DeviceConfig, board: B) -> ! {
     // One wait for every way the set-up can fail: each `await` is a state of this future.
-    let Some(parts) = setup(&config) else {
+    let Some(parts) = setup(stack, &config) else {
         halt().await
     };
-    let (handle, mut runner) = sentelite_embassy::new(stack, parts.config, parts.resources);
-    let app = App {
+    let (handle, mut runner) = (parts.handle, parts.runner);
+    let mut app = App {
         handle,
         #[cfg(feature = "blob")]
         stack,
         #[cfg(feature = "blob")]
         blobs: parts.blobs,
         board,
-        config,
+        config: &config,
         ticks: 0,
         updates: 0,
     };
@@ -217,18 +217,19 @@ pub async fn run<B: Board>(stack: Stack<'static>, config: DeviceConfig, board: B
     }
 }
 
-/// What [`setup`] gives [`run`]: the client's buffers and configuration.
+/// What [`setup`] gives [`run`]: the client's handle and runner, and the blob buffers.
 struct Setup {
-    resources: &'static mut Resources<2048, 1024>,
+    handle: Handle<'static>,
+    runner: Runner<'static>,
     #[cfg(feature = "blob")]
     blobs: &'static mut Blobs,
-    config: Config<'static>,
 }
 
-/// The client's buffers, taken from their statics, and its configuration, with the logger
-/// installed. `None` when a second call finds the buffers taken, or when the configuration
-/// cannot work (the reason is logged).
-fn setup(config: &DeviceConfig) -> Option<Setup> {
+/// The client over `stack`, built from the buffers taken from their statics and its
+/// configuration, with the logger installed. `None` when a second call finds the buffers
+/// taken, or when the configuration cannot work (the reason is logged). The client is built
+/// here rather than in [`run`]: the configuration is not moved through a struct first.
+fn setup(stack: Stack<'static>, config: &DeviceConfig) -> Option<Setup> {
     static RESOURCES: ConstStaticCell<Resources<2048, 1024>> =
         ConstStaticCell::new(Resources::new());
     static LOG_QUEUE: ConstStaticCell<[u8; LOG_QUEUE_BYTES]> =
@@ -241,14 +242,11 @@ fn setup(config: &DeviceConfig) -> Option<Setup> {
         static BLOBS: ConstStaticCell<Blobs> = ConstStaticCell::new(BlobResources::new());
         BLOBS.try_take()?
     };
-    let log_config = LogConfig {
-        filter: FilterConfig {
-            levels: LevelSet::at_least(config.level),
-            ..FilterConfig::default()
-        },
-        batch_timeout: sentelite_core::Duration::from_micros(config.log_batch_timeout.as_micros()),
-        ..LogConfig::default()
-    };
+    // The defaults changed in place: one default configuration built, not two.
+    let mut log_config = LogConfig::default();
+    log_config.filter.levels = LevelSet::at_least(config.level);
+    log_config.batch_timeout =
+        sentelite_core::Duration::from_micros(config.log_batch_timeout.as_micros());
     // A logger set before (by the board, for local output) keeps the facade; records then
     // stay local.
     let _ = logging::install(&LOGGER, queue, log_config, 0);
@@ -257,12 +255,15 @@ fn setup(config: &DeviceConfig) -> Option<Setup> {
         return None;
     };
     match Config::new(config.server_url, client, Some(&LOGGER)) {
-        Ok(config) => Some(Setup {
-            resources,
-            #[cfg(feature = "blob")]
-            blobs,
-            config,
-        }),
+        Ok(config) => {
+            let (handle, runner) = sentelite_embassy::new(stack, config, resources);
+            Some(Setup {
+                handle,
+                runner,
+                #[cfg(feature = "blob")]
+                blobs,
+            })
+        }
         Err(e) => {
             error!("server url \"{}\": {e}", config.server_url);
             None
@@ -291,20 +292,24 @@ fn client_config(config: &DeviceConfig) -> Option<ClientConfig> {
 }
 
 /// The application's state.
-struct App<B: Board> {
+struct App<'a, B: Board> {
     handle: Handle<'static>,
     #[cfg(feature = "blob")]
     stack: Stack<'static>,
     #[cfg(feature = "blob")]
     blobs: &'static mut Blobs,
     board: B,
-    config: DeviceConfig,
+    /// `run`'s own argument, borrowed: moved in, it would sit in `run`'s future twice.
+    config: &'a DeviceConfig,
     ticks: u32,
     updates: u32,
 }
 
-impl<B: Board> App<B> {
-    async fn run(mut self) -> ! {
+impl<B: Board> App<'_, B> {
+    /// Logs, answers and ticks; forever. It borrows the application rather than taking it,
+    /// like the runner's `run`: an `async fn` that takes a value keeps it twice in its
+    /// future (the argument and its local binding), 136 B of RAM on a Cortex-M0+.
+    async fn run(&mut self) -> ! {
         info!(
             "booted build {} boot {} as {}",
             self.config.build_id, self.config.boot_id, self.config.client_id
@@ -528,7 +533,11 @@ impl<B: Board> App<B> {
         let served = blob::serve(&self.handle, self.stack, self.blobs, request, sink).await;
         match served {
             Served::Ended(End::Completed { bytes, sha256, .. }) => {
-                info!("blob of {bytes} bytes verified, sha256 {}", Hex(&sha256));
+                info!(
+                    "blob of {} bytes verified, sha256 {}",
+                    Decimal(bytes),
+                    Hex(&sha256)
+                );
                 if firmware {
                     self.updates += 1;
                     if let Err(e) = self.board.apply_update(&sha256).await {
@@ -543,7 +552,7 @@ impl<B: Board> App<B> {
             }
             Served::Ended(End::Rescheduled { after }) => warn!(
                 "blob transfer failed transiently, retry after {} ms",
-                after.as_millis()
+                Decimal(after.as_millis())
             ),
             Served::Refused(status) => warn!("blob directive refused: status {}", status.0),
         }
@@ -594,8 +603,9 @@ fn lowest(levels: LevelSet) -> &'static str {
 
 /// A `u64` in decimal, as `u64`'s own `Display` writes it, but through the `u32` formatter
 /// the image has anyway: the digits above the lowest nine, then those nine zero-padded.
-/// `core`'s `u64` formatter would add 300 B on a Cortex-M0+ for the one `u64` the app logs,
-/// the connection id (any `u64` on the wire, printed in decimal by the host).
+/// `core`'s `u64` formatter would add 300 B on a Cortex-M0+ for the `u64`s the app logs:
+/// the connection id (any `u64` on the wire, printed in decimal by the host) and, with
+/// `blob`, a transfer's size and retry delay.
 pub struct Decimal(pub u64);
 
 impl core::fmt::Display for Decimal {
