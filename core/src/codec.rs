@@ -306,14 +306,16 @@ impl postcard::ser_flavors::Flavor for Bounded<'_> {
     #[inline]
     fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
         let end = self.len.saturating_add(bytes.len());
-        // Two steps so that the room is `bytes.len()` long by construction (no length check
-        // and panic path in `copy_from_slice`).
+        // Byte by byte into a room checked to be long enough: `copy_from_slice` checks the
+        // lengths again out of line and carries a panic path (and this file's name) for it.
         if let Some(room) = self
             .buf
             .get_mut(self.len..)
-            .and_then(|rest| rest.get_mut(..bytes.len()))
+            .filter(|rest| rest.len() >= bytes.len())
         {
-            room.copy_from_slice(bytes);
+            for (slot, &byte) in room.iter_mut().zip(bytes) {
+                *slot = byte;
+            }
         }
         self.len = end;
         Ok(())
