@@ -5,7 +5,8 @@
 
 use crate::frame::{
     Cancel, ChannelMsg, ChannelRef, Close, CloseCode, End, Event, Frame, Hello, PROTOCOL_VERSION,
-    Ping, Publish, PublishDropped, Reply, Request, Status, SubscribeAck, SubscribeError, Welcome,
+    Payload, Ping, Publish, PublishDropped, Reply, Request, Status, SubscribeAck, SubscribeError,
+    Welcome,
 };
 use postcard::ser_flavors::Size;
 use serde::Serialize;
@@ -228,9 +229,11 @@ impl Encode for Frame<'_> {
 /// The kinds a session sends from the parts both roles share (pings, pongs, close,
 /// application frames, the busy answer) and from the client (hello, subscribe, unsubscribe,
 /// publish): every [`Frame`] but the four only a server sends (welcome, channel message,
-/// subscribe ack, publish dropped). Encoded with [`Frame`]'s variant index and name, so the
-/// wire form is the same; a client that encodes through it carries no serializer for the
-/// server's kinds. `the_sent_kinds_encode_as_frames` holds every kind to [`Frame`]'s encoder.
+/// subscribe ack, publish dropped). Its `Serialize` writes [`Frame`]'s postcard form (the
+/// variant index, then the fields) in postcard's terms only, for this module's encoder, not
+/// for other formats; a client that encodes through it carries no serializer for the
+/// server's kinds. `the_sent_kinds_encode_as_frames` and
+/// `sent_lengths_of_two_varint_bytes_encode_as_frames` hold every kind to [`Frame`]'s encoder.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Sent<'a> {
     Hello(Hello<'a>),
@@ -249,38 +252,140 @@ pub(crate) enum Sent<'a> {
 
 impl Serialize for Sent<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // The indices are `Frame`'s variant order (its wire tags).
+        use serde::ser::SerializeTuple;
+        // postcard writes an enum variant as its index, then its body; a struct as its
+        // fields in order; a tuple as its elements in order; nothing between them. Each kind
+        // is written as one tuple: its variant index (`Frame`'s variant order, its wire tag)
+        // and its fields in their declaration order, every integer through `Varint`, every
+        // text through `WireBytes`.
+        let mut t = s.serialize_tuple(0)?;
         match self {
-            Sent::Hello(f) => s.serialize_newtype_variant("Frame", 0, "Hello", f),
-            Sent::Ping(f) => s.serialize_newtype_variant("Frame", 2, "Ping", f),
-            Sent::Pong(f) => s.serialize_newtype_variant("Frame", 3, "Pong", f),
-            Sent::Close(f) => {
-                let body = CloseBody {
-                    code: u32::from(f.code.0),
-                    reason: f.reason,
-                };
-                s.serialize_newtype_variant("Frame", 4, "Close", &body)
+            Sent::Hello(f) => {
+                t.serialize_element(&Varint(0))?;
+                t.serialize_element(&WireBytes(f.client_id.as_bytes()))?;
+                t.serialize_element(&Varint(f.boot_id))?;
+                t.serialize_element(&f.token.map(|text| WireBytes(text.as_bytes())))?;
+                t.serialize_element(&Varint(f.capabilities))?;
+                t.serialize_element(&Varint(f.max_frame))?;
+                t.serialize_element(&f.firmware.map(|text| WireBytes(text.as_bytes())))?;
             }
-            Sent::Event(f) => s.serialize_newtype_variant("Frame", 5, "Event", f),
-            Sent::Request(f) => s.serialize_newtype_variant("Frame", 6, "Request", f),
-            Sent::Reply(f) => s.serialize_newtype_variant("Frame", 7, "Reply", f),
-            Sent::End(f) => s.serialize_newtype_variant("Frame", 8, "End", f),
-            Sent::Cancel(f) => s.serialize_newtype_variant("Frame", 9, "Cancel", f),
-            Sent::Subscribe(f) => s.serialize_newtype_variant("Frame", 10, "Subscribe", f),
-            Sent::Unsubscribe(f) => s.serialize_newtype_variant("Frame", 11, "Unsubscribe", f),
-            Sent::Publish(f) => s.serialize_newtype_variant("Frame", 12, "Publish", f),
+            Sent::Ping(f) => {
+                t.serialize_element(&Varint(2))?;
+                t.serialize_element(&Varint(f.nonce))?;
+            }
+            Sent::Pong(f) => {
+                t.serialize_element(&Varint(3))?;
+                t.serialize_element(&Varint(f.nonce))?;
+            }
+            Sent::Close(f) => {
+                t.serialize_element(&Varint(4))?;
+                t.serialize_element(&Varint(f.code.0.into()))?;
+                t.serialize_element(&WireBytes(f.reason.as_bytes()))?;
+            }
+            Sent::Event(f) => {
+                t.serialize_element(&Varint(5))?;
+                t.serialize_element(&WireBytes(f.event.as_bytes()))?;
+                t.serialize_element(&WirePayload(f.payload))?;
+            }
+            Sent::Request(f) => {
+                t.serialize_element(&Varint(6))?;
+                t.serialize_element(&Varint(f.id))?;
+                t.serialize_element(&WireBytes(f.event.as_bytes()))?;
+                t.serialize_element(&Varint(f.timeout_ms))?;
+                t.serialize_element(&WirePayload(f.payload))?;
+            }
+            Sent::Reply(f) => {
+                t.serialize_element(&Varint(7))?;
+                t.serialize_element(&Varint(f.id))?;
+                t.serialize_element(&Varint(f.seq))?;
+                t.serialize_element(&WirePayload(f.payload))?;
+            }
+            Sent::End(f) => {
+                t.serialize_element(&Varint(8))?;
+                t.serialize_element(&Varint(f.id))?;
+                t.serialize_element(&f.status.0)?;
+                t.serialize_element(&WirePayload(f.payload))?;
+            }
+            Sent::Cancel(f) => {
+                t.serialize_element(&Varint(9))?;
+                t.serialize_element(&Varint(f.id))?;
+            }
+            Sent::Subscribe(f) => {
+                t.serialize_element(&Varint(10))?;
+                t.serialize_element(&WireBytes(f.channel.as_bytes()))?;
+            }
+            Sent::Unsubscribe(f) => {
+                t.serialize_element(&Varint(11))?;
+                t.serialize_element(&WireBytes(f.channel.as_bytes()))?;
+            }
+            Sent::Publish(f) => {
+                t.serialize_element(&Varint(12))?;
+                t.serialize_element(&WireBytes(f.channel.as_bytes()))?;
+                t.serialize_element(&f.exclude_sender)?;
+                t.serialize_element(&WirePayload(f.payload))?;
+            }
         }
+        t.end()
     }
 }
 
-/// A [`Close`] as [`Sent`] writes it: the code widened to a u32, whose varint is the same
-/// bytes as the u16's for every code, so the client links one varint writer instead of a
-/// u16 one beside the u32 one.
-#[derive(Serialize)]
-#[serde(rename = "Close")]
-struct CloseBody<'a> {
-    code: u32,
-    reason: &'a str,
+/// A [`Payload`] as [`Sent`] writes it: its variant index, then its bytes or text (length
+/// first), as the derived form does.
+struct WirePayload<'a>(Payload<'a>);
+
+impl Serialize for WirePayload<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(0)?;
+        match self.0 {
+            Payload::Empty => t.serialize_element(&Varint(0))?,
+            Payload::Bytes(b) => {
+                t.serialize_element(&Varint(1))?;
+                t.serialize_element(&WireBytes(b))?;
+            }
+            Payload::Value(b) => {
+                t.serialize_element(&Varint(2))?;
+                t.serialize_element(&WireBytes(b))?;
+            }
+            Payload::Json(text) => {
+                t.serialize_element(&Varint(3))?;
+                t.serialize_element(&WireBytes(text.as_bytes()))?;
+            }
+        }
+        t.end()
+    }
+}
+
+/// Bytes as postcard writes a sequence of u8 (the derived form of a `&[u8]` field) and text
+/// as it writes a `str`: the length, then the bytes. Written as serde bytes, which postcard
+/// writes the same way in one copy rather than byte by byte; text through the same call, so
+/// the client links one writer for both.
+struct WireBytes<'a>(&'a [u8]);
+
+impl Serialize for WireBytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+/// A variant index or integer field as postcard writes a u32: a varint. Written as the
+/// length of a sequence of no elements, which postcard writes as the same varint (a
+/// sequence is its length, then its elements): every integer a client sends then goes
+/// through postcard's one length writer, which strings and payloads need anyway, and the
+/// client carries no second writer (and panic path) for u32s.
+struct Varint(u32);
+
+impl Serialize for Varint {
+    // One call per integer rather than the sequence call and its error check at each.
+    #[inline(never)]
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        match usize::try_from(self.0) {
+            Ok(len) => s.serialize_seq(Some(len))?.end(),
+            // A target whose usize is narrower than 32 bits.
+            Err(_) => s.serialize_u32(self.0),
+        }
+    }
 }
 
 /// A postcard flavor over a caller's buffer that stores the bytes that fit and counts all
@@ -615,6 +720,52 @@ mod tests {
 
     /// Every kind a session sends through [`Sent`] comes out byte for byte as the same
     /// [`Frame`] from the derived encoder, limits and all.
+    #[test]
+    fn sent_lengths_of_two_varint_bytes_encode_as_frames() {
+        // Lengths from 128 up take a second varint byte; `Sent` writes bytes and text in
+        // one piece, `Frame` (derived) a byte sequence element by element.
+        let bytes = [0xa5u8; 200];
+        let text = core::str::from_utf8(&[b'e'; 130]).unwrap();
+        let payloads = [
+            Payload::Bytes(&bytes),
+            Payload::Value(&bytes),
+            Payload::Json(text),
+        ];
+        for payload in payloads {
+            let cases = [
+                (
+                    Sent::Event(Event {
+                        event: text,
+                        payload,
+                    }),
+                    Frame::Event(Event {
+                        event: text,
+                        payload,
+                    }),
+                ),
+                (
+                    Sent::Publish(Publish {
+                        channel: text,
+                        exclude_sender: false,
+                        payload,
+                    }),
+                    Frame::Publish(Publish {
+                        channel: text,
+                        exclude_sender: false,
+                        payload,
+                    }),
+                ),
+            ];
+            for (sent, frame) in cases {
+                let (mut a, mut b) = ([0u8; 512], [0u8; 512]);
+                let n = encode(&frame, &mut a).unwrap();
+                assert!(n > 260);
+                assert_eq!(encode_kind(&sent, &mut b, usize::MAX), Ok(n));
+                assert_eq!(a[..n], b[..n]);
+            }
+        }
+    }
+
     #[test]
     fn the_sent_kinds_encode_as_frames() {
         let payloads = [
