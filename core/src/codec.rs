@@ -357,34 +357,46 @@ impl Serialize for WirePayload<'_> {
 }
 
 /// Bytes as postcard writes a sequence of u8 (the derived form of a `&[u8]` field) and text
-/// as it writes a `str`: the length, then the bytes. Written as serde bytes, which postcard
-/// writes the same way in one copy rather than byte by byte; text through the same call, so
-/// the client links one writer for both.
+/// as it writes a `str`: the length as a [`Varint`], then the bytes, each as a u8 (which
+/// postcard writes as itself).
 struct WireBytes<'a>(&'a [u8]);
 
 impl Serialize for WireBytes<'_> {
+    #[inline(never)]
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(self.0)
+        use serde::ser::SerializeTuple;
+        // Beyond a u32 only on a 64-bit host; postcard's own length then.
+        let Ok(len) = u32::try_from(self.0.len()) else {
+            return s.serialize_bytes(self.0);
+        };
+        let mut t = s.serialize_tuple(0)?;
+        t.serialize_element(&Varint(len))?;
+        for byte in self.0 {
+            t.serialize_element(byte)?;
+        }
+        t.end()
     }
 }
 
-/// A variant index or integer field as postcard writes a u32: a varint. Written as the
-/// length of a sequence of no elements, which postcard writes as the same varint (a
-/// sequence is its length, then its elements): every integer a client sends then goes
-/// through postcard's one length writer, which strings and payloads need anyway, and the
-/// client carries no second writer (and panic path) for u32s.
+/// A variant index, integer field or length as postcard writes a u32 or usize: a varint,
+/// seven bits a byte from the lowest, the high bit set on every byte but the last. Written
+/// byte by byte (postcard writes a u8 as itself): postcard's own varint writers index a
+/// fixed array by a loop counter, and the client would carry their panic paths.
 struct Varint(u32);
 
 impl Serialize for Varint {
-    // One call per integer rather than the sequence call and its error check at each.
+    // One call per integer rather than the loop at each.
     #[inline(never)]
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        match usize::try_from(self.0) {
-            Ok(len) => s.serialize_seq(Some(len))?.end(),
-            // A target whose usize is narrower than 32 bits.
-            Err(_) => s.serialize_u32(self.0),
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(0)?;
+        let mut rest = self.0;
+        while rest >= 0x80 {
+            t.serialize_element(&(rest as u8 | 0x80))?;
+            rest >>= 7;
         }
+        t.serialize_element(&(rest as u8))?;
+        t.end()
     }
 }
 
