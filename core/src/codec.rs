@@ -264,10 +264,10 @@ impl Serialize for Sent<'_> {
                 t.serialize_element(&Varint(0))?;
                 t.serialize_element(&WireBytes(f.client_id.as_bytes()))?;
                 t.serialize_element(&Varint(f.boot_id))?;
-                t.serialize_element(&f.token.map(|text| WireBytes(text.as_bytes())))?;
+                t.serialize_element(&WireText(f.token))?;
                 t.serialize_element(&Varint(f.capabilities))?;
                 t.serialize_element(&Varint(f.max_frame))?;
-                t.serialize_element(&f.firmware.map(|text| WireBytes(text.as_bytes())))?;
+                t.serialize_element(&WireText(f.firmware))?;
             }
             Sent::Ping(f) => {
                 t.serialize_element(&Varint(2))?;
@@ -373,6 +373,25 @@ impl Serialize for WireBytes<'_> {
         t.serialize_element(&Varint(len))?;
         for byte in self.0 {
             t.serialize_element(byte)?;
+        }
+        t.end()
+    }
+}
+
+/// An optional text as postcard writes an `Option<&str>`: a 0 byte for none, a 1 byte and
+/// the text for some.
+struct WireText<'a>(Option<&'a str>);
+
+impl Serialize for WireText<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(0)?;
+        match self.0 {
+            None => t.serialize_element(&0u8)?,
+            Some(text) => {
+                t.serialize_element(&1u8)?;
+                t.serialize_element(&WireBytes(text.as_bytes()))?;
+            }
         }
         t.end()
     }
