@@ -528,6 +528,70 @@ impl<'de, A: serde::de::SeqAccess<'de>> Fields<'_, A> {
         }
         T::default()
     }
+
+    /// A varint field of at most `bytes` bytes whose last byte, when it takes them all, is at
+    /// most `last_max`: postcard's form and limits for a u16 (3, 3), a u32 (5, 15) or a u64
+    /// (10, 1). Read through [`VarintSeed`], so the client carries one reader for the three
+    /// rather than postcard's three. `the_client_decoder_takes_varints_to_the_limits_of_their_types`
+    /// holds it to postcard's.
+    fn varint(&mut self, bytes: u32, last_max: u8) -> u64 {
+        if !self.bad {
+            if let Ok(Some(value)) = self.seq.next_element_seed(VarintSeed { bytes, last_max }) {
+                return value;
+            }
+            self.bad = true;
+        }
+        0
+    }
+
+    /// A u32 field: at most five bytes, the fifth at most 15, so the value fits.
+    fn u32(&mut self) -> u32 {
+        self.varint(5, 15) as u32
+    }
+}
+
+/// Reads a varint one byte at a time (postcard reads a u8 as itself) with the limits
+/// postcard sets for the field's type: at most `bytes` bytes, the last of all `bytes` at
+/// most `last_max`, so that the value fits the type and no other reading is accepted.
+#[derive(Clone, Copy)]
+struct VarintSeed {
+    bytes: u32,
+    last_max: u8,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for VarintSeed {
+    type Value = u64;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<u64, D::Error> {
+        deserializer.deserialize_tuple(self.bytes as usize, self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for VarintSeed {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("a varint")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
+        let mut value = 0u64;
+        let mut shift = 0;
+        for i in 1..=self.bytes {
+            let Some(byte) = seq.next_element::<u8>()? else {
+                break;
+            };
+            value |= u64::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte < 0x80 {
+                if i == self.bytes && byte > self.last_max {
+                    break;
+                }
+                return Ok(value);
+            }
+        }
+        Err(serde::de::Error::custom("a varint too long for its type"))
+    }
 }
 
 /// The body of the kind with this variant index (one a client receives), read as the tuple
@@ -552,17 +616,18 @@ impl<'de> serde::de::Visitor<'de> for Body {
         let frame = match self.0 {
             1 => Frame::Welcome(Welcome {
                 uid: s.next(),
-                connection_id: s.next(),
-                heartbeat_ms: s.next(),
-                heartbeat_timeout_ms: s.next(),
-                max_frame: s.next(),
-                max_pending: s.next(),
-                max_subscriptions: s.next(),
+                connection_id: s.varint(10, 1),
+                heartbeat_ms: s.u32(),
+                heartbeat_timeout_ms: s.u32(),
+                max_frame: s.u32(),
+                // Three bytes at most, the third at most 3: below 2^16.
+                max_pending: s.varint(3, 3) as u16,
+                max_subscriptions: s.varint(3, 3) as u16,
             }),
-            2 => Frame::Ping(Ping { nonce: s.next() }),
-            3 => Frame::Pong(Ping { nonce: s.next() }),
+            2 => Frame::Ping(Ping { nonce: s.u32() }),
+            3 => Frame::Pong(Ping { nonce: s.u32() }),
             4 => Frame::Close(Close {
-                code: CloseCode(s.next()),
+                code: CloseCode(s.varint(3, 3) as u16),
                 reason: s.next(),
             }),
             5 => Frame::Event(Event {
@@ -570,22 +635,22 @@ impl<'de> serde::de::Visitor<'de> for Body {
                 payload: s.next(),
             }),
             6 => Frame::Request(Request {
-                id: s.next(),
+                id: s.u32(),
                 event: s.next(),
-                timeout_ms: s.next(),
+                timeout_ms: s.u32(),
                 payload: s.next(),
             }),
             7 => Frame::Reply(Reply {
-                id: s.next(),
-                seq: s.next(),
+                id: s.u32(),
+                seq: s.u32(),
                 payload: s.next(),
             }),
             8 => Frame::End(End {
-                id: s.next(),
+                id: s.u32(),
                 status: Status(s.next()),
                 payload: s.next(),
             }),
-            9 => Frame::Cancel(Cancel { id: s.next() }),
+            9 => Frame::Cancel(Cancel { id: s.u32() }),
             13 => Frame::ChannelMsg(ChannelMsg {
                 channel: s.next(),
                 from: s.next(),
@@ -598,7 +663,7 @@ impl<'de> serde::de::Visitor<'de> for Body {
             }),
             15 => Frame::PublishDropped(PublishDropped {
                 channel: s.next(),
-                dropped: s.next(),
+                dropped: s.u32(),
             }),
             _ => return Err(serde::de::Error::custom("not a kind a client receives")),
         };
@@ -887,6 +952,54 @@ mod tests {
                 encode_kind(&sent, &mut b[..n - 1], usize::MAX),
                 Err(EncodeError::BufferTooSmall { required: n })
             );
+        }
+    }
+
+    #[test]
+    fn the_client_decoder_takes_varints_to_the_limits_of_their_types() {
+        // (kind, bytes before the varint, the varint, bytes after it, accepted).
+        type Case<'a> = (u8, &'a [u8], &'a [u8], &'a [u8], bool);
+        let u64_max = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        let u64_over = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
+        let u64_long = [
+            0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
+        ];
+        let welcome_rest: &[u8] = &[0, 0, 0, 0, 0];
+        let cases: [Case<'_>; 20] = [
+            // Close code: a u16.
+            (4, &[], &[0x7f], &[0], true),
+            (4, &[], &[0x80, 0x01], &[0], true),
+            (4, &[], &[0x80, 0x80, 0x00], &[0], true),
+            (4, &[], &[0xff, 0xff, 0x03], &[0], true),
+            (4, &[], &[0xff, 0xff, 0x04], &[0], false),
+            (4, &[], &[0x80, 0x80, 0x80, 0x00], &[0], false),
+            (4, &[], &[0x80], &[], false),
+            // Ping nonce: a u32.
+            (2, &[], &[0xff, 0xff, 0xff, 0xff, 0x0f], &[], true),
+            (2, &[], &[0x80, 0x80, 0x80, 0x80, 0x00], &[], true),
+            (2, &[], &[0xff, 0xff, 0xff, 0xff, 0x10], &[], false),
+            (2, &[], &[0x80, 0x80, 0x80, 0x80, 0x80, 0x00], &[], false),
+            // Welcome connection id: a u64; its max pending: a u16.
+            (1, &[0], &u64_max, welcome_rest, true),
+            (1, &[0], &u64_over, welcome_rest, false),
+            (1, &[0], &u64_long, welcome_rest, false),
+            (1, &[0], &[0x81, 0x01], welcome_rest, true),
+            (1, &[0, 0, 0, 0, 0], &[0xff, 0xff, 0x03], &[0], true),
+            (1, &[0, 0, 0, 0, 0], &[0xff, 0xff, 0x04], &[0], false),
+            // Reply seq and Cancel id: u32s.
+            (7, &[1], &[0xff, 0xff, 0xff, 0xff, 0x0f], &[0], true),
+            (7, &[1], &[0xff, 0xff, 0xff, 0xff, 0x1f], &[0], false),
+            (9, &[], &[0xff, 0xff, 0xff, 0xff, 0xff], &[], false),
+        ];
+        for (kind, before, varint, after, accepted) in cases {
+            let mut bytes = heapless::Vec::<u8, 32>::new();
+            bytes.extend_from_slice(&[PROTOCOL_VERSION, kind]).unwrap();
+            for part in [before, varint, after] {
+                bytes.extend_from_slice(part).unwrap();
+            }
+            let client = decode_for_client(&bytes, usize::MAX);
+            assert_eq!(client, decode(&bytes).map(Some), "{bytes:x?}");
+            assert_eq!(client.is_ok(), accepted, "{bytes:x?}");
         }
     }
 
