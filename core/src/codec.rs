@@ -544,6 +544,30 @@ impl<'de, A: serde::de::SeqAccess<'de>> Fields<'_, A> {
         0
     }
 
+    /// A text field: its bytes, which must be UTF-8 (postcard's `str` form).
+    fn text(&mut self) -> &'de str {
+        let bytes: &'de [u8] = self.next();
+        core::str::from_utf8(bytes).unwrap_or_else(|_| {
+            self.bad = true;
+            ""
+        })
+    }
+
+    /// A [`Payload`] field: its variant index (a u32), then the bytes or text of the kinds
+    /// that carry them, as the derived form reads it.
+    fn payload(&mut self) -> Payload<'de> {
+        match self.u32() {
+            0 => Payload::Empty,
+            1 => Payload::Bytes(self.next()),
+            2 => Payload::Value(self.next()),
+            3 => Payload::Json(self.text()),
+            _ => {
+                self.bad = true;
+                Payload::Empty
+            }
+        }
+    }
+
     /// A u32 field: at most five bytes, the fifth at most 15, so the value fits.
     fn u32(&mut self) -> u32 {
         self.varint(5, 15) as u32
@@ -615,7 +639,7 @@ impl<'de> serde::de::Visitor<'de> for Body {
         let s = &mut f;
         let frame = match self.0 {
             1 => Frame::Welcome(Welcome {
-                uid: s.next(),
+                uid: s.text(),
                 connection_id: s.varint(10, 1),
                 heartbeat_ms: s.u32(),
                 heartbeat_timeout_ms: s.u32(),
@@ -628,41 +652,41 @@ impl<'de> serde::de::Visitor<'de> for Body {
             3 => Frame::Pong(Ping { nonce: s.u32() }),
             4 => Frame::Close(Close {
                 code: CloseCode(s.varint(3, 3) as u16),
-                reason: s.next(),
+                reason: s.text(),
             }),
             5 => Frame::Event(Event {
-                event: s.next(),
-                payload: s.next(),
+                event: s.text(),
+                payload: s.payload(),
             }),
             6 => Frame::Request(Request {
                 id: s.u32(),
-                event: s.next(),
+                event: s.text(),
                 timeout_ms: s.u32(),
-                payload: s.next(),
+                payload: s.payload(),
             }),
             7 => Frame::Reply(Reply {
                 id: s.u32(),
                 seq: s.u32(),
-                payload: s.next(),
+                payload: s.payload(),
             }),
             8 => Frame::End(End {
                 id: s.u32(),
                 status: Status(s.next()),
-                payload: s.next(),
+                payload: s.payload(),
             }),
             9 => Frame::Cancel(Cancel { id: s.u32() }),
             13 => Frame::ChannelMsg(ChannelMsg {
-                channel: s.next(),
-                from: s.next(),
-                payload: s.next(),
+                channel: s.text(),
+                from: s.text(),
+                payload: s.payload(),
             }),
             14 => Frame::SubscribeAck(SubscribeAck {
-                channel: s.next(),
+                channel: s.text(),
                 subscribed: s.next(),
                 error: SubscribeError(s.next()),
             }),
             15 => Frame::PublishDropped(PublishDropped {
-                channel: s.next(),
+                channel: s.text(),
                 dropped: s.u32(),
             }),
             _ => return Err(serde::de::Error::custom("not a kind a client receives")),
@@ -699,23 +723,18 @@ impl<'de> serde::Deserialize<'de> for ForClient<'de> {
             ) -> Result<ForClient<'de>, A::Error> {
                 use serde::de::VariantAccess;
                 let (index, body): (u32, _) = data.variant()?;
-                // Fields in each kind's body.
-                let len = match index {
-                    2 | 3 | 9 => 1,
-                    4 | 5 | 15 => 2,
-                    7 | 8 | 13 | 14 => 3,
-                    6 => 4,
-                    1 => 7,
-                    // Hello, Subscribe, Unsubscribe, Publish.
-                    0 | 10..=12 => return Ok(ForClient(None)),
-                    _ => {
-                        return Err(serde::de::Error::invalid_value(
-                            serde::de::Unexpected::Unsigned(index.into()),
-                            &self,
-                        ));
-                    }
-                };
-                Ok(ForClient(Some(body.tuple_variant(len, Body(index))?)))
+                // Hello, Subscribe, Unsubscribe, Publish.
+                if matches!(index, 0 | 10..=12) {
+                    return Ok(ForClient(None));
+                }
+                // The most elements `Body` reads from a kind's body: its fields, a payload
+                // counting two (its variant index, then its bytes or text). postcard's tuple
+                // only stops a visitor reading more than this; `Body` reads exactly its
+                // kind's fields, and refuses an index no kind has.
+                const MOST_ELEMENTS: usize = 7;
+                Ok(ForClient(Some(
+                    body.tuple_variant(MOST_ELEMENTS, Body(index))?,
+                )))
             }
         }
 
