@@ -568,6 +568,19 @@ impl<'de, A: serde::de::SeqAccess<'de>> Fields<'_, A> {
         }
     }
 
+    /// A bool field: one byte, 0 or 1 (postcard's form), read as a u8 rather than through
+    /// a reader of its own.
+    fn flag(&mut self) -> bool {
+        match self.next::<u8>() {
+            0 => false,
+            1 => true,
+            _ => {
+                self.bad = true;
+                false
+            }
+        }
+    }
+
     /// A u32 field: at most five bytes, the fifth at most 15, so the value fits.
     fn u32(&mut self) -> u32 {
         self.varint(5, 15) as u32
@@ -682,7 +695,7 @@ impl<'de> serde::de::Visitor<'de> for Body {
             }),
             14 => Frame::SubscribeAck(SubscribeAck {
                 channel: s.text(),
-                subscribed: s.next(),
+                subscribed: s.flag(),
                 error: SubscribeError(s.next()),
             }),
             15 => Frame::PublishDropped(PublishDropped {
