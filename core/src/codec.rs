@@ -1035,6 +1035,17 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_client_decoder_takes_a_bool_as_0_or_1_only() {
+        // SubscribeAck: channel "c", subscribed, error 0.
+        for (flag, accepted) in [(0u8, true), (1, true), (2, false), (0xff, false)] {
+            let bytes = [PROTOCOL_VERSION, 14, 1, b'c', flag, 0];
+            let client = decode_for_client(&bytes, usize::MAX);
+            assert_eq!(client, decode(&bytes).map(Some), "{bytes:x?}");
+            assert_eq!(client.is_ok(), accepted, "{bytes:x?}");
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
 
