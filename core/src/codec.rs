@@ -336,21 +336,16 @@ struct WirePayload<'a>(Payload<'a>);
 impl Serialize for WirePayload<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeTuple;
+        let (index, body) = match self.0 {
+            Payload::Empty => (0, None),
+            Payload::Bytes(b) => (1, Some(b)),
+            Payload::Value(b) => (2, Some(b)),
+            Payload::Json(text) => (3, Some(text.as_bytes())),
+        };
         let mut t = s.serialize_tuple(0)?;
-        match self.0 {
-            Payload::Empty => t.serialize_element(&Varint(0))?,
-            Payload::Bytes(b) => {
-                t.serialize_element(&Varint(1))?;
-                t.serialize_element(&WireBytes(b))?;
-            }
-            Payload::Value(b) => {
-                t.serialize_element(&Varint(2))?;
-                t.serialize_element(&WireBytes(b))?;
-            }
-            Payload::Json(text) => {
-                t.serialize_element(&Varint(3))?;
-                t.serialize_element(&WireBytes(text.as_bytes()))?;
-            }
+        t.serialize_element(&Varint(index))?;
+        if let Some(body) = body {
+            t.serialize_element(&WireBytes(body))?;
         }
         t.end()
     }
@@ -386,12 +381,9 @@ impl Serialize for WireText<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeTuple;
         let mut t = s.serialize_tuple(0)?;
-        match self.0 {
-            None => t.serialize_element(&0u8)?,
-            Some(text) => {
-                t.serialize_element(&1u8)?;
-                t.serialize_element(&WireBytes(text.as_bytes()))?;
-            }
+        t.serialize_element(&u8::from(self.0.is_some()))?;
+        if let Some(text) = self.0 {
+            t.serialize_element(&WireBytes(text.as_bytes()))?;
         }
         t.end()
     }
