@@ -5,7 +5,8 @@
 
 use crate::frame::{
     Cancel, ChannelMsg, ChannelRef, Close, CloseCode, End, Event, Frame, Hello, PROTOCOL_VERSION,
-    Ping, Publish, PublishDropped, Reply, Request, Status, SubscribeAck, SubscribeError, Welcome,
+    Payload, Ping, Publish, PublishDropped, Reply, Request, Status, SubscribeAck, SubscribeError,
+    Welcome,
 };
 use postcard::ser_flavors::Size;
 use serde::Serialize;
@@ -228,9 +229,11 @@ impl Encode for Frame<'_> {
 /// The kinds a session sends from the parts both roles share (pings, pongs, close,
 /// application frames, the busy answer) and from the client (hello, subscribe, unsubscribe,
 /// publish): every [`Frame`] but the four only a server sends (welcome, channel message,
-/// subscribe ack, publish dropped). Encoded with [`Frame`]'s variant index and name, so the
-/// wire form is the same; a client that encodes through it carries no serializer for the
-/// server's kinds. `the_sent_kinds_encode_as_frames` holds every kind to [`Frame`]'s encoder.
+/// subscribe ack, publish dropped). Its `Serialize` writes [`Frame`]'s postcard form (the
+/// variant index, then the fields) in postcard's terms only, for this module's encoder, not
+/// for other formats; a client that encodes through it carries no serializer for the
+/// server's kinds. `the_sent_kinds_encode_as_frames` and
+/// `sent_lengths_of_two_varint_bytes_encode_as_frames` hold every kind to [`Frame`]'s encoder.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Sent<'a> {
     Hello(Hello<'a>),
@@ -249,38 +252,163 @@ pub(crate) enum Sent<'a> {
 
 impl Serialize for Sent<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // The indices are `Frame`'s variant order (its wire tags).
+        use serde::ser::SerializeTuple;
+        // postcard writes an enum variant as its index, then its body; a struct as its
+        // fields in order; a tuple as its elements in order; nothing between them. Each kind
+        // is written as one tuple: its variant index (`Frame`'s variant order, its wire tag)
+        // and its fields in their declaration order, every integer through `Varint`, every
+        // text through `WireBytes`.
+        let mut t = s.serialize_tuple(0)?;
         match self {
-            Sent::Hello(f) => s.serialize_newtype_variant("Frame", 0, "Hello", f),
-            Sent::Ping(f) => s.serialize_newtype_variant("Frame", 2, "Ping", f),
-            Sent::Pong(f) => s.serialize_newtype_variant("Frame", 3, "Pong", f),
-            Sent::Close(f) => {
-                let body = CloseBody {
-                    code: u32::from(f.code.0),
-                    reason: f.reason,
-                };
-                s.serialize_newtype_variant("Frame", 4, "Close", &body)
+            Sent::Hello(f) => {
+                t.serialize_element(&Varint(0))?;
+                t.serialize_element(&WireBytes(f.client_id.as_bytes()))?;
+                t.serialize_element(&Varint(f.boot_id))?;
+                t.serialize_element(&WireText(f.token))?;
+                t.serialize_element(&Varint(f.capabilities))?;
+                t.serialize_element(&Varint(f.max_frame))?;
+                t.serialize_element(&WireText(f.firmware))?;
             }
-            Sent::Event(f) => s.serialize_newtype_variant("Frame", 5, "Event", f),
-            Sent::Request(f) => s.serialize_newtype_variant("Frame", 6, "Request", f),
-            Sent::Reply(f) => s.serialize_newtype_variant("Frame", 7, "Reply", f),
-            Sent::End(f) => s.serialize_newtype_variant("Frame", 8, "End", f),
-            Sent::Cancel(f) => s.serialize_newtype_variant("Frame", 9, "Cancel", f),
-            Sent::Subscribe(f) => s.serialize_newtype_variant("Frame", 10, "Subscribe", f),
-            Sent::Unsubscribe(f) => s.serialize_newtype_variant("Frame", 11, "Unsubscribe", f),
-            Sent::Publish(f) => s.serialize_newtype_variant("Frame", 12, "Publish", f),
+            Sent::Ping(f) => {
+                t.serialize_element(&Varint(2))?;
+                t.serialize_element(&Varint(f.nonce))?;
+            }
+            Sent::Pong(f) => {
+                t.serialize_element(&Varint(3))?;
+                t.serialize_element(&Varint(f.nonce))?;
+            }
+            Sent::Close(f) => {
+                t.serialize_element(&Varint(4))?;
+                t.serialize_element(&Varint(f.code.0.into()))?;
+                t.serialize_element(&WireBytes(f.reason.as_bytes()))?;
+            }
+            Sent::Event(f) => {
+                t.serialize_element(&Varint(5))?;
+                t.serialize_element(&WireBytes(f.event.as_bytes()))?;
+                t.serialize_element(&WirePayload(f.payload))?;
+            }
+            Sent::Request(f) => {
+                t.serialize_element(&Varint(6))?;
+                t.serialize_element(&Varint(f.id))?;
+                t.serialize_element(&WireBytes(f.event.as_bytes()))?;
+                t.serialize_element(&Varint(f.timeout_ms))?;
+                t.serialize_element(&WirePayload(f.payload))?;
+            }
+            Sent::Reply(f) => {
+                t.serialize_element(&Varint(7))?;
+                t.serialize_element(&Varint(f.id))?;
+                t.serialize_element(&Varint(f.seq))?;
+                t.serialize_element(&WirePayload(f.payload))?;
+            }
+            Sent::End(f) => {
+                t.serialize_element(&Varint(8))?;
+                t.serialize_element(&Varint(f.id))?;
+                t.serialize_element(&f.status.0)?;
+                t.serialize_element(&WirePayload(f.payload))?;
+            }
+            Sent::Cancel(f) => {
+                t.serialize_element(&Varint(9))?;
+                t.serialize_element(&Varint(f.id))?;
+            }
+            Sent::Subscribe(f) => {
+                t.serialize_element(&Varint(10))?;
+                t.serialize_element(&WireBytes(f.channel.as_bytes()))?;
+            }
+            Sent::Unsubscribe(f) => {
+                t.serialize_element(&Varint(11))?;
+                t.serialize_element(&WireBytes(f.channel.as_bytes()))?;
+            }
+            Sent::Publish(f) => {
+                t.serialize_element(&Varint(12))?;
+                t.serialize_element(&WireBytes(f.channel.as_bytes()))?;
+                t.serialize_element(&f.exclude_sender)?;
+                t.serialize_element(&WirePayload(f.payload))?;
+            }
         }
+        t.end()
     }
 }
 
-/// A [`Close`] as [`Sent`] writes it: the code widened to a u32, whose varint is the same
-/// bytes as the u16's for every code, so the client links one varint writer instead of a
-/// u16 one beside the u32 one.
-#[derive(Serialize)]
-#[serde(rename = "Close")]
-struct CloseBody<'a> {
-    code: u32,
-    reason: &'a str,
+/// A [`Payload`] as [`Sent`] writes it: its variant index, then its bytes or text (length
+/// first), as the derived form does.
+struct WirePayload<'a>(Payload<'a>);
+
+impl Serialize for WirePayload<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let (index, body) = match self.0 {
+            Payload::Empty => (0, None),
+            Payload::Bytes(b) => (1, Some(b)),
+            Payload::Value(b) => (2, Some(b)),
+            Payload::Json(text) => (3, Some(text.as_bytes())),
+        };
+        let mut t = s.serialize_tuple(0)?;
+        t.serialize_element(&Varint(index))?;
+        if let Some(body) = body {
+            t.serialize_element(&WireBytes(body))?;
+        }
+        t.end()
+    }
+}
+
+/// Bytes as postcard writes a sequence of u8 (the derived form of a `&[u8]` field) and text
+/// as it writes a `str`: the length as a [`Varint`], then the bytes, each as a u8 (which
+/// postcard writes as itself).
+struct WireBytes<'a>(&'a [u8]);
+
+impl Serialize for WireBytes<'_> {
+    #[inline(never)]
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        // Beyond a u32 only on a 64-bit host; postcard's own length then.
+        let Ok(len) = u32::try_from(self.0.len()) else {
+            return s.serialize_bytes(self.0);
+        };
+        let mut t = s.serialize_tuple(0)?;
+        t.serialize_element(&Varint(len))?;
+        for byte in self.0 {
+            t.serialize_element(byte)?;
+        }
+        t.end()
+    }
+}
+
+/// An optional text as postcard writes an `Option<&str>`: a 0 byte for none, a 1 byte and
+/// the text for some.
+struct WireText<'a>(Option<&'a str>);
+
+impl Serialize for WireText<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(0)?;
+        t.serialize_element(&u8::from(self.0.is_some()))?;
+        if let Some(text) = self.0 {
+            t.serialize_element(&WireBytes(text.as_bytes()))?;
+        }
+        t.end()
+    }
+}
+
+/// A variant index, integer field or length as postcard writes a u32 or usize: a varint,
+/// seven bits a byte from the lowest, the high bit set on every byte but the last. Written
+/// byte by byte (postcard writes a u8 as itself): postcard's own varint writers index a
+/// fixed array by a loop counter, and the client would carry their panic paths.
+struct Varint(u32);
+
+impl Serialize for Varint {
+    // One call per integer rather than the loop at each.
+    #[inline(never)]
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(0)?;
+        let mut rest = self.0;
+        while rest >= 0x80 {
+            t.serialize_element(&(rest as u8 | 0x80))?;
+            rest >>= 7;
+        }
+        t.serialize_element(&(rest as u8))?;
+        t.end()
+    }
 }
 
 /// A postcard flavor over a caller's buffer that stores the bytes that fit and counts all
@@ -306,14 +434,16 @@ impl postcard::ser_flavors::Flavor for Bounded<'_> {
     #[inline]
     fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
         let end = self.len.saturating_add(bytes.len());
-        // Two steps so that the room is `bytes.len()` long by construction (no length check
-        // and panic path in `copy_from_slice`).
+        // Byte by byte into a room checked to be long enough: `copy_from_slice` checks the
+        // lengths again out of line and carries a panic path (and this file's name) for it.
         if let Some(room) = self
             .buf
             .get_mut(self.len..)
-            .and_then(|rest| rest.get_mut(..bytes.len()))
+            .filter(|rest| rest.len() >= bytes.len())
         {
-            room.copy_from_slice(bytes);
+            for (slot, &byte) in room.iter_mut().zip(bytes) {
+                *slot = byte;
+            }
         }
         self.len = end;
         Ok(())
@@ -390,6 +520,107 @@ impl<'de, A: serde::de::SeqAccess<'de>> Fields<'_, A> {
         }
         T::default()
     }
+
+    /// A varint field of at most `bytes` bytes whose last byte, when it takes them all, is at
+    /// most `last_max`: postcard's form and limits for a u16 (3, 3), a u32 (5, 15) or a u64
+    /// (10, 1). Read through [`VarintSeed`], so the client carries one reader for the three
+    /// rather than postcard's three. `the_client_decoder_takes_varints_to_the_limits_of_their_types`
+    /// holds it to postcard's.
+    fn varint(&mut self, bytes: u32, last_max: u8) -> u64 {
+        if !self.bad {
+            if let Ok(Some(value)) = self.seq.next_element_seed(VarintSeed { bytes, last_max }) {
+                return value;
+            }
+            self.bad = true;
+        }
+        0
+    }
+
+    /// A text field: its bytes, which must be UTF-8 (postcard's `str` form).
+    fn text(&mut self) -> &'de str {
+        let bytes: &'de [u8] = self.next();
+        core::str::from_utf8(bytes).unwrap_or_else(|_| {
+            self.bad = true;
+            ""
+        })
+    }
+
+    /// A [`Payload`] field: its variant index (a u32), then the bytes or text of the kinds
+    /// that carry them, as the derived form reads it.
+    fn payload(&mut self) -> Payload<'de> {
+        match self.u32() {
+            0 => Payload::Empty,
+            1 => Payload::Bytes(self.next()),
+            2 => Payload::Value(self.next()),
+            3 => Payload::Json(self.text()),
+            _ => {
+                self.bad = true;
+                Payload::Empty
+            }
+        }
+    }
+
+    /// A bool field: one byte, 0 or 1 (postcard's form), read as a u8 rather than through
+    /// a reader of its own.
+    fn flag(&mut self) -> bool {
+        match self.next::<u8>() {
+            0 => false,
+            1 => true,
+            _ => {
+                self.bad = true;
+                false
+            }
+        }
+    }
+
+    /// A u32 field: at most five bytes, the fifth at most 15, so the value fits.
+    fn u32(&mut self) -> u32 {
+        self.varint(5, 15) as u32
+    }
+}
+
+/// Reads a varint one byte at a time (postcard reads a u8 as itself) with the limits
+/// postcard sets for the field's type: at most `bytes` bytes, the last of all `bytes` at
+/// most `last_max`, so that the value fits the type and no other reading is accepted.
+#[derive(Clone, Copy)]
+struct VarintSeed {
+    bytes: u32,
+    last_max: u8,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for VarintSeed {
+    type Value = u64;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<u64, D::Error> {
+        deserializer.deserialize_tuple(self.bytes as usize, self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for VarintSeed {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("a varint")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
+        let mut value = 0u64;
+        let mut shift = 0;
+        for i in 1..=self.bytes {
+            let Some(byte) = seq.next_element::<u8>()? else {
+                break;
+            };
+            value |= u64::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte < 0x80 {
+                if i == self.bytes && byte > self.last_max {
+                    break;
+                }
+                return Ok(value);
+            }
+        }
+        Err(serde::de::Error::custom("a varint too long for its type"))
+    }
 }
 
 /// The body of the kind with this variant index (one a client receives), read as the tuple
@@ -413,54 +644,55 @@ impl<'de> serde::de::Visitor<'de> for Body {
         let s = &mut f;
         let frame = match self.0 {
             1 => Frame::Welcome(Welcome {
-                uid: s.next(),
-                connection_id: s.next(),
-                heartbeat_ms: s.next(),
-                heartbeat_timeout_ms: s.next(),
-                max_frame: s.next(),
-                max_pending: s.next(),
-                max_subscriptions: s.next(),
+                uid: s.text(),
+                connection_id: s.varint(10, 1),
+                heartbeat_ms: s.u32(),
+                heartbeat_timeout_ms: s.u32(),
+                max_frame: s.u32(),
+                // Three bytes at most, the third at most 3: below 2^16.
+                max_pending: s.varint(3, 3) as u16,
+                max_subscriptions: s.varint(3, 3) as u16,
             }),
-            2 => Frame::Ping(Ping { nonce: s.next() }),
-            3 => Frame::Pong(Ping { nonce: s.next() }),
+            2 => Frame::Ping(Ping { nonce: s.u32() }),
+            3 => Frame::Pong(Ping { nonce: s.u32() }),
             4 => Frame::Close(Close {
-                code: CloseCode(s.next()),
-                reason: s.next(),
+                code: CloseCode(s.varint(3, 3) as u16),
+                reason: s.text(),
             }),
             5 => Frame::Event(Event {
-                event: s.next(),
-                payload: s.next(),
+                event: s.text(),
+                payload: s.payload(),
             }),
             6 => Frame::Request(Request {
-                id: s.next(),
-                event: s.next(),
-                timeout_ms: s.next(),
-                payload: s.next(),
+                id: s.u32(),
+                event: s.text(),
+                timeout_ms: s.u32(),
+                payload: s.payload(),
             }),
             7 => Frame::Reply(Reply {
-                id: s.next(),
-                seq: s.next(),
-                payload: s.next(),
+                id: s.u32(),
+                seq: s.u32(),
+                payload: s.payload(),
             }),
             8 => Frame::End(End {
-                id: s.next(),
+                id: s.u32(),
                 status: Status(s.next()),
-                payload: s.next(),
+                payload: s.payload(),
             }),
-            9 => Frame::Cancel(Cancel { id: s.next() }),
+            9 => Frame::Cancel(Cancel { id: s.u32() }),
             13 => Frame::ChannelMsg(ChannelMsg {
-                channel: s.next(),
-                from: s.next(),
-                payload: s.next(),
+                channel: s.text(),
+                from: s.text(),
+                payload: s.payload(),
             }),
             14 => Frame::SubscribeAck(SubscribeAck {
-                channel: s.next(),
-                subscribed: s.next(),
+                channel: s.text(),
+                subscribed: s.flag(),
                 error: SubscribeError(s.next()),
             }),
             15 => Frame::PublishDropped(PublishDropped {
-                channel: s.next(),
-                dropped: s.next(),
+                channel: s.text(),
+                dropped: s.u32(),
             }),
             _ => return Err(serde::de::Error::custom("not a kind a client receives")),
         };
@@ -496,23 +728,18 @@ impl<'de> serde::Deserialize<'de> for ForClient<'de> {
             ) -> Result<ForClient<'de>, A::Error> {
                 use serde::de::VariantAccess;
                 let (index, body): (u32, _) = data.variant()?;
-                // Fields in each kind's body.
-                let len = match index {
-                    2 | 3 | 9 => 1,
-                    4 | 5 | 15 => 2,
-                    7 | 8 | 13 | 14 => 3,
-                    6 => 4,
-                    1 => 7,
-                    // Hello, Subscribe, Unsubscribe, Publish.
-                    0 | 10..=12 => return Ok(ForClient(None)),
-                    _ => {
-                        return Err(serde::de::Error::invalid_value(
-                            serde::de::Unexpected::Unsigned(index.into()),
-                            &self,
-                        ));
-                    }
-                };
-                Ok(ForClient(Some(body.tuple_variant(len, Body(index))?)))
+                // Hello, Subscribe, Unsubscribe, Publish.
+                if matches!(index, 0 | 10..=12) {
+                    return Ok(ForClient(None));
+                }
+                // The most elements `Body` reads from a kind's body: its fields, a payload
+                // counting two (its variant index, then its bytes or text). postcard's tuple
+                // only stops a visitor reading more than this; `Body` reads exactly its
+                // kind's fields, and refuses an index no kind has.
+                const MOST_ELEMENTS: usize = 7;
+                Ok(ForClient(Some(
+                    body.tuple_variant(MOST_ELEMENTS, Body(index))?,
+                )))
             }
         }
 
@@ -614,6 +841,52 @@ mod tests {
     /// Every kind a session sends through [`Sent`] comes out byte for byte as the same
     /// [`Frame`] from the derived encoder, limits and all.
     #[test]
+    fn sent_lengths_of_two_varint_bytes_encode_as_frames() {
+        // Lengths from 128 up take a second varint byte; `Sent` writes bytes and text in
+        // one piece, `Frame` (derived) a byte sequence element by element.
+        let bytes = [0xa5u8; 200];
+        let text = core::str::from_utf8(&[b'e'; 130]).unwrap();
+        let payloads = [
+            Payload::Bytes(&bytes),
+            Payload::Value(&bytes),
+            Payload::Json(text),
+        ];
+        for payload in payloads {
+            let cases = [
+                (
+                    Sent::Event(Event {
+                        event: text,
+                        payload,
+                    }),
+                    Frame::Event(Event {
+                        event: text,
+                        payload,
+                    }),
+                ),
+                (
+                    Sent::Publish(Publish {
+                        channel: text,
+                        exclude_sender: false,
+                        payload,
+                    }),
+                    Frame::Publish(Publish {
+                        channel: text,
+                        exclude_sender: false,
+                        payload,
+                    }),
+                ),
+            ];
+            for (sent, frame) in cases {
+                let (mut a, mut b) = ([0u8; 512], [0u8; 512]);
+                let n = encode(&frame, &mut a).unwrap();
+                assert!(n > 260);
+                assert_eq!(encode_kind(&sent, &mut b, usize::MAX), Ok(n));
+                assert_eq!(a[..n], b[..n]);
+            }
+        }
+    }
+
+    #[test]
     fn the_sent_kinds_encode_as_frames() {
         let payloads = [
             Payload::Empty,
@@ -703,6 +976,65 @@ mod tests {
                 encode_kind(&sent, &mut b[..n - 1], usize::MAX),
                 Err(EncodeError::BufferTooSmall { required: n })
             );
+        }
+    }
+
+    #[test]
+    fn the_client_decoder_takes_varints_to_the_limits_of_their_types() {
+        // (kind, bytes before the varint, the varint, bytes after it, accepted).
+        type Case<'a> = (u8, &'a [u8], &'a [u8], &'a [u8], bool);
+        let u64_max = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        let u64_over = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
+        let u64_long = [
+            0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
+        ];
+        let welcome_rest: &[u8] = &[0, 0, 0, 0, 0];
+        let cases: [Case<'_>; 20] = [
+            // Close code: a u16.
+            (4, &[], &[0x7f], &[0], true),
+            (4, &[], &[0x80, 0x01], &[0], true),
+            (4, &[], &[0x80, 0x80, 0x00], &[0], true),
+            (4, &[], &[0xff, 0xff, 0x03], &[0], true),
+            (4, &[], &[0xff, 0xff, 0x04], &[0], false),
+            (4, &[], &[0x80, 0x80, 0x80, 0x00], &[0], false),
+            (4, &[], &[0x80], &[], false),
+            // Ping nonce: a u32.
+            (2, &[], &[0xff, 0xff, 0xff, 0xff, 0x0f], &[], true),
+            (2, &[], &[0x80, 0x80, 0x80, 0x80, 0x00], &[], true),
+            (2, &[], &[0xff, 0xff, 0xff, 0xff, 0x10], &[], false),
+            (2, &[], &[0x80, 0x80, 0x80, 0x80, 0x80, 0x00], &[], false),
+            // Welcome connection id: a u64; its max pending: a u16.
+            (1, &[0], &u64_max, welcome_rest, true),
+            (1, &[0], &u64_over, welcome_rest, false),
+            (1, &[0], &u64_long, welcome_rest, false),
+            (1, &[0], &[0x81, 0x01], welcome_rest, true),
+            (1, &[0, 0, 0, 0, 0], &[0xff, 0xff, 0x03], &[0], true),
+            (1, &[0, 0, 0, 0, 0], &[0xff, 0xff, 0x04], &[0], false),
+            // Reply seq and Cancel id: u32s.
+            (7, &[1], &[0xff, 0xff, 0xff, 0xff, 0x0f], &[0], true),
+            (7, &[1], &[0xff, 0xff, 0xff, 0xff, 0x1f], &[0], false),
+            (9, &[], &[0xff, 0xff, 0xff, 0xff, 0xff], &[], false),
+        ];
+        for (kind, before, varint, after, accepted) in cases {
+            let mut bytes = heapless::Vec::<u8, 32>::new();
+            bytes.extend_from_slice(&[PROTOCOL_VERSION, kind]).unwrap();
+            for part in [before, varint, after] {
+                bytes.extend_from_slice(part).unwrap();
+            }
+            let client = decode_for_client(&bytes, usize::MAX);
+            assert_eq!(client, decode(&bytes).map(Some), "{bytes:x?}");
+            assert_eq!(client.is_ok(), accepted, "{bytes:x?}");
+        }
+    }
+
+    #[test]
+    fn the_client_decoder_takes_a_bool_as_0_or_1_only() {
+        // SubscribeAck: channel "c", subscribed, error 0.
+        for (flag, accepted) in [(0u8, true), (1, true), (2, false), (0xff, false)] {
+            let bytes = [PROTOCOL_VERSION, 14, 1, b'c', flag, 0];
+            let client = decode_for_client(&bytes, usize::MAX);
+            assert_eq!(client, decode(&bytes).map(Some), "{bytes:x?}");
+            assert_eq!(client.is_ok(), accepted, "{bytes:x?}");
         }
     }
 
