@@ -359,8 +359,22 @@ struct WireBytes<'a>(&'a [u8]);
 impl Serialize for WireBytes<'_> {
     #[inline(never)]
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // A host (64-bit) sends large payloads through its server and client sessions:
+        // postcard's own length and one copy. A device writes them byte by byte, which
+        // leaves postcard's usize varint writer and its panic paths out of its image.
+        if cfg!(target_pointer_width = "64") {
+            s.serialize_bytes(self.0)
+        } else {
+            self.serialize_by_element(s)
+        }
+    }
+}
+
+impl WireBytes<'_> {
+    /// The length as a [`Varint`], then each byte as a u8 element: the same bytes as
+    /// `serialize_bytes` writes.
+    fn serialize_by_element<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeTuple;
-        // Beyond a u32 only on a 64-bit host; postcard's own length then.
         let Ok(len) = u32::try_from(self.0.len()) else {
             return s.serialize_bytes(self.0);
         };
@@ -835,6 +849,33 @@ mod tests {
                     "the peer's limit is reported before the buffer's"
                 );
             }
+        }
+    }
+
+    /// The devices' byte-by-byte form of bytes and text (a 32-bit target's) writes what
+    /// postcard's `serialize_bytes`, the host's form, writes, at every length form of the
+    /// varint up to three bytes.
+    #[test]
+    fn bytes_by_element_match_postcards_bytes() {
+        struct ByElement<'a>(&'a [u8]);
+        impl Serialize for ByElement<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                WireBytes(self.0).serialize_by_element(s)
+            }
+        }
+        struct Whole<'a>(&'a [u8]);
+        impl Serialize for Whole<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(self.0)
+            }
+        }
+        let source: [u8; 20_000] = core::array::from_fn(|i| (i * 7 + 3) as u8);
+        for len in [0, 1, 127, 128, 200, 16_383, 16_384, 20_000] {
+            let bytes = &source[..len];
+            let (mut a, mut b) = ([0u8; 20_016], [0u8; 20_016]);
+            let by_element = postcard::to_slice(&ByElement(bytes), &mut a).unwrap();
+            let whole = postcard::to_slice(&Whole(bytes), &mut b).unwrap();
+            assert_eq!(by_element, whole, "length {len}");
         }
     }
 
