@@ -489,7 +489,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
     }
 
     fn compact(&mut self) {
-        self.buf.as_mut().copy_within(self.start..self.end, 0);
+        move_down(self.buf.as_mut(), 0, self.start, self.end);
         self.end -= self.start;
         self.start = 0;
     }
@@ -529,7 +529,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
         {
             self.lose(seq, level, time_ms);
         }
-        self.buf.as_mut().copy_within(at + len..self.end, at);
+        move_down(self.buf.as_mut(), at, at + len, self.end);
         self.end -= len;
         self.records -= 1;
     }
@@ -544,6 +544,22 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
     fn lose(&mut self, seq: u32, level: Level, time_ms: u64) {
         tally_one(&mut self.gap, seq, level, time_ms);
         self.stats.dropped += 1;
+    }
+}
+
+/// Moves `buf[from..end]` down to start at `to` (`to <= from`), with no bounds to panic on:
+/// the queue's offsets always lie in `buf`, and bytes outside it would not be moved.
+fn move_down(buf: &mut [u8], to: usize, from: usize, end: usize) {
+    let Some(span) = buf.get_mut(to..end) else {
+        return;
+    };
+    let shift = from - to;
+    let mut i = 0;
+    while let Some(&b) = span.get(i + shift) {
+        if let Some(d) = span.get_mut(i) {
+            *d = b;
+        }
+        i += 1;
     }
 }
 
