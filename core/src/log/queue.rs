@@ -200,6 +200,10 @@ pub struct LogQueue<B> {
     start: usize,
     end: usize,
     records: usize,
+    /// The oldest records that were sent at least once (records, bytes): the server may hold
+    /// them already, so they are never evicted. Dropping one would make its loss uncertain
+    /// and a gap could count a record the server did store.
+    sent_once: (usize, usize),
     next_seq: u32,
     next_batch: u32,
     /// Drops not yet handed to a batch.
@@ -212,10 +216,6 @@ pub struct LogQueue<B> {
     /// set exactly when that batch carries it.
     resend_gap: Option<Gap>,
     in_flight: Option<InFlight>,
-    /// The oldest records that were sent at least once (records, bytes): the server may hold
-    /// them already, so they are never evicted. Dropping one would make its loss uncertain
-    /// and a gap could count a record the server did store.
-    sent_once: (usize, usize),
     config: QueueConfig,
     stats: QueueStats,
 }
