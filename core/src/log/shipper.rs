@@ -125,19 +125,23 @@ impl LogControl {
 /// The client's logging: a filter, a queue over a caller-owned buffer, and the shipping rules.
 /// The parts of its [`LogConfig`] that the filter, queue and breaker hold are kept there only,
 /// not a second time here.
+// `repr(C)`, the queue first: its fields, which nearly every call reads, keep the offsets
+// they have inside it, the small ones a Cortex-M0+ load or store reaches in one instruction
+// (52 B less than the compiler's own order).
+#[repr(C)]
 pub struct LogShipper<B> {
-    filter: LogFilter,
     queue: LogQueue<B>,
     breaker: Breaker,
-    /// See [`LogConfig::batch_size`].
-    batch_size: usize,
     /// See [`LogConfig::batch_timeout`].
     batch_timeout: Duration,
+    /// When the oldest unsent record (or unreported gap) started waiting.
+    waiting_since: Option<Instant>,
+    /// See [`LogConfig::batch_size`].
+    batch_size: usize,
+    filter: LogFilter,
     /// See [`LogConfig::fallback_to_local`].
     fallback_to_local: bool,
     connected: bool,
-    /// When the oldest unsent record (or unreported gap) started waiting.
-    waiting_since: Option<Instant>,
     flush: bool,
     /// The last `SetFilter` asked for sampling or rate limits this build does not apply;
     /// [`Self::log_unapplied`] says so in a record.
