@@ -125,12 +125,11 @@ impl LogControl {
 /// The client's logging: a filter, a queue over a caller-owned buffer, and the shipping rules.
 /// The parts of its [`LogConfig`] that the filter, queue and breaker hold are kept there only,
 /// not a second time here.
-// `repr(C)`, the queue first: its fields, which nearly every call reads, keep the offsets
-// they have inside it, the small ones a Cortex-M0+ load or store reaches in one instruction
-// (52 B less than the compiler's own order).
+// `repr(C)`, the shipper's own few fields first and the queue after them: each then sits at
+// a small offset, which a Cortex-M0+ load or store reaches in one instruction (68 B less than
+// the compiler's own order, which put the queue's gaps and counters ahead of them).
 #[repr(C)]
 pub struct LogShipper<B> {
-    queue: LogQueue<B>,
     breaker: Breaker,
     /// See [`LogConfig::batch_timeout`].
     batch_timeout: Duration,
@@ -147,6 +146,7 @@ pub struct LogShipper<B> {
     /// [`Self::log_unapplied`] says so in a record.
     #[cfg(not(feature = "log-limits"))]
     unapplied: bool,
+    queue: LogQueue<B>,
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
