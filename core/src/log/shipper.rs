@@ -152,7 +152,6 @@ pub struct LogShipper<B> {
 impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
     /// Shipping over `buf` (its length is the queue's byte capacity); the first record of
     /// this boot gets sequence number `first_seq`.
-    #[inline(never)]
     pub fn new(buf: B, config: LogConfig, first_seq: u32) -> Self {
         Self {
             filter: LogFilter::new(config.filter),
