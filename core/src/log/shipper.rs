@@ -251,7 +251,6 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
     /// next record (which the missing limits would have applied to), so the warning goes
     /// just ahead of it; a front end of its own calls it likewise, or right after `apply`
     /// with its clock. With `log-limits` there is never one.
-    #[cfg_attr(not(feature = "log-limits"), inline(never))]
     pub fn log_unapplied(&mut self, now: Instant, time_ms: u64) -> Option<Logged> {
         #[cfg(not(feature = "log-limits"))]
         if core::mem::take(&mut self.unapplied) {
