@@ -83,7 +83,6 @@ impl<B: AsRef<[u8]> + AsMut<[u8]> + Send> RemoteLogger<B> {
 
     /// Gives the logger its queue storage, configuration and clock; `first_seq` is 0 on a
     /// fresh boot.
-    #[inline(never)]
     pub fn install(&self, storage: B, config: LogConfig, first_seq: u32, clock: Clock) {
         // Built before the critical section, which then only moves it in.
         let installed = State::Installed {
