@@ -200,17 +200,19 @@ impl<B: AsRef<[u8]> + AsMut<[u8]> + Send> log::Log for RemoteLogger<B> {
             local_too = s.should_log_locally(now);
             if s.wants(level) {
                 let message = format_message(record.args());
-                let _ = s.log(
-                    now,
-                    &NewRecord {
-                        time_ms,
-                        level,
-                        namespace: record.target(),
-                        id: None,
-                        message: &message,
-                        data: &[],
-                    },
-                );
+                let new = NewRecord {
+                    time_ms,
+                    level,
+                    namespace: record.target(),
+                    id: None,
+                    message: &message,
+                    data: &[],
+                };
+                // Without sampling and rate limits, `wants` was the filter's whole verdict.
+                #[cfg(not(feature = "log-limits"))]
+                let _ = s.push(now, &new);
+                #[cfg(feature = "log-limits")]
+                let _ = s.log(now, &new);
             }
         });
         if let Some(local) = self.local

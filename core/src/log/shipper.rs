@@ -216,7 +216,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
     }
 
     /// Queues a record the filter has let through (or that bypasses it).
-    fn push(&mut self, now: Instant, record: &NewRecord<'_>) -> Logged {
+    pub(super) fn push(&mut self, now: Instant, record: &NewRecord<'_>) -> Logged {
         match self.queue.push(record) {
             Ok(pushed) => {
                 self.waiting_since.get_or_insert(now);
