@@ -19,26 +19,11 @@ use super::varint::{ByteSink, Writer};
 /// Bytes before each stored record's body: its length and its level.
 pub(crate) const HEADER: usize = 3;
 
-fn varint_len(mut n: u64) -> usize {
-    let mut len = 1;
-    while n > 0x7f {
-        n >>= 7;
-        len += 1;
-    }
-    len
-}
-
-/// Length of the body of `record` stored as `seq`.
+/// Length of the body of `record` stored as `seq`: what [`write`] would write, counted by
+/// writing it into no room at all (the writer counts what does not fit), so the sizes can
+/// never disagree and no second encoder of lengths is needed.
 pub(crate) fn body_len(record: &NewRecord<'_>, seq: u32) -> usize {
-    let field = |n: usize| varint_len(n as u64) + n;
-    varint_len(u64::from(seq))
-        + varint_len(record.time_ms)
-        + field(record.namespace.len())
-        + record
-            .id
-            .map_or(1, |id| varint_len(id.len() as u64 + 1) + id.len())
-        + field(record.message.len())
-        + field(record.data.len())
+    encode(record, seq, 0, &mut []).unwrap_or_else(|n| n) - HEADER
 }
 
 /// Writes `record` as `seq`, whose [`body_len`] is `body` (at most `u16::MAX`), as a whole
@@ -46,6 +31,11 @@ pub(crate) fn body_len(record: &NewRecord<'_>, seq: u32) -> usize {
 /// length. The queue sizes `buf` by [`body_len`]; a shorter one gets no entry (0), not a
 /// cut one, and no panic.
 pub(crate) fn write(record: &NewRecord<'_>, seq: u32, body: usize, buf: &mut [u8]) -> usize {
+    encode(record, seq, body, buf).unwrap_or(0)
+}
+
+/// [`write`], or `Err` with the length the entry needs when `buf` is shorter.
+fn encode(record: &NewRecord<'_>, seq: u32, body: usize, buf: &mut [u8]) -> Result<usize, usize> {
     let mut out = Writer::new(buf);
     out.raw(&(body as u16).to_le_bytes());
     out.byte(record.level as u8);
@@ -61,7 +51,7 @@ pub(crate) fn write(record: &NewRecord<'_>, seq: u32, body: usize, buf: &mut [u8
     }
     out.field(record.message.as_bytes());
     out.field(record.data);
-    out.finish().unwrap_or(0)
+    out.finish()
 }
 
 /// The entry at the start of `bytes` split into its level byte, its body and what follows.
@@ -192,6 +182,16 @@ mod tests {
                 data: &[],
             },
         ];
+        // Counted by hand: seq, time, then each field's length and bytes (the id's length
+        // is n+1, and a missing id is one byte).
+        let bodies = [
+            1 + 6 + (1 + 13) + (1 + 21) + (1 + 19) + (1 + 3),
+            5 + 1 + 1 + 1 + (2 + 300) + 1,
+        ];
+        for (r, body) in records.iter().zip(bodies) {
+            let (new, seq) = parts(r);
+            assert_eq!(body_len(&new, seq), body);
+        }
         let mut buf = [0u8; 1024];
         let mut at = 0;
         for r in &records {

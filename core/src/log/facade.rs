@@ -83,7 +83,6 @@ impl<B: AsRef<[u8]> + AsMut<[u8]> + Send> RemoteLogger<B> {
 
     /// Gives the logger its queue storage, configuration and clock; `first_seq` is 0 on a
     /// fresh boot.
-    #[inline(never)]
     pub fn install(&self, storage: B, config: LogConfig, first_seq: u32, clock: Clock) {
         // Built before the critical section, which then only moves it in.
         let installed = State::Installed {
@@ -201,17 +200,19 @@ impl<B: AsRef<[u8]> + AsMut<[u8]> + Send> log::Log for RemoteLogger<B> {
             local_too = s.should_log_locally(now);
             if s.wants(level) {
                 let message = format_message(record.args());
-                let _ = s.log(
-                    now,
-                    &NewRecord {
-                        time_ms,
-                        level,
-                        namespace: record.target(),
-                        id: None,
-                        message: &message,
-                        data: &[],
-                    },
-                );
+                let new = NewRecord {
+                    time_ms,
+                    level,
+                    namespace: record.target(),
+                    id: None,
+                    message: &message,
+                    data: &[],
+                };
+                // Without sampling and rate limits, `wants` was the filter's whole verdict.
+                #[cfg(not(feature = "log-limits"))]
+                let _ = s.push(now, &new);
+                #[cfg(feature = "log-limits")]
+                let _ = s.log(now, &new);
             }
         });
         if let Some(local) = self.local

@@ -125,30 +125,33 @@ impl LogControl {
 /// The client's logging: a filter, a queue over a caller-owned buffer, and the shipping rules.
 /// The parts of its [`LogConfig`] that the filter, queue and breaker hold are kept there only,
 /// not a second time here.
+// `repr(C)`, the shipper's own few fields first and the queue after them: each then sits at
+// a small offset, which a Cortex-M0+ load or store reaches in one instruction (68 B less than
+// the compiler's own order, which put the queue's gaps and counters ahead of them).
+#[repr(C)]
 pub struct LogShipper<B> {
-    filter: LogFilter,
-    queue: LogQueue<B>,
     breaker: Breaker,
-    /// See [`LogConfig::batch_size`].
-    batch_size: usize,
     /// See [`LogConfig::batch_timeout`].
     batch_timeout: Duration,
+    /// When the oldest unsent record (or unreported gap) started waiting.
+    waiting_since: Option<Instant>,
+    /// See [`LogConfig::batch_size`].
+    batch_size: usize,
+    filter: LogFilter,
     /// See [`LogConfig::fallback_to_local`].
     fallback_to_local: bool,
     connected: bool,
-    /// When the oldest unsent record (or unreported gap) started waiting.
-    waiting_since: Option<Instant>,
     flush: bool,
     /// The last `SetFilter` asked for sampling or rate limits this build does not apply;
     /// [`Self::log_unapplied`] says so in a record.
     #[cfg(not(feature = "log-limits"))]
     unapplied: bool,
+    queue: LogQueue<B>,
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
     /// Shipping over `buf` (its length is the queue's byte capacity); the first record of
     /// this boot gets sequence number `first_seq`.
-    #[inline(never)]
     pub fn new(buf: B, config: LogConfig, first_seq: u32) -> Self {
         Self {
             filter: LogFilter::new(config.filter),
@@ -213,7 +216,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
     }
 
     /// Queues a record the filter has let through (or that bypasses it).
-    fn push(&mut self, now: Instant, record: &NewRecord<'_>) -> Logged {
+    pub(super) fn push(&mut self, now: Instant, record: &NewRecord<'_>) -> Logged {
         match self.queue.push(record) {
             Ok(pushed) => {
                 self.waiting_since.get_or_insert(now);
@@ -248,7 +251,6 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogShipper<B> {
     /// next record (which the missing limits would have applied to), so the warning goes
     /// just ahead of it; a front end of its own calls it likewise, or right after `apply`
     /// with its clock. With `log-limits` there is never one.
-    #[cfg_attr(not(feature = "log-limits"), inline(never))]
     pub fn log_unapplied(&mut self, now: Instant, time_ms: u64) -> Option<Logged> {
         #[cfg(not(feature = "log-limits"))]
         if core::mem::take(&mut self.unapplied) {

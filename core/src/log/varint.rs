@@ -52,7 +52,9 @@ impl<'b> Writer<'b> {
             .get_mut(self.at..)
             .and_then(|rest| rest.get_mut(..b.len()))
         {
-            Some(dst) => dst.copy_from_slice(b),
+            // Byte by byte: `copy_from_slice` would keep a length check (and its panic) that
+            // `get_mut(..b.len())` already made.
+            Some(dst) => dst.iter_mut().zip(b).for_each(|(d, s)| *d = *s),
             None => self.overflow = true,
         }
         self.at += b.len();
