@@ -553,11 +553,27 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> LogQueue<B> {
 
 /// Moves `buf[from..end]` down to start at `to` (`to <= from`), with no bounds to panic on:
 /// the queue's offsets always lie in `buf`, and bytes outside it would not be moved.
+///
+/// A host (64-bit) may hold a large queue and moves it with `copy_within`'s one `memmove`;
+/// a device moves byte by byte, which keeps `copy_within`'s panic paths out of its image.
 fn move_down(buf: &mut [u8], to: usize, from: usize, end: usize) {
+    if cfg!(target_pointer_width = "64") {
+        if to <= from && from <= end && end <= buf.len() {
+            buf.copy_within(from..end, to);
+        }
+    } else {
+        move_down_by_byte(buf, to, from, end);
+    }
+}
+
+/// [`move_down`] one byte at a time.
+fn move_down_by_byte(buf: &mut [u8], to: usize, from: usize, end: usize) {
     let Some(span) = buf.get_mut(to..end) else {
         return;
     };
-    let shift = from - to;
+    let Some(shift) = from.checked_sub(to) else {
+        return;
+    };
     let mut i = 0;
     while let Some(&b) = span.get(i + shift) {
         if let Some(d) = span.get_mut(i) {
@@ -571,6 +587,30 @@ fn move_down(buf: &mut [u8], to: usize, from: usize, end: usize) {
 mod tests {
     use super::*;
     use crate::log::Level;
+
+    /// The devices' byte-by-byte move and the hosts' `copy_within` leave the same bytes,
+    /// for every start, source and end in a 12-byte buffer, bounds out of order included.
+    #[test]
+    fn moving_down_by_byte_is_copy_within() {
+        let original: [u8; 12] = core::array::from_fn(|i| i as u8 + 1);
+        for to in 0..=13 {
+            for from in 0..=13 {
+                for end in 0..=13 {
+                    let (mut by_byte, mut whole) = (original, original);
+                    move_down_by_byte(&mut by_byte, to, from, end);
+                    if to <= from && from <= end && end <= whole.len() {
+                        whole.copy_within(from..end, to);
+                    } else if to <= from && end <= whole.len() && to <= end {
+                        // A source starting past the end moves nothing.
+                    } else {
+                        assert_eq!(by_byte, original, "{to} {from} {end}");
+                        continue;
+                    }
+                    assert_eq!(by_byte, whole, "{to} {from} {end}");
+                }
+            }
+        }
+    }
 
     fn rec(level: Level, time_ms: u64, message: &str) -> NewRecord<'_> {
         NewRecord {
