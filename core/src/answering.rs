@@ -56,7 +56,7 @@ impl<const R: usize> Answering<R> {
 
     /// True while `id` is being answered (until its End is sent).
     pub fn contains(&self, id: RequestId) -> bool {
-        self.position(id).is_some()
+        self.entry(id).is_some()
     }
 
     /// True when the peer cancelled `id` and its End has not been sent yet.
