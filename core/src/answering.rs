@@ -56,7 +56,7 @@ impl<const R: usize> Answering<R> {
 
     /// True while `id` is being answered (until its End is sent).
     pub fn contains(&self, id: RequestId) -> bool {
-        self.position(id).is_some()
+        self.entry(id).is_some()
     }
 
     /// True when the peer cancelled `id` and its End has not been sent yet.
@@ -100,8 +100,12 @@ impl<const R: usize> Answering<R> {
     }
 
     /// Frees slot `i` (found by [`Self::slot_of`]).
+    /// An index past the end is ignored: checking it here lets the compiler drop
+    /// `swap_remove`'s own bounds panic (its message and location) from the image.
     pub(crate) fn remove(&mut self, i: usize) {
-        self.entries.swap_remove(i);
+        if i < self.entries.len() {
+            self.entries.swap_remove(i);
+        }
     }
 
     /// Forgets everything (the connection is gone).

@@ -43,7 +43,10 @@ impl Backoff {
             base = base + base;
         }
         let base = base.min(self.max);
-        self.attempt = self.attempt.saturating_add(1);
+        // Saturating; on a 32-bit core this form is shorter than `saturating_add`'s.
+        if let Some(next) = self.attempt.checked_add(1) {
+            self.attempt = next;
+        }
         let half = base.as_micros() / 2;
         let jitter = if half == 0 {
             0

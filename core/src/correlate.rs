@@ -142,8 +142,11 @@ impl<const N: usize> Pending<N> {
 
     /// Marks every request whose deadline is at or before `now` as timed out.
     pub fn expire(&mut self, now: Instant) {
-        for slot in self.slots.iter_mut().flatten() {
-            if slot.ended.is_none() && slot.deadline.is_some_and(|d| d <= now) {
+        for slot in self.slots.iter_mut() {
+            if let Some(slot) = slot
+                && slot.ended.is_none()
+                && slot.deadline.is_some_and(|d| d <= now)
+            {
                 slot.ended = Some(RequestEnd::TimedOut);
             }
         }
@@ -151,8 +154,10 @@ impl<const N: usize> Pending<N> {
 
     /// Marks every request in flight as failed with `Closed`.
     pub fn close_all(&mut self) {
-        for slot in self.slots.iter_mut().flatten() {
-            if slot.ended.is_none() {
+        for slot in self.slots.iter_mut() {
+            if let Some(slot) = slot
+                && slot.ended.is_none()
+            {
                 slot.ended = Some(RequestEnd::Closed);
             }
         }
