@@ -223,7 +223,7 @@ impl<'a> Directive<'a> {
                 "handler" => handler = Some(name(&mut d, "handler")?),
                 "metadata" => metadata = decode_metadata(&mut d)?,
                 "options" => options = decode_options(&mut d)?,
-                _ => d.skip()?,
+                _ => skip(&mut d)?,
             }
         }
         if d.position() != payload.len() {
@@ -298,7 +298,7 @@ impl<'a> UploadDirective<'a> {
                 "transfer-id" => transfer_id = Some(text(&mut d, "transfer-id")?),
                 "url" => url = Some(text(&mut d, "url")?),
                 "source" => source = Some(name(&mut d, "source")?),
-                _ => d.skip()?,
+                _ => skip(&mut d)?,
             }
         }
         if d.position() != payload.len() {
@@ -389,7 +389,7 @@ fn decode_metadata<'a>(d: &mut Decoder<'a>) -> Result<Metadata<'a>, DirectiveErr
             "size" => metadata.size = optional(d, |d| unsigned(d, "size"))?,
             "sha256" => metadata.sha256 = optional(d, decode_sha256)?,
             "content-type" => metadata.content_type = optional(d, |d| text(d, "content-type"))?,
-            _ => d.skip()?,
+            _ => skip(d)?,
         }
     }
     Ok(metadata)
@@ -408,7 +408,7 @@ fn decode_options(d: &mut Decoder<'_>) -> Result<Options, DirectiveError> {
             "verify" => {
                 options.verify = d.bool().map_err(|_| DirectiveError::Invalid("verify"))?;
             }
-            _ => d.skip()?,
+            _ => skip(d)?,
         }
     }
     Ok(options)
@@ -491,4 +491,287 @@ fn optional<'a, T>(
         return Ok(None);
     }
     read(d).map(Some)
+}
+
+/// Steps over one data item (an unknown key's value) exactly as minicbor's `Decoder::skip`
+/// does in a build without `alloc`, which is what a device links: the same bytes consumed for
+/// every item it accepts, refused where it refuses (an indefinite-length array or map only
+/// where no sibling follows it). Counters instead of a stack, so nesting depth costs nothing,
+/// and every round consumes at least one byte, so it ends. Its own, not minicbor's, because
+/// that general skipper is over 2 KB of a device's flash.
+fn skip(d: &mut Decoder<'_>) -> Result<(), DirectiveError> {
+    let input = d.input();
+    let mut pos = d.position();
+    // Items still to step over, and break bytes owed to open indefinite arrays and maps.
+    let (mut items, mut breaks) = (1u64, 0u64);
+    while items > 0 || breaks > 0 {
+        let (major, arg) = head(input, &mut pos)?;
+        match (major, arg) {
+            // A tag is part of the item it tags.
+            (6, Some(_)) => continue,
+            (2 | 3, Some(len)) => string(input, &mut pos, major, len)?,
+            (2 | 3, None) => loop {
+                if input.get(pos) == Some(&BREAK) {
+                    pos += 1;
+                    break;
+                }
+                match head(input, &mut pos)? {
+                    (chunk, Some(len)) if chunk == major => string(input, &mut pos, major, len)?,
+                    _ => return Err(DirectiveError::Malformed),
+                }
+            },
+            (4, Some(n)) => items = items.saturating_add(n),
+            (5, Some(n)) => items = items.saturating_add(n.saturating_mul(2)),
+            (4 | 5, None) if items < 2 => breaks = breaks.saturating_add(1),
+            (7, None) => breaks = breaks.saturating_sub(1),
+            (0 | 1 | 7, Some(_)) => {}
+            _ => return Err(DirectiveError::Malformed),
+        }
+        items = items.saturating_sub(1);
+    }
+    d.set_position(pos);
+    Ok(())
+}
+
+/// The break byte that ends an indefinite-length item.
+const BREAK: u8 = 0xff;
+
+/// The head at `pos`: major type and argument (`None` for indefinite length or a break);
+/// `pos` moves past it.
+fn head(input: &[u8], pos: &mut usize) -> Result<(u8, Option<u64>), DirectiveError> {
+    let [initial] = *take(input, pos, 1)? else {
+        return Err(DirectiveError::Malformed);
+    };
+    let arg = match initial & 0x1f {
+        info @ 0..=23 => Some(u64::from(info)),
+        info @ 24..=27 => Some(
+            take(input, pos, 1 << (info - 24))?
+                .iter()
+                .fold(0, |n, b| n << 8 | u64::from(*b)),
+        ),
+        31 => None,
+        _ => return Err(DirectiveError::Malformed),
+    };
+    Ok((initial >> 5, arg))
+}
+
+/// A definite string's `len` bytes; a text string's must be UTF-8.
+fn string(input: &[u8], pos: &mut usize, major: u8, len: u64) -> Result<(), DirectiveError> {
+    let len = usize::try_from(len).map_err(|_| DirectiveError::Malformed)?;
+    let bytes = take(input, pos, len)?;
+    if major == 3 && core::str::from_utf8(bytes).is_err() {
+        return Err(DirectiveError::Malformed);
+    }
+    Ok(())
+}
+
+fn take<'a>(input: &'a [u8], pos: &mut usize, n: usize) -> Result<&'a [u8], DirectiveError> {
+    let end = pos.checked_add(n).ok_or(DirectiveError::Malformed)?;
+    let bytes = input.get(*pos..end).ok_or(DirectiveError::Malformed)?;
+    *pos = end;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use std::boxed::Box;
+    use std::string::String;
+    use std::vec::Vec as StdVec;
+
+    use minicbor::Encoder;
+    use minicbor::encode::write::Cursor;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A CBOR data item of any kind minicbor's encoder writes, stray breaks included.
+    #[derive(Debug, Clone)]
+    enum Item {
+        Unsigned(u64),
+        Signed(i64),
+        Bytes(StdVec<u8>),
+        Text(String),
+        BytesChunks(StdVec<StdVec<u8>>),
+        TextChunks(StdVec<String>),
+        Array(StdVec<Item>),
+        ArrayIndefinite(StdVec<Item>),
+        Map(StdVec<(Item, Item)>),
+        MapIndefinite(StdVec<(Item, Item)>),
+        Tagged(u64, Box<Item>),
+        Simple(u8),
+        Float(f64),
+        Break,
+    }
+
+    fn item() -> impl Strategy<Value = Item> {
+        let leaf = prop_oneof![
+            prop_oneof![any::<u64>(), 0..30u64].prop_map(Item::Unsigned),
+            prop_oneof![any::<i64>(), -30..0i64].prop_map(Item::Signed),
+            proptest::collection::vec(any::<u8>(), 0..30).prop_map(Item::Bytes),
+            ".{0,12}".prop_map(Item::Text),
+            proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..5), 0..4)
+                .prop_map(Item::BytesChunks),
+            proptest::collection::vec(".{0,4}", 0..4).prop_map(Item::TextChunks),
+            any::<u8>().prop_map(Item::Simple),
+            any::<f64>().prop_map(Item::Float),
+            Just(Item::Break),
+        ];
+        leaf.prop_recursive(5, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Item::Array),
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Item::ArrayIndefinite),
+                proptest::collection::vec((inner.clone(), inner.clone()), 0..4).prop_map(Item::Map),
+                proptest::collection::vec((inner.clone(), inner.clone()), 0..4)
+                    .prop_map(Item::MapIndefinite),
+                (any::<u64>(), inner).prop_map(|(t, i)| Item::Tagged(t, Box::new(i))),
+            ]
+        })
+    }
+
+    type Enc<'b> = Encoder<Cursor<&'b mut [u8]>>;
+    type EncResult = Result<(), minicbor::encode::Error<minicbor::encode::write::EndOfSlice>>;
+
+    fn encode(e: &mut Enc<'_>, item: &Item) -> EncResult {
+        match item {
+            Item::Unsigned(n) => e.u64(*n).map(drop),
+            Item::Signed(n) => e.i64(*n).map(drop),
+            Item::Bytes(b) => e.bytes(b).map(drop),
+            Item::Text(s) => e.str(s).map(drop),
+            Item::BytesChunks(chunks) => {
+                e.begin_bytes()?;
+                for c in chunks {
+                    e.bytes(c)?;
+                }
+                e.end().map(drop)
+            }
+            Item::TextChunks(chunks) => {
+                e.begin_str()?;
+                for c in chunks {
+                    e.str(c)?;
+                }
+                e.end().map(drop)
+            }
+            Item::Array(items) => {
+                e.array(items.len() as u64)?;
+                items.iter().try_for_each(|i| encode(e, i))
+            }
+            Item::ArrayIndefinite(items) => {
+                e.begin_array()?;
+                items.iter().try_for_each(|i| encode(e, i))?;
+                e.end().map(drop)
+            }
+            Item::Map(entries) => {
+                e.map(entries.len() as u64)?;
+                entries
+                    .iter()
+                    .try_for_each(|(k, v)| encode(e, k).and_then(|()| encode(e, v)))
+            }
+            Item::MapIndefinite(entries) => {
+                e.begin_map()?;
+                entries
+                    .iter()
+                    .try_for_each(|(k, v)| encode(e, k).and_then(|()| encode(e, v)))?;
+                e.end().map(drop)
+            }
+            Item::Tagged(t, i) => {
+                e.tag(minicbor::data::Tag::new(*t))?;
+                encode(e, i)
+            }
+            Item::Simple(n) => e.simple(*n).map(drop),
+            Item::Float(f) => e.f64(*f).map(drop),
+            Item::Break => e.end().map(drop),
+        }
+    }
+
+    fn bytes_of(items: &[Item]) -> StdVec<u8> {
+        let mut buf = [0u8; 8192];
+        let mut e = Encoder::new(Cursor::new(&mut buf[..]));
+        for item in items {
+            encode(&mut e, item).expect("fits the buffer");
+        }
+        let len = e.writer().position();
+        buf[..len].to_vec()
+    }
+
+    /// Skips item after item with both skippers: each must accept and refuse alike and
+    /// consume the same bytes.
+    fn same_as_minicbor(input: &[u8]) -> Result<(), TestCaseError> {
+        let mut pos = 0;
+        while pos < input.len() {
+            let mut theirs = Decoder::new(input);
+            theirs.set_position(pos);
+            let mut ours = Decoder::new(input);
+            ours.set_position(pos);
+            let (t, o) = (theirs.skip(), skip(&mut ours));
+            prop_assert_eq!(
+                t.is_ok(),
+                o.is_ok(),
+                "at {} of {:02x?}: {:?}",
+                pos,
+                input,
+                t
+            );
+            if t.is_err() {
+                break;
+            }
+            prop_assert_eq!(
+                theirs.position(),
+                ours.position(),
+                "from {} of {:02x?}",
+                pos,
+                input
+            );
+            pos = ours.position();
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn skip_matches_minicbor_on_encoded_items(items in proptest::collection::vec(item(), 1..4)) {
+            same_as_minicbor(&bytes_of(&items))?;
+        }
+
+        #[test]
+        fn skip_matches_minicbor_on_damaged_items(
+            items in proptest::collection::vec(item(), 1..4),
+            cut in any::<prop::sample::Index>(),
+            flip in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let mut bytes = bytes_of(&items);
+            if !bytes.is_empty() {
+                let at = flip.index(bytes.len());
+                bytes[at] = byte;
+                same_as_minicbor(&bytes)?;
+                bytes.truncate(cut.index(bytes.len()));
+                same_as_minicbor(&bytes)?;
+            }
+        }
+
+        #[test]
+        fn skip_matches_minicbor_on_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            same_as_minicbor(&bytes)?;
+        }
+    }
+
+    #[test]
+    fn skip_refuses_nested_indefinite_containers_with_siblings_after_them() {
+        // [[_ ], 1]: minicbor without `alloc` refuses it; so must the skipper.
+        let input = [0x82, 0x9f, 0xff, 0x01];
+        assert!(Decoder::new(&input).skip().is_err());
+        assert_eq!(
+            skip(&mut Decoder::new(&input)),
+            Err(DirectiveError::Malformed)
+        );
+        // [1, [_ 2]] is accepted whole.
+        let input = [0x82, 0x01, 0x9f, 0x02, 0xff];
+        let mut d = Decoder::new(&input);
+        assert_eq!(skip(&mut d), Ok(()));
+        assert_eq!(d.position(), input.len());
+    }
 }
