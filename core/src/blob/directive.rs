@@ -9,7 +9,6 @@
 
 use heapless::Vec;
 use minicbor::Decoder;
-use minicbor::data::Type;
 
 use super::hex;
 use crate::value::{self, ValueEncoder};
@@ -371,7 +370,11 @@ fn encode_options(e: &mut ValueEncoder<'_>, options: &Options) -> Result<(), Buf
 }
 
 fn decode_mirrors<'a>(d: &mut Decoder<'a>) -> Result<Vec<&'a str, MAX_MIRRORS>, DirectiveError> {
-    let n = d.array()?.ok_or(DirectiveError::Invalid("mirrors"))?;
+    let n = match next_head(d)? {
+        (4, Some(n)) => n,
+        (4, None) => return Err(DirectiveError::Invalid("mirrors")),
+        _ => return Err(DirectiveError::Malformed),
+    };
     let mut mirrors = Vec::new();
     for _ in 0..n {
         let mirror = text(d, "mirrors")?;
@@ -406,7 +409,12 @@ fn decode_options(d: &mut Decoder<'_>) -> Result<Options, DirectiveError> {
             "chunk-size" => options.chunk_size = optional(d, |d| small(d, "chunk-size"))?,
             "deadline-ms" => options.deadline_ms = optional(d, |d| unsigned(d, "deadline-ms"))?,
             "verify" => {
-                options.verify = d.bool().map_err(|_| DirectiveError::Invalid("verify"))?;
+                options.verify = match peek(d) {
+                    Ok(0xf4) => false,
+                    Ok(0xf5) => true,
+                    _ => return Err(DirectiveError::Invalid("verify")),
+                };
+                d.set_position(d.position() + 1);
             }
             _ => skip(d)?,
         }
@@ -416,18 +424,18 @@ fn decode_options(d: &mut Decoder<'_>) -> Result<Options, DirectiveError> {
 
 fn decode_sha256(d: &mut Decoder<'_>) -> Result<[u8; 32], DirectiveError> {
     let invalid = DirectiveError::Invalid("sha256");
-    match d.datatype()? {
-        Type::Bytes => d.bytes()?.try_into().map_err(|_| invalid),
-        _ => hex::decode(text(d, "sha256")?).ok_or(invalid),
+    if matches!(peek(d)?, 0x40..=0x5b) {
+        return string(d, 2)?.try_into().map_err(|_| invalid);
     }
+    hex::decode(text(d, "sha256")?).ok_or(invalid)
 }
 
 /// A definite-length map's entry count.
 fn map_len(d: &mut Decoder<'_>) -> Result<u64, DirectiveError> {
-    if d.datatype()? != Type::Map {
-        return Err(DirectiveError::Malformed);
+    match next_head(d)? {
+        (5, Some(n)) => Ok(n),
+        _ => Err(DirectiveError::Malformed),
     }
-    d.map()?.ok_or(DirectiveError::Malformed)
 }
 
 /// A map key: a keyword or a text string, without a leading colon.
@@ -454,27 +462,29 @@ fn keyword_or_text<'a>(
     d: &mut Decoder<'a>,
     wrong: DirectiveError,
 ) -> Result<&'a str, DirectiveError> {
-    if d.datatype()? == Type::Tag && d.tag()?.as_u64() != value::KEYWORD_TAG {
+    if matches!(peek(d)?, 0xc0..=0xdb) && next_head(d)?.1 != Some(value::KEYWORD_TAG) {
         return Err(wrong);
     }
-    if d.datatype()? != Type::String {
-        return Err(wrong);
-    }
-    Ok(d.str()?)
+    text_or(d, wrong)
 }
 
 fn text<'a>(d: &mut Decoder<'a>, field: &'static str) -> Result<&'a str, DirectiveError> {
-    if d.datatype()? != Type::String {
-        return Err(DirectiveError::Invalid(field));
+    text_or(d, DirectiveError::Invalid(field))
+}
+
+/// A definite-length text string; `wrong` when the item is of another type.
+fn text_or<'a>(d: &mut Decoder<'a>, wrong: DirectiveError) -> Result<&'a str, DirectiveError> {
+    if !matches!(peek(d)?, 0x60..=0x7b) {
+        return Err(wrong);
     }
-    Ok(d.str()?)
+    core::str::from_utf8(string(d, 3)?).map_err(|_| DirectiveError::Malformed)
 }
 
 fn unsigned(d: &mut Decoder<'_>, field: &'static str) -> Result<u64, DirectiveError> {
-    match d.datatype()? {
-        Type::U8 | Type::U16 | Type::U32 | Type::U64 => Ok(d.u64()?),
-        _ => Err(DirectiveError::Invalid(field)),
+    if peek(d)? > 0x1b {
+        return Err(DirectiveError::Invalid(field));
     }
+    next_head(d)?.1.ok_or(DirectiveError::Malformed)
 }
 
 fn small(d: &mut Decoder<'_>, field: &'static str) -> Result<u32, DirectiveError> {
@@ -486,8 +496,8 @@ fn optional<'a, T>(
     d: &mut Decoder<'a>,
     read: impl FnOnce(&mut Decoder<'a>) -> Result<T, DirectiveError>,
 ) -> Result<Option<T>, DirectiveError> {
-    if d.datatype()? == Type::Null {
-        d.null()?;
+    if peek(d)? == 0xf6 {
+        d.set_position(d.position() + 1);
         return Ok(None);
     }
     read(d).map(Some)
@@ -509,14 +519,16 @@ fn skip(d: &mut Decoder<'_>) -> Result<(), DirectiveError> {
         match (major, arg) {
             // A tag is part of the item it tags.
             (6, Some(_)) => continue,
-            (2 | 3, Some(len)) => string(input, &mut pos, major, len)?,
+            (2 | 3, Some(len)) => skip_string(input, &mut pos, major, len)?,
             (2 | 3, None) => loop {
                 if input.get(pos) == Some(&BREAK) {
                     pos += 1;
                     break;
                 }
                 match head(input, &mut pos)? {
-                    (chunk, Some(len)) if chunk == major => string(input, &mut pos, major, len)?,
+                    (chunk, Some(len)) if chunk == major => {
+                        skip_string(input, &mut pos, major, len)?
+                    }
                     _ => return Err(DirectiveError::Malformed),
                 }
             },
@@ -531,6 +543,42 @@ fn skip(d: &mut Decoder<'_>) -> Result<(), DirectiveError> {
     }
     d.set_position(pos);
     Ok(())
+}
+
+/// The initial byte of the item at the cursor, which stays put. Fails (as `Malformed`) where
+/// minicbor's `Decoder::datatype` fails, so a wrong type reads as `Invalid` exactly as
+/// before: at the end of the input, or on a negative integer whose first argument byte is
+/// missing.
+fn peek(d: &Decoder<'_>) -> Result<u8, DirectiveError> {
+    let (input, pos) = (d.input(), d.position());
+    match input.get(pos) {
+        Some(0x38..=0x3b) if input.get(pos + 1).is_none() => Err(DirectiveError::Malformed),
+        Some(&b) => Ok(b),
+        None => Err(DirectiveError::Malformed),
+    }
+}
+
+/// The head at the cursor, which moves past it; see [`head`].
+fn next_head(d: &mut Decoder<'_>) -> Result<(u8, Option<u64>), DirectiveError> {
+    let mut pos = d.position();
+    let head = head(d.input(), &mut pos)?;
+    d.set_position(pos);
+    Ok(head)
+}
+
+/// The contents of the definite byte (`major` 2) or text (3) string at the cursor, which
+/// moves past it; `Malformed` for any other item or one cut short.
+fn string<'a>(d: &mut Decoder<'a>, major: u8) -> Result<&'a [u8], DirectiveError> {
+    let (input, mut pos) = (d.input(), d.position());
+    let len = match head(input, &mut pos)? {
+        (m, Some(len)) if m == major => {
+            usize::try_from(len).map_err(|_| DirectiveError::Malformed)?
+        }
+        _ => return Err(DirectiveError::Malformed),
+    };
+    let bytes = take(input, &mut pos, len)?;
+    d.set_position(pos);
+    Ok(bytes)
 }
 
 /// The break byte that ends an indefinite-length item.
@@ -556,7 +604,7 @@ fn head(input: &[u8], pos: &mut usize) -> Result<(u8, Option<u64>), DirectiveErr
 }
 
 /// A definite string's `len` bytes; a text string's must be UTF-8.
-fn string(input: &[u8], pos: &mut usize, major: u8, len: u64) -> Result<(), DirectiveError> {
+fn skip_string(input: &[u8], pos: &mut usize, major: u8, len: u64) -> Result<(), DirectiveError> {
     let len = usize::try_from(len).map_err(|_| DirectiveError::Malformed)?;
     let bytes = take(input, pos, len)?;
     if major == 3 && core::str::from_utf8(bytes).is_err() {
