@@ -388,38 +388,75 @@ fn decode_mirrors<'a>(d: &mut Decoder<'a>) -> Result<Vec<&'a str, MAX_MIRRORS>, 
 fn decode_metadata<'a>(d: &mut Decoder<'a>) -> Result<Metadata<'a>, DirectiveError> {
     let mut metadata = Metadata::default();
     for _ in 0..map_len(d)? {
-        match key(d)? {
-            "size" => metadata.size = optional(d, |d| unsigned(d, "size"))?,
-            "sha256" => metadata.sha256 = optional(d, decode_sha256)?,
-            "content-type" => metadata.content_type = optional(d, |d| text(d, "content-type"))?,
-            _ => skip(d)?,
+        let key = key(d)?;
+        if !matches!(key, "size" | "sha256" | "content-type") {
+            skip(d)?;
+        } else if null(d)? {
+            match key {
+                "size" => metadata.size = None,
+                "sha256" => metadata.sha256 = None,
+                _ => metadata.content_type = None,
+            }
+        } else {
+            match key {
+                "size" => metadata.size = Some(unsigned(d, "size")?),
+                "sha256" => metadata.sha256 = Some(decode_sha256(d)?),
+                _ => metadata.content_type = Some(text(d, "content-type")?),
+            }
         }
     }
     Ok(metadata)
 }
 
+/// The options that are numbers, and whether each must fit a `u32`.
+const NUMBERS: [(&str, bool); 4] = [
+    ("timeout-ms", false),
+    ("retry-count", true),
+    ("chunk-size", true),
+    ("deadline-ms", false),
+];
+
 fn decode_options(d: &mut Decoder<'_>) -> Result<Options, DirectiveError> {
-    let mut options = Options::default();
+    let mut verify = true;
+    // The numbers share one read, in the order of `NUMBERS`.
+    let mut numbers = [None; 4];
     for _ in 0..map_len(d)? {
-        match key(d)? {
-            "timeout-ms" => options.timeout_ms = optional(d, |d| unsigned(d, "timeout-ms"))?,
-            "retry-count" => {
-                options.retry_count = optional(d, |d| small(d, "retry-count"))?;
-            }
-            "chunk-size" => options.chunk_size = optional(d, |d| small(d, "chunk-size"))?,
-            "deadline-ms" => options.deadline_ms = optional(d, |d| unsigned(d, "deadline-ms"))?,
-            "verify" => {
-                options.verify = match peek(d) {
-                    Ok(0xf4) => false,
-                    Ok(0xf5) => true,
-                    _ => return Err(DirectiveError::Invalid("verify")),
-                };
-                d.set_position(d.position() + 1);
-            }
-            _ => skip(d)?,
+        let key = key(d)?;
+        if key == "verify" {
+            verify = match peek(d) {
+                Ok(0xf4) => false,
+                Ok(0xf5) => true,
+                _ => return Err(DirectiveError::Invalid("verify")),
+            };
+            d.set_position(d.position() + 1);
+        } else if let Some((slot, (field, small))) = numbers
+            .iter_mut()
+            .zip(NUMBERS)
+            .find(|(_, (name, _))| *name == key)
+        {
+            *slot = if null(d)? {
+                None
+            } else {
+                let n = unsigned(d, field)?;
+                if small && u32::try_from(n).is_err() {
+                    return Err(DirectiveError::Invalid(field));
+                }
+                Some(n)
+            };
+        } else {
+            skip(d)?;
         }
     }
-    Ok(options)
+    let [timeout_ms, retry_count, chunk_size, deadline_ms] = numbers;
+    // Both were checked to fit when read.
+    let small = |n: Option<u64>| n.map(|n| n as u32);
+    Ok(Options {
+        timeout_ms,
+        retry_count: small(retry_count),
+        verify,
+        chunk_size: small(chunk_size),
+        deadline_ms,
+    })
 }
 
 fn decode_sha256(d: &mut Decoder<'_>) -> Result<[u8; 32], DirectiveError> {
@@ -487,20 +524,13 @@ fn unsigned(d: &mut Decoder<'_>, field: &'static str) -> Result<u64, DirectiveEr
     next_head(d)?.1.ok_or(DirectiveError::Malformed)
 }
 
-fn small(d: &mut Decoder<'_>, field: &'static str) -> Result<u32, DirectiveError> {
-    u32::try_from(unsigned(d, field)?).map_err(|_| DirectiveError::Invalid(field))
-}
-
-/// `null` reads as absent; anything else goes to `read`.
-fn optional<'a, T>(
-    d: &mut Decoder<'a>,
-    read: impl FnOnce(&mut Decoder<'a>) -> Result<T, DirectiveError>,
-) -> Result<Option<T>, DirectiveError> {
-    if peek(d)? == 0xf6 {
+/// Whether the item at the cursor is `null` (read as absent), stepping over it if so.
+fn null(d: &mut Decoder<'_>) -> Result<bool, DirectiveError> {
+    let null = peek(d)? == 0xf6;
+    if null {
         d.set_position(d.position() + 1);
-        return Ok(None);
     }
-    read(d).map(Some)
+    Ok(null)
 }
 
 /// Steps over one data item (an unknown key's value) exactly as minicbor's `Decoder::skip`
