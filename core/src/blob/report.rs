@@ -66,14 +66,11 @@ impl CompleteReport<'_> {
         let mut e = value::encoder(buf);
         e.map(7)?;
         ids(&mut e, self.transfer_id, self.url)?;
-        value::keyword(&mut e, "handler")?;
-        value::keyword(&mut e, self.handler)?;
-        value::keyword(&mut e, "status")?;
-        value::keyword(&mut e, "success")?;
+        keyword(&mut e, "handler", self.handler)?;
+        keyword(&mut e, "status", "success")?;
         number(&mut e, "duration-ms", self.duration_ms)?;
         number(&mut e, "bytes-transferred", self.bytes_transferred)?;
-        value::keyword(&mut e, "sha256")?;
-        e.str(hex::encode(&self.sha256).as_str())?;
+        text(&mut e, "sha256", hex::encode(&self.sha256).as_str())?;
         Ok(value::finish(e))
     }
 }
@@ -125,13 +122,10 @@ impl ErrorReport<'_> {
             Some(code) => e.u16(code)?,
             None => e.null()?,
         };
-        value::keyword(&mut e, "state")?;
         match self.state {
-            FailureState::Failed => {
-                value::keyword(&mut e, "failed")?;
-            }
+            FailureState::Failed => keyword(&mut e, "state", "failed")?,
             FailureState::Rescheduled { after_ms } => {
-                value::keyword(&mut e, "rescheduled")?;
+                keyword(&mut e, "state", "rescheduled")?;
                 number(&mut e, "after-ms", after_ms)?;
             }
         }
@@ -157,8 +151,7 @@ impl UploadReport<'_> {
         let mut e = value::encoder(buf);
         e.map(3)?;
         text(&mut e, "transfer-id", self.transfer_id)?;
-        value::keyword(&mut e, "sha256")?;
-        e.str(hex::encode(&self.sha256).as_str())?;
+        text(&mut e, "sha256", hex::encode(&self.sha256).as_str())?;
         number(&mut e, "bytes", self.bytes)?;
         Ok(value::finish(e))
     }
@@ -174,6 +167,13 @@ fn ids(e: &mut ValueEncoder<'_>, transfer_id: &str, url: &str) -> Result<(), Buf
 #[inline(never)]
 fn number(e: &mut ValueEncoder<'_>, name: &str, n: u64) -> Result<(), BufferTooSmall> {
     value::keyword(e, name)?.u64(n)?;
+    Ok(())
+}
+
+/// One `:name :keyword` entry; not inlined, as [`number`].
+#[inline(never)]
+fn keyword(e: &mut ValueEncoder<'_>, name: &str, keyword: &str) -> Result<(), BufferTooSmall> {
+    value::keyword(value::keyword(e, name)?, keyword)?;
     Ok(())
 }
 
