@@ -9,7 +9,6 @@
 
 use heapless::Vec;
 use minicbor::Decoder;
-use minicbor::data::Type;
 
 use super::hex;
 use crate::value::{self, ValueEncoder};
@@ -223,7 +222,7 @@ impl<'a> Directive<'a> {
                 "handler" => handler = Some(name(&mut d, "handler")?),
                 "metadata" => metadata = decode_metadata(&mut d)?,
                 "options" => options = decode_options(&mut d)?,
-                _ => d.skip()?,
+                _ => skip(&mut d)?,
             }
         }
         if d.position() != payload.len() {
@@ -298,7 +297,7 @@ impl<'a> UploadDirective<'a> {
                 "transfer-id" => transfer_id = Some(text(&mut d, "transfer-id")?),
                 "url" => url = Some(text(&mut d, "url")?),
                 "source" => source = Some(name(&mut d, "source")?),
-                _ => d.skip()?,
+                _ => skip(&mut d)?,
             }
         }
         if d.position() != payload.len() {
@@ -371,7 +370,11 @@ fn encode_options(e: &mut ValueEncoder<'_>, options: &Options) -> Result<(), Buf
 }
 
 fn decode_mirrors<'a>(d: &mut Decoder<'a>) -> Result<Vec<&'a str, MAX_MIRRORS>, DirectiveError> {
-    let n = d.array()?.ok_or(DirectiveError::Invalid("mirrors"))?;
+    let n = match next_head(d)? {
+        (4, Some(n)) => n,
+        (4, None) => return Err(DirectiveError::Invalid("mirrors")),
+        _ => return Err(DirectiveError::Malformed),
+    };
     let mut mirrors = Vec::new();
     for _ in 0..n {
         let mirror = text(d, "mirrors")?;
@@ -385,49 +388,91 @@ fn decode_mirrors<'a>(d: &mut Decoder<'a>) -> Result<Vec<&'a str, MAX_MIRRORS>, 
 fn decode_metadata<'a>(d: &mut Decoder<'a>) -> Result<Metadata<'a>, DirectiveError> {
     let mut metadata = Metadata::default();
     for _ in 0..map_len(d)? {
-        match key(d)? {
-            "size" => metadata.size = optional(d, |d| unsigned(d, "size"))?,
-            "sha256" => metadata.sha256 = optional(d, decode_sha256)?,
-            "content-type" => metadata.content_type = optional(d, |d| text(d, "content-type"))?,
-            _ => d.skip()?,
+        let key = key(d)?;
+        if !matches!(key, "size" | "sha256" | "content-type") {
+            skip(d)?;
+        } else if null(d)? {
+            match key {
+                "size" => metadata.size = None,
+                "sha256" => metadata.sha256 = None,
+                _ => metadata.content_type = None,
+            }
+        } else {
+            match key {
+                "size" => metadata.size = Some(unsigned(d, "size")?),
+                "sha256" => metadata.sha256 = Some(decode_sha256(d)?),
+                _ => metadata.content_type = Some(text(d, "content-type")?),
+            }
         }
     }
     Ok(metadata)
 }
 
+/// The options that are numbers, and whether each must fit a `u32`.
+const NUMBERS: [(&str, bool); 4] = [
+    ("timeout-ms", false),
+    ("retry-count", true),
+    ("chunk-size", true),
+    ("deadline-ms", false),
+];
+
 fn decode_options(d: &mut Decoder<'_>) -> Result<Options, DirectiveError> {
-    let mut options = Options::default();
+    let mut verify = true;
+    // The numbers share one read, in the order of `NUMBERS`.
+    let mut numbers = [None; 4];
     for _ in 0..map_len(d)? {
-        match key(d)? {
-            "timeout-ms" => options.timeout_ms = optional(d, |d| unsigned(d, "timeout-ms"))?,
-            "retry-count" => {
-                options.retry_count = optional(d, |d| small(d, "retry-count"))?;
-            }
-            "chunk-size" => options.chunk_size = optional(d, |d| small(d, "chunk-size"))?,
-            "deadline-ms" => options.deadline_ms = optional(d, |d| unsigned(d, "deadline-ms"))?,
-            "verify" => {
-                options.verify = d.bool().map_err(|_| DirectiveError::Invalid("verify"))?;
-            }
-            _ => d.skip()?,
+        let key = key(d)?;
+        if key == "verify" {
+            verify = match peek(d) {
+                Ok(0xf4) => false,
+                Ok(0xf5) => true,
+                _ => return Err(DirectiveError::Invalid("verify")),
+            };
+            d.set_position(d.position() + 1);
+        } else if let Some((slot, (field, small))) = numbers
+            .iter_mut()
+            .zip(NUMBERS)
+            .find(|(_, (name, _))| *name == key)
+        {
+            *slot = if null(d)? {
+                None
+            } else {
+                let n = unsigned(d, field)?;
+                if small && u32::try_from(n).is_err() {
+                    return Err(DirectiveError::Invalid(field));
+                }
+                Some(n)
+            };
+        } else {
+            skip(d)?;
         }
     }
-    Ok(options)
+    let [timeout_ms, retry_count, chunk_size, deadline_ms] = numbers;
+    // Both were checked to fit when read.
+    let small = |n: Option<u64>| n.map(|n| n as u32);
+    Ok(Options {
+        timeout_ms,
+        retry_count: small(retry_count),
+        verify,
+        chunk_size: small(chunk_size),
+        deadline_ms,
+    })
 }
 
 fn decode_sha256(d: &mut Decoder<'_>) -> Result<[u8; 32], DirectiveError> {
     let invalid = DirectiveError::Invalid("sha256");
-    match d.datatype()? {
-        Type::Bytes => d.bytes()?.try_into().map_err(|_| invalid),
-        _ => hex::decode(text(d, "sha256")?).ok_or(invalid),
+    if matches!(peek(d)?, 0x40..=0x5b) {
+        return string(d, 2)?.try_into().map_err(|_| invalid);
     }
+    hex::decode(text(d, "sha256")?).ok_or(invalid)
 }
 
 /// A definite-length map's entry count.
 fn map_len(d: &mut Decoder<'_>) -> Result<u64, DirectiveError> {
-    if d.datatype()? != Type::Map {
-        return Err(DirectiveError::Malformed);
+    match next_head(d)? {
+        (5, Some(n)) => Ok(n),
+        _ => Err(DirectiveError::Malformed),
     }
-    d.map()?.ok_or(DirectiveError::Malformed)
 }
 
 /// A map key: a keyword or a text string, without a leading colon.
@@ -454,41 +499,357 @@ fn keyword_or_text<'a>(
     d: &mut Decoder<'a>,
     wrong: DirectiveError,
 ) -> Result<&'a str, DirectiveError> {
-    if d.datatype()? == Type::Tag && d.tag()?.as_u64() != value::KEYWORD_TAG {
+    if matches!(peek(d)?, 0xc0..=0xdb) && next_head(d)?.1 != Some(value::KEYWORD_TAG) {
         return Err(wrong);
     }
-    if d.datatype()? != Type::String {
-        return Err(wrong);
-    }
-    Ok(d.str()?)
+    text_or(d, wrong)
 }
 
 fn text<'a>(d: &mut Decoder<'a>, field: &'static str) -> Result<&'a str, DirectiveError> {
-    if d.datatype()? != Type::String {
-        return Err(DirectiveError::Invalid(field));
+    text_or(d, DirectiveError::Invalid(field))
+}
+
+/// A definite-length text string; `wrong` when the item is of another type.
+fn text_or<'a>(d: &mut Decoder<'a>, wrong: DirectiveError) -> Result<&'a str, DirectiveError> {
+    if !matches!(peek(d)?, 0x60..=0x7b) {
+        return Err(wrong);
     }
-    Ok(d.str()?)
+    core::str::from_utf8(string(d, 3)?).map_err(|_| DirectiveError::Malformed)
 }
 
 fn unsigned(d: &mut Decoder<'_>, field: &'static str) -> Result<u64, DirectiveError> {
-    match d.datatype()? {
-        Type::U8 | Type::U16 | Type::U32 | Type::U64 => Ok(d.u64()?),
-        _ => Err(DirectiveError::Invalid(field)),
+    if peek(d)? > 0x1b {
+        return Err(DirectiveError::Invalid(field));
+    }
+    next_head(d)?.1.ok_or(DirectiveError::Malformed)
+}
+
+/// Whether the item at the cursor is `null` (read as absent), stepping over it if so.
+fn null(d: &mut Decoder<'_>) -> Result<bool, DirectiveError> {
+    let null = peek(d)? == 0xf6;
+    if null {
+        d.set_position(d.position() + 1);
+    }
+    Ok(null)
+}
+
+/// Steps over one data item (an unknown key's value) exactly as minicbor's `Decoder::skip`
+/// does in a build without `alloc`, which is what a device links: the same bytes consumed for
+/// every item it accepts, refused where it refuses (an indefinite-length array or map only
+/// where no sibling follows it). Counters instead of a stack, so nesting depth costs nothing,
+/// and every round consumes at least one byte, so it ends. Its own, not minicbor's, because
+/// that general skipper is over 2 KB of a device's flash.
+fn skip(d: &mut Decoder<'_>) -> Result<(), DirectiveError> {
+    let input = d.input();
+    let mut pos = d.position();
+    // Items still to step over, and break bytes owed to open indefinite arrays and maps.
+    let (mut items, mut breaks) = (1u64, 0u64);
+    while items > 0 || breaks > 0 {
+        let (major, arg) = head(input, &mut pos)?;
+        match (major, arg) {
+            // A tag is part of the item it tags.
+            (6, Some(_)) => continue,
+            (2 | 3, Some(len)) => skip_string(input, &mut pos, major, len)?,
+            (2 | 3, None) => loop {
+                if input.get(pos) == Some(&BREAK) {
+                    pos += 1;
+                    break;
+                }
+                match head(input, &mut pos)? {
+                    (chunk, Some(len)) if chunk == major => {
+                        skip_string(input, &mut pos, major, len)?
+                    }
+                    _ => return Err(DirectiveError::Malformed),
+                }
+            },
+            (4, Some(n)) => items = items.saturating_add(n),
+            (5, Some(n)) => items = items.saturating_add(n.saturating_mul(2)),
+            (4 | 5, None) if items < 2 => breaks = breaks.saturating_add(1),
+            (7, None) => breaks = breaks.saturating_sub(1),
+            (0 | 1 | 7, Some(_)) => {}
+            _ => return Err(DirectiveError::Malformed),
+        }
+        items = items.saturating_sub(1);
+    }
+    d.set_position(pos);
+    Ok(())
+}
+
+/// The initial byte of the item at the cursor, which stays put. Fails (as `Malformed`) where
+/// minicbor's `Decoder::datatype` fails, so a wrong type reads as `Invalid` exactly as
+/// before: at the end of the input, or on a negative integer whose first argument byte is
+/// missing.
+fn peek(d: &Decoder<'_>) -> Result<u8, DirectiveError> {
+    let (input, pos) = (d.input(), d.position());
+    match input.get(pos) {
+        Some(0x38..=0x3b) if input.get(pos + 1).is_none() => Err(DirectiveError::Malformed),
+        Some(&b) => Ok(b),
+        None => Err(DirectiveError::Malformed),
     }
 }
 
-fn small(d: &mut Decoder<'_>, field: &'static str) -> Result<u32, DirectiveError> {
-    u32::try_from(unsigned(d, field)?).map_err(|_| DirectiveError::Invalid(field))
+/// The head at the cursor, which moves past it; see [`head`].
+fn next_head(d: &mut Decoder<'_>) -> Result<(u8, Option<u64>), DirectiveError> {
+    let mut pos = d.position();
+    let head = head(d.input(), &mut pos)?;
+    d.set_position(pos);
+    Ok(head)
 }
 
-/// `null` reads as absent; anything else goes to `read`.
-fn optional<'a, T>(
-    d: &mut Decoder<'a>,
-    read: impl FnOnce(&mut Decoder<'a>) -> Result<T, DirectiveError>,
-) -> Result<Option<T>, DirectiveError> {
-    if d.datatype()? == Type::Null {
-        d.null()?;
-        return Ok(None);
+/// The contents of the definite byte (`major` 2) or text (3) string at the cursor, which
+/// moves past it; `Malformed` for any other item or one cut short.
+fn string<'a>(d: &mut Decoder<'a>, major: u8) -> Result<&'a [u8], DirectiveError> {
+    let (input, mut pos) = (d.input(), d.position());
+    let len = match head(input, &mut pos)? {
+        (m, Some(len)) if m == major => {
+            usize::try_from(len).map_err(|_| DirectiveError::Malformed)?
+        }
+        _ => return Err(DirectiveError::Malformed),
+    };
+    let bytes = take(input, &mut pos, len)?;
+    d.set_position(pos);
+    Ok(bytes)
+}
+
+/// The break byte that ends an indefinite-length item.
+const BREAK: u8 = 0xff;
+
+/// The head at `pos`: major type and argument (`None` for indefinite length or a break);
+/// `pos` moves past it.
+fn head(input: &[u8], pos: &mut usize) -> Result<(u8, Option<u64>), DirectiveError> {
+    let [initial] = *take(input, pos, 1)? else {
+        return Err(DirectiveError::Malformed);
+    };
+    let arg = match initial & 0x1f {
+        info @ 0..=23 => Some(u64::from(info)),
+        info @ 24..=27 => Some(
+            take(input, pos, 1 << (info - 24))?
+                .iter()
+                .fold(0, |n, b| n << 8 | u64::from(*b)),
+        ),
+        31 => None,
+        _ => return Err(DirectiveError::Malformed),
+    };
+    Ok((initial >> 5, arg))
+}
+
+/// A definite string's `len` bytes; a text string's must be UTF-8.
+fn skip_string(input: &[u8], pos: &mut usize, major: u8, len: u64) -> Result<(), DirectiveError> {
+    let len = usize::try_from(len).map_err(|_| DirectiveError::Malformed)?;
+    let bytes = take(input, pos, len)?;
+    if major == 3 && core::str::from_utf8(bytes).is_err() {
+        return Err(DirectiveError::Malformed);
     }
-    read(d).map(Some)
+    Ok(())
+}
+
+fn take<'a>(input: &'a [u8], pos: &mut usize, n: usize) -> Result<&'a [u8], DirectiveError> {
+    let end = pos.checked_add(n).ok_or(DirectiveError::Malformed)?;
+    let bytes = input.get(*pos..end).ok_or(DirectiveError::Malformed)?;
+    *pos = end;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use std::boxed::Box;
+    use std::string::String;
+    use std::vec::Vec as StdVec;
+
+    use minicbor::Encoder;
+    use minicbor::encode::write::Cursor;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A CBOR data item of any kind minicbor's encoder writes, stray breaks included.
+    #[derive(Debug, Clone)]
+    enum Item {
+        Unsigned(u64),
+        Signed(i64),
+        Bytes(StdVec<u8>),
+        Text(String),
+        BytesChunks(StdVec<StdVec<u8>>),
+        TextChunks(StdVec<String>),
+        Array(StdVec<Item>),
+        ArrayIndefinite(StdVec<Item>),
+        Map(StdVec<(Item, Item)>),
+        MapIndefinite(StdVec<(Item, Item)>),
+        Tagged(u64, Box<Item>),
+        Simple(u8),
+        Float(f64),
+        Break,
+    }
+
+    fn item() -> impl Strategy<Value = Item> {
+        let leaf = prop_oneof![
+            prop_oneof![any::<u64>(), 0..30u64].prop_map(Item::Unsigned),
+            prop_oneof![any::<i64>(), -30..0i64].prop_map(Item::Signed),
+            proptest::collection::vec(any::<u8>(), 0..30).prop_map(Item::Bytes),
+            ".{0,12}".prop_map(Item::Text),
+            proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..5), 0..4)
+                .prop_map(Item::BytesChunks),
+            proptest::collection::vec(".{0,4}", 0..4).prop_map(Item::TextChunks),
+            any::<u8>().prop_map(Item::Simple),
+            any::<f64>().prop_map(Item::Float),
+            Just(Item::Break),
+        ];
+        leaf.prop_recursive(5, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Item::Array),
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Item::ArrayIndefinite),
+                proptest::collection::vec((inner.clone(), inner.clone()), 0..4).prop_map(Item::Map),
+                proptest::collection::vec((inner.clone(), inner.clone()), 0..4)
+                    .prop_map(Item::MapIndefinite),
+                (any::<u64>(), inner).prop_map(|(t, i)| Item::Tagged(t, Box::new(i))),
+            ]
+        })
+    }
+
+    type Enc<'b> = Encoder<Cursor<&'b mut [u8]>>;
+    type EncResult = Result<(), minicbor::encode::Error<minicbor::encode::write::EndOfSlice>>;
+
+    fn encode(e: &mut Enc<'_>, item: &Item) -> EncResult {
+        match item {
+            Item::Unsigned(n) => e.u64(*n).map(drop),
+            Item::Signed(n) => e.i64(*n).map(drop),
+            Item::Bytes(b) => e.bytes(b).map(drop),
+            Item::Text(s) => e.str(s).map(drop),
+            Item::BytesChunks(chunks) => {
+                e.begin_bytes()?;
+                for c in chunks {
+                    e.bytes(c)?;
+                }
+                e.end().map(drop)
+            }
+            Item::TextChunks(chunks) => {
+                e.begin_str()?;
+                for c in chunks {
+                    e.str(c)?;
+                }
+                e.end().map(drop)
+            }
+            Item::Array(items) => {
+                e.array(items.len() as u64)?;
+                items.iter().try_for_each(|i| encode(e, i))
+            }
+            Item::ArrayIndefinite(items) => {
+                e.begin_array()?;
+                items.iter().try_for_each(|i| encode(e, i))?;
+                e.end().map(drop)
+            }
+            Item::Map(entries) => {
+                e.map(entries.len() as u64)?;
+                entries
+                    .iter()
+                    .try_for_each(|(k, v)| encode(e, k).and_then(|()| encode(e, v)))
+            }
+            Item::MapIndefinite(entries) => {
+                e.begin_map()?;
+                entries
+                    .iter()
+                    .try_for_each(|(k, v)| encode(e, k).and_then(|()| encode(e, v)))?;
+                e.end().map(drop)
+            }
+            Item::Tagged(t, i) => {
+                e.tag(minicbor::data::Tag::new(*t))?;
+                encode(e, i)
+            }
+            Item::Simple(n) => e.simple(*n).map(drop),
+            Item::Float(f) => e.f64(*f).map(drop),
+            Item::Break => e.end().map(drop),
+        }
+    }
+
+    fn bytes_of(items: &[Item]) -> StdVec<u8> {
+        let mut buf = [0u8; 8192];
+        let mut e = Encoder::new(Cursor::new(&mut buf[..]));
+        for item in items {
+            encode(&mut e, item).expect("fits the buffer");
+        }
+        let len = e.writer().position();
+        buf[..len].to_vec()
+    }
+
+    /// Skips item after item with both skippers: each must accept and refuse alike and
+    /// consume the same bytes.
+    fn same_as_minicbor(input: &[u8]) -> Result<(), TestCaseError> {
+        let mut pos = 0;
+        while pos < input.len() {
+            let mut theirs = Decoder::new(input);
+            theirs.set_position(pos);
+            let mut ours = Decoder::new(input);
+            ours.set_position(pos);
+            let (t, o) = (theirs.skip(), skip(&mut ours));
+            prop_assert_eq!(
+                t.is_ok(),
+                o.is_ok(),
+                "at {} of {:02x?}: {:?}",
+                pos,
+                input,
+                t
+            );
+            if t.is_err() {
+                break;
+            }
+            prop_assert_eq!(
+                theirs.position(),
+                ours.position(),
+                "from {} of {:02x?}",
+                pos,
+                input
+            );
+            pos = ours.position();
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn skip_matches_minicbor_on_encoded_items(items in proptest::collection::vec(item(), 1..4)) {
+            same_as_minicbor(&bytes_of(&items))?;
+        }
+
+        #[test]
+        fn skip_matches_minicbor_on_damaged_items(
+            items in proptest::collection::vec(item(), 1..4),
+            cut in any::<prop::sample::Index>(),
+            flip in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let mut bytes = bytes_of(&items);
+            if !bytes.is_empty() {
+                let at = flip.index(bytes.len());
+                bytes[at] = byte;
+                same_as_minicbor(&bytes)?;
+                bytes.truncate(cut.index(bytes.len()));
+                same_as_minicbor(&bytes)?;
+            }
+        }
+
+        #[test]
+        fn skip_matches_minicbor_on_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            same_as_minicbor(&bytes)?;
+        }
+    }
+
+    #[test]
+    fn skip_refuses_nested_indefinite_containers_with_siblings_after_them() {
+        // [[_ ], 1]: minicbor without `alloc` refuses it; so must the skipper.
+        let input = [0x82, 0x9f, 0xff, 0x01];
+        assert!(Decoder::new(&input).skip().is_err());
+        assert_eq!(
+            skip(&mut Decoder::new(&input)),
+            Err(DirectiveError::Malformed)
+        );
+        // [1, [_ 2]] is accepted whole.
+        let input = [0x82, 0x01, 0x9f, 0x02, 0xff];
+        let mut d = Decoder::new(&input);
+        assert_eq!(skip(&mut d), Ok(()));
+        assert_eq!(d.position(), input.len());
+    }
 }

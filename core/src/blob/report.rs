@@ -34,12 +34,9 @@ impl ProgressReport<'_> {
         let mut e = value::encoder(buf);
         e.map(5)?;
         ids(&mut e, self.transfer_id, self.url)?;
-        value::keyword(&mut e, "loaded")?;
-        e.u64(self.loaded)?;
-        value::keyword(&mut e, "total")?;
-        e.u64(self.total)?;
-        value::keyword(&mut e, "percent")?;
-        e.u64(self.percent())?;
+        number(&mut e, "loaded", self.loaded)?;
+        number(&mut e, "total", self.total)?;
+        number(&mut e, "percent", self.percent())?;
         Ok(value::finish(e))
     }
 }
@@ -69,16 +66,11 @@ impl CompleteReport<'_> {
         let mut e = value::encoder(buf);
         e.map(7)?;
         ids(&mut e, self.transfer_id, self.url)?;
-        value::keyword(&mut e, "handler")?;
-        value::keyword(&mut e, self.handler)?;
-        value::keyword(&mut e, "status")?;
-        value::keyword(&mut e, "success")?;
-        value::keyword(&mut e, "duration-ms")?;
-        e.u64(self.duration_ms)?;
-        value::keyword(&mut e, "bytes-transferred")?;
-        e.u64(self.bytes_transferred)?;
-        value::keyword(&mut e, "sha256")?;
-        e.str(hex::encode(&self.sha256).as_str())?;
+        keyword(&mut e, "handler", self.handler)?;
+        keyword(&mut e, "status", "success")?;
+        number(&mut e, "duration-ms", self.duration_ms)?;
+        number(&mut e, "bytes-transferred", self.bytes_transferred)?;
+        text(&mut e, "sha256", hex::encode(&self.sha256).as_str())?;
         Ok(value::finish(e))
     }
 }
@@ -123,28 +115,21 @@ impl ErrorReport<'_> {
         let rescheduled = matches!(self.state, FailureState::Rescheduled { .. });
         e.map(7 + u64::from(rescheduled))?;
         ids(&mut e, self.transfer_id, self.url)?;
-        value::keyword(&mut e, "error")?;
-        e.str(self.error)?;
-        value::keyword(&mut e, "retry-count")?;
-        e.u32(self.retry_count)?;
+        text(&mut e, "error", self.error)?;
+        number(&mut e, "retry-count", u64::from(self.retry_count))?;
         value::keyword(&mut e, "status-code")?;
         match self.status_code {
             Some(code) => e.u16(code)?,
             None => e.null()?,
         };
-        value::keyword(&mut e, "state")?;
         match self.state {
-            FailureState::Failed => {
-                value::keyword(&mut e, "failed")?;
-            }
+            FailureState::Failed => keyword(&mut e, "state", "failed")?,
             FailureState::Rescheduled { after_ms } => {
-                value::keyword(&mut e, "rescheduled")?;
-                value::keyword(&mut e, "after-ms")?;
-                e.u64(after_ms)?;
+                keyword(&mut e, "state", "rescheduled")?;
+                number(&mut e, "after-ms", after_ms)?;
             }
         }
-        value::keyword(&mut e, "offset")?;
-        e.u64(self.offset)?;
+        number(&mut e, "offset", self.offset)?;
         Ok(value::finish(e))
     }
 }
@@ -165,21 +150,37 @@ impl UploadReport<'_> {
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
         let mut e = value::encoder(buf);
         e.map(3)?;
-        value::keyword(&mut e, "transfer-id")?;
-        e.str(self.transfer_id)?;
-        value::keyword(&mut e, "sha256")?;
-        e.str(hex::encode(&self.sha256).as_str())?;
-        value::keyword(&mut e, "bytes")?;
-        e.u64(self.bytes)?;
+        text(&mut e, "transfer-id", self.transfer_id)?;
+        text(&mut e, "sha256", hex::encode(&self.sha256).as_str())?;
+        number(&mut e, "bytes", self.bytes)?;
         Ok(value::finish(e))
     }
 }
 
 fn ids(e: &mut ValueEncoder<'_>, transfer_id: &str, url: &str) -> Result<(), BufferTooSmall> {
-    value::keyword(e, "transfer-id")?;
-    e.str(transfer_id)?;
-    value::keyword(e, "url")?;
-    e.str(url)?;
+    text(e, "transfer-id", transfer_id)?;
+    text(e, "url", url)
+}
+
+/// One `:name n` entry. Not inlined: the reports write many, and a device that sends them
+/// from a closure would otherwise carry a copy of the encoder for each.
+#[inline(never)]
+fn number(e: &mut ValueEncoder<'_>, name: &str, n: u64) -> Result<(), BufferTooSmall> {
+    value::keyword(e, name)?.u64(n)?;
+    Ok(())
+}
+
+/// One `:name :keyword` entry; not inlined, as [`number`].
+#[inline(never)]
+fn keyword(e: &mut ValueEncoder<'_>, name: &str, keyword: &str) -> Result<(), BufferTooSmall> {
+    value::keyword(value::keyword(e, name)?, keyword)?;
+    Ok(())
+}
+
+/// One `:name "text"` entry; not inlined, as [`number`].
+#[inline(never)]
+fn text(e: &mut ValueEncoder<'_>, name: &str, text: &str) -> Result<(), BufferTooSmall> {
+    value::keyword(e, name)?.str(text)?;
     Ok(())
 }
 
@@ -198,10 +199,8 @@ impl RefusalReport<'_> {
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
         let mut e = value::encoder(buf);
         e.map(2)?;
-        value::keyword(&mut e, "transfer-id")?;
-        e.str(self.transfer_id)?;
-        value::keyword(&mut e, "error")?;
-        e.str(self.error)?;
+        text(&mut e, "transfer-id", self.transfer_id)?;
+        text(&mut e, "error", self.error)?;
         Ok(value::finish(e))
     }
 }
