@@ -141,11 +141,8 @@ impl Wire<'_> {
 
     /// A bool or an option's tag: 0 or 1, anything else refused.
     fn flag(&mut self) -> Option<bool> {
-        match self.byte()? {
-            0 => Some(false),
-            1 => Some(true),
-            _ => None,
-        }
+        // A one-byte varint whose byte is 1 at most.
+        Some(self.varint(1, 1)? != 0)
     }
 
     /// A varint of at most `max` bytes whose last may hold no more than `last` (what is
