@@ -121,7 +121,16 @@ impl LogControl {
     pub fn decode(bytes: &[u8]) -> Option<LogControl> {
         let mut r = Wire(bytes);
         let control = match r.varint(5, 0x0f)? {
-            0 => LogControl::SetFilter(r.filter()?),
+            0 => {
+                let mut config = FilterConfig {
+                    enabled: false,
+                    levels: LevelSet::NONE,
+                    sample_every: [0; 7],
+                    rate: [None; 7],
+                };
+                r.filter(&mut config)?;
+                LogControl::SetFilter(config)
+            }
             1 => LogControl::Flush,
             _ => return None,
         };
@@ -159,13 +168,9 @@ impl Wire<'_> {
         None
     }
 
-    fn filter(&mut self) -> Option<FilterConfig> {
-        let mut config = FilterConfig {
-            enabled: self.flag()?,
-            levels: LevelSet::from_wire(self.byte()?),
-            sample_every: [0; 7],
-            rate: [None; 7],
-        };
+    fn filter(&mut self, config: &mut FilterConfig) -> Option<()> {
+        config.enabled = self.flag()?;
+        config.levels = LevelSet::from_wire(self.byte()?);
         for every in &mut config.sample_every {
             // At most 0x7f | 0x7f << 7 | 0x03 << 14: every u16.
             *every = self.varint(3, 0x03)? as u16;
@@ -178,7 +183,7 @@ impl Wire<'_> {
                 });
             }
         }
-        Some(config)
+        Some(())
     }
 }
 
