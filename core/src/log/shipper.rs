@@ -158,11 +158,13 @@ impl Wire<'_> {
     /// left of the type's bits), as postcard reads a `u16` (3, 0x03) or a `u32` (5, 0x0f).
     fn varint(&mut self, max: u32, last: u8) -> Option<u32> {
         let mut n = 0u32;
-        for i in 0..max {
+        let mut shift = 0;
+        for left in (0..max).rev() {
             let b = self.byte()?;
-            n |= u32::from(b & 0x7f) << (7 * i);
+            n |= u32::from(b & 0x7f) << shift;
+            shift += 7;
             if b & 0x80 == 0 {
-                return (i + 1 < max || b <= last).then_some(n);
+                return (left > 0 || b <= last).then_some(n);
             }
         }
         None
