@@ -114,6 +114,11 @@ impl LevelSet {
         LevelSet(bits & 0x7f)
     }
 
+    /// The set from a byte of a log-control payload as it stands, as serde reads it.
+    pub(super) const fn from_wire(bits: u8) -> LevelSet {
+        LevelSet(bits)
+    }
+
     /// The bits, one per level (bit 0 = trace).
     pub const fn bits(self) -> u8 {
         self.0

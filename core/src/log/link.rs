@@ -154,9 +154,9 @@ pub fn control_event(event: &str, payload: Payload<'_>) -> ControlEvent {
         return ControlEvent::NotControl;
     }
     match payload {
-        Payload::Bytes(bytes) => match postcard::take_from_bytes::<LogControl>(bytes) {
-            Ok((control, [])) => ControlEvent::Control(control),
-            _ => ControlEvent::Unknown,
+        Payload::Bytes(bytes) => match LogControl::decode(bytes) {
+            Some(control) => ControlEvent::Control(control),
+            None => ControlEvent::Unknown,
         },
         _ => ControlEvent::Unknown,
     }
