@@ -109,6 +109,10 @@ impl<F: NorFlash, A: Activation> PartitionSink<F, A> {
     }
 
     fn received(&self) -> u64 {
+        if F::WRITE_SIZE == 1 {
+            // Nothing is held back on byte-writable flash (`append`).
+            return self.on_flash;
+        }
         self.on_flash + self.tail_len as u64
     }
 
@@ -222,7 +226,7 @@ impl<F: NorFlash, A: Activation> BlobSink for PartitionSink<F, A> {
         if self.received() != self.size {
             return Err(SinkError::Refused);
         }
-        if self.tail_len > 0 {
+        if F::WRITE_SIZE > 1 && self.tail_len > 0 {
             // Pad the last word with the erased value, which leaves those bytes untouched.
             let mut word = [0xff; MAX_WRITE_SIZE];
             word[..self.tail_len].copy_from_slice(&self.tail[..self.tail_len]);
