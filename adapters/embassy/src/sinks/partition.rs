@@ -127,6 +127,8 @@ impl<F: NorFlash, A: Activation> PartitionSink<F, A> {
         Ok(())
     }
 
+    // Not inlined: shared by `append` and `commit` (12 B less flash on the Pico W).
+    #[inline(never)]
     fn program(&mut self, data: &[u8]) -> Result<(), SinkError> {
         self.flash
             .write(offset(self.on_flash)?, data)
