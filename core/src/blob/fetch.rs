@@ -807,9 +807,15 @@ impl<const M: usize, const U: usize, const C: usize> Fetch<M, U, C> {
             return;
         }
         let count = self.plan.sources.len().min(M);
-        let next = (1..=count)
-            .map(|i| (self.source + i) % count.max(1))
-            .find(|&i| self.marks.get(i) == Some(&Mark::Usable));
+        // The sources after this one, wrapping round to it; a step rather than a remainder.
+        let mut i = self.source;
+        let next = (0..count).find_map(|_| {
+            i += 1;
+            if i >= count {
+                i = 0;
+            }
+            (self.marks.get(i) == Some(&Mark::Usable)).then_some(i)
+        });
         match next {
             Some(i) => {
                 if i != self.source {
