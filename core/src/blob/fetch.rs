@@ -588,7 +588,11 @@ impl<const M: usize, const U: usize, const C: usize> Fetch<M, U, C> {
     pub fn state(&self) -> TransferState {
         TransferState {
             source: u32::try_from(self.source).unwrap_or(u32::MAX),
-            etag: self.etag.clone().filter(|_| self.base.offset > 0),
+            etag: if self.base.offset > 0 {
+                self.etag.clone()
+            } else {
+                None
+            },
             offset: self.base.offset,
             size: self.plan.size,
             sha256: self.plan.sha256,
