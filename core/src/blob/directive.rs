@@ -228,19 +228,20 @@ impl<'a> Directive<'a> {
         if d.position() != payload.len() {
             return Err(DirectiveError::Malformed);
         }
-        let directive = Directive {
-            kind,
-            transfer_id: transfer_id.unwrap_or(""),
-            url: url.ok_or(DirectiveError::Missing("url"))?,
-            mirrors,
-            handler: handler.ok_or(DirectiveError::Missing("handler"))?,
-            metadata,
-            options,
-        };
-        if directive.options.verify && directive.metadata.sha256.is_none() {
+        let url = url.ok_or(DirectiveError::Missing("url"))?;
+        let handler = handler.ok_or(DirectiveError::Missing("handler"))?;
+        if options.verify && metadata.sha256.is_none() {
             return Err(DirectiveError::Missing("sha256"));
         }
-        Ok(directive)
+        Ok(Directive {
+            kind,
+            transfer_id: transfer_id.unwrap_or(""),
+            url,
+            mirrors,
+            handler,
+            metadata,
+            options,
+        })
     }
 
     /// The URL and then the mirrors, in the order they should be tried.

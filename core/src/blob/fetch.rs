@@ -588,7 +588,11 @@ impl<const M: usize, const U: usize, const C: usize> Fetch<M, U, C> {
     pub fn state(&self) -> TransferState {
         TransferState {
             source: u32::try_from(self.source).unwrap_or(u32::MAX),
-            etag: self.etag.clone().filter(|_| self.base.offset > 0),
+            etag: if self.base.offset > 0 {
+                self.etag.clone()
+            } else {
+                None
+            },
             offset: self.base.offset,
             size: self.plan.size,
             sha256: self.plan.sha256,
@@ -807,9 +811,15 @@ impl<const M: usize, const U: usize, const C: usize> Fetch<M, U, C> {
             return;
         }
         let count = self.plan.sources.len().min(M);
-        let next = (1..=count)
-            .map(|i| (self.source + i) % count.max(1))
-            .find(|&i| self.marks.get(i) == Some(&Mark::Usable));
+        // The sources after this one, wrapping round to it; a step rather than a remainder.
+        let mut i = self.source;
+        let next = (0..count).find_map(|_| {
+            i += 1;
+            if i >= count {
+                i = 0;
+            }
+            (self.marks.get(i) == Some(&Mark::Usable)).then_some(i)
+        });
         match next {
             Some(i) => {
                 if i != self.source {

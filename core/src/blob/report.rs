@@ -117,11 +117,12 @@ impl ErrorReport<'_> {
         ids(&mut e, self.transfer_id, self.url)?;
         text(&mut e, "error", self.error)?;
         number(&mut e, "retry-count", u64::from(self.retry_count))?;
-        value::keyword(&mut e, "status-code")?;
         match self.status_code {
-            Some(code) => e.u16(code)?,
-            None => e.null()?,
-        };
+            Some(code) => number(&mut e, "status-code", u64::from(code))?,
+            None => {
+                value::keyword(&mut e, "status-code")?.null()?;
+            }
+        }
         match self.state {
             FailureState::Failed => keyword(&mut e, "state", "failed")?,
             FailureState::Rescheduled { after_ms } => {

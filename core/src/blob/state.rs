@@ -40,9 +40,8 @@ pub struct TransferState {
 
 /// Serialise a hasher into the state's form.
 pub(crate) fn save_hasher(hasher: &Sha256) -> Vec<u8, HASH_STATE_LEN> {
-    let bytes = hasher.serialize();
-    // The array is exactly HASH_STATE_LEN long, so this never fails.
-    Vec::from_slice(bytes.as_slice()).unwrap_or_default()
+    let bytes: [u8; HASH_STATE_LEN] = hasher.serialize().into();
+    Vec::from_array(bytes)
 }
 
 /// Rebuild a hasher; `None` when the bytes are not a state sha2 accepts.
