@@ -38,19 +38,9 @@ fn limited() -> FilterConfig {
     filter
 }
 
-/// The records of the batch that is due now, as (namespace, level, time, message).
-fn shipped(
-    shipper: &mut LogShipper<[u8; 1024]>,
-    now: Instant,
-) -> Vec<(String, Level, u64, String)> {
-    shipper.on_connected(now);
-    shipper.apply(LogControl::Flush);
-    let mut out = [0u8; 1024];
-    let Some(ready) = shipper.poll_batch(now, &mut out) else {
-        return Vec::new();
-    };
-    assert!(shipper.on_ack(ready.id));
-    decode_batch(&out[..ready.len])
+/// A wire batch's records as (namespace, level, time, message).
+fn records_of(batch: &[u8]) -> Vec<(String, Level, u64, String)> {
+    decode_batch(batch)
         .unwrap()
         .records()
         .map(|r| {
@@ -63,6 +53,21 @@ fn shipped(
             )
         })
         .collect()
+}
+
+/// The records of the batch that is due now, as (namespace, level, time, message).
+fn shipped(
+    shipper: &mut LogShipper<[u8; 1024]>,
+    now: Instant,
+) -> Vec<(String, Level, u64, String)> {
+    shipper.on_connected(now);
+    shipper.apply(LogControl::Flush);
+    let mut out = [0u8; 1024];
+    let Some(ready) = shipper.poll_batch(now, &mut out) else {
+        return Vec::new();
+    };
+    assert!(shipper.on_ack(ready.id));
+    records_of(&out[..ready.len])
 }
 
 #[test]
@@ -185,19 +190,7 @@ fn the_facade_reports_the_warning_ahead_of_the_next_record() {
             s.apply(LogControl::Flush);
             let mut out = [0u8; 1024];
             let ready = s.poll_batch(clock().0, &mut out).unwrap();
-            decode_batch(&out[..ready.len])
-                .unwrap()
-                .records()
-                .map(|r| {
-                    let r = r.unwrap();
-                    (
-                        r.namespace.to_string(),
-                        r.level,
-                        r.time_ms,
-                        r.message.to_string(),
-                    )
-                })
-                .collect::<Vec<_>>()
+            records_of(&out[..ready.len])
         })
         .unwrap();
     let app = |text: &str| {
