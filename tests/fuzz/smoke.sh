@@ -10,7 +10,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-30}"
-targets=(frame_decoder cobs_accumulator translate log_batch edn_value json_value dialect_edn dialect_json lsp_framing nrepl_bencode nrepl_request blob_directive log_control header_fields log_ingest ws_frames ws_upgrade)
+targets=(frame_decoder cobs_accumulator translate log_batch edn_value json_value dialect_edn dialect_json lsp_framing nrepl_bencode nrepl_request blob_directive log_control header_fields log_ingest ws_frames ws_upgrade http_head)
 
 under_ci() { [[ -n "${CI:-}" && "${CI}" != "false" ]]; }
 

@@ -175,17 +175,10 @@ impl std::error::Error for FailReason {}
 
 /// Reads a `Content-Range` value: `bytes a-b/n` gives (`a`, `n`), `bytes */n` gives
 /// (`None`, `n`); `n` may be `*` (unknown). Anything else gives (`None`, `None`). Every
-/// adapter that makes the machine's range requests reads its answers with this.
+/// adapter that makes the machine's range requests reads its answers with this (the
+/// device's head reader, [`super::http`], through the same byte form).
 pub fn parse_content_range(value: &str) -> (Option<u64>, Option<u64>) {
-    let Some(rest) = value.trim().strip_prefix("bytes ") else {
-        return (None, None);
-    };
-    let (range, total) = rest.split_once('/').unwrap_or((rest, "*"));
-    let total = total.trim().parse().ok();
-    let start = range
-        .split_once('-')
-        .and_then(|(a, _)| a.trim().parse().ok());
-    (start, total)
+    super::http::content_range(value.as_bytes())
 }
 
 #[cfg(test)]

@@ -21,12 +21,14 @@
 //! | [`sink`] | the `BlobSink` trait and a sink over a caller's buffer |
 //! | [`plan`] | sources, size, hash and options of one transfer |
 //! | [`io`] | requests, response heads, errors, progress and end states |
+//! | [`http`] | the HTTP/1.1 answer to a range request: head fields and where the body ends |
 //! | [`state`] | the serialisable resume point, SHA-256 state included |
 //! | [`fetch`] | the machine |
 
 pub mod directive;
 pub mod fetch;
 pub mod hex;
+pub mod http;
 pub mod io;
 pub mod plan;
 pub mod report;
