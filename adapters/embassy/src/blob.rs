@@ -1,6 +1,6 @@
 //! Blob directives on the device: a `blob/fetch-and-*` request from the server is decoded,
 //! the core's [`Fetch`] machine decides every range, retry and end, and this module makes
-//! the HTTP Range requests it asks for with `reqwless`, feeding the answers back. Progress
+//! the HTTP Range requests it asks for, feeding the answers back. Progress
 //! goes to the server as reply parts, the end as the request's End with the core's report
 //! maps; the same wire as the host driver's.
 
@@ -11,18 +11,15 @@ use embassy_net::Stack;
 use embassy_net::dns::DnsQueryType;
 use embassy_net::tcp::TcpSocket;
 use embassy_time::{Duration as EmbassyDuration, Timer, with_timeout};
-use embedded_io_async::{BufRead as _, Write as _};
+use embedded_io_async::Write as _;
 use heapless::String;
-use reqwless::TryBufRead;
-use reqwless::request::Method;
-use reqwless::response::Response;
 use sentelite_core::blob::directive::{BufferTooSmall, Directive, HandlerKind};
+use sentelite_core::blob::http::{BodyLength, HeadError, parse_response};
 use sentelite_core::blob::report::{
     CompleteReport, ErrorReport, FailureState, ProgressReport, RefusalReport,
 };
 use sentelite_core::blob::{
-    Action, End, FailReason, Fetch, FetchPlan, RangeRequest, ResponseHead, TransportError,
-    parse_content_range,
+    Action, End, FailReason, Fetch, FetchPlan, RangeRequest, TransportError,
 };
 use sentelite_core::{Duration, Instant, RequestId, Status};
 
@@ -254,10 +251,13 @@ fn prepare<S: ResumableSink>(
         );
     }
     plan.options.progress_step = (plan.size / 20).max(16 * 1024);
-    Some(match sink.restore(plan.size, &plan.sha256) {
-        Some(saved) => DeviceFetch::resume_with_checkpoints(started, plan, &saved, sink),
-        None => DeviceFetch::new_with_checkpoints(started, plan, sink),
-    })
+    let saved = sink.restore(plan.size, &plan.sha256);
+    Some(DeviceFetch::start_or_resume_with_checkpoints(
+        started,
+        plan,
+        saved.as_ref(),
+        sink,
+    ))
 }
 
 /// Encodes the report of `outcome` into `buf`: a refusal, a completion or an error map.
@@ -377,9 +377,9 @@ fn source_url<'d>(directive: &Directive<'d>, source: usize) -> Option<&'d str> {
 
 /// Writes the HTTP request head for `request` (a GET with `Range`, and `If-Range` when the
 /// machine has an ETag) into `buf`; its length, or `None` if it does not fit. Written here,
-/// part after part like the WebSocket upgrade's request, rather than by reqwless: its
-/// request writer brought a basic-auth header (base64) and `u64` formatting this client
-/// never uses (about 1.8 KB of flash on the Pico W).
+/// part after part like the WebSocket upgrade's request, rather than by an HTTP client
+/// crate: reqwless' request writer brought a basic-auth header (base64) and `u64`
+/// formatting this client never uses (about 1.8 KB of flash on the Pico W).
 // Not inlined: in the transfer's poll code it took 116 B more flash on the Pico W.
 #[inline(never)]
 fn request_head(buf: &mut [u8], url: &HttpUrl<'_>, request: &RangeRequest<'_>) -> Option<usize> {
@@ -436,9 +436,6 @@ impl Head<'_> {
 
 /// The blob's TCP connection, closed (FIN, as far as the stack gets it out) when the
 /// exchange is over, however it ended; dropping the socket alone would only forget it.
-/// reqwless reads the response through it; as a [`TryBufRead`] without a buffer of its
-/// own it lets the body be read in place from the head buffer
-/// ([`embedded_io_async::BufRead`]).
 struct Connection<'r>(TcpSocket<'r>);
 
 impl Drop for Connection<'_> {
@@ -446,28 +443,6 @@ impl Drop for Connection<'_> {
         self.0.close();
     }
 }
-
-impl embedded_io_async::ErrorType for Connection<'_> {
-    type Error = embassy_net::tcp::Error;
-}
-
-impl embedded_io_async::Read for Connection<'_> {
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
-        self.0.read(buf).await
-    }
-}
-
-impl embedded_io_async::Write for Connection<'_> {
-    async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
-        self.0.write(buf).await
-    }
-
-    async fn flush(&mut self) -> Result<(), Self::Error> {
-        self.0.flush().await
-    }
-}
-
-impl TryBufRead for Connection<'_> {}
 
 /// DNS and the TCP connect to the URL's host (an IPv4 literal is used as it is).
 async fn connect(
@@ -489,10 +464,11 @@ async fn connect(
 /// Runs the machine to its end: every request it asks for, every wait, every answer.
 ///
 /// Each request is one connection: DNS and connect here (the runner's own DNS query, no
-/// second resolver), then reqwless writes the request head and parses the response. Not
-/// reqwless' `HttpClient`, which would parse the URL again with `nourl` (its string
-/// slicing links the panic formatting of `str` indices, 2.7 KB) and carry a TLS variant in
-/// every connection.
+/// second resolver), then the request head goes out and the core's reader
+/// ([`parse_response`]) takes the response head; the body is read into the head buffer
+/// and fed from there, up to its `Content-Length` or the close. Not reqwless, whose
+/// response reader with its chunked, fixed-length and to-the-end bodies and `httparse`'s
+/// tables took 7.5 KB of the Pico W's flash for the one answer form blob servers give.
 async fn run<S: ResumableSink, const RX: usize, const TX: usize, const HEAD: usize>(
     handle: &Handle<'_>,
     stack: Stack<'_>,
@@ -544,15 +520,16 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize, const HEAD: usi
         let sent = async {
             let head = resources.head.get(..head_len).unwrap_or(&[]);
             connection
+                .0
                 .write_all(head)
                 .await
-                .map_err(|_| reqwless::Error::ConnectionAborted)?;
-            Response::read(&mut connection, Method::GET, &mut resources.head).await
+                .map_err(|_| TransportError::Cut)?;
+            read_head(&mut connection.0, &mut resources.head).await
         };
-        let response = match with_timeout(attempt, sent).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(_)) => {
-                fetch.on_error(now(), TransportError::Cut);
+        let filled = match with_timeout(attempt, sent).await {
+            Ok(Ok(filled)) => filled,
+            Ok(Err(e)) => {
+                fetch.on_error(now(), e);
                 continue;
             }
             Err(_) => {
@@ -561,70 +538,75 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize, const HEAD: usi
             }
         };
         // In a block of its own: nothing of the head is held across the body's awaits.
-        let wanted = {
-            let mut head = ResponseHead {
-                status: response.status.0,
-                range_start: None,
-                total: None,
-                etag: None,
+        let (mut remaining, mut piece) = {
+            let Ok(response) = parse_response(resources.head.get(..filled).unwrap_or(&[])) else {
+                fetch.on_error(now(), TransportError::Protocol);
+                continue;
             };
-            for (name, value) in response.headers() {
-                let Ok(value) = core::str::from_utf8(value) else {
-                    continue;
-                };
-                if name.eq_ignore_ascii_case("content-range") {
-                    (head.range_start, head.total) = parse_content_range(value);
-                } else if name.eq_ignore_ascii_case("etag") {
-                    let value = value.trim();
-                    // The machine's limit; a longer ETag is not one it can resume with.
-                    head.etag = (value.len() <= sentelite_core::blob::ETAG_MAX).then_some(value);
+            if fetch.on_response(now(), response.head).is_err() {
+                // The machine has decided (retry, fail over, restart or end).
+                continue;
+            }
+            let remaining = match response.body {
+                BodyLength::Bytes(n) => n,
+                BodyLength::UntilClose => u64::MAX,
+            };
+            (remaining, response.head_len..filled)
+        };
+        // The body's first bytes came with the head; the rest is read into the same buffer
+        // and fed from there.
+        loop {
+            let data = resources.head.get(piece.clone()).unwrap_or(&[]);
+            let data = data
+                .get(
+                    ..usize::try_from(remaining)
+                        .unwrap_or(usize::MAX)
+                        .min(data.len()),
+                )
+                .unwrap_or(&[]);
+            if !data.is_empty() {
+                remaining -= data.len() as u64;
+                if fetch.on_body(now(), data, sink).is_err() {
+                    break;
+                }
+                saved = checkpoint(fetch, sink, saved);
+                while let Some(progress) = fetch.poll_progress() {
+                    let Some(directive) = request.directive() else {
+                        break;
+                    };
+                    let report = ProgressReport {
+                        transfer_id: directive.transfer_id,
+                        url: directive.url,
+                        loaded: progress.loaded,
+                        total: progress.total,
+                    };
+                    // Encoded straight into the message. A full outbox skips a part; the
+                    // next one or the end says more.
+                    if handle
+                        .try_reply_encoded(id, seq, |buf| report.encode(buf))
+                        .is_ok()
+                    {
+                        seq += 1;
+                    }
                 }
             }
-            if head.status == 200 {
-                head.total = head.total.or(response.content_length.map(|n| n as u64));
+            if remaining == 0 {
+                fetch.on_body_end(now(), sink);
+                break;
             }
-            fetch.on_response(now(), head).is_ok()
-        };
-        if !wanted {
-            // The machine has decided (retry, fail over, restart or end).
-            continue;
-        }
-        let mut body = response.body().reader();
-        loop {
-            let read = select(body.fill_buf(), Timer::after(attempt)).await;
+            let read = select(
+                connection.0.read(&mut resources.head),
+                Timer::after(attempt),
+            )
+            .await;
             match read {
-                Either::First(Ok([])) => {
+                // The close: the end of a body without a length, else a short body, which
+                // the machine takes as a cut attempt.
+                Either::First(Ok(0)) => {
                     fetch.on_body_end(now(), sink);
                     break;
                 }
-                Either::First(Ok(data)) => {
-                    let n = data.len();
-                    let fed = fetch.on_body(now(), data, sink);
-                    body.consume(n);
-                    if fed.is_err() {
-                        break;
-                    }
-                    saved = checkpoint(fetch, sink, saved);
-                    while let Some(progress) = fetch.poll_progress() {
-                        let Some(directive) = request.directive() else {
-                            break;
-                        };
-                        let report = ProgressReport {
-                            transfer_id: directive.transfer_id,
-                            url: directive.url,
-                            loaded: progress.loaded,
-                            total: progress.total,
-                        };
-                        // Encoded straight into the message. A full outbox skips a part; the
-                        // next one or the end says more.
-                        if handle
-                            .try_reply_encoded(id, seq, |buf| report.encode(buf))
-                            .is_ok()
-                        {
-                            seq += 1;
-                        }
-                    }
-                }
+                Either::First(Ok(n)) => piece = 0..n,
                 Either::First(Err(_)) => {
                     fetch.on_error(now(), TransportError::Cut);
                     break;
@@ -638,11 +620,33 @@ async fn run<S: ResumableSink, const RX: usize, const TX: usize, const HEAD: usi
     }
 }
 
+/// Reads the response head into `buf`; how many bytes were read (the head and the first
+/// of the body) once the head is complete. A head larger than `buf`, or one the core's
+/// reader refuses, is a protocol error; a close before its end, a cut.
+async fn read_head(socket: &mut TcpSocket<'_>, buf: &mut [u8]) -> Result<usize, TransportError> {
+    let mut filled = 0;
+    loop {
+        let free = buf.get_mut(filled..).unwrap_or_default();
+        if free.is_empty() {
+            return Err(TransportError::Protocol);
+        }
+        match socket.read(free).await {
+            Ok(0) | Err(_) => return Err(TransportError::Cut),
+            Ok(n) => filled += n,
+        }
+        match parse_response(buf.get(..filled).unwrap_or_default()) {
+            Err(HeadError::Incomplete) => {}
+            Ok(_) => return Ok(filled),
+            Err(_) => return Err(TransportError::Protocol),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
     use super::*;
-    use sentelite_core::blob::{BlobSink, SinkError};
+    use sentelite_core::blob::{BlobSink, ResponseHead, SinkError};
     use std::vec::Vec;
 
     /// A sink whose every byte is durable at once, recording what `serve` asks of it.
