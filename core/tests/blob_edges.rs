@@ -637,3 +637,62 @@ fn a_plan_by_index_asks_by_source_number_and_fails_over_in_the_directive_order()
         "{end:?}"
     );
 }
+
+#[test]
+fn the_run_time_constructor_starts_and_resumes_as_the_two_constructors_do() {
+    let (data, sha) = blob(64 * 1024, 7);
+    // A saved point after 40 KiB, from a sink that holds it durably.
+    let saved = {
+        let mut sink = TestSink::new(4096, 0);
+        let mut f = Fetch::<M, U, 1>::new_with_checkpoints(T0, plan(&data, sha, 0), &mut sink);
+        assert!(matches!(f.poll_action(T0, &mut sink), Action::Request(_)));
+        let total = Some(data.len() as u64);
+        f.on_response(T0, head(200, None, total, Some("\"e\"")))
+            .unwrap();
+        for chunk in data[..40 * 1024].chunks(1024) {
+            f.on_body(T0, chunk, &mut sink).unwrap();
+        }
+        f.state()
+    };
+    assert_eq!(saved.offset, 40 * 1024);
+    // What each machine asks first, and the point it would save.
+    let first = |mut f: Fetch<M, U, 1>, sink: &mut TestSink| {
+        let asked = match f.poll_action(T0, sink) {
+            Action::Request(r) => Some((
+                r.source,
+                r.start,
+                r.end_inclusive,
+                r.if_range.map(str::to_owned),
+            )),
+            _ => None,
+        };
+        (asked, f.state())
+    };
+    let held = || {
+        let mut sink = TestSink::new(4096, 0);
+        sink.begin(data.len() as u64).unwrap();
+        sink.write_at(0, &data[..40 * 1024]).unwrap();
+        sink
+    };
+    for saved in [None, Some(&saved)] {
+        let (mut a, mut b) = (held(), held());
+        let by_kind = match saved {
+            None => Fetch::<M, U, 1>::new_with_checkpoints(T0, plan(&data, sha, 0), &mut a),
+            Some(s) => {
+                Fetch::<M, U, 1>::resume_with_checkpoints(T0, plan(&data, sha, 0), s, &mut a)
+            }
+        };
+        let at_run_time = Fetch::<M, U, 1>::start_or_resume_with_checkpoints(
+            T0,
+            plan(&data, sha, 0),
+            saved,
+            &mut b,
+        );
+        let (asked, state) = first(by_kind, &mut a);
+        assert_eq!((asked.clone(), state.clone()), first(at_run_time, &mut b));
+        // Resumed: from 40 KiB with the ETag; started: from 0 without one.
+        let start = asked.as_ref().map(|r| r.1);
+        assert_eq!(start, Some(if saved.is_some() { 40 * 1024 } else { 0 }));
+        assert_eq!(a.begins, b.begins);
+    }
+}

@@ -229,31 +229,53 @@ impl<const M: usize, const U: usize, const C: usize> Fetch<M, U, C> {
         Self::restore(now, plan, saved, sink)
     }
 
+    /// [`Fetch::new_with_checkpoints`] without a saved state, else
+    /// [`Fetch::resume_with_checkpoints`]: for a caller that learns at run time whether it
+    /// has a resume point (a device's `blob::serve`), with the machine's set-up compiled
+    /// once instead of once per constructor.
+    pub fn start_or_resume_with_checkpoints(
+        now: Instant,
+        plan: FetchPlan<M, U>,
+        saved: Option<&TransferState>,
+        sink: &mut impl BlobSink,
+    ) -> Self {
+        Self::set_up(now, plan, saved, sink)
+    }
+
     /// Start a transfer. A sink that already holds the blob ends it at once as
     /// `Completed` with nothing downloaded; otherwise the sink is told to
     /// [`begin`](BlobSink::begin).
-    fn start(_now: Instant, plan: FetchPlan<M, U>, sink: &mut impl BlobSink) -> Self {
-        let mut fetch = Self::blank(plan, sink.erase_block());
-        if fetch.dedup(sink) {
-            return fetch;
-        }
-        fetch.begin_fresh(sink);
-        fetch
+    fn start(now: Instant, plan: FetchPlan<M, U>, sink: &mut impl BlobSink) -> Self {
+        Self::set_up(now, plan, None, sink)
     }
 
     /// Continue a transfer saved with [`Fetch::state`] (after a reboot). A state that does
     /// not fit the plan or the sink (other blob, offset beyond what the sink holds durably
     /// or not on its erase block, unreadable hash state) starts over from offset 0.
     fn restore(
-        _now: Instant,
+        now: Instant,
         plan: FetchPlan<M, U>,
         saved: &TransferState,
+        sink: &mut impl BlobSink,
+    ) -> Self {
+        Self::set_up(now, plan, Some(saved), sink)
+    }
+
+    /// [`start`](Self::start) without `saved`, [`restore`](Self::restore) with it.
+    fn set_up(
+        _now: Instant,
+        plan: FetchPlan<M, U>,
+        saved: Option<&TransferState>,
         sink: &mut impl BlobSink,
     ) -> Self {
         let mut fetch = Self::blank(plan, sink.erase_block());
         if fetch.dedup(sink) {
             return fetch;
         }
+        let Some(saved) = saved else {
+            fetch.begin_fresh(sink);
+            return fetch;
+        };
         let erase = u64::from(sink.erase_block().max(1));
         let source = usize::try_from(saved.source).unwrap_or(usize::MAX);
         let fits = saved.size == fetch.plan.size
