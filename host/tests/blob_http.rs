@@ -401,3 +401,105 @@ async fn put_refuses_blobs_over_the_limit() {
     assert!(!blobs.store().partial_path(&id).exists(), "nothing written");
     server.shutdown().await;
 }
+
+/// The bytes a device sends for one range (the embassy adapter's request head: `GET`,
+/// `Host`, `Range`, an `If-Range` when resuming, nothing else) over a plain TCP connection,
+/// and what comes back until the head and `Content-Length` bytes of body are in, or the
+/// server closes.
+async fn device_get(addr: SocketAddr, path: &str, range: &str, if_range: Option<&str>) -> Vec<u8> {
+    use sentelite_core::blob::http::{BodyLength, parse_response};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nRange: bytes={range}\r\n");
+    if let Some(etag) = if_range {
+        head.push_str(&format!("If-Range: {etag}\r\n"));
+    }
+    head.push_str("\r\n");
+    let exchange = async {
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        socket.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let mut piece = [0u8; 16 * 1024];
+        loop {
+            if let Ok(response) = parse_response(&answer)
+                && let BodyLength::Bytes(n) = response.body
+                && answer.len() as u64 >= response.head_len as u64 + n
+            {
+                return answer;
+            }
+            let n = socket.read(&mut piece).await.unwrap();
+            if n == 0 {
+                return answer;
+            }
+            answer.extend_from_slice(&piece[..n]);
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), exchange)
+        .await
+        .expect("the server answers within 20 s")
+}
+
+/// The server's answers to a device's range requests, read by the device's own reader
+/// (`sentelite_core::blob::http`): each carries its length (a device refuses a chunked
+/// coding), the range and total the fetch machine checks, and the ETag it resumes with.
+#[tokio::test]
+async fn a_device_reads_the_servers_range_answers_with_its_own_reader() {
+    use sentelite_core::blob::http::{BodyLength, parse_response};
+    let (server, blobs, _dir) = blob_server(BlobSettings::default()).await;
+    let addr = server.local_addr();
+    let data = content(100_000);
+    let sha = blobs
+        .store()
+        .add_reader(&data[..])
+        .unwrap()
+        .sha256
+        .to_string();
+    let path = format!("/blobs/{sha}");
+    let etag = format!("\"{sha}\"");
+
+    /// A request (its range and `If-Range`) and the answer expected: status, the
+    /// `Content-Range` start and the total the machine reads, and the body's bytes.
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        u16,
+        Option<u64>,
+        Option<u64>,
+        &'a [u8],
+    );
+    let cases: [Case<'_>; 4] = [
+        // The first request of a transfer: from 0 to the end.
+        ("0-", None, 206, Some(0), Some(100_000), &data),
+        // A chunk of a transfer that asks by chunks.
+        ("10-19", None, 206, Some(10), Some(100_000), &data[10..20]),
+        // A resume with the ETag it saved.
+        (
+            "65536-",
+            Some(etag.as_str()),
+            206,
+            Some(65_536),
+            Some(100_000),
+            &data[65_536..],
+        ),
+        // A resume with an ETag the server no longer has: the whole blob, its size from
+        // the length.
+        ("65536-", Some("\"stale\""), 200, None, Some(100_000), &data),
+    ];
+    for (range, if_range, status, start, total, body) in cases {
+        let answer = device_get(addr, &path, range, if_range).await;
+        let response = parse_response(&answer)
+            .unwrap_or_else(|e| panic!("{range} {if_range:?}: {e:?} in {answer:?}"));
+        assert_eq!(response.head.status, status, "{range} {if_range:?}");
+        assert_eq!(
+            (response.head.range_start, response.head.total),
+            (start, total),
+            "{range} {if_range:?}"
+        );
+        assert_eq!(
+            response.head.etag,
+            Some(etag.as_str()),
+            "{range} {if_range:?}"
+        );
+        assert_eq!(response.body, BodyLength::Bytes(body.len() as u64));
+        assert_eq!(&answer[response.head_len..], body, "{range} {if_range:?}");
+    }
+}
